@@ -1,0 +1,22 @@
+# isoclr: IsoCLR pre-training and evaluation, from public genomes to the paper's figures.
+#   snakemake --cores 8 --use-conda                 (workstation)
+#   snakemake --profile profiles/slurm              (SLURM cluster)
+#   snakemake results/figures/fig2c_halflife_linear_probe_pearson.pdf   (one figure)
+# Stages, in order; each has its rules file here, a script shim in workflow/scripts/ and a
+# module in src/isoclr/ of the same name.
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/download.smk"
+include: "rules/isoforms.smk"
+include: "rules/homology.smk"
+include: "rules/splits.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True
