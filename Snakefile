@@ -14,6 +14,10 @@ include: "rules/download.smk"
 include: "rules/isoforms.smk"
 include: "rules/homology.smk"
 include: "rules/splits.smk"
+include: "rules/pretrain.smk"
+include: "rules/tasks.smk"
+include: "rules/evaluate.smk"
+include: "rules/figures.smk"
 
 
 rule all:

@@ -21,8 +21,11 @@ def results(*parts):
     return os.path.join(RESULTS, *parts)
 
 
+def rule_resources(rule_name, key, default):
+    """A resource for a rule from config `resources` (see config/schema.yaml)."""
+    return config.get("resources", {}).get(rule_name, {}).get(key, default)
+
+
 def all_targets():
-    """Everything `snakemake` with no target builds (extended by later stages)."""
-    targets = expand(results("stores", "{species}.h5"), species=SPECIES)
-    targets += [results("homology", "sets.h5"), results("splits", "splits.tsv")]
-    return targets
+    """Everything `snakemake` with no target builds: each stage adds its own list."""
+    return data_targets() + pretrain_targets() + evaluation_targets()

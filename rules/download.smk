@@ -1,0 +1,1 @@
+# Stage: downloads (genomes, annotations, homology tables, labels). See docs/interfaces.md.

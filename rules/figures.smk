@@ -1,0 +1,1 @@
+# Stage: figures, each its own target.

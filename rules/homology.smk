@@ -1,0 +1,1 @@
+# Stage: homology merge into transcript sets. See docs/interfaces.md.

@@ -1,0 +1,5 @@
+# Stage: pre-training. See docs/interfaces.md.
+
+
+def pretrain_targets():
+    return []

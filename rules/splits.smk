@@ -1,0 +1,1 @@
+# Stage: leakage-free splits by connected component. See docs/interfaces.md.

@@ -1,0 +1,1 @@
+# Stage: downstream task datasets. See docs/interfaces.md.
