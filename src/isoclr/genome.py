@@ -1,0 +1,247 @@
+"""Fast genome FASTA reading, one contig at a time, straight into nucleotide codes.
+
+The reader parses big blocks (16 MiB) of plain or gzip-compressed (also BGZF / multi-member)
+FASTA text with C-speed bytes operations: headers are found with one regular expression per
+block, line breaks removed with ``bytes.translate`` and the letters mapped to codes with one NumPy
+table look-up. There is no per-line or per-nucleotide Python loop, so a 3 Gb genome reads at
+the speed of decompression. Peak memory is about twice the largest contig.
+
+Codes (see :mod:`isoclr.encoding`): A=0 C=1 G=2 T=3 (U read as T), N=4, and, only inside this
+module, ``AMBIGUOUS`` = 6 for the other IUPAC letters (R, Y, S, ...) and ``-``/``*`` so callers can
+count them before mapping them to 4. Soft-masked (lower-case) bases are read as upper case.
+Any other character is an error naming the file and line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import logging
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import numpy.typing as npt
+
+from isoclr.io import is_gzip
+
+log = logging.getLogger(__name__)
+
+AMBIGUOUS = 6
+INVALID = 255
+BLOCK_BYTES = 16 * 1024 * 1024
+
+GENOME_CODES = np.full(256, INVALID, dtype=np.uint8)
+for _ch in "RYSWKMBDHVryswkmbdhv-*":
+    GENOME_CODES[ord(_ch)] = AMBIGUOUS
+for _ch, _code in (("A", 0), ("C", 1), ("G", 2), ("T", 3), ("U", 3), ("N", 4)):
+    GENOME_CODES[ord(_ch)] = _code
+    GENOME_CODES[ord(_ch.lower())] = _code
+_WHITESPACE = b"\n\r\t \x0b\x0c"
+_HEADER = re.compile(rb"^>([^\n]*)\n?", re.M)
+
+try:  # ISA-L's gzip is 2-3x faster than zlib's for decompression; optional.
+    from isal import igzip as _igzip  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - depends on the environment
+    _igzip = None
+
+
+@dataclass
+class Contig:
+    """One FASTA record as codes (0-4, and 6 for ambiguous IUPAC letters)."""
+
+    name: str
+    codes: npt.NDArray[np.uint8]
+    line: int  # 1-based line of the header
+    n_bases: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.n_bases = int(self.codes.size)
+
+
+class _HashingReader(io.RawIOBase):
+    """Wraps a binary file; feeds every byte read into a sha256 (hash of the file as stored)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.sha256 = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        n = self.raw.readinto(b)  # type: ignore[attr-defined]
+        if n:
+            self.sha256.update(memoryview(b)[:n])
+        return n or 0
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+def _open_binary(path: Path) -> tuple[IO[bytes], _HashingReader]:
+    hasher = _HashingReader(open(path, "rb"))  # noqa: SIM115 - closed by the caller
+    if is_gzip(path):
+        buffered = io.BufferedReader(hasher, buffer_size=1 << 20)
+        if _igzip is not None:
+            return _igzip.IGzipFile(fileobj=buffered, mode="rb"), hasher
+        return gzip.GzipFile(fileobj=buffered, mode="rb"), hasher
+    return io.BufferedReader(hasher, buffer_size=1 << 20), hasher
+
+
+def _blocks(path: Path, block_bytes: int) -> Iterator[tuple[bytes, int]]:
+    """Yield (complete lines, 1-based number of the first line) blocks of the file."""
+    fh, _ = _open_binary(path)
+    with fh:
+        carry = b""
+        line = 1
+        while True:
+            chunk = fh.read(block_bytes)
+            if not chunk:
+                if carry:
+                    yield carry, line
+                return
+            data = carry + chunk
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                carry = data
+                continue
+            carry = data[cut:]
+            block = data[:cut]
+            yield block, line
+            line += block.count(b"\n")
+
+
+def read_fai(path: str | os.PathLike[str]) -> list[tuple[str, int]] | None:
+    """(name, length) of every contig from ``PATH.fai`` if it exists (samtools/pyfaidx index)."""
+    fai = Path(str(path) + ".fai")
+    if not fai.exists():
+        return None
+    out = []
+    with open(fai, encoding="utf-8") as fh:
+        for n, row in enumerate(fh, 1):
+            parts = row.rstrip("\n").split("\t")
+            if len(parts) < 2 or not parts[1].isdigit():
+                raise ValueError(f"{fai} line {n}: not a FASTA index line (name<TAB>length...)")
+            out.append((parts[0], int(parts[1])))
+    return out
+
+
+def fasta_names(path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES) -> list[str]:
+    """Contig names in file order: from the ``.fai`` index if present, else by scanning headers.
+
+    Only header lines are parsed (one regex per block), so a scan reads at I/O (or gzip) speed.
+    """
+    fai = read_fai(path)
+    if fai is not None:
+        return [name for name, _ in fai]
+    names = []
+    for block, _ in _blocks(Path(path), block_bytes):
+        names.extend(m.group(1).split(maxsplit=1)[0].decode() if m.group(1).strip() else "" for m in _HEADER.finditer(block))
+    return names
+
+
+def _encode_segment(seg: bytes, path: Path, first_line: int) -> tuple[npt.NDArray[np.uint8], int]:
+    """Sequence lines -> codes; returns (codes, number of ambiguous IUPAC letters)."""
+    clean = seg.translate(None, _WHITESPACE)
+    codes = GENOME_CODES[np.frombuffer(clean, dtype=np.uint8)]
+    if codes.size and codes.max() == INVALID:
+        raw = np.frombuffer(seg, dtype=np.uint8)
+        bad_mask = GENOME_CODES[raw] == INVALID
+        bad_mask &= ~np.isin(raw, np.frombuffer(_WHITESPACE, dtype=np.uint8))
+        pos = int(np.flatnonzero(bad_mask)[0])
+        line = first_line + seg.count(b"\n", 0, pos)
+        ch = chr(raw[pos])
+        raise ValueError(f"{path} line {line}: invalid character {ch!r} in sequence (not an IUPAC nucleotide code)")
+    return codes, int(np.count_nonzero(codes == AMBIGUOUS))
+
+
+class FastaReader:
+    """Iterate over a FASTA file's records as :class:`Contig` (codes), one at a time.
+
+    After iteration, ``sha256`` is the hex digest of the file's bytes as stored (compressed
+    for .gz), so provenance costs no extra pass.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES) -> None:
+        self.path = Path(path)
+        self.block_bytes = block_bytes
+        self.sha256: str | None = None
+        self.ambiguous: dict[str, int] = {}
+
+    def __iter__(self) -> Iterator[Contig]:
+        fh, hasher = _open_binary(self.path)
+        name: str | None = None
+        header_line = 0
+        parts: list[npt.NDArray[np.uint8]] = []
+        n_amb = 0
+        seen: dict[str, int] = {}
+
+        def finish() -> Contig:
+            codes = parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.zeros(0, np.uint8)
+            parts.clear()
+            assert name is not None
+            self.ambiguous[name] = n_amb
+            return Contig(name, codes, header_line)
+
+        with fh:
+            carry = b""
+            line = 1
+            eof = False
+            while not eof:
+                chunk = fh.read(self.block_bytes)
+                if chunk:
+                    data = carry + chunk
+                    cut = data.rfind(b"\n") + 1
+                    if cut == 0:
+                        carry = data
+                        continue
+                    carry, data = data[cut:], data[:cut]
+                else:
+                    eof, data, carry = True, carry, b""
+                    if not data:
+                        break
+                pos = 0
+                for m in _HEADER.finditer(data):
+                    if m.start() > pos:
+                        seg = data[pos : m.start()]
+                        if name is None:
+                            if seg.strip():
+                                raise ValueError(f"{self.path} line {line}: sequence before the first '>' header")
+                        else:
+                            codes, amb = _encode_segment(seg, self.path, line + data.count(b"\n", 0, pos))
+                            parts.append(codes)
+                            n_amb += amb
+                    if name is not None:
+                        yield finish()
+                    header_line = line + data.count(b"\n", 0, m.start())
+                    fields = m.group(1).split(maxsplit=1)
+                    if not fields:
+                        raise ValueError(f"{self.path} line {header_line}: empty FASTA header")
+                    name = fields[0].decode()
+                    if name in seen:
+                        raise ValueError(f"{self.path} line {header_line}: duplicate sequence name {name!r} (first at line {seen[name]})")
+                    seen[name] = header_line
+                    n_amb = 0
+                    pos = m.end()
+                if pos < len(data):
+                    seg = data[pos:]
+                    if name is None:
+                        if seg.strip():
+                            raise ValueError(f"{self.path} line {line}: sequence before the first '>' header")
+                    else:
+                        codes, amb = _encode_segment(seg, self.path, line + data.count(b"\n", 0, pos))
+                        parts.append(codes)
+                        n_amb += amb
+                line += data.count(b"\n")
+            if name is not None:
+                yield finish()
+            elif not seen:
+                raise ValueError(f"{self.path}: no FASTA records found")
+        self.sha256 = hasher.sha256.hexdigest()
