@@ -1,0 +1,582 @@
+"""The IsoCLR encoder ``f`` (dilated residual 1-D CNN), the projector ``g`` and the MLM head.
+
+Architecture (REFERENCE.md, "Model"):
+
+* stem: conv (``stem_width`` channels) -> BN -> ReLU -> max-pool 2;
+* four stages of basic blocks; the first block of each stage ends in max-pool 2, so with the
+  stem the sequence is down-sampled x32 overall;
+* basic block: dilated conv -> BN -> ReLU -> dropout -> conv -> BN -> (+ residual, a 1x1 conv +
+  BN when the widths differ) -> ReLU [-> max-pool 2];
+* global average pooling over each sequence's TRUE length gives ``h``.
+
+Padding never leaks into ``h``. Sequences are padded at the right end (the loader pads with
+code PAD, whose tracks are all zero). At every resolution the encoder keeps a mask of the valid
+positions (``ceil(length / 2**k)`` after ``k`` poolings) and
+
+1. multiplies the activations by the mask before every convolution, so a convolution at the
+   right edge of a sequence sees zeros beyond it, exactly the zero "same" padding it would see
+   if the sequence were alone and unpadded;
+2. max-pools with ``ceil_mode=True`` on non-negative (post-ReLU, masked) activations, so a
+   window holding the last valid position and a padded zero returns the valid value, the same
+   as the incomplete last window of the unpadded sequence;
+3. normalises with :class:`MaskedBatchNorm1d`, whose training statistics are taken over valid
+   positions only (eval mode uses the running statistics, which are per-position anyway);
+4. averages only the ``ceil(length / 32)`` valid positions at the end.
+
+So the same sequence padded to any length gives the same ``h`` in eval mode (tested to float
+round-off), and in training mode the batch statistics do not depend on how much padding the
+batch carries.
+
+Kernel size: the original scripts used 2 ("Kernel size 2 in the scripts"); with kernel 2 the
+presets come closest to the reference parameter counts (small 0.78 M vs "about 0.9 M", medium
+4.88 M vs "about 5 M"; a kernel of 3 would give small 1.17 M). An even kernel has no centre, so
+its "same" padding is asymmetric: of the ``dilation * (kernel - 1)`` extra positions a dilated
+kernel spans, ``floor(span / 2)`` zeros go on the left and the rest on the right (PyTorch's
+``padding="same"`` convention). With kernel 2, output ``i`` of a dilation-1 conv sees inputs
+``i`` and ``i + 1``; a dilation-``d`` conv (``d`` even) sees ``i - d/2`` and ``i + d/2``.
+
+Synchronised BN: every BN layer here is a :class:`MaskedBatchNorm1d` (a ``BatchNorm1d``
+subclass: same parameters and buffers, so ``state_dict`` keys are the standard ones). It syncs
+its statistics across processes itself (any backend, CPU/gloo included, which
+``torch.nn.SyncBatchNorm`` does not support) once :func:`convert_sync_batchnorm` has switched it
+on.
+
+Checkpoint written by ``isoclr pretrain`` and read by :func:`load_encoder` (a dict):
+
+============== =================================================================
+key            value
+============== =================================================================
+model_config   dict, the resolved architecture (:func:`resolve_config`)
+encoder        ``Encoder.state_dict()``
+projector      ``Projector.state_dict()`` (or None for the ``mlm`` objective)
+mlm_head       ``MLMHead.state_dict()`` (only for the ``mlm`` objective)
+objective      ``"dcl"``, ``"ntxent"`` or ``"mlm"``
+...            training state (step, optimiser, scheduler, sampler, RNG, config)
+============== =================================================================
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from isoclr.encoding import N_TRACKS
+
+log = logging.getLogger(__name__)
+
+#: Total down-sampling of the encoder (stem pool + one pool per stage).
+DOWNSAMPLE = 32
+
+#: Architecture presets. Every key can be overridden in the model config.
+SIZES: dict[str, dict[str, Any]] = {
+    # CPU demo and tests: ~30 k encoder parameters.
+    "tiny": {
+        "stem_width": 16,
+        "widths": [16, 32, 32, 64],
+        "blocks": [1, 1, 1, 1],
+        "dilations": [1, 2, 4, 8],
+        "kernel_size": 2,
+        "dropout": 0.1,
+        "projector": [64, 64, 32],
+    },
+    # REFERENCE.md small: widths (64,128,128,256), blocks (2,2,2,2), h 256, "about 0.9 M".
+    "small": {
+        "stem_width": 64,
+        "widths": [64, 128, 128, 256],
+        "blocks": [2, 2, 2, 2],
+        "dilations": [1, 2, 4, 8],
+        "kernel_size": 2,
+        "dropout": 0.1,
+        "projector": [2048, 2048, 512],
+    },
+    # REFERENCE.md medium: widths (64,128,256,512), blocks (3,4,6,3), h 512, "about 5 M".
+    "medium": {
+        "stem_width": 64,
+        "widths": [64, 128, 256, 512],
+        "blocks": [3, 4, 6, 3],
+        "dilations": [1, 2, 4, 8],
+        "kernel_size": 2,
+        "dropout": 0.1,
+        "projector": [2048, 2048, 512],
+    },
+    # "~10 M large" of the figures (architecture not given): medium's depth, 1.5x medium's
+    # widths in stages 1-3 and 768 in stage 4 -> ~11.0 M encoder parameters, h 768.
+    "large": {
+        "stem_width": 96,
+        "widths": [96, 192, 384, 768],
+        "blocks": [3, 4, 6, 3],
+        "dilations": [1, 2, 4, 8],
+        "kernel_size": 2,
+        "dropout": 0.1,
+        "projector": [2048, 2048, 512],
+    },
+}
+
+#: Reference encoder sizes (REFERENCE.md) the presets are tested against (+-15 %).
+REFERENCE_PARAMS: dict[str, float] = {"small": 0.9e6, "medium": 5e6, "large": 10e6}
+
+ARCH_KEYS = (
+    "in_channels",
+    "stem_width",
+    "widths",
+    "blocks",
+    "dilations",
+    "kernel_size",
+    "dropout",
+    "h_dim",
+    "projector",
+)
+
+
+def resolve_config(model_cfg: Mapping[str, Any] | str | None = None) -> dict[str, Any]:
+    """Preset (``size``, default ``small``) + overrides -> the full architecture dict.
+
+    Keys other than ``size`` and :data:`ARCH_KEYS` (batch size, learning rate...) are ignored,
+    so the whole ``pretrain.models.NAME`` entry can be passed. The result is what checkpoints
+    store as ``model_config``; it rebuilds the same encoder even if the presets change later.
+    """
+    if model_cfg is None:
+        model_cfg = {}
+    if isinstance(model_cfg, str):
+        model_cfg = {"size": model_cfg}
+    size = model_cfg.get("size", "small")
+    if size not in SIZES:
+        raise ValueError(f"model config: unknown size {size!r}; choose one of {sorted(SIZES)}")
+    cfg: dict[str, Any] = {"size": size, "in_channels": N_TRACKS, **SIZES[size]}
+    for key in ARCH_KEYS:
+        if key in model_cfg and model_cfg[key] is not None:
+            cfg[key] = model_cfg[key]
+    for key in ("widths", "blocks", "dilations", "projector"):
+        cfg[key] = [int(v) for v in cfg[key]]
+    if not (len(cfg["widths"]) == len(cfg["blocks"]) == len(cfg["dilations"])):
+        raise ValueError(
+            f"model config: widths {cfg['widths']}, blocks {cfg['blocks']} and dilations "
+            f"{cfg['dilations']} must have one entry per stage"
+        )
+    if any(b < 1 for b in cfg["blocks"]) or int(cfg["kernel_size"]) < 1:
+        raise ValueError(f"model config: blocks and kernel_size must be >= 1 (got {cfg})")
+    if not 0.0 <= float(cfg["dropout"]) < 1.0:
+        raise ValueError(f"model config: dropout must be in [0, 1), got {cfg['dropout']}")
+    cfg["kernel_size"] = int(cfg["kernel_size"])
+    cfg["stem_width"] = int(cfg["stem_width"])
+    cfg["in_channels"] = int(cfg["in_channels"])
+    cfg["dropout"] = float(cfg["dropout"])
+    cfg["h_dim"] = int(cfg.get("h_dim") or cfg["widths"][-1])
+    return cfg
+
+
+# --------------------------------------------------------------------------------------------
+# Masks and distributed helpers
+
+
+def length_mask(lengths: Tensor, size: int) -> Tensor:
+    """(B,) lengths -> (B, 1, size) float mask, 1 on the first ``length`` positions."""
+    pos = torch.arange(size, device=lengths.device)
+    return (pos.unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(1)
+
+
+def downsample_lengths(lengths: Tensor, factor: int = 2) -> Tensor:
+    """Valid positions after a ``ceil_mode`` max-pool of ``factor``: ``ceil(length / factor)``."""
+    return torch.div(lengths + (factor - 1), factor, rounding_mode="floor")
+
+
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """All-reduce (sum) whose backward all-reduces the gradient (each rank has its own loss)."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: Tensor) -> Tensor:
+        out = tensor.clone()
+        dist.all_reduce(out, op=dist.ReduceOp.SUM)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        return grad
+
+
+def all_reduce_sum(tensor: Tensor) -> Tensor:
+    """Differentiable sum over processes; identity when not distributed."""
+    return _AllReduceSum.apply(tensor) if _distributed() else tensor
+
+
+# --------------------------------------------------------------------------------------------
+# Layers
+
+
+class MaskedBatchNorm1d(nn.BatchNorm1d):
+    """``BatchNorm1d`` whose training statistics cover valid (unpadded) positions only.
+
+    ``forward(x, mask)``: ``x`` (B, C, L) or (B, C); ``mask`` (B, 1, L) bool/float or None
+    (all valid). With ``sync = True`` (set by :func:`convert_sync_batchnorm`) the statistics are
+    summed over all processes with a differentiable all-reduce, like ``SyncBatchNorm`` but on
+    any device. Statistics are computed in float32 in two passes (mean, then centred squares).
+    Eval mode is plain ``F.batch_norm`` with the running statistics.
+    """
+
+    sync: bool = False
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:  # type: ignore[override]
+        if not (self.training or not self.track_running_stats):
+            return F.batch_norm(
+                x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
+            )
+        squeeze = x.dim() == 2
+        if squeeze:
+            x = x.unsqueeze(-1)
+        xf = x.float()
+        sync = self.sync and _distributed()
+        if mask is None and not sync:
+            mean = xf.mean(dim=(0, 2))
+            var = (xf - mean[:, None]).square().mean(dim=(0, 2))
+            count = torch.tensor(float(xf.shape[0] * xf.shape[2]), device=x.device)
+        else:
+            m = torch.ones_like(xf[:, :1]) if mask is None else mask.to(xf.dtype)
+            stats = torch.cat([(xf * m).sum(dim=(0, 2)), m.sum().reshape(1)])
+            if sync:
+                stats = all_reduce_sum(stats)
+            count = stats[-1].clamp_min(1.0)
+            mean = stats[:-1] / count
+            sq = ((xf - mean[:, None]) * m).square().sum(dim=(0, 2))
+            if sync:
+                sq = all_reduce_sum(sq)
+            var = sq / count
+        if self.training and self.track_running_stats:
+            self._update_running(mean.detach(), var.detach(), count.detach())
+        scale = torch.rsqrt(var + self.eps)
+        if self.affine:
+            scale = scale * self.weight
+            shift = self.bias - mean * scale
+        else:
+            shift = -mean * scale
+        y = torch.addcmul(shift[:, None].to(x.dtype), x, scale[:, None].to(x.dtype))
+        return y.squeeze(-1) if squeeze else y
+
+    @torch.no_grad()
+    def _update_running(self, mean: Tensor, var: Tensor, count: Tensor) -> None:
+        assert self.running_mean is not None and self.running_var is not None
+        assert self.num_batches_tracked is not None
+        self.num_batches_tracked.add_(1)
+        if self.momentum is None:  # cumulative moving average, as in torch
+            factor = 1.0 / float(self.num_batches_tracked)
+        else:
+            factor = self.momentum
+        unbiased = var * (count / (count - 1).clamp_min(1.0))
+        self.running_mean.lerp_(mean.to(self.running_mean.dtype), factor)
+        self.running_var.lerp_(unbiased.to(self.running_var.dtype), factor)
+
+
+class SameConv1d(nn.Conv1d):
+    """Bias-free stride-1 conv with "same" output length (asymmetric padding for even spans)."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, dilation: int = 1) -> None:
+        span = dilation * (kernel_size - 1)
+        self.pad_left, self.pad_right = span // 2, span - span // 2
+        sym = self.pad_left == self.pad_right
+        super().__init__(
+            in_ch, out_ch, kernel_size, dilation=dilation, padding=self.pad_left if sym else 0,
+            bias=False,
+        )
+        self._explicit_pad = not sym
+
+    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        if self._explicit_pad:
+            x = F.pad(x, (self.pad_left, self.pad_right))
+        return super().forward(x)
+
+
+class BasicBlock(nn.Module):
+    """Dilated conv, BN, ReLU, dropout, conv, BN, + residual, ReLU [, max-pool 2]."""
+
+    def __init__(
+        self, in_ch: int, out_ch: int, kernel_size: int, dilation: int, dropout: float, pool: bool
+    ) -> None:
+        super().__init__()
+        self.conv1 = SameConv1d(in_ch, out_ch, kernel_size, dilation)
+        self.bn1 = MaskedBatchNorm1d(out_ch)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = SameConv1d(out_ch, out_ch, kernel_size, 1)
+        self.bn2 = MaskedBatchNorm1d(out_ch)
+        self.shortcut: nn.Conv1d | None = None
+        self.bn_shortcut: MaskedBatchNorm1d | None = None
+        if in_ch != out_ch:
+            self.shortcut = nn.Conv1d(in_ch, out_ch, 1, bias=False)
+            self.bn_shortcut = MaskedBatchNorm1d(out_ch)
+        self.pool = pool
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        """``x`` (B, C, L) already zero beyond each length; returns it (pooled) the same way."""
+        out = self.dropout(F.relu(self.bn1(self.conv1(x), mask)))
+        out = self.bn2(self.conv2(out * mask), mask)
+        if self.shortcut is not None:
+            assert self.bn_shortcut is not None
+            res = self.bn_shortcut(self.shortcut(x), mask)
+        else:
+            res = x
+        out = F.relu(out + res) * mask
+        if self.pool:  # non-negative, zero-padded: a padded zero never wins a window
+            out = F.max_pool1d(out, 2, 2, ceil_mode=True)
+        return out
+
+
+class Encoder(nn.Module):
+    """Dilated residual CNN: ``forward(x (B, 6, L), lengths (B,)) -> h (B, out_dim)``."""
+
+    def __init__(self, config: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        cfg = resolve_config(config)
+        self.config = cfg
+        k = cfg["kernel_size"]
+        self.stem = SameConv1d(cfg["in_channels"], cfg["stem_width"], k)
+        self.stem_bn = MaskedBatchNorm1d(cfg["stem_width"])
+        blocks: list[BasicBlock] = []
+        in_ch = cfg["stem_width"]
+        for width, n_blocks, dil in zip(cfg["widths"], cfg["blocks"], cfg["dilations"]):
+            for b in range(n_blocks):
+                blocks.append(BasicBlock(in_ch, width, k, dil, cfg["dropout"], pool=b == 0))
+                in_ch = width
+        self.blocks = nn.ModuleList(blocks)
+        self.channels = in_ch
+        self.head: nn.Linear | None = None
+        if cfg["h_dim"] != in_ch:  # optional linear map of the pooled features
+            self.head = nn.Linear(in_ch, cfg["h_dim"], bias=False)
+        self.out_dim: int = cfg["h_dim"]
+        self.downsample = 2 ** (1 + len(cfg["widths"]))
+
+    def _features(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
+        if x.dim() != 3 or x.shape[1] != self.config["in_channels"]:
+            raise ValueError(
+                f"encoder input must be (batch, {self.config['in_channels']}, length), "
+                f"got {tuple(x.shape)}"
+            )
+        size = x.shape[-1]
+        if lengths is None:
+            lengths = torch.full((x.shape[0],), size, dtype=torch.long, device=x.device)
+        else:
+            lengths = lengths.to(device=x.device, dtype=torch.long)
+            lo, hi = int(lengths.min()), int(lengths.max())
+            if lo < 1 or hi > size:
+                raise ValueError(
+                    f"encoder: lengths must be in [1, {size}] (the padded length), "
+                    f"got min {lo}, max {hi}"
+                )
+        mask = length_mask(lengths, size).to(x.dtype)
+        out = F.relu(self.stem_bn(self.stem(x * mask), mask)) * mask
+        out = F.max_pool1d(out, 2, 2, ceil_mode=True)
+        lengths = downsample_lengths(lengths)
+        mask = length_mask(lengths, out.shape[-1]).to(out.dtype)
+        for block in self.blocks:
+            out = block(out, mask)
+            if block.pool:
+                lengths = downsample_lengths(lengths)
+                mask = length_mask(lengths, out.shape[-1]).to(out.dtype)
+        return out, lengths
+
+    def features(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Per-position features before pooling: (B, channels, ceil(L / 32)), zero past lengths."""
+        return self._features(x, lengths)[0]
+
+    def pool(self, feats: Tensor, lengths: Tensor) -> Tensor:
+        """Mean over the valid ``lengths`` (at the features' resolution) -> (B, out_dim)."""
+        h = feats.sum(dim=-1) / lengths.to(feats.dtype).unsqueeze(1)
+        return self.head(h) if self.head is not None else h
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """``x`` (B, 6, L) float tracks, ``lengths`` (B,) true lengths (None: all L) -> h."""
+        feats, flen = self._features(x, lengths)
+        return self.pool(feats, flen)
+
+
+class Projector(nn.Module):
+    """MLP ``g``: Linear -> BN -> ReLU for each hidden dim, then a final Linear (no biases)."""
+
+    def __init__(self, in_dim: int, dims: Sequence[int] = (2048, 2048, 512)) -> None:
+        super().__init__()
+        if len(dims) < 1:
+            raise ValueError("projector: needs at least one output dimension")
+        layers: list[nn.Module] = []
+        prev = in_dim
+        for d in dims[:-1]:
+            layers += [nn.Linear(prev, d, bias=False), MaskedBatchNorm1d(d), nn.ReLU(inplace=True)]
+            prev = d
+        layers.append(nn.Linear(prev, dims[-1], bias=False))
+        self.net = nn.Sequential(*layers)
+        self.in_dim = in_dim
+        self.out_dim = int(dims[-1])
+
+    def forward(self, h: Tensor) -> Tensor:
+        return self.net(h)
+
+
+class MLMHead(nn.Module):
+    """Per-nucleotide logits over A, C, G, T from the x32 down-sampled encoder features.
+
+    A transposed conv with kernel = stride = ``downsample`` gives every one of the 32
+    nucleotides under a feature position its own linear map (position-aware up-sampling),
+    followed by ReLU, a ``kernel_size`` conv that mixes neighbouring nucleotides, ReLU and a
+    1x1 conv to 4 logits. ``forward(feats (B, C, L'), length L) -> (B, 4, L)`` (cropped to L).
+    The head only sees encoder features, never the input, so the encoder has to do the work.
+    """
+
+    def __init__(
+        self, encoder_channels: int, hidden: int = 32, downsample: int = DOWNSAMPLE,
+        kernel_size: int = 5, n_classes: int = 4,
+    ) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose1d(encoder_channels, hidden, downsample, stride=downsample)
+        self.mix = nn.Conv1d(hidden, hidden, kernel_size, padding=kernel_size // 2)
+        self.out = nn.Conv1d(hidden, n_classes, 1)
+
+    def forward(self, feats: Tensor, length: int) -> Tensor:
+        y = F.relu(self.up(feats))[..., :length]
+        return self.out(F.relu(self.mix(y)))
+
+
+# --------------------------------------------------------------------------------------------
+# Builders, counts, checkpoints
+
+
+def build_encoder(model_cfg: Mapping[str, Any] | str | None = None) -> Encoder:
+    """A fresh (randomly initialised) encoder for a model config (or a preset name)."""
+    return Encoder(resolve_config(model_cfg))
+
+
+def build_projector(model_cfg: Mapping[str, Any] | str | None, in_dim: int) -> Projector:
+    """The projector of a model config, taking ``in_dim`` (the encoder's ``out_dim``)."""
+    return Projector(in_dim, resolve_config(model_cfg)["projector"])
+
+
+def build_mlm_head(encoder: Encoder, hidden: int = 32) -> MLMHead:
+    """The MLM head matching an encoder's channels and down-sampling."""
+    return MLMHead(encoder.channels, hidden=hidden, downsample=encoder.downsample)
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters (all, or only those with ``requires_grad``)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def convert_sync_batchnorm(module: nn.Module) -> nn.Module:
+    """Synchronise BN statistics across processes (call when distributed, before DDP).
+
+    Switches on syncing for every :class:`MaskedBatchNorm1d` (works on CPU/gloo and GPU) and
+    converts any other ``BatchNorm`` layer with ``torch.nn.SyncBatchNorm.convert_sync_batchnorm``
+    (GPU only). Returns the module (converted in place where possible).
+    """
+    for sub in module.modules():
+        if isinstance(sub, MaskedBatchNorm1d):
+            sub.sync = True
+    others = any(
+        isinstance(m, nn.modules.batchnorm._BatchNorm) and not isinstance(m, MaskedBatchNorm1d)
+        for m in module.modules()
+    )
+    if others:
+        module = _convert_plain_bn(module)
+    return module
+
+
+def _convert_plain_bn(module: nn.Module) -> nn.Module:
+    if isinstance(module, MaskedBatchNorm1d):
+        return module
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    for name, child in module.named_children():
+        module.add_module(name, _convert_plain_bn(child))
+    return module
+
+
+def describe(model_cfg: Mapping[str, Any] | str | None = None) -> str:
+    """A table of parameter counts: one config, or every preset when ``model_cfg`` is None."""
+    configs = [resolve_config(model_cfg)] if model_cfg is not None else [
+        resolve_config(s) for s in SIZES
+    ]
+    rows = ["size\twidths\tblocks\tkernel\th_dim\tencoder_params\tprojector_params"]
+    for cfg in configs:
+        enc = build_encoder(cfg)
+        proj = build_projector(cfg, enc.out_dim)
+        rows.append(
+            f"{cfg['size']}\t{tuple(cfg['widths'])}\t{tuple(cfg['blocks'])}\t{cfg['kernel_size']}"
+            f"\t{enc.out_dim}\t{count_parameters(enc)}\t{count_parameters(proj)}"
+        )
+    return "\n".join(rows)
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    encoder: Encoder,
+    objective: str,
+    projector: nn.Module | None = None,
+    **state: Any,
+) -> None:
+    """Write a checkpoint in the format :func:`load_encoder` reads (atomically).
+
+    Extra keyword arguments (step, optimizer, scheduler, rng, mlm_head...) are stored as is.
+    """
+    from isoclr.io import atomic_path
+
+    enc = encoder.module if hasattr(encoder, "module") else encoder  # DDP-wrapped
+    proj = projector.module if projector is not None and hasattr(projector, "module") else projector
+    ckpt = {
+        "model_config": dict(enc.config),
+        "encoder": enc.state_dict(),
+        "projector": proj.state_dict() if proj is not None else None,
+        "objective": objective,
+        **state,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
+
+
+def load_encoder(
+    path: str | os.PathLike[str], map_location: str | torch.device | None = "cpu"
+) -> tuple[Encoder, dict[str, Any]]:
+    """Frozen encoder (eval mode, ``requires_grad`` off) from a pre-training checkpoint.
+
+    Returns ``(encoder, info)``; ``info`` holds ``model_config``, ``objective``, ``path`` and the
+    checkpoint's scalar entries (step, epoch...).
+    """
+    path = Path(path)
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception:  # noqa: BLE001 - pipeline checkpoints may hold RNG state (numpy) too
+        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    if not isinstance(ckpt, dict) or "model_config" not in ckpt or "encoder" not in ckpt:
+        raise ValueError(
+            f"{path}: not an isoclr checkpoint (needs the keys 'model_config' and 'encoder')"
+        )
+    encoder = build_encoder(ckpt["model_config"])
+    state = ckpt["encoder"]
+    if any(k.startswith("module.") for k in state):  # saved from a DDP wrapper
+        state = {k.removeprefix("module."): v for k, v in state.items()}
+    try:
+        encoder.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(f"{path}: encoder weights do not match its model_config: {err}") from err
+    encoder.eval()
+    encoder.requires_grad_(False)
+    info: dict[str, Any] = {
+        "model_config": encoder.config,
+        "objective": ckpt.get("objective"),
+        "path": str(path),
+    }
+    for key, value in ckpt.items():
+        if key not in info and isinstance(value, (int, float, str, bool)):
+            info[key] = value
+    return encoder, info
+
+
+if __name__ == "__main__":  # python -m isoclr.model: parameter counts of the presets
+    print(describe())
