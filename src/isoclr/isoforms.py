@@ -1,0 +1,467 @@
+"""Build a species isoform store: mature transcripts from a genome FASTA and an annotation.
+
+``isoclr build --genome FA[.gz] --annotation FILE --species NAME --out STORE.h5``
+
+What it does (docs/store.md has the store layout):
+
+1. reads the annotation with :func:`isoclr.annotation.read_annotation` and reconciles its contig
+   names with the FASTA (``1``<->``chr1``, ``MT``<->``chrM``, alias table); transcripts on contigs
+   absent from the FASTA are dropped and counted (``contig_missing``);
+2. filters transcripts: chromosome include/exclude regular expressions (``re.fullmatch`` on the
+   FASTA contig name; ``chrom_excluded``), biotypes (``biotype``), maximum mature length
+   (``too_long``: dropped, never truncated). Every drop is counted under its first reason;
+3. streams the genome one contig at a time (:class:`isoclr.genome.FastaReader`), and extracts
+   every exon of the kept transcripts on that contig with one vectorised gather (index arrays
+   built with ``np.repeat``/``cumsum``), reverse-complementing minus-strand transcripts in the
+   same gather. Soft-masked bases are upper-cased; ``N`` and other IUPAC codes become code 4
+   (both counted in the stats). An exon that runs past its contig's end is an error naming the
+   annotation file, line and transcript: the genome and annotation do not belong together;
+4. converts the genomic CDS (stop codon included) to transcript coordinates and writes the store
+   atomically with :func:`isoclr.store.write_store`, plus a stats table (section, key, value).
+
+Memory: the transcript sequences (one byte per nucleotide) plus about twice the largest contig.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from tqdm import tqdm
+
+from isoclr.genome import AMBIGUOUS, FastaReader, fasta_names
+from isoclr.io import atomic_path
+from isoclr.store import write_store
+
+log = logging.getLogger(__name__)
+
+#: Drop reasons, in the order they are tested (a transcript is counted under the first).
+DROP_REASONS = ("contig_missing", "chrom_excluded", "biotype", "too_long")
+DEFAULT_MAX_LENGTH = 12288
+#: Nucleotides gathered per vectorised batch (bounds the index arrays to ~40 bytes x this).
+GATHER_BATCH_NT = 1 << 22
+
+# row 0: plus strand (identity), row 1: minus strand (complement); column = genome code 0..6
+_STRAND_TABLE = np.array([[0, 1, 2, 3, 4, 5, AMBIGUOUS], [3, 2, 1, 0, 4, 5, AMBIGUOUS]], dtype=np.uint8)
+
+
+def _sha256(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _missing_counts(report: Any) -> dict[str, int]:
+    """Transcripts dropped per absent contig, from ``reconcile_chroms``'s report."""
+    if report is None:
+        return {}
+    if isinstance(report, pd.DataFrame):
+        if {"contig", "transcripts"} <= set(report.columns):
+            return {str(c): int(n) for c, n in zip(report["contig"], report["transcripts"], strict=True)}
+        return {}
+    if isinstance(report, Mapping):
+        for key in ("missing", "dropped", "missing_contigs", "contig_missing"):
+            if key in report and isinstance(report[key], Mapping):
+                return {str(c): int(n) for c, n in report[key].items()}
+        if all(isinstance(v, (int, np.integer)) for v in report.values()):
+            return {str(c): int(n) for c, n in report.items()}
+    return {}
+
+
+def _segment_starts(lengths: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    out = np.zeros(len(lengths), dtype=np.int64)
+    if len(lengths) > 1:
+        np.cumsum(lengths[:-1], out=out[1:])
+    return out
+
+
+def gather_exons(
+    contig: npt.NDArray[np.uint8],
+    start: npt.NDArray[np.int64],
+    end: npt.NDArray[np.int64],
+    minus: npt.NDArray[np.bool_],
+    dest: npt.NDArray[np.int64],
+    out: npt.NDArray[np.uint8],
+    batch_nt: int = GATHER_BATCH_NT,
+) -> None:
+    """Copy exons ``contig[start:end]`` to ``out[dest:dest+len]``, reverse-complemented where ``minus``.
+
+    Fully vectorised: per batch of exons, one index array for the source and one for the
+    destination (built with ``np.repeat``), one gather, one strand table look-up, one scatter.
+    """
+    lengths = (end - start).astype(np.int64)
+    if not len(lengths):
+        return
+    cum = np.cumsum(lengths)
+    a = 0
+    n = len(lengths)
+    while a < n:
+        base = cum[a - 1] if a else 0
+        b = int(np.searchsorted(cum, base + batch_nt, side="right"))
+        b = max(b, a + 1)
+        ln = lengths[a:b]
+        tot = int(ln.sum())
+        k = np.arange(tot, dtype=np.int64) - np.repeat(_segment_starts(ln), ln)
+        m = np.repeat(minus[a:b], ln)
+        src = np.where(m, np.repeat(end[a:b] - 1, ln) - k, np.repeat(start[a:b], ln) + k)
+        out[np.repeat(dest[a:b], ln) + k] = _STRAND_TABLE[m.view(np.uint8), contig[src]]
+        a = b
+
+
+def cds_to_transcript(
+    tx_of_exon: npt.NDArray[np.int64],
+    ex_start: npt.NDArray[np.int64],
+    ex_end: npt.NDArray[np.int64],
+    ex_tx_start: npt.NDArray[np.int64],
+    minus_tx: npt.NDArray[np.bool_],
+    cds_start: npt.NDArray[np.int64],
+    cds_end: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Genomic CDS spans -> transcript coordinates, vectorised.
+
+    Exons are given sorted by transcript then genomic start, with ``ex_tx_start`` their start in
+    transcript coordinates (transcript orientation). Returns ``(tx_cds_start, tx_cds_end, bad)``
+    (-1 where non-coding) and the rows whose CDS ends are not inside an exon (``bad``).
+    """
+    n = len(cds_start)
+    tx_s = np.full(n, -1, dtype=np.int64)
+    tx_e = np.full(n, -1, dtype=np.int64)
+    coding = np.flatnonzero(cds_start >= 0)
+    if not len(coding):
+        return tx_s, tx_e, np.zeros(0, dtype=np.int64)
+    scale = int(ex_end.max()) + 1 if len(ex_end) else 1
+    key = tx_of_exon * scale + ex_start
+
+    def locate(t: npt.NDArray[np.int64], g: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+        idx = np.searchsorted(key, t * scale + g, side="right") - 1
+        idx_c = np.clip(idx, 0, len(key) - 1)
+        ok = (idx >= 0) & (tx_of_exon[idx_c] == t) & (ex_start[idx_c] <= g) & (g < ex_end[idx_c])
+        plus_pos = ex_tx_start[idx_c] + (g - ex_start[idx_c])
+        minus_pos = ex_tx_start[idx_c] + (ex_end[idx_c] - 1 - g)
+        return np.where(minus_tx[t], minus_pos, plus_pos), ok
+
+    t = coding.astype(np.int64)
+    p_lo, ok_lo = locate(t, cds_start[t])
+    p_hi, ok_hi = locate(t, cds_end[t] - 1)
+    mt = minus_tx[t]
+    tx_s[t] = np.where(mt, p_hi, p_lo)
+    tx_e[t] = np.where(mt, p_lo, p_hi) + 1
+    bad = t[~(ok_lo & ok_hi)]
+    return tx_s, tx_e, bad
+
+
+def _chrom_keep(chroms: pd.Series, include: Iterable[str], exclude: Iterable[str]) -> npt.NDArray[np.bool_]:
+    """Per transcript: contig name passes the include/exclude regexes (``re.fullmatch``)."""
+    include, exclude = list(include or ()), list(exclude or ())
+    uniq = pd.unique(chroms)
+    ok = {}
+    for c in uniq:
+        keep = not include or any(re.fullmatch(p, c) for p in include)
+        keep = keep and not any(re.fullmatch(p, c) for p in exclude)
+        ok[c] = keep
+    return chroms.map(ok).to_numpy(dtype=bool)
+
+
+def build_store(
+    genome: str | os.PathLike[str],
+    annotation: Any,
+    species: str,
+    out: str | os.PathLike[str],
+    fmt: str = "auto",
+    max_length: int | None = DEFAULT_MAX_LENGTH,
+    chromosomes_include: Iterable[str] = (),
+    chromosomes_exclude: Iterable[str] = (),
+    biotypes: Iterable[str] = (),
+    aliases: Mapping[str, str] | None = None,
+    provenance: Mapping[str, Any] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Build ``out`` (an HDF5 species store) and return its stats ``{section: {key: value}}``.
+
+    ``annotation``: a path (read with :func:`isoclr.annotation.read_annotation`, format
+    ``fmt``) or an already-read ``Annotation``. ``max_length``: mature transcripts longer than
+    this are dropped (None or 0: no limit). ``chromosomes_include``/``_exclude``: regular
+    expressions matched in full against FASTA contig names. ``biotypes``: keep only these
+    transcript biotypes (empty: all). ``aliases``: extra contig-name aliases for
+    :func:`isoclr.annotation.reconcile_chroms`. ``provenance``: store attributes (taxid,
+    genome_url, annotation_url, annotation_version, sha256s); missing sha256s are computed.
+    """
+    from isoclr import annotation as annotation_mod
+
+    genome = Path(genome)
+    provenance = dict(provenance or {})
+    if isinstance(annotation, (str, os.PathLike)):
+        ann_path = Path(annotation)
+        ann = annotation_mod.read_annotation(ann_path, fmt=fmt, species=species)
+        if not provenance.get("annotation_sha256"):
+            provenance["annotation_sha256"] = _sha256(ann_path)
+    else:
+        ann = annotation
+        ann_path = Path(str(getattr(ann, "source", "") or "annotation"))
+    ann_fmt = getattr(ann, "format", None) or getattr(ann, "fmt", None) or fmt
+    names = fasta_names(genome)
+    log.info("%s: %d contigs in %s", species, len(names), genome)
+    ann, report = annotation_mod.reconcile_chroms(ann, names, aliases or {})
+    missing = _missing_counts(report)
+
+    tx = ann.transcripts.reset_index(drop=True)
+    ex = ann.exons
+    n_ann = len(tx) + sum(missing.values())
+    ex_tx = ex["tx"].to_numpy(dtype=np.int64)
+    ex_start = ex["start"].to_numpy(dtype=np.int64)
+    ex_end = ex["end"].to_numpy(dtype=np.int64)
+    ex_len = ex_end - ex_start
+    tx_len = np.bincount(ex_tx, weights=ex_len, minlength=len(tx)).astype(np.int64)
+
+    dropped: Counter[str] = Counter({r: 0 for r in DROP_REASONS})
+    dropped["contig_missing"] = sum(missing.values())
+    keep = np.ones(len(tx), dtype=bool)
+    chrom_ok = _chrom_keep(tx["chrom"], chromosomes_include, chromosomes_exclude)
+    dropped["chrom_excluded"] = int((keep & ~chrom_ok).sum())
+    keep &= chrom_ok
+    biotypes = list(biotypes or ())
+    if biotypes:
+        bio_ok = tx["biotype"].isin(biotypes).to_numpy()
+        dropped["biotype"] = int((keep & ~bio_ok).sum())
+        keep &= bio_ok
+    if max_length:
+        len_ok = tx_len <= int(max_length)
+        dropped["too_long"] = int((keep & ~len_ok).sum())
+        keep &= len_ok
+
+    # --- kept transcripts, new numbering, exons in transcript order --------------------------
+    kept = np.flatnonzero(keep)
+    new_id = np.full(len(tx), -1, dtype=np.int64)
+    new_id[kept] = np.arange(len(kept))
+    ktx = tx.iloc[kept].reset_index(drop=True)
+    n = len(ktx)
+    minus_tx = (ktx["strand"].to_numpy() == "-")
+    emask = keep[ex_tx]
+    e_tx = new_id[ex_tx[emask]]
+    e_start, e_end = ex_start[emask], ex_end[emask]  # sorted by tx then genomic start
+    e_minus = minus_tx[e_tx]
+    order = np.lexsort((np.where(e_minus, -e_start, e_start), e_tx))  # transcript order
+    o_tx, o_start, o_end = e_tx[order], e_start[order], e_end[order]
+    o_len = o_end - o_start
+    lengths = tx_len[kept]
+    seq_offset = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=seq_offset[1:])
+    exon_offset = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(o_tx, minlength=n), out=exon_offset[1:])
+    cum = np.cumsum(o_len)
+    exon_tx_end = cum - np.repeat(cum[exon_offset[1:] - 1] - lengths, np.diff(exon_offset)) if n else cum
+    exon_tx_start = exon_tx_end - o_len
+
+    # --- CDS to transcript coordinates ---------------------------------------------------------
+    g_tx_start = np.empty_like(exon_tx_start)
+    g_tx_start[order] = exon_tx_start
+    cds_s, cds_e, bad = cds_to_transcript(
+        e_tx, e_start, e_end, g_tx_start, minus_tx,
+        ktx["cds_start"].to_numpy(dtype=np.int64), ktx["cds_end"].to_numpy(dtype=np.int64),
+    )
+    if len(bad):
+        r = ktx.iloc[int(bad[0])]
+        raise ValueError(
+            f"{ann_path} line {r.get('line', '?')}: transcript {r['transcript_id']}: CDS "
+            f"{r['chrom']}:{int(r['cds_start']) + 1}-{int(r['cds_end'])} does not start and end inside its exons"
+        )
+
+    # --- stream the genome, one gather per contig ---------------------------------------------
+    seq = np.empty(int(seq_offset[-1]), dtype=np.uint8)
+    o_chrom = ktx["chrom"].to_numpy()[o_tx] if n else np.zeros(0, dtype=object)
+    by_contig: dict[str, npt.NDArray[np.int64]] = {}
+    if n:
+        codes_c, uniq_c = pd.factorize(pd.Series(o_chrom), sort=False)
+        grp = np.argsort(codes_c, kind="stable")
+        bounds = np.searchsorted(codes_c[grp], np.arange(len(uniq_c) + 1))
+        by_contig = {str(c): grp[bounds[i] : bounds[i + 1]] for i, c in enumerate(uniq_c)}
+    # every annotated transcript (kept or not) must fit its contig: checked per contig
+    tx_max_end = np.zeros(len(tx), dtype=np.int64)
+    if len(ex_tx):
+        first = np.flatnonzero(np.r_[True, ex_tx[1:] != ex_tx[:-1]])
+        tx_max_end[ex_tx[first]] = np.maximum.reduceat(ex_end, first)
+    t_codes, t_uniq = pd.factorize(tx["chrom"], sort=False)
+    t_grp = np.argsort(t_codes, kind="stable")
+    t_bounds = np.searchsorted(t_codes[t_grp], np.arange(len(t_uniq) + 1))
+    tx_by_contig = {str(c): t_grp[t_bounds[i] : t_bounds[i + 1]] for i, c in enumerate(t_uniq)}
+    dest = seq_offset[o_tx] + exon_tx_start
+    reader = FastaReader(genome)
+    seen: set[str] = set()
+    genome_bases = genome_n = 0
+    for contig in tqdm(reader, total=len(names), desc=f"{species}: contigs", unit="contig", disable=None):
+        seen.add(contig.name)
+        genome_bases += contig.n_bases
+        genome_n += int(np.count_nonzero(contig.codes == 4))
+        on = tx_by_contig.get(contig.name)
+        if on is None:
+            continue
+        over = on[tx_max_end[on] > contig.n_bases]
+        if len(over):
+            r = tx.iloc[int(over[0])]
+            raise ValueError(
+                f"{ann_path} line {r.get('line', '?')}: transcript {r['transcript_id']} has an exon "
+                f"ending at {contig.name}:{int(tx_max_end[int(over[0])])}, beyond the end of "
+                f"{contig.name} ({contig.n_bases:,} bp) in {genome}; {len(over)} transcript(s) "
+                "on this contig do; do the genome and the annotation belong together?"
+            )
+        rows = by_contig.get(contig.name)
+        if rows is not None and len(rows):
+            gather_exons(contig.codes, o_start[rows], o_end[rows], minus_tx[o_tx[rows]], dest[rows], seq)
+        del contig
+    absent = sorted(c for c in by_contig if c not in seen)
+    if absent:
+        raise ValueError(f"{genome}: contig(s) {', '.join(absent[:5])} listed by its index but not found in the file")
+
+    amb = seq == AMBIGUOUS
+    n_iupac_tx = int(amb.sum())
+    seq[amb] = 4
+    del amb
+    is_n = seq == 4
+    n_tx_n = int(is_n.sum())
+    tx_with_n = int(np.count_nonzero(np.add.reduceat(is_n, seq_offset[:-1]) if n and len(seq) else 0))
+    del is_n
+
+    table = pd.DataFrame(
+        {
+            "transcript_id": ktx["transcript_id"].astype(str),
+            "gene_id": ktx["gene_id"].astype(str),
+            "gene_name": ktx["gene_name"].fillna("").astype(str) if "gene_name" in ktx else "",
+            "chrom": ktx["chrom"].astype(str),
+            "strand": ktx["strand"].astype(str),
+            "cds_start": cds_s,
+            "cds_end": cds_e,
+            "cds_phase": ktx["cds_phase"].fillna(0).astype(int).where(cds_s >= 0, 0) if "cds_phase" in ktx else 0,
+            "biotype": ktx["biotype"].fillna("").astype(str) if "biotype" in ktx else "",
+            "tags": ktx["tags"].fillna("").astype(str) if "tags" in ktx else "",
+        }
+    )
+    attrs: dict[str, Any] = {
+        "species": species,
+        "annotation_format": str(ann_fmt),
+        "genome_sha256": reader.sha256 or "",
+    }
+    attrs.update({k: v for k, v in provenance.items() if v not in (None, "")})
+    write_store(
+        out, table, seq, seq_offset, exon_tx_end, exon_offset, attrs, exon_start=o_start, exon_end=o_end
+    )
+
+    n_genes = int(table["gene_id"].nunique())
+    per_gene = table.groupby("gene_id", sort=False).size().value_counts().sort_index()
+    stats: dict[str, dict[str, Any]] = {
+        "summary": {
+            "species": species,
+            "annotation_transcripts": n_ann,
+            "genes": n_genes,
+            "transcripts": n,
+            "coding_transcripts": int((cds_s >= 0).sum()),
+            "exons": int(len(o_tx)),
+            "nucleotides": int(seq_offset[-1]),
+            "median_length": float(np.median(lengths)) if n else 0.0,
+            "mean_length": float(lengths.mean()) if n else 0.0,
+            "max_length": int(lengths.max()) if n else 0,
+            "genes_with_isoforms": int(per_gene[per_gene.index > 1].sum()),
+            "transcripts_with_n": tx_with_n,
+            "transcript_n_nt": n_tx_n,
+            "transcript_iupac_nt": n_iupac_tx,
+            "genome_contigs": len(seen),
+            "genome_bases": genome_bases,
+            "genome_n_bases": genome_n,
+            "genome_iupac_bases": int(sum(reader.ambiguous.values())),
+        },
+        "isoforms_per_gene": {int(k): int(v) for k, v in per_gene.items()},
+        "dropped": dict(dropped),
+        "dropped_contig": dict(sorted(missing.items())),
+        "annotation": {str(k): int(v) for k, v in dict(getattr(ann, "counts", {}) or {}).items()},
+    }
+    log.info(
+        "%s: %d transcripts of %d genes (%d nt) written to %s; dropped %s",
+        species, n, n_genes, int(seq_offset[-1]), out,
+        ", ".join(f"{k}={v}" for k, v in dropped.items() if v) or "none",
+    )
+    return stats
+
+
+def stats_table(stats: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """``{section: {key: value}}`` -> long table with columns section, key, value."""
+    rows = [(sec, str(k), v) for sec, kv in stats.items() for k, v in kv.items()]
+    return pd.DataFrame(rows, columns=["section", "key", "value"])
+
+
+def write_stats(stats: Mapping[str, Mapping[str, Any]], path: str | os.PathLike[str]) -> None:
+    with atomic_path(path) as tmp:
+        stats_table(stats).to_csv(tmp, sep="\t", index=False)
+
+
+def read_aliases(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Two-column TSV ``annotation_name<TAB>fasta_name`` (``#`` comments allowed)."""
+    out: dict[str, str] = {}
+    with open(path, encoding="utf-8") as fh:
+        for n, row in enumerate(fh, 1):
+            row = row.rstrip("\n")
+            if not row or row.startswith("#"):
+                continue
+            parts = row.split("\t")
+            if len(parts) != 2:
+                raise ValueError(f"{path} line {n}: expected 2 tab-separated columns (alias, FASTA name), got {len(parts)}")
+            out[parts[0]] = parts[1]
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--genome", required=True, help="genome FASTA, plain or gzip/bgzip")
+    parser.add_argument("--annotation", required=True, help="GTF, GFF3, genePred, refFlat or BED12 (plain or gzip)")
+    parser.add_argument("--species", required=True, help="species name stored in the file")
+    parser.add_argument("--out", required=True, help="output store (.h5), written atomically")
+    parser.add_argument("--format", default="auto", help="annotation format (default: auto-detect)")
+    parser.add_argument(
+        "--max-length", type=int, default=DEFAULT_MAX_LENGTH,
+        help=f"drop (never truncate) transcripts longer than this; 0: no limit (default {DEFAULT_MAX_LENGTH})",
+    )
+    parser.add_argument("--stats", help="write the stats table (TSV: section, key, value) here")
+    parser.add_argument("--chromosomes-include", nargs="*", default=[], metavar="REGEX",
+                        help="keep only contigs whose FASTA name fully matches one of these")
+    parser.add_argument("--chromosomes-exclude", nargs="*", default=[], metavar="REGEX",
+                        help="drop contigs whose FASTA name fully matches one of these")
+    parser.add_argument("--biotypes", nargs="*", default=[], help="keep only these transcript biotypes")
+    parser.add_argument("--aliases", help="TSV of contig aliases: annotation name<TAB>FASTA name")
+    parser.add_argument("--taxid", default="", help="NCBI taxonomy id (provenance)")
+    parser.add_argument("--genome-url", default="", help="provenance")
+    parser.add_argument("--annotation-url", default="", help="provenance")
+    parser.add_argument("--annotation-version", default="", help="provenance")
+
+
+def run(args: argparse.Namespace) -> int:
+    stats = build_store(
+        args.genome,
+        args.annotation,
+        args.species,
+        args.out,
+        fmt=args.format,
+        max_length=args.max_length or None,
+        chromosomes_include=args.chromosomes_include,
+        chromosomes_exclude=args.chromosomes_exclude,
+        biotypes=args.biotypes,
+        aliases=read_aliases(args.aliases) if args.aliases else None,
+        provenance={
+            "taxid": args.taxid,
+            "genome_url": args.genome_url,
+            "annotation_url": args.annotation_url,
+            "annotation_version": args.annotation_version,
+        },
+    )
+    if args.stats:
+        write_stats(stats, args.stats)
+    s = stats["summary"]
+    print(f"{args.out}: {s['transcripts']} transcripts, {s['genes']} genes, {s['nucleotides']} nt")
+    return 0
