@@ -1,0 +1,15 @@
+import sys; from pathlib import Path  # noqa: E702
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
+
+import logging  # noqa: E402
+
+from isoclr.splits import make_splits, write_tsv  # noqa: E402
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,  # noqa: F821
+                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+p, out = snakemake.params, snakemake.output  # noqa: F821
+splits, genes, summary = make_splits(snakemake.input.sets, p.fractions, p.seed, p.weight)  # noqa: F821
+write_tsv(splits, out.splits)
+write_tsv(genes, out.genes)
+write_tsv(summary, out.summary)
+logging.info("splits by %s:\n%s", p.weight, summary.to_string(index=False))
