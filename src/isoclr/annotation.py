@@ -130,6 +130,8 @@ def _read_columns(
         na_filter=False,
         engine="c",
     )
+    if ncols is None:
+        ncols = _sniff_width(path)
     try:
         with open_text(path) as fh:
             if ncols is not None:
@@ -162,15 +164,27 @@ def _read_columns(
     keep &= ~first.str.startswith(("track ", "browser ", "track\t", "browser\t"))
     df = df.loc[keep]
     if ncols is not None and len(df):
-        short = df[ncols - 1] == ""
-        if what in ("GTF", "GFF3"):  # an empty attribute column is legal only in GFF3 ('.')
-            short &= df[ncols - 2] == ""
+        short = df[ncols - 1] == ""  # GFF3 writes '.' for no attributes, so '' is a short line
         if short.any():
             row = df.loc[short].iloc[0]
             nf = int((row.drop(labels="line") != "").sum())
             raise _err(path, row["line"], f"wrong column count: {nf} tab-separated fields, "
                        f"a {what} line has {ncols}")
     return df.reset_index(drop=True)
+
+
+def _sniff_width(path: PathLike) -> int | None:
+    """Number of tab-separated fields on the first record line (None: no record)."""
+    try:
+        with open_text(path) as fh:
+            for text in fh:
+                if text.strip() and not text.startswith(("#", "track", "browser")):
+                    return len(text.rstrip("\r\n").split("\t"))
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise ValueError(f"{path}: corrupt or truncated gzip file ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a UTF-8 text file ({exc})") from None
+    return None
 
 
 def _to_int(col: pd.Series, lines: pd.Series, path: PathLike, name: str) -> np.ndarray:
@@ -471,7 +485,13 @@ def read_gtf(path: PathLike) -> Annotation:
             lambda v: ",".join(x.strip() for x in v) if isinstance(v, list) else ""),
     })
     info.index = rep["tid"].to_numpy()
-    return _assemble(path, "gtf", rows, info, {})
+    counts: dict[str, int] = {}
+    genes = raw.loc[raw[2] == "gene", 8]
+    if len(genes):
+        lonely = ~_gtf_attr(genes, "gene_id").isin(gid)
+        if lonely.any():  # e.g. a window cut that kept a gene row but none of its transcripts
+            counts["gene_without_transcripts"] = int(lonely.sum())
+    return _assemble(path, "gtf", rows, info, counts)
 
 
 # ----------------------------------------------------------------------------- GFF3
@@ -485,32 +505,33 @@ def read_gff3(path: PathLike) -> Annotation:
     if raw.empty:
         raise ValueError(f"{path}: empty annotation (no records)")
     attrs = raw[8]
-    ids = _gff_attr(attrs, "ID")
-    parents = _gff_attr(attrs, "Parent")
+    ids = _gff_attr(attrs, "ID").fillna("").astype(object)
+    parents = _gff_attr(attrs, "Parent").fillna("").astype(object)
     kind = raw[2].map(_GFF_CHILD)
     is_child = kind.notna().to_numpy()
     ch = raw.loc[is_child]
     if ch.empty:
         raise ValueError(f"{path}: empty annotation: no exon or CDS features")
     cpar = parents[is_child]
-    bad = cpar.isna() | (cpar == "")
+    bad = cpar == ""
     if bad.any():
         r = ch.loc[bad].iloc[0]
         raise _err(path, r["line"], f"{r[2]} feature without Parent attribute")
     # feature table (non-child rows with an ID)
-    fmask = ~is_child & ids.notna().to_numpy()
+    fmask = ~is_child & (ids != "").to_numpy()
     feats = pd.DataFrame({
-        "id": _unescape(ids[fmask]), "parent": _unescape(parents[fmask]).str.split(",").str[0],
+        "id": _unescape(ids[fmask]),
+        "parent": _unescape(parents[fmask].str.split(",").str[0].str.strip()),
         "type": raw.loc[fmask, 2], "attrs": attrs[fmask], "line": raw.loc[fmask, "line"],
         "chrom": raw.loc[fmask, 0], "strand": raw.loc[fmask, 6],
     }).drop_duplicates("id").set_index("id")
     lines = ch["line"]
     crow = pd.DataFrame({
-        "tid": _unescape(cpar).str.split(","), "chrom": ch[0], "strand": ch[6],
+        "tid": cpar.str.split(","), "chrom": ch[0], "strand": ch[6],
         "start": _to_int(ch[3], lines, path, "start") - 1, "end": _to_int(ch[4], lines, path, "end"),
         "kind": kind[is_child], "phase": _phase(ch[7]), "line": lines,
     }).explode("tid")
-    crow["tid"] = crow["tid"].str.strip()
+    crow["tid"] = _unescape(crow["tid"].str.strip())
     miss = ~crow["tid"].isin(feats.index)
     if miss.any():
         r = crow.loc[miss].iloc[0]
@@ -518,7 +539,7 @@ def read_gff3(path: PathLike) -> Annotation:
                    f"Parent {r['tid']!r} is not defined in the file")
     tx_ids = pd.unique(crow["tid"])
     tx = feats.loc[tx_ids]
-    gref = tx["parent"].where(tx["parent"].notna() & (tx["parent"] != ""), pd.Series(tx.index, index=tx.index))
+    gref = tx["parent"].where(tx["parent"] != "", pd.Series(tx.index, index=tx.index))
     miss = ~gref.isin(feats.index)
     if miss.any():
         t = tx.loc[miss].iloc[0]
@@ -528,11 +549,10 @@ def read_gff3(path: PathLike) -> Annotation:
     ga = gene["attrs"].reset_index(drop=True)
     ta = tx["attrs"].reset_index(drop=True)
     geneid = _coalesce(
-        _gff_attr(ga, "gene_id"),
-        ga.str.extract(r"(?:^|;)\s*Dbxref=(?:[^;]*,)?GeneID:([^,;]*)", expand=False),
+        _unescape(_gff_attr(ga, "gene_id")),
+        _unescape(ga.str.extract(r"(?:^|;)\s*Dbxref=(?:[^;]*,)?GeneID:([^,;]*)", expand=False)),
         _strip_prefix(pd.Series(gene.index, dtype=object)),
     )
-    geneid = _unescape(geneid)
     gname = _unescape(_coalesce(
         _gff_attr(ga, "gene_name"), _gff_attr(ga, "Name"), _gff_attr(ga, "gene"),
         _gff_attr(ta, "gene_name"), _gff_attr(ta, "gene"),
@@ -543,7 +563,7 @@ def read_gff3(path: PathLike) -> Annotation:
         _gff_attr(ga, "biotype"), tx["type"].reset_index(drop=True),
     ))
     tags = _unescape(_gff_attr(ta, "tag")).fillna("")
-    tid_out = _unescape(_strip_prefix(pd.Series(tx.index, dtype=object)))
+    tid_out = _strip_prefix(pd.Series(tx.index, dtype=object))
     # transcript-row records for line order and chromosome/strand consistency
     txrow = pd.DataFrame({
         "tid": tx.index.to_numpy(), "chrom": tx["chrom"].to_numpy(), "strand": tx["strand"].to_numpy(),
@@ -815,11 +835,11 @@ def read_annotation(
 _MITO = ("chrM", "MT", "chrMT", "M")
 
 
-def load_aliases(path: PathLike) -> dict[str, str]:
+def load_aliases(path: PathLike) -> dict[str, list[str]]:
     """Read a chromosome alias table: tab-separated, first column the name used by the
     annotation, second the FASTA name (more columns are read as more alternatives, UCSC
     ``chromAlias`` style: every name on a line is an alias of the others)."""
-    out: dict[str, str] = {}
+    out: dict[str, list[str]] = {}
     with open_text(path) as fh:
         for text in fh:
             if not text.strip() or text.startswith("#"):
@@ -827,8 +847,8 @@ def load_aliases(path: PathLike) -> dict[str, str]:
             names = [x for x in text.rstrip("\r\n").split("\t") if x]
             for a in names:
                 for b in names:
-                    if a != b:
-                        out.setdefault(a, b)
+                    if a != b and b not in out.setdefault(a, []):
+                        out[a].append(b)
     return out
 
 
@@ -852,7 +872,7 @@ def reconcile_chroms(
     """Rename annotation contigs to the FASTA's names; drop (and count) what has no match.
 
     Matching tries, in order: the name itself, the alias table (``{annotation name: FASTA
-    name}``, or a path read by :func:`load_aliases`), adding/removing ``chr``, and
+    name or list of names}``, or a path read by :func:`load_aliases`), adding/removing ``chr``, and
     ``chrM``/``MT``/``M``. Returns the new annotation and a report ``{"renamed": {old:
     new}, "missing": {contig: n_transcripts}, "dropped_transcripts": n, "kept_transcripts":
     n}``; ``counts["missing_chrom"]`` of the annotation holds the number dropped.
