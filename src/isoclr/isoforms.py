@@ -240,6 +240,12 @@ def build_store(
         dropped["too_long"] = int((keep & ~len_ok).sum())
         keep &= len_ok
 
+    if not keep.any():
+        raise ValueError(
+            f"{ann_path}: no transcript left after the filters (dropped: "
+            + ", ".join(f"{k} {v}" for k, v in dropped.items() if v) + ")"
+        )
+
     # --- kept transcripts, new numbering, exons in transcript order --------------------------
     kept = np.flatnonzero(keep)
     new_id = np.full(len(tx), -1, dtype=np.int64)
