@@ -12,7 +12,7 @@ an anchor; the loss is the MEAN over the ``2N`` anchors (symmetrised over the tw
   holds the positive and all ``2N - 2`` negatives.
 
 The ``z`` are L2-normalised inside the losses (idempotent when already normalised) and the
-similarities are computed in float32 (safe under autocast).
+similarities are computed in float32 (float64 if given; safe under autocast).
 
 Distributed convention: each process passes its LOCAL ``z1, z2`` (and weights); the losses
 gather every process's projections with :func:`gather_with_grad`, so negatives come from the
@@ -100,8 +100,10 @@ def _prepare(
         w = torch.as_tensor(weights, device=z1.device, dtype=torch.float32).reshape(-1)
         if w.shape[0] != n:
             raise ValueError(f"losses: {w.shape[0]} weights for {n} sets")
-    z1 = F.normalize(z1.float(), dim=1)
-    z2 = F.normalize(z2.float(), dim=1)
+    dtype = torch.float64 if z1.dtype == torch.float64 else torch.float32
+    w = w.to(dtype)
+    z1 = F.normalize(z1.to(dtype), dim=1)
+    z2 = F.normalize(z2.to(dtype), dim=1)
     a1, offset = gather_with_offset(z1)
     a2, _ = gather_with_offset(z2)
     n_global = a1.shape[0]
