@@ -81,3 +81,10 @@ def test_cli(sets_file, tmp_path):
     s = pd.read_csv(tmp_path / "s.tsv", sep="\t")
     assert s.equals(make_splits(sets_file, FR, seed=7)[0])
     assert set(s["split"]) == {"train", "validation", "test"}
+
+
+def test_set_size_mix_similar_across_splits(sets_file):
+    # big-first filling would leave validation/test with only the small sets
+    _, _, summary = make_splits(sets_file, FR, seed=5)
+    per_set = (summary["transcripts"] / summary["sets"]).to_numpy()
+    assert per_set.max() / per_set.min() < 1.5, summary

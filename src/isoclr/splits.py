@@ -9,13 +9,14 @@ Assignment (deterministic given the sets, the fractions and the seed):
 1. every set gets a weight: its number of transcripts (``weight="transcripts"``, the default,
    because pre-training draws its views from transcripts), of genes (``"genes"``, closer to
    downstream tasks that use one transcript per gene) or 1 (``"sets"``);
-2. the sets are shuffled with ``numpy.random.default_rng(seed)`` and then stably sorted by
-   decreasing weight (big sets first, ties in seeded random order);
-3. each set in turn goes to the split whose weight is furthest below its target
-   (``fraction * total - assigned``); a split with fraction 0 gets nothing.
+2. the sets are put in a seeded random order (``numpy.random.default_rng(seed)``);
+3. each set in turn goes to the split that is furthest behind its target *relative to the
+   target*, ``(fraction * total - assigned) / fraction``; a split with fraction 0 gets nothing.
 
-Big-first greedy filling keeps every split within about one largest set of its target
-(so fractions are close to the target whenever no single set is a large part of the data).
+Random order (not biggest-first) keeps the set-size mix the same in every split: filling big
+sets first would put all large isoform families in train and leave validation/test with
+single-isoform genes. Each split ends within about one set of its target, so fractions are close
+whenever no single set is a large part of the data (the summary TSV reports what was reached).
 """
 
 from __future__ import annotations
@@ -55,16 +56,14 @@ def assign_splits(weights: np.ndarray, fractions: Mapping[str, float], seed: int
     fr = check_fractions(fractions)
     target = np.array([fr[k] for k in SPLITS]) * float(np.sum(weights))
     w = np.asarray(weights, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    perm = rng.permutation(len(w))
-    order = perm[np.argsort(-w[perm], kind="stable")]
+    order = np.random.default_rng(seed).permutation(len(w))
     allowed = [k for k, name in enumerate(SPLITS) if fr[name] > 0]
     tgt = target.tolist()
     assigned = [0.0] * len(SPLITS)
     out = np.empty(len(w), dtype=np.int8)
     # One pass over sets (not nucleotides) in plain Python floats: ~0.1 s per 100k sets.
     for i, wi in zip(order.tolist(), w[order].tolist()):
-        k = max(allowed, key=lambda j: tgt[j] - assigned[j])
+        k = max(allowed, key=lambda j: (tgt[j] - assigned[j]) / tgt[j] if tgt[j] > 0 else -1.0)
         out[i] = k
         assigned[k] += wi
     return out
