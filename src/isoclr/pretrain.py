@@ -1,0 +1,659 @@
+"""Pre-training of the encoder: contrastive (DCL, NT-Xent) or masked-nucleotide (MLM).
+
+One readable loop in the spirit of nanoGPT's ``train.py``; every knob is in the model's config
+entry (``pretrain.models.NAME`` in config/config.yaml, defaults in :data:`DEFAULTS`)::
+
+    isoclr pretrain --config config/config.yaml --model isoclr_demo --out results/pretrain/isoclr_demo
+    torchrun --nproc_per_node=4 -m isoclr.cli pretrain --config ... --out ...   (multi-GPU / CPU)
+
+Per optimiser step: ``accumulate`` micro-batches of ``batch_size`` distinct transcript sets
+(split over the processes), two masked views each (:mod:`isoclr.loader`); tracks built on the
+device; encoder -> projector -> loss (:mod:`isoclr.losses`; negatives gathered from every
+process); backward; clip the gradient norm; AdamW step; LR schedule step (linear warm-up, then
+``lr / sqrt(epoch + 1)`` with a linear decay to 0 over the last ``decay_fraction`` of the
+steps, as in the original code, or cosine). Mixed precision (bf16 autocast) on GPU.
+
+Every ``val_every`` steps: validation loss on the validation split plus alignment and
+uniformity of the normalised projections (Wang & Isola 2020). Every ``checkpoint_every`` steps
+and at the end: an atomic checkpoint (model, projector / MLM head, optimiser, scheduler,
+sampler position, RNG states, step), so ``--resume`` continues exactly. A non-finite loss stops
+the run with a clear message and leaves the last good checkpoint untouched.
+
+Outputs in ``--out``: ``checkpoint.pt`` (final), ``checkpoints/step_*.pt``, ``config.yaml``
+(resolved), ``metrics.csv``, ``curves.pdf``/``curves.png``, ``tensorboard/`` (if installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import csv
+import logging
+import math
+import os
+import random
+import re
+import signal
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import yaml
+from torch import nn
+
+from isoclr import loader as L
+from isoclr import losses, model
+from isoclr.encoding import tracks_torch
+from isoclr.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+OBJECTIVES = ("dcl", "ntxent", "mlm")
+
+#: Training defaults; a model entry in the config overrides any of them (see config/schema.yaml).
+DEFAULTS: dict[str, Any] = {
+    "objective": "dcl",
+    "size": "tiny",
+    "seed": None,  # None: the config's top-level seed
+    "batch_size": 64,  # sets per micro-batch over all processes (two views each)
+    "accumulate": 1,  # micro-batches per optimiser step (each is its own contrastive batch)
+    "steps": 200,  # optimiser steps
+    "lr": 1e-3,
+    "weight_decay": 1e-6,
+    "betas": [0.9, 0.999],
+    "schedule": "sqrt",  # sqrt (original code) | cosine | constant
+    "warmup_steps": 20,
+    "decay_fraction": 0.1,  # sqrt: linear decay to 0 over this last share of the steps
+    "min_lr_ratio": 0.0,  # cosine: final LR / peak LR
+    "temperature": 0.1,
+    "weight_c": 0.4,  # set weight w = log(n + c) / norm
+    "mask_prob": 0.15,
+    "grad_clip": 1.0,
+    "amp": "auto",  # auto: bf16 autocast on GPU, off on CPU; true | false force it
+    "compile": False,  # torch.compile the model
+    "device": "auto",  # auto | cpu | cuda
+    "num_workers": 2,  # DataLoader workers (each opens the HDF5 stores itself)
+    "bucket": True,  # length bucketing
+    "chunk_batches": 50,
+    "log_every": 10,
+    "val_every": 50,
+    "val_batches": 8,
+    "checkpoint_every": 50,
+    "keep_checkpoints": 2,
+    "mlm_hidden": 32,
+    "threads": None,  # torch CPU threads (None: torch's default)
+    "sets": None,  # paths; None: {results}/homology/sets.h5, {results}/splits/splits.tsv
+    "splits": None,
+    "stores": None,  # species -> store path overrides (None: from sets.h5)
+    "testing": {},  # hooks for tests: nan_at_step, kill_at_step
+}
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite (the run stops; checkpoints are kept)."""
+
+
+METRIC_COLUMNS = [
+    "step", "epoch", "lr", "loss", "grad_norm", "sets_per_s", "padding",
+    "val_loss", "val_alignment", "val_uniformity", "elapsed_s",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------------
+def resolve(config: Mapping[str, Any], model_name: str | None = None) -> tuple[str, dict[str, Any]]:
+    """Pipeline config (with ``pretrain.models``) or a bare model entry -> (name, full config).
+
+    The result holds every training key (defaults filled in), the resolved architecture under
+    ``model`` and absolute-or-relative data paths.
+    """
+    if "pretrain" in config:
+        models = (config.get("pretrain") or {}).get("models") or {}
+        if not models:
+            raise ValueError("config: pretrain.models is empty (no model to pre-train)")
+        if model_name is None:
+            if len(models) > 1:
+                raise ValueError(f"config: several models under pretrain.models ({', '.join(models)}); pick one with --model")
+            model_name = next(iter(models))
+        if model_name not in models:
+            raise ValueError(f"config: no model {model_name!r} under pretrain.models (have {', '.join(models)})")
+        entry = dict(models[model_name] or {})
+        results = str(config.get("results", "results"))
+        base_seed = config.get("seed", 0)
+    else:
+        entry = dict(config)
+        model_name = model_name or str(entry.pop("name", "model"))
+        results = str(entry.pop("results", "results"))
+        base_seed = 0
+    unknown = set(entry) - set(DEFAULTS) - set(model.ARCH_KEYS) - {"model"}
+    if unknown:
+        raise ValueError(f"config: model {model_name!r}: unknown key(s) {sorted(unknown)}")
+    cfg = copy.deepcopy(DEFAULTS)
+    cfg.update({k: v for k, v in entry.items() if k in DEFAULTS})
+    cfg["model"] = model.resolve_config({k: v for k, v in entry.items() if k in model.ARCH_KEYS or k == "size"})
+    if cfg["objective"] not in OBJECTIVES:
+        raise ValueError(f"config: model {model_name!r}: objective must be one of {OBJECTIVES}, got {cfg['objective']!r}")
+    if cfg["schedule"] not in ("sqrt", "cosine", "constant"):
+        raise ValueError(f"config: model {model_name!r}: schedule must be sqrt, cosine or constant")
+    if cfg["seed"] is None:
+        cfg["seed"] = int(base_seed)
+    cfg["sets"] = cfg["sets"] or os.path.join(results, "homology", "sets.h5")
+    cfg["splits"] = cfg["splits"] or os.path.join(results, "splits", "splits.tsv")
+    cfg["name"] = model_name
+    for key in ("batch_size", "accumulate", "steps"):
+        if int(cfg[key]) < 1:
+            raise ValueError(f"config: model {model_name!r}: {key} must be >= 1, got {cfg[key]}")
+    return model_name, cfg
+
+
+class Schedule:
+    """Step-based LR factor (a picklable LambdaLR function).
+
+    ``sqrt``: linear warm-up over ``warmup`` steps, then ``1/sqrt(epoch + 1)`` (epoch counted
+    from the end of the warm-up, fractional), times a linear decay to 0 over the last
+    ``decay_fraction`` of the steps. ``cosine``: warm-up then cosine to ``min_ratio``.
+    """
+
+    def __init__(self, kind: str, total: int, warmup: int, steps_per_epoch: int, decay_fraction: float, min_ratio: float) -> None:
+        self.kind, self.total, self.warmup = kind, int(total), int(warmup)
+        self.steps_per_epoch = max(1, int(steps_per_epoch))
+        self.decay_steps = max(1, int(round(decay_fraction * total)))
+        self.min_ratio = float(min_ratio)
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        if self.kind == "constant":
+            return 1.0
+        if self.kind == "cosine":
+            progress = (step - self.warmup) / max(1, self.total - self.warmup)
+            return self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        epoch = (step - self.warmup) / self.steps_per_epoch
+        decay = min(1.0, max(0.0, (self.total - step) / self.decay_steps))
+        return decay / math.sqrt(epoch + 1)
+
+
+# --------------------------------------------------------------------------------------------
+# Model wrapper (one module, so DDP / compile / the optimiser see everything)
+# --------------------------------------------------------------------------------------------
+class PretrainModel(nn.Module):
+    """Encoder + projector (contrastive) or encoder + MLM head; ``forward`` returns z or logits."""
+
+    def __init__(self, cfg: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.objective = cfg["objective"]
+        self.encoder = model.build_encoder(cfg["model"])
+        if self.objective == "mlm":
+            self.projector = None
+            self.head = model.build_mlm_head(self.encoder, hidden=int(cfg["mlm_hidden"]))
+        else:
+            self.projector = model.build_projector(cfg["model"], self.encoder.out_dim)
+            self.head = None
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if self.head is not None:
+            return self.head(self.encoder.features(x, lengths), x.shape[-1])
+        return self.projector(self.encoder(x, lengths))
+
+
+def alignment_uniformity(z1: torch.Tensor, z2: torch.Tensor) -> tuple[float, float]:
+    """Wang & Isola (2020): alignment E||z1 - z2||^2 and uniformity log E exp(-2||zi - zj||^2)."""
+    z1 = nn.functional.normalize(z1.float(), dim=1)
+    z2 = nn.functional.normalize(z2.float(), dim=1)
+    align = (z1 - z2).pow(2).sum(1).mean()
+    z = torch.cat([z1, z2])
+    unif = torch.pdist(z, p=2).pow(2).mul(-2).exp().mean().log()
+    return float(align), float(unif)
+
+
+# --------------------------------------------------------------------------------------------
+# Distributed helpers
+# --------------------------------------------------------------------------------------------
+def _setup_distributed(device_pref: str) -> tuple[int, int, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available() if device_pref == "auto" else device_pref.startswith("cuda")
+    if use_cuda and not torch.cuda.is_available():
+        raise RuntimeError("config asks for device cuda but no GPU is visible")
+    device = torch.device(f"cuda:{local}") if use_cuda else torch.device("cpu")
+    if use_cuda:
+        torch.cuda.set_device(device)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    return world, rank, device
+
+
+def _all_mean(value: torch.Tensor, world: int) -> torch.Tensor:
+    if world > 1:
+        value = value.detach().clone()
+        dist.all_reduce(value)
+        value /= world
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints
+# --------------------------------------------------------------------------------------------
+def _ckpt_step(path: Path) -> int:
+    m = re.search(r"step_(\d+)\.pt$", path.name)
+    return int(m.group(1)) if m else -1
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    """The newest ``checkpoints/step_*.pt`` under ``out`` (None when there is none)."""
+    cands = sorted((out / "checkpoints").glob("step_*.pt"), key=_ckpt_step)
+    return cands[-1] if cands else None
+
+
+def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Human-readable ``key: checkpoint X vs config Y`` lines for differing keys."""
+    keys = sorted(set(old) | set(new))
+    return [f"{k}: checkpoint {old.get(k)!r} vs config {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Mapping[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# --------------------------------------------------------------------------------------------
+# Logs and figure
+# --------------------------------------------------------------------------------------------
+class MetricsLog:
+    """metrics.csv (append, truncated to the resume step) + optional TensorBoard."""
+
+    def __init__(self, out: Path, resume_step: int, enabled: bool) -> None:
+        self.path = out / "metrics.csv"
+        self.enabled = enabled
+        self.tb = None
+        if not enabled:
+            return
+        rows = []
+        if resume_step > 0 and self.path.exists():
+            with open(self.path, newline="") as fh:
+                rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= resume_step]
+        with atomic_path(self.path, suffix=".csv") as tmp, open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, METRIC_COLUMNS)
+            w.writeheader()
+            w.writerows(rows)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(out / "tensorboard"), purge_step=resume_step + 1 if resume_step else None)
+        except Exception:  # noqa: BLE001 - tensorboard is optional
+            log.info("tensorboard not available; logging to metrics.csv only")
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a", newline="") as fh:
+            csv.DictWriter(fh, METRIC_COLUMNS).writerow({k: row.get(k, "") for k in METRIC_COLUMNS})
+        if self.tb is not None:
+            for k, v in row.items():
+                if k != "step" and isinstance(v, (int, float)) and v == v:
+                    self.tb.add_scalar(k, v, int(row["step"]))
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+def plot_curves(metrics_csv: Path, out_stem: Path, title: str = "") -> None:
+    """curves.pdf/png: training and validation loss, LR, alignment/uniformity vs step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    df = pd.read_csv(metrics_csv)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+    ax = axes[0]
+    tr = df.dropna(subset=["loss"])
+    ax.plot(tr["step"], tr["loss"], label="training")
+    va = df.dropna(subset=["val_loss"])
+    if len(va):
+        ax.plot(va["step"], va["val_loss"], "o-", label="validation")
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("loss")
+    ax.legend()
+    ax.set_title(title)
+    axes[1].plot(tr["step"], tr["lr"])
+    axes[1].set_xlabel("optimiser step")
+    axes[1].set_ylabel("learning rate")
+    ax = axes[2]
+    if len(va):
+        ax.plot(va["step"], va["val_alignment"], "o-", label="alignment (lower = closer views)")
+        ax.plot(va["step"], va["val_uniformity"], "s-", label="uniformity (lower = more uniform)")
+        ax.legend(fontsize=7)
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("validation metric")
+    fig.tight_layout()
+    for ext in ("pdf", "png"):
+        with atomic_path(out_stem.with_suffix(f".{ext}"), suffix=f".{ext}") as tmp:
+            fig.savefig(tmp, format=ext, dpi=120)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+def _data(cfg: Mapping[str, Any], world: int, rank: int) -> dict[str, Any]:
+    sets = L.TranscriptSets.load(cfg["sets"], cfg.get("stores"))
+    splits = L.read_splits(cfg["splits"], sets.n_sets)
+    train_ids = L.select_sets(sets, splits, "train", cfg["splits"])
+    val_ids = L.select_sets(sets, splits, "validation", cfg["splits"])
+    sizes = sets.sizes()
+    if cfg["objective"] != "mlm" and not np.any(sizes[train_ids] > 1):
+        raise ValueError(
+            f"{cfg['sets']}: no training set has more than one transcript, so there are no "
+            "positive pairs of different transcripts to contrast (check the stores' isoforms and "
+            "the homology sources)"
+        )
+    if np.any(sizes[train_ids] < 1):
+        raise ValueError(f"{cfg['sets']}: training sets without transcripts")
+    lengths = L.member_lengths(sets)
+    per_rank = int(cfg["batch_size"]) // world
+    if per_rank < 2 and cfg["objective"] != "mlm":
+        raise ValueError(f"batch_size {cfg['batch_size']} gives < 2 sets per process for {world} processes")
+    if len(train_ids) < per_rank * world:
+        raise ValueError(
+            f"{cfg['splits']}: the training split has {len(train_ids)} sets, fewer than one batch "
+            f"({cfg['batch_size']}); lower batch_size"
+        )
+    common = {"offset": sets.offset, "lengths": lengths, "batch_size": per_rank, "bucket": bool(cfg["bucket"]),
+              "chunk_batches": int(cfg["chunk_batches"]), "rank": rank, "world": world}
+    train = L.SetBatchSampler(train_ids, seed=int(cfg["seed"]), **common)
+    val_common = dict(common, batch_size=min(per_rank, max(2, len(val_ids) // world)))
+    val = L.SetBatchSampler(val_ids, seed=int(cfg["seed"]) + 1, **val_common)
+    dataset = L.ViewPairDataset(sets, mask_prob=float(cfg["mask_prob"]), return_targets=cfg["objective"] == "mlm")
+    norm = losses.weight_norm(sizes[train_ids], float(cfg["weight_c"]))
+    return {"sets": sets, "train": train, "val": val, "dataset": dataset, "weight_norm": norm}
+
+
+# --------------------------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------------------------
+def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = False) -> Path:
+    """Pre-train one model; returns the final checkpoint path (``out/checkpoint.pt``)."""
+    out = Path(out)
+    world, rank, device = _setup_distributed(str(cfg["device"]))
+    main = rank == 0
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg["threads"]))
+    objective = cfg["objective"]
+    amp = (device.type == "cuda") if cfg["amp"] == "auto" else bool(cfg["amp"])
+    testing = cfg.get("testing") or {}
+
+    data = _data(cfg, world, rank)
+    sampler: L.SetBatchSampler = data["train"]
+    steps_per_epoch = max(1, sampler.batches_per_epoch() // int(cfg["accumulate"]))
+    total = int(cfg["steps"])
+
+    random.seed(cfg["seed"])
+    np.random.seed(cfg["seed"] % 2**32)
+    torch.manual_seed(cfg["seed"])
+    net = PretrainModel(cfg).to(device)
+    if world > 1:
+        model.convert_sync_batchnorm(net)
+    decay, no_decay = [], []
+    for name, p in net.named_parameters():
+        (no_decay if p.ndim < 2 else decay).append(p)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": float(cfg["weight_decay"])}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=float(cfg["lr"]), betas=tuple(cfg["betas"]),
+    )
+    schedule = Schedule(cfg["schedule"], total, int(cfg["warmup_steps"]), steps_per_epoch,
+                        float(cfg["decay_fraction"]), float(cfg["min_lr_ratio"]))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+
+    step, rng_state = 0, None
+    ckpt_path = latest_checkpoint(out) if resume else None
+    if resume and ckpt_path is None:
+        log.info("--resume: no checkpoint in %s, starting from scratch", out / "checkpoints")
+    if ckpt_path is not None:
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        diff = config_differences(ckpt["model_config"], cfg["model"])
+        if ckpt.get("objective") != objective:
+            diff.insert(0, f"objective: checkpoint {ckpt.get('objective')!r} vs config {objective!r}")
+        if diff:
+            raise ValueError(
+                f"{ckpt_path}: refusing to resume, the model config differs from the checkpoint's: " + "; ".join(diff)
+            )
+        net.encoder.load_state_dict(ckpt["encoder"])
+        if net.projector is not None:
+            net.projector.load_state_dict(ckpt["projector"])
+        if net.head is not None:
+            net.head.load_state_dict(ckpt["mlm_head"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        sampler.load_state_dict(ckpt["sampler"])
+        step = int(ckpt["step"])
+        rng_state = ckpt["rng"][rank] if isinstance(ckpt["rng"], list) and rank < len(ckpt["rng"]) else ckpt["rng"]
+        log.info("resumed from %s at step %d (epoch %d, batch %d)", ckpt_path, step, sampler.epoch, sampler.position)
+
+    fwd: nn.Module = net
+    if world > 1:
+        fwd = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg["compile"]:
+        fwd = torch.compile(fwd)  # type: ignore[assignment]
+
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out / "config.yaml", suffix=".yaml") as tmp:
+            tmp.write_text(yaml.safe_dump(_plain(cfg), sort_keys=False))
+        log.info("%s: %s objective, %d encoder parameters, %d training sets, %d steps (%d per epoch), device %s%s",
+                 cfg["name"], objective, model.count_parameters(net.encoder), len(sampler.set_ids), total,
+                 steps_per_epoch, device, f", {world} processes" if world > 1 else "")
+    metrics = MetricsLog(out, step, main)
+
+    def save(path: Path) -> None:
+        rngs = _rng_state()
+        if world > 1:
+            gathered: list[Any] = [None] * world
+            dist.all_gather_object(gathered, rngs)
+            rngs = gathered  # type: ignore[assignment]
+        if not main:
+            return
+        model.save_checkpoint(
+            path, net.encoder, objective, net.projector,
+            mlm_head=net.head.state_dict() if net.head is not None else None,
+            optimizer=opt.state_dict(), scheduler=sched.state_dict(), sampler=sampler.state_dict(),
+            rng=rngs, step=step, epoch=sampler.epoch, config=_plain(cfg), set_weight_norm=data["weight_norm"],
+        )
+
+    def keep_last(n: int) -> None:
+        if not main:
+            return
+        for old in sorted((out / "checkpoints").glob("step_*.pt"), key=_ckpt_step)[:-n]:
+            old.unlink(missing_ok=True)
+
+    def compute_loss(batch: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        codes = batch["codes"].to(device, non_blocking=True)
+        marks = batch["marks"].to(device, non_blocking=True)
+        lengths = batch["lengths"].to(device, non_blocking=True)
+        x = tracks_torch(codes, marks)
+        ctx = torch.autocast(device.type, dtype=torch.bfloat16) if amp else contextlib.nullcontext()
+        with ctx:
+            y = fwd(x, lengths)
+        if objective == "mlm":
+            loss = losses.mlm_loss(y, batch["targets"].to(device), batch["mask"].to(device))
+            return loss, y, y
+        b = len(batch["set_ids"])
+        w = losses.set_weights(batch["set_sizes"].to(device), float(cfg["weight_c"]), data["weight_norm"])
+        lossf = losses.dcl_loss if objective == "dcl" else losses.ntxent_loss
+        loss = lossf(y[:b].float(), y[b:].float(), w, float(cfg["temperature"]))
+        return loss, y[:b], y[b:]
+
+    @torch.no_grad()
+    def validate() -> dict[str, float]:
+        fwd.eval()
+        vals, aligns, unifs = [], [], []
+        vloader = L.make_loader(data["dataset"], data["val"], num_workers=0, seed=int(cfg["seed"]) + 1)
+        for i, batch in enumerate(vloader):
+            if i >= int(cfg["val_batches"]) or batch["epoch"] > 0:
+                break
+            loss, z1, z2 = compute_loss(batch)
+            vals.append(float(_all_mean(loss, world)))
+            if objective != "mlm":
+                a, u = alignment_uniformity(z1, z2)
+                aligns.append(a)
+                unifs.append(u)
+        fwd.train()
+        return {"val_loss": float(np.mean(vals)), "val_alignment": float(np.mean(aligns)) if aligns else float("nan"),
+                "val_uniformity": float(np.mean(unifs)) if unifs else float("nan")}
+
+    if rng_state is not None:
+        _set_rng_state(rng_state)
+    loader = L.make_loader(data["dataset"], sampler, num_workers=int(cfg["num_workers"]), seed=int(cfg["seed"]))
+    batches: Iterator[dict[str, Any]] = iter(loader)
+    fwd.train()
+    t_start = time.time()
+    t_last, sets_since, real_nt, padded_nt = time.time(), 0, 0, 0
+    progress = None
+    if main:
+        from tqdm import tqdm
+
+        progress = tqdm(total=total, initial=step, desc=f"pretrain {cfg['name']}", unit="step", leave=False)
+    last_good = ckpt_path
+    try:
+        while step < total:
+            opt.zero_grad(set_to_none=True)
+            loss_sum = 0.0
+            for _ in range(int(cfg["accumulate"])):
+                batch = next(batches)
+                loss, _, _ = compute_loss(batch)
+                if testing.get("nan_at_step") is not None and step + 1 == int(testing["nan_at_step"]):
+                    loss = loss * float("nan")
+                (loss / int(cfg["accumulate"])).backward()
+                loss_sum += float(_all_mean(loss.detach(), world)) / int(cfg["accumulate"])
+                sampler.advance_to(batch["epoch"], batch["index"])
+                lens = batch["lengths"]
+                sets_since += len(batch["set_ids"]) * world
+                real_nt += int(lens.sum())
+                padded_nt += int(lens.numel() * lens.max())
+            if not math.isfinite(loss_sum):
+                raise NonFiniteLossError(
+                    f"non-finite training loss ({loss_sum}) at step {step + 1} of model {cfg['name']!r}; "
+                    f"stopped. The last good checkpoint is kept: {last_good or 'none written yet'}. "
+                    "Lower the learning rate or check the input data."
+                )
+            grad_norm = nn.utils.clip_grad_norm_(net.parameters(), float(cfg["grad_clip"]))
+            opt.step()
+            sched.step()
+            step += 1
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix(loss=f"{loss_sum:.3f}")
+            row: dict[str, Any] = {}
+            if step % int(cfg["log_every"]) == 0 or step == total:
+                now = time.time()
+                row.update(step=step, epoch=sampler.epoch, lr=sched.get_last_lr()[0], loss=loss_sum,
+                           grad_norm=float(grad_norm), sets_per_s=sets_since / max(now - t_last, 1e-9),
+                           padding=1 - real_nt / max(padded_nt, 1), elapsed_s=now - t_start)
+                t_last, sets_since, real_nt, padded_nt = now, 0, 0, 0
+            if step % int(cfg["val_every"]) == 0 or step == total:
+                row.update(step=step, epoch=sampler.epoch, **validate())
+                if main:
+                    log.info("step %d: loss %.4f, validation %.4f (alignment %.3f, uniformity %.3f)", step,
+                             loss_sum, row["val_loss"], row["val_alignment"], row["val_uniformity"])
+            if row:
+                metrics.write(row)
+            if step % int(cfg["checkpoint_every"]) == 0 or step == total:
+                path = out / "checkpoints" / f"step_{step:07d}.pt"
+                save(path)
+                last_good = path
+                keep_last(int(cfg["keep_checkpoints"]))
+            if testing.get("kill_at_step") is not None and step == int(testing["kill_at_step"]):
+                os.kill(os.getpid(), signal.SIGKILL)  # tests: die like a pre-empted job
+    finally:
+        if progress is not None:
+            progress.close()
+        metrics.close()
+        del batches
+    final = out / "checkpoint.pt"
+    save(final)
+    if main:
+        plot_curves(out / "metrics.csv", out / "curves", title=f"{cfg['name']} ({objective})")
+        log.info("%s: %d steps in %.1f s -> %s", cfg["name"], step, time.time() - t_start, final)
+    if world > 1:
+        dist.barrier()
+    return final
+
+
+def _plain(value: Any) -> Any:
+    """Config -> YAML-safe plain types."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    return value
+
+
+def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    with open(path) as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a YAML mapping")
+    return data
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="pipeline config (pretrain.models) or one model's YAML entry")
+    parser.add_argument("--out", required=True, help="output folder, e.g. results/pretrain/MODEL")
+    parser.add_argument("--model", default=None, help="model name under pretrain.models (needed when there are several)")
+    parser.add_argument("--max-steps", type=int, default=None, help="override the number of optimiser steps")
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in OUT/checkpoints")
+    parser.add_argument("--sets", default=None, help="sets.h5 (default: {results}/homology/sets.h5)")
+    parser.add_argument("--splits", default=None, help="splits.tsv (default: {results}/splits/splits.tsv)")
+    parser.add_argument("--store", action="append", default=[], metavar="SPECIES=PATH", help="store path override (repeatable)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--device", default=None, help="auto | cpu | cuda")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=YAML", help="override a training key, e.g. --set lr=0.01")
+
+
+def run(args: argparse.Namespace) -> int:
+    raw = load_config(args.config)
+    name, cfg = resolve(raw, args.model)
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or key not in DEFAULTS:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(DEFAULTS)}")
+        cfg[key] = yaml.safe_load(value)
+    if args.max_steps is not None:
+        cfg["steps"] = int(args.max_steps)
+    if args.sets:
+        cfg["sets"] = args.sets
+    if args.splits:
+        cfg["splits"] = args.splits
+    if args.store:
+        cfg["stores"] = dict(s.split("=", 1) for s in args.store)
+    if args.threads:
+        cfg["threads"] = args.threads
+    if args.device:
+        cfg["device"] = args.device
+    pretrain(cfg, args.out, resume=args.resume)
+    return 0
