@@ -223,7 +223,8 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
     ``forward(x, mask)``: ``x`` (B, C, L) or (B, C); ``mask`` (B, 1, L) bool/float or None
     (all valid). With ``sync = True`` (set by :func:`convert_sync_batchnorm`) the statistics are
     summed over all processes with a differentiable all-reduce, like ``SyncBatchNorm`` but on
-    any device. Statistics are computed in float32 in two passes (mean, then centred squares).
+    any device. Statistics are computed in float32 (float64 for float64 input) in two passes
+    (mean, then centred squares).
     Eval mode is plain ``F.batch_norm`` with the running statistics.
     """
 
@@ -237,7 +238,7 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
         squeeze = x.dim() == 2
         if squeeze:
             x = x.unsqueeze(-1)
-        xf = x.float()
+        xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
         sync = self.sync and _distributed()
         if mask is None and not sync:
             mean = xf.mean(dim=(0, 2))
