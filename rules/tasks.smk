@@ -1,1 +1,54 @@
-# Stage: downstream task datasets. See docs/interfaces.md.
+# Stage: downstream task datasets (half-life, GO, mean ribosome load). See docs/interfaces.md
+# ("Task datasets") and the module docstring of src/isoclr/tasks.py (selection rule, folds).
+
+
+include: "tasks_common.smk"
+
+
+rule task:
+    input:
+        unpack(task_inputs),
+    output:
+        task=results("tasks", "{task}.h5"),
+        report=results("tasks", "{task}.report.tsv"),
+    log:
+        "logs/task/{task}.log",
+    benchmark:
+        results("benchmarks", "task", "{task}.tsv")
+    wildcard_constraints:
+        task=names_regex(store_tasks()),
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=rule_resources("task", "mem_mb", 8000),
+        runtime=rule_resources("task", "runtime", 30),
+    params:
+        spec=task_spec,
+        settings=task_settings(),
+    script:
+        "../workflow/scripts/tasks_build.py"
+
+
+rule task_arrays:
+    input:
+        unpack(task_inputs),
+    output:
+        task=results("tasks", "{task}.h5"),
+        report=results("tasks", "{task}.report.tsv"),
+        store=results("tasks", "{task}.store.h5"),
+    log:
+        "logs/task_arrays/{task}.log",
+    benchmark:
+        results("benchmarks", "task_arrays", "{task}.tsv")
+    wildcard_constraints:
+        task=names_regex(array_tasks()),
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=rule_resources("task_arrays", "mem_mb", 32000),
+        runtime=rule_resources("task_arrays", "runtime", 60),
+    params:
+        spec=task_spec,
+        settings=task_settings(),
+    script:
+        "../workflow/scripts/tasks_build.py"

@@ -1,0 +1,18 @@
+import sys; from pathlib import Path  # noqa: E702
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
+
+import logging  # noqa: E402
+
+from isoclr.tasks import TaskSettings, build_task  # noqa: E402
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,  # noqa: F821
+                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+inp, out, spec, s = snakemake.input, snakemake.output, dict(snakemake.params.spec), snakemake.params.settings  # noqa: F821
+build_task(
+    snakemake.wildcards.task, spec.pop("kind"), out.task, report_tsv=out.report,  # noqa: F821
+    store=inp.get("store"), annotation=inp.get("annotation"), genes_tsv=inp.get("genes"),
+    labels=inp.get("labels"), obo=inp.get("obo"), gaf=inp.get("gaf"), gene_ids=inp.get("gene_ids"),
+    task_store=out.get("store"), species=spec.pop("species"),
+    **{k: v for k, v in spec.items() if k not in ("labels", "obo", "gaf", "gene_ids")},
+    settings=TaskSettings(s["n_folds"], tuple(s["fractions"]), s["seed"], s["min_train"]),
+)
