@@ -10,6 +10,7 @@ import threading
 import zlib
 from collections import Counter
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -27,7 +28,7 @@ CORRUPT = bytes(CORRUPT)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
-    hits: Counter = Counter()
+    hits: ClassVar[Counter] = Counter()
 
     def log_message(self, *args):  # keep test output quiet
         pass
@@ -38,7 +39,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self):  # noqa: N802 (http.server API)
+    def do_GET(self):
         path = self.path
         Handler.hits[path] += 1
         n = Handler.hits[path]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from test_homology import make_store
 
 from isoclr import cli
 from isoclr.homology import Source, build_sets, write_sets
 from isoclr.splits import assign_splits, make_splits
-from test_homology import make_store
 
 FR = {"train": 0.8, "validation": 0.1, "test": 0.1}
 

@@ -33,7 +33,6 @@ import http.client
 import logging
 import os
 import shutil
-import socket
 import time
 import urllib.error
 import urllib.parse
@@ -100,7 +99,7 @@ def _open(url: str, timeout: float) -> tuple[IO[bytes], int | None]:
         raise ValueError(f"{url}: unsupported URL scheme {scheme!r} (use http, https, ftp or file)")
     req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     try:
-        resp = urllib.request.urlopen(req, timeout=timeout)  # noqa: S310 (scheme checked above)
+        resp = urllib.request.urlopen(req, timeout=timeout)
     except urllib.error.HTTPError as exc:
         if _is_transient_http(exc.code):
             raise TransientError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
@@ -110,7 +109,7 @@ def _open(url: str, timeout: float) -> tuple[IO[bytes], int | None]:
         if isinstance(reason, FileNotFoundError) or "550" in str(reason):
             raise DownloadError(f"{url}: not found ({reason})") from exc
         raise TransientError(f"{url}: {reason}") from exc
-    except (socket.timeout, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+    except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
         raise TransientError(f"{url}: {exc!r}") from exc
     length = resp.headers.get("Content-Length") if resp.headers is not None else None
     try:
@@ -138,7 +137,7 @@ def _fetch_raw(url: str, dest: Path, timeout: float) -> tuple[str, int, bool]:
                         f"{url}: truncated transfer ({size + len(exc.partial)} bytes received, "
                         f"{announced} announced)"
                     ) from exc
-                except (socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
+                except (TimeoutError, ConnectionError, OSError) as exc:
                     raise TransientError(f"{url}: read failed after {size} bytes: {exc!r}") from exc
                 if not chunk:
                     break

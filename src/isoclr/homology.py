@@ -414,7 +414,7 @@ def build_sets(
     stats[:0] = [
         ("totals", "species", len(names)),
         ("totals", "genes", n_all),
-        ("totals", "transcripts", int(len(all_tx))),
+        ("totals", "transcripts", len(all_tx)),
         ("totals", "genes_without_transcripts", int((n_tx == 0).sum())),
         ("totals", "sets", n_sets),
         ("totals", "singleton_gene_sets", int((n_genes == 1).sum())),
@@ -449,19 +449,18 @@ def build_sets(
 def write_sets(sets: Sets, out: str | os.PathLike[str], stats: str | os.PathLike[str] | None = None) -> None:
     """Write ``sets.h5`` (atomically) and, when given, the stats TSV (section, key, value)."""
     str_dt = h5py.string_dtype()
-    with atomic_path(out, suffix=".h5") as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["species"] = np.array(sets.species, dtype=object).astype(str_dt)
-            f.attrs["stores"] = np.array(sets.stores, dtype=object).astype(str_dt)
-            kw = {"compression": "gzip", "shuffle": True} if len(sets.member_species) > 1024 else {}
-            f.create_dataset("members/species", data=sets.member_species.astype(np.int16), **kw)
-            f.create_dataset("members/transcript", data=sets.member_transcript.astype(np.int32), **kw)
-            f.create_dataset("sets/offset", data=sets.offset.astype(np.int64))
-            f.create_dataset("sets/n_genes", data=sets.n_genes.astype(np.int32))
-            f.create_dataset("sets/n_species", data=sets.n_species.astype(np.int16))
-            f.create_dataset("genes/species", data=sets.gene_species.astype(np.int16))
-            f.create_dataset("genes/gene_id", data=sets.gene_id.astype(object), dtype=str_dt)
-            f.create_dataset("genes/set", data=sets.gene_set.astype(np.int32))
+    with atomic_path(out, suffix=".h5") as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["species"] = np.array(sets.species, dtype=object).astype(str_dt)
+        f.attrs["stores"] = np.array(sets.stores, dtype=object).astype(str_dt)
+        kw = {"compression": "gzip", "shuffle": True} if len(sets.member_species) > 1024 else {}
+        f.create_dataset("members/species", data=sets.member_species.astype(np.int16), **kw)
+        f.create_dataset("members/transcript", data=sets.member_transcript.astype(np.int32), **kw)
+        f.create_dataset("sets/offset", data=sets.offset.astype(np.int64))
+        f.create_dataset("sets/n_genes", data=sets.n_genes.astype(np.int32))
+        f.create_dataset("sets/n_species", data=sets.n_species.astype(np.int16))
+        f.create_dataset("genes/species", data=sets.gene_species.astype(np.int16))
+        f.create_dataset("genes/gene_id", data=sets.gene_id.astype(object), dtype=str_dt)
+        f.create_dataset("genes/set", data=sets.gene_set.astype(np.int32))
     if stats is not None:
         with atomic_path(stats, suffix=".tsv") as tmp:
             pd.DataFrame(sets.stats, columns=["section", "key", "value"]).to_csv(

@@ -12,4 +12,4 @@ splits, genes, summary = make_splits(snakemake.input.sets, p.fractions, p.seed, 
 write_tsv(splits, out.splits)
 write_tsv(genes, out.genes)
 write_tsv(summary, out.summary)
-logging.info("splits by %s:\n%s", p.weight, summary.to_string(index=False))
+logging.getLogger("isoclr.splits").info("splits by %s:\n%s", p.weight, summary.to_string(index=False))
