@@ -12,6 +12,10 @@ with every width configurable (``SalukiConfig``; defaults follow the paper):
    the transcript's representation;
 4. head: BatchNorm, ReLU, Linear(gru -> hidden), Dropout, BatchNorm, ReLU, Linear(hidden -> out).
 
+Padding: positions beyond each transcript's length are zeroed before every convolution and
+the GRU reads only the first ``length // 2**blocks`` positions (the published model padded every
+transcript to 12,288 nt instead), so a transcript's prediction does not depend on its batch.
+
 It exposes ``forward(x (B, 6, L), lengths (B,)) -> (B, n_out)``, the interface of the trainer in
 :mod:`isoclr.finetune`, so it is trained with exactly the same loop, splits and early stopping
 as the fine-tuned and supervised IsoCLR models.
@@ -63,6 +67,26 @@ class _ChannelNorm(nn.Module):
         return self.norm(x.transpose(1, 2)).transpose(1, 2)
 
 
+class _SalukiBlock(nn.Module):
+    """LayerNorm, ReLU, Conv1d, Dropout, MaxPool 2; padding zeroed before the convolution."""
+
+    def __init__(self, channels: int, width: int, dropout: float) -> None:
+        super().__init__()
+        self.norm = _ChannelNorm(channels)
+        self.conv = nn.Conv1d(channels, channels, width, padding=width // 2)
+        self.dropout = nn.Dropout(dropout)
+        self.pool = nn.MaxPool1d(2)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.norm(x)) * mask
+        return self.pool(self.dropout(self.conv(h)))
+
+
+def _valid(lengths: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, 1, size) float mask of the positions below each length."""
+    return (torch.arange(size, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(1).float()
+
+
 class Saluki(nn.Module):
     """Saluki-style conv tower + backward GRU + dense head (see module doc)."""
 
@@ -74,16 +98,7 @@ class Saluki(nn.Module):
         c = self.cfg
         pad = c.width // 2
         self.stem = nn.Conv1d(N_TRACKS, c.channels, c.width, padding=pad)
-        self.tower = nn.ModuleList(
-            nn.Sequential(
-                _ChannelNorm(c.channels),
-                nn.ReLU(),
-                nn.Conv1d(c.channels, c.channels, c.width, padding=pad),
-                nn.Dropout(c.dropout),
-                nn.MaxPool1d(2),
-            )
-            for _ in range(c.blocks)
-        )
+        self.tower = nn.ModuleList(_SalukiBlock(c.channels, c.width, c.dropout) for _ in range(c.blocks))
         self.final_norm = _ChannelNorm(c.channels)
         self.gru = nn.GRU(c.channels, c.gru, batch_first=True)
         self.head = nn.Sequential(
@@ -103,10 +118,12 @@ class Saluki(nn.Module):
         min_len = 2**self.cfg.blocks
         if x.shape[-1] < min_len:
             x = nn.functional.pad(x, (0, min_len - x.shape[-1]))
-        lengths = lengths.to(torch.long).clamp(min=1)
-        h = self.stem(x)
+        lengths = lengths.to(torch.long).clamp(min=1, max=x.shape[-1])
+        # Positions beyond a transcript's length are zeroed before every convolution, so a
+        # padded transcript gives the same output as the transcript alone (tested).
+        h = self.stem(x * _valid(lengths, x.shape[-1]))
         for block in self.tower:
-            h = block(h)
+            h = block(h, _valid(lengths, h.shape[-1]))
             lengths = torch.div(lengths, 2, rounding_mode="floor").clamp(min=1)
         h = torch.relu(self.final_norm(h)).transpose(1, 2)  # (B, L', C)
         lengths = lengths.clamp(max=h.shape[1])

@@ -111,7 +111,8 @@ def length_batches(
     order = idx[np.argsort(lengths[idx], kind="stable")]
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     if len(batches) > 1 and len(batches[-1]) == 1:  # no single-example batch (batch norm)
-        batches[-2] = np.concatenate([batches[-2], batches.pop()])
+        last = batches.pop()
+        batches[-1] = np.concatenate([batches[-1], last])
     if rng is not None:
         batches = [batches[i] for i in rng.permutation(len(batches))]
     return batches
@@ -226,7 +227,7 @@ class Trainer:
                 if self.cfg.grad_clip > 0:
                     nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
                 opt.step()
-                train_total += float(loss) * len(b)
+                train_total += float(loss.detach()) * len(b)
             val_loss = self._epoch_loss(seqs, y, stop_idx)
             self.history.append(
                 {"epoch": epoch, "train_loss": train_total / len(train_idx), "val_loss": val_loss}
