@@ -1,5 +1,98 @@
-# Stage: linear probes, fine-tuning and baselines per task x model x fraction x fold.
+# Stage: downstream evaluation, one job per task x model x fraction x fold (docs/interfaces.md,
+# "Evaluation outputs"). Embeddings are computed once per encoder and task and shared by every
+# linear-probe job of that pair; probe jobs are CPU-only (no torch import); only the jobs that
+# train networks (isoclr-finetune, supervised, saluki) ask for a GPU (config resources).
 
 
-def evaluation_targets():
-    return []
+include: "evaluate_common.smk"
+
+
+rule embed_task:
+    input:
+        unpack(embed_checkpoint),
+        task=results("tasks", "{task}.h5"),
+    output:
+        results("embeddings", "{encoder}", "{task}.h5"),
+    log:
+        "logs/embed_task/{encoder}/{task}.log",
+    benchmark:
+        results("benchmarks", "embed_task", "{encoder}", "{task}.tsv")
+    wildcard_constraints:
+        encoder=eval_encoders_regex(),
+    params:
+        settings=embed_settings,
+    threads: rule_resources("embed_task", "threads", 1)
+    resources:
+        mem_mb=rule_resources("embed_task", "mem_mb", 8000),
+        runtime=rule_resources("embed_task", "runtime", 60),
+        gpu=rule_resources("embed_task", "gpu", 0),
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow/scripts/embed_task.py"
+
+
+rule evaluate_linear:
+    input:
+        unpack(linear_inputs),
+    output:
+        results("eval", "{task}", "{encoder}-linear", "frac{fraction}", "fold{fold}.tsv"),
+    log:
+        "logs/evaluate_linear/{task}/{encoder}-linear/frac{fraction}/fold{fold}.log",
+    benchmark:
+        results("benchmarks", "evaluate_linear", "{task}", "{encoder}-linear", "frac{fraction}", "fold{fold}.tsv")
+    wildcard_constraints:
+        encoder=eval_encoders_regex(),
+        fraction=r"[0-9.e-]+",
+        fold=r"[0-9]+",
+    params:
+        model=linear_model,
+        settings=linear_settings,
+    threads: rule_resources("evaluate_linear", "threads", 1)
+    resources:
+        mem_mb=rule_resources("evaluate_linear", "mem_mb", 4000),
+        runtime=rule_resources("evaluate_linear", "runtime", 30),
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../workflow/scripts/evaluate.py"
+
+
+rule evaluate_network:
+    input:
+        unpack(network_inputs),
+    output:
+        results("eval", "{task}", "{netmodel}", "frac{fraction}", "fold{fold}.tsv"),
+    log:
+        "logs/evaluate_network/{task}/{netmodel}/frac{fraction}/fold{fold}.log",
+    benchmark:
+        results("benchmarks", "evaluate_network", "{task}", "{netmodel}", "frac{fraction}", "fold{fold}.tsv")
+    wildcard_constraints:
+        netmodel="|".join(EVAL_NETWORK_MODELS),
+        fraction=r"[0-9.e-]+",
+        fold=r"[0-9]+",
+    params:
+        model="{netmodel}",
+        settings=network_settings,
+    threads: rule_resources("evaluate_network", "threads", 1)
+    resources:
+        mem_mb=rule_resources("evaluate_network", "mem_mb", 16000),
+        runtime=rule_resources("evaluate_network", "runtime", 240),
+        gpu=rule_resources("evaluate_network", "gpu", 0),
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow/scripts/evaluate.py"
+
+
+rule collect_metrics:
+    input:
+        evaluation_tables(),
+    output:
+        results("metrics", "metrics.tsv"),
+    log:
+        "logs/collect_metrics/collect_metrics.log",
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../workflow/scripts/collect_metrics.py"
