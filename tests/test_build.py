@@ -223,3 +223,25 @@ def test_cli_build_with_stats(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     rc = cli_main(["build", "--genome", str(tmp_path / "nope.fa"), "--annotation", str(gtf), "--species", "x",
                    "--out", str(tmp_path / "y.h5")])
     assert rc == 1
+
+
+@pytest.mark.parametrize("batch_nt", [1, 7, 1 << 22])
+def test_gather_exons_matches_naive(batch_nt: int) -> None:
+    from isoclr.isoforms import gather_exons
+
+    rng = np.random.default_rng(batch_nt)
+    contig = rng.integers(0, 7, 5000).astype(np.uint8)
+    start = rng.integers(0, 4900, 60)
+    end = start + rng.integers(1, 100, 60)
+    minus = rng.random(60) < 0.5
+    lengths = end - start
+    dest = np.cumsum(np.r_[0, lengths[:-1]])
+    perm = rng.permutation(60)[:30]  # some non-contiguous destinations
+    dest[perm] += 10_000
+    out = np.full(20_000, 99, dtype=np.uint8)
+    gather_exons(contig, start, end, minus, dest, out, batch_nt=batch_nt)
+    comp = np.array([3, 2, 1, 0, 4, 5, 6], dtype=np.uint8)
+    for s, e, m, d in zip(start, end, minus, dest):
+        piece = contig[s:e]
+        expect = comp[piece[::-1]] if m else piece
+        assert np.array_equal(out[d : d + (e - s)], expect)

@@ -54,7 +54,7 @@ class Contig:
 
     name: str
     codes: npt.NDArray[np.uint8]
-    line: int  # 1-based line of the header
+    offset: int  # byte offset of its header in the (decompressed) file
     n_bases: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -92,17 +92,16 @@ def _open_binary(path: Path) -> tuple[IO[bytes], _HashingReader]:
     return io.BufferedReader(hasher, buffer_size=1 << 20), hasher
 
 
-def _blocks(path: Path, block_bytes: int) -> Iterator[tuple[bytes, int]]:
-    """Yield (complete lines, 1-based number of the first line) blocks of the file."""
+def _blocks(path: Path, block_bytes: int) -> Iterator[bytes]:
+    """Yield blocks of complete lines of the (decompressed) file."""
     fh, _ = _open_binary(path)
     with fh:
         pending: list[bytes] = []
-        line = 1
         while True:
             chunk = fh.read(block_bytes)
             if not chunk:
                 if pending:
-                    yield b"".join(pending), line
+                    yield b"".join(pending)
                 return
             cut = chunk.rfind(b"\n") + 1
             if cut == 0:
@@ -110,8 +109,7 @@ def _blocks(path: Path, block_bytes: int) -> Iterator[tuple[bytes, int]]:
                 continue
             block = b"".join([*pending, chunk[:cut]]) if pending else chunk[:cut]
             pending = [chunk[cut:]] if cut < len(chunk) else []
-            yield block, line
-            line += block.count(b"\n")
+            yield block
 
 
 def read_fai(path: str | os.PathLike[str]) -> list[tuple[str, int]] | None:
@@ -138,7 +136,7 @@ def fasta_names(path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES) ->
     if fai is not None:
         return [name for name, _ in fai]
     names = []
-    for block, _ in _blocks(Path(path), block_bytes):
+    for block in _blocks(Path(path), block_bytes):
         names.extend(h.split(maxsplit=1)[0].decode() if h.strip() else "" for _, _, h in _headers(block))
     return names
 
@@ -147,7 +145,21 @@ _TABLE_BYTES = GENOME_CODES.tobytes()
 _INVALID_BYTE = bytes([INVALID])
 
 
-def _encode_segment(seg: bytes, path: Path, first_line: int) -> tuple[npt.NDArray[np.uint8], int]:
+def line_at(path: str | os.PathLike[str], offset: int) -> int:
+    """1-based line number of byte ``offset`` of the (decompressed) file; for error messages."""
+    fh, _ = _open_binary(Path(path))
+    line, done = 1, 0
+    with fh:
+        while done < offset:
+            chunk = fh.read(min(BLOCK_BYTES, offset - done))
+            if not chunk:
+                break
+            line += chunk.count(b"\n")
+            done += len(chunk)
+    return line
+
+
+def _encode_segment(seg: bytes, path: Path, seg_offset: int) -> tuple[npt.NDArray[np.uint8], int]:
     """Sequence lines -> codes; returns (codes, number of ambiguous IUPAC letters).
 
     One ``bytes.translate`` maps letters to codes and deletes line breaks in a single C pass;
@@ -161,7 +173,7 @@ def _encode_segment(seg: bytes, path: Path, first_line: int) -> tuple[npt.NDArra
             bad_mask = GENOME_CODES[raw] == INVALID
             bad_mask &= ~np.isin(raw, np.frombuffer(_WHITESPACE, dtype=np.uint8))
             pos = int(np.flatnonzero(bad_mask)[0])
-            line = first_line + seg.count(b"\n", 0, pos)
+            line = line_at(path, seg_offset + pos)
             raise ValueError(
                 f"{path} line {line}: invalid character {chr(raw[pos])!r} in sequence (not an IUPAC nucleotide code)"
             )
@@ -205,7 +217,7 @@ class FastaReader:
     def __iter__(self) -> Iterator[Contig]:
         fh, hasher = _open_binary(self.path)
         name: str | None = None
-        header_line = 0
+        header_offset = 0
         parts: list[npt.NDArray[np.uint8]] = []
         n_amb = 0
         seen: dict[str, int] = {}
@@ -215,11 +227,11 @@ class FastaReader:
             parts.clear()
             assert name is not None
             self.ambiguous[name] = n_amb
-            return Contig(name, codes, header_line)
+            return Contig(name, codes, header_offset)
 
         with fh:
             pending: list[bytes] = []  # a line longer than a block (unwrapped FASTA) grows here
-            line = 1
+            offset = 0  # bytes of the decompressed stream before ``data``
             eof = False
             while not eof:
                 chunk = fh.read(self.block_bytes)
@@ -241,33 +253,36 @@ class FastaReader:
                         seg = data[pos:h_start]
                         if name is None:
                             if seg.strip():
-                                raise ValueError(f"{self.path} line {line}: sequence before the first '>' header")
+                                raise ValueError(f"{self.path} line {line_at(self.path, offset)}: sequence before the first '>' header")
                         else:
-                            codes, amb = _encode_segment(seg, self.path, line + data.count(b"\n", 0, pos))
+                            codes, amb = _encode_segment(seg, self.path, offset + pos)
                             parts.append(codes)
                             n_amb += amb
                     if name is not None:
                         yield finish()
-                    header_line = line + data.count(b"\n", 0, h_start)
+                    header_offset = offset + h_start
                     fields = h_text.split(maxsplit=1)
                     if not fields:
-                        raise ValueError(f"{self.path} line {header_line}: empty FASTA header")
+                        raise ValueError(f"{self.path} line {line_at(self.path, header_offset)}: empty FASTA header")
                     name = fields[0].decode()
                     if name in seen:
-                        raise ValueError(f"{self.path} line {header_line}: duplicate sequence name {name!r} (first at line {seen[name]})")
-                    seen[name] = header_line
+                        raise ValueError(
+                            f"{self.path} line {line_at(self.path, header_offset)}: duplicate sequence name "
+                            f"{name!r} (first at line {line_at(self.path, seen[name])})"
+                        )
+                    seen[name] = header_offset
                     n_amb = 0
                     pos = h_end
                 if pos < len(data):
                     seg = data[pos:]
                     if name is None:
                         if seg.strip():
-                            raise ValueError(f"{self.path} line {line}: sequence before the first '>' header")
+                            raise ValueError(f"{self.path} line {line_at(self.path, offset)}: sequence before the first '>' header")
                     else:
-                        codes, amb = _encode_segment(seg, self.path, line + data.count(b"\n", 0, pos))
+                        codes, amb = _encode_segment(seg, self.path, offset + pos)
                         parts.append(codes)
                         n_amb += amb
-                line += data.count(b"\n")
+                offset += len(data)
             if name is not None:
                 yield finish()
             elif not seen:

@@ -30,6 +30,7 @@ import logging
 import os
 import re
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -51,8 +52,10 @@ DEFAULT_MAX_LENGTH = 12288
 #: Nucleotides gathered per vectorised batch (bounds the index arrays to ~40 bytes x this).
 GATHER_BATCH_NT = 1 << 22
 
-# row 0: plus strand (identity), row 1: minus strand (complement); column = genome code 0..6
-_STRAND_TABLE = np.array([[0, 1, 2, 3, 4, 5, AMBIGUOUS], [3, 2, 1, 0, 4, 5, AMBIGUOUS]], dtype=np.uint8)
+# index = genome code (0..6) | minus-strand flag << 3: identity on plus, complement on minus
+_STRAND_FLAT = np.zeros(16, dtype=np.uint8)
+_STRAND_FLAT[:7] = [0, 1, 2, 3, 4, 5, AMBIGUOUS]
+_STRAND_FLAT[8:15] = [3, 2, 1, 0, 4, 5, AMBIGUOUS]
 
 
 def _sha256(path: str | os.PathLike[str]) -> str:
@@ -98,25 +101,43 @@ def gather_exons(
 ) -> None:
     """Copy exons ``contig[start:end]`` to ``out[dest:dest+len]``, reverse-complemented where ``minus``.
 
-    Fully vectorised: per batch of exons, one index array for the source and one for the
-    destination (built with ``np.repeat``), one gather, one strand table look-up, one scatter.
+    Fully vectorised, per batch of exons: the source index of every nucleotide is one
+    ``cumsum`` over steps of +1 (plus strand) or -1 (minus strand, walking the exon backwards)
+    with a jump at each exon start; one gather, one strand table look-up (complement where
+    minus), and one slice assignment per run of contiguous destinations (a whole batch when
+    the annotation lists a contig's transcripts together, as GTFs do).
     """
     lengths = (end - start).astype(np.int64)
     if not len(lengths):
         return
     cum = np.cumsum(lengths)
-    a = 0
     n = len(lengths)
+    a = 0
     while a < n:
         base = cum[a - 1] if a else 0
-        b = int(np.searchsorted(cum, base + batch_nt, side="right"))
-        b = max(b, a + 1)
+        b = max(int(np.searchsorted(cum, base + batch_nt, side="right")), a + 1)
         ln = lengths[a:b]
-        tot = int(ln.sum())
-        k = np.arange(tot, dtype=np.int64) - np.repeat(_segment_starts(ln), ln)
-        m = np.repeat(minus[a:b], ln)
-        src = np.where(m, np.repeat(end[a:b] - 1, ln) - k, np.repeat(start[a:b], ln) + k)
-        out[np.repeat(dest[a:b], ln) + k] = _STRAND_TABLE[m.view(np.uint8), contig[src]]
+        mi = minus[a:b]
+        first = np.where(mi, end[a:b] - 1, start[a:b])
+        last = np.where(mi, start[a:b], end[a:b] - 1)
+        steps = np.repeat(np.where(mi, -1, 1).astype(np.int8), ln)
+        bounds = np.zeros(len(ln), dtype=np.int64)
+        np.cumsum(ln[:-1], out=bounds[1:])
+        jumps = first.copy()
+        jumps[1:] -= last[:-1]
+        steps_i = steps.astype(np.int64)
+        steps_i[bounds] = jumps
+        src = np.cumsum(steps_i, out=steps_i)
+        flag = np.repeat(mi.view(np.uint8), ln)
+        vals = _STRAND_FLAT[contig[src] | (flag << 3)]
+        # contiguous destination runs -> slice assignments
+        d = dest[a:b]
+        brk = np.flatnonzero(d[1:] != d[:-1] + ln[:-1]) + 1
+        run_starts = np.r_[0, brk]
+        run_ends = np.r_[brk, len(ln)]
+        for rs, re_ in zip(run_starts.tolist(), run_ends.tolist(), strict=True):
+            lo, hi = int(bounds[rs]), int(bounds[re_ - 1] + ln[re_ - 1])
+            out[d[rs] : d[rs] + (hi - lo)] = vals[lo:hi]
         a = b
 
 
@@ -203,9 +224,12 @@ def build_store(
     provenance = dict(provenance or {})
     if isinstance(annotation, (str, os.PathLike)):
         ann_path = Path(annotation)
-        ann = annotation_mod.read_annotation(ann_path, fmt=fmt, species=species)
-        if not provenance.get("annotation_sha256"):
-            provenance["annotation_sha256"] = _sha256(ann_path)
+        # hashlib releases the GIL: hash the annotation on the other core while parsing it
+        with ThreadPoolExecutor(1) as pool:
+            digest = None if provenance.get("annotation_sha256") else pool.submit(_sha256, ann_path)
+            ann = annotation_mod.read_annotation(ann_path, fmt=fmt, species=species)
+            if digest is not None:
+                provenance["annotation_sha256"] = digest.result()
     else:
         ann = annotation
         ann_path = Path(str(getattr(ann, "source", "") or "annotation"))
@@ -329,14 +353,13 @@ def build_store(
     if absent:
         raise ValueError(f"{genome}: contig(s) {', '.join(absent[:5])} listed by its index but not found in the file")
 
-    amb = seq == AMBIGUOUS
-    n_iupac_tx = int(amb.sum())
+    pos4 = np.flatnonzero(seq >= 4)  # N and other IUPAC codes are rare: work on their positions
+    amb = pos4[seq[pos4] == AMBIGUOUS]
+    n_iupac_tx = int(len(amb))
     seq[amb] = 4
-    del amb
-    is_n = seq == 4
-    n_tx_n = int(is_n.sum())
-    tx_with_n = int(np.count_nonzero(np.add.reduceat(is_n, seq_offset[:-1]) if n and len(seq) else 0))
-    del is_n
+    n_tx_n = int(len(pos4))
+    tx_with_n = int(len(np.unique(np.searchsorted(seq_offset, pos4, side="right"))))
+    del pos4, amb
 
     table = pd.DataFrame(
         {

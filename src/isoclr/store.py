@@ -31,9 +31,9 @@ FORMAT_VERSION = 1
 #: /seq chunk length in nucleotides (bytes). 32 KiB measured as the best trade-off between
 #: random-access latency (one transcript touches 1-2 chunks) and compression (docs/store.md).
 SEQ_CHUNK = 32768
-#: gzip level for /seq. Level 4 compresses 4-letter DNA codes almost as well as level 9 at a
-#: fraction of the write time (docs/store.md).
-SEQ_GZIP_LEVEL = 4
+#: gzip level for /seq. Level 1 already reaches ~0.3 bytes/nt on codes 0-4 (level 4: ~0.24)
+#: at half the write time (docs/store.md has the measurements).
+SEQ_GZIP_LEVEL = 1
 #: chunk cache per open file (bytes): a sequential scan reuses the chunk it is in.
 CHUNK_CACHE_BYTES = 16 * 1024 * 1024
 
