@@ -28,4 +28,4 @@ def rule_resources(rule_name, key, default):
 
 def all_targets():
     """Everything `snakemake` with no target builds: each stage adds its own list."""
-    return data_targets() + pretrain_targets() + evaluation_targets()
+    return data_targets() + pretrain_targets() + evaluation_targets() + figure_targets()

@@ -1,0 +1,381 @@
+"""The paper's figures, drawn from the metrics table (results/metrics/metrics.tsv).
+
+Every figure is a function ``fig_*(metrics, out, **options)`` that writes ``out`` (PDF) and the
+PNG beside it. Points are the mean over folds, error bars one standard deviation; the training
+fraction axis is logarithmic. Colours are the Okabe-Ito colour-blind-safe palette and every
+model also has its own marker and line style, so the figures read in grey-scale print. Fonts are
+10 pt or larger at the saved size. A model or task missing from the table is skipped and named
+in a note on the figure; an empty table gives a figure that says so (never an exception).
+
+t-SNE (figure 4): one transcript per gene (the task rows), classes are the task's three GO
+terms. A gene annotated to several of them goes to the rarest of its terms (counted over the
+task), so the small classes keep their genes; the classes are then subsampled (seeded) to the
+size of the smallest, capped at ``max_per_class``. Perplexity is ``min(30, (n - 1) / 3)``, so
+a few dozen points still embed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from isoclr.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+# Okabe & Ito (2008) colour-blind-safe palette
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+MODEL_STYLE: dict[str, dict[str, Any]] = {
+    "isoclr-linear": {"label": "IsoCLR linear probe", "short": "IsoCLR", "color": "#0072B2", "marker": "o", "ls": "-"},
+    "isoclr-finetune": {"label": "IsoCLR fine-tuned", "short": "IsoCLR fine-tuned", "color": "#009E73", "marker": "s", "ls": "-"},
+    "supervised": {"label": "Supervised (same CNN, random init)", "short": "Supervised", "color": "#D55E00", "marker": "^", "ls": "--"},
+    "random-linear": {"label": "Random encoder, linear probe", "short": "Random encoder", "color": "#000000", "marker": "x", "ls": ":"},
+    "mlm-linear": {"label": "MLM linear probe", "short": "MLM", "color": "#CC79A7", "marker": "D", "ls": "-."},
+    "saluki": {"label": "Saluki", "short": "Saluki", "color": "#E69F00", "marker": "v", "ls": "--"},
+}
+METRIC_LABEL = {
+    "mse": "Test MSE (PC1 units², lower is better)",
+    "pearson": "Test Pearson r",
+    "spearman": "Test Spearman ρ",
+    "auroc_macro": "Test AUROC (macro over terms)",
+    "auprc_macro": "Test AUPRC (macro over terms)",
+    "auroc_micro": "Test AUROC (micro)",
+    "auprc_micro": "Test AUPRC (micro)",
+}
+FRACTION_LABEL = "Fraction of training data (log scale)"
+FIGURES = (
+    "fig2a_go_linear_probe",
+    "fig2b_halflife_linear_probe_mse",
+    "fig2c_halflife_linear_probe_pearson",
+    "fig3_halflife_finetune",
+    "fig4_tsne_go_cellular_component",
+    "fig_linear_probe_comparison",
+)
+METRICS_COLUMNS = ["task", "species", "model", "fraction", "fold", "metric", "value", "n_train"]
+
+
+def _style(model: str, i: int = 0) -> dict[str, Any]:
+    if model in MODEL_STYLE:
+        return MODEL_STYLE[model]
+    markers = "PX*hd<>"
+    name = model.removeprefix("external-").removesuffix("-linear")
+    label = f"{name} linear probe" if model.endswith("-linear") else model
+    return {"label": label, "short": name, "color": OKABE_ITO[(i + 4) % len(OKABE_ITO)], "marker": markers[i % len(markers)], "ls": "-."}
+
+
+def _plt():  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update(
+        {
+            "font.size": 10,
+            "axes.titlesize": 11,
+            "axes.labelsize": 10,
+            "xtick.labelsize": 9,
+            "ytick.labelsize": 9,
+            "legend.fontsize": 9,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "pdf.fonttype": 42,
+            "savefig.bbox": "tight",
+        }
+    )
+    return plt
+
+
+def read_metrics(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """The metrics table; a missing or empty file gives an empty table (figures say "no data")."""
+    p = Path(path)
+    if not p.exists() or p.stat().st_size == 0:
+        log.warning("metrics table %s is missing or empty", p)
+        return pd.DataFrame(columns=METRICS_COLUMNS)
+    df = pd.read_csv(p, sep="\t")
+    missing = {"task", "model", "fraction", "fold", "metric", "value"} - set(df.columns)
+    if missing:
+        raise ValueError(f"{p}: line 1: metrics table lacks columns {sorted(missing)}")
+    df["fraction"] = pd.to_numeric(df["fraction"], errors="coerce")
+    df["value"] = pd.to_numeric(df["value"], errors="coerce")
+    return df
+
+
+def summarise(metrics: pd.DataFrame, task: str, metric: str) -> pd.DataFrame:
+    """Mean, standard deviation and fold count per model and fraction."""
+    d = metrics.loc[(metrics["task"] == task) & (metrics["metric"] == metric)].dropna(subset=["value", "fraction"])
+    if d.empty:
+        return pd.DataFrame(columns=["model", "fraction", "mean", "std", "n"])
+    g = d.groupby(["model", "fraction"])["value"]
+    out = pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=1).fillna(0.0), "n": g.size()}).reset_index()
+    return out.sort_values(["model", "fraction"])
+
+
+def _save(fig: Any, out: str | os.PathLike[str], dpi: int = 200) -> tuple[Path, Path]:
+    out = Path(out)
+    png = out.with_suffix(".png")
+    with atomic_path(out, suffix=".pdf") as tmp:
+        fig.savefig(tmp, format="pdf")
+    with atomic_path(png, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return out, png
+
+
+def _note(fig: Any, notes: Sequence[str], y: float = -0.02) -> None:
+    if notes:
+        fig.text(0.01, y, "Note: " + "; ".join(notes), ha="left", va="top", fontsize=9, style="italic", wrap=True)
+
+
+def _fraction_panel(ax: Any, metrics: pd.DataFrame, task: str, metric: str, models: Sequence[str], reference: Sequence[str] = ()) -> list[str]:
+    """Metric vs fraction, one line per model (mean ± SD over folds). Returns missing models."""
+    s = summarise(metrics, task, metric)
+    missing = []
+    drawn = 0
+    everyone = list(models) + list(reference)
+    for i, model in enumerate(everyone):
+        d = s.loc[s["model"] == model]
+        if d.empty:
+            missing.append(model)
+            continue
+        st = _style(model, i)
+        dodge = 1.06 ** (i - (len(everyone) - 1) / 2)  # small horizontal offset: error bars do not overlap
+        ax.errorbar(
+            d["fraction"] * dodge, d["mean"], yerr=d["std"], label=st["label"], color=st["color"], marker=st["marker"],
+            ls=st["ls"], lw=1.8, ms=6, capsize=3, alpha=0.8 if model in reference else 1.0,
+        )
+        drawn += 1
+    ax.set_xscale("log")
+    ax.set_xlabel(FRACTION_LABEL)
+    ax.set_ylabel(METRIC_LABEL.get(metric, metric))
+    if drawn:
+        fr = sorted(s.loc[s["model"].isin(list(models) + list(reference)), "fraction"].unique())
+        ax.set_xticks(fr)
+        ax.set_xticklabels([f"{f:g}" for f in fr], rotation=0)
+        ax.minorticks_off()
+        ax.grid(True, alpha=0.3)
+    else:
+        ax.text(0.5, 0.5, f"no {metric} results for task {task}", ha="center", va="center", transform=ax.transAxes, fontsize=10)
+    return missing
+
+
+def _fraction_figure(
+    metrics: pd.DataFrame, out: str | os.PathLike[str], task: str, panels: Sequence[tuple[str, str]],
+    models: Sequence[str], reference: Sequence[str] = (), title: str = "", dpi: int = 200,
+) -> tuple[Path, Path]:
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
+    missing: set[str] = set()
+    for ax, (metric, sub) in zip(axes[0], panels):
+        missing |= set(_fraction_panel(ax, metrics, task, metric, models, reference))
+        ax.set_title(sub, loc="left")
+    if title:
+        fig.suptitle(title, fontsize=12)
+    fig.tight_layout()
+    # one legend for all panels, below them, so it never hides a line
+    handles, labels = max((ax.get_legend_handles_labels() for ax in axes[0]), key=lambda hl: len(hl[0]))
+    ncol = 1 if len(panels) == 1 else min(3, max(1, len(handles)))
+    rows = -(-len(handles) // ncol) if handles else 0
+    if handles:
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol, frameon=False)
+    n_folds = metrics.loc[metrics["task"] == task, "fold"].nunique() if len(metrics) else 0
+    notes = [f"mean ± SD over {n_folds} fold(s)"] if n_folds else []
+    if missing:
+        notes.append("not in the metrics table: " + ", ".join(sorted(missing)))
+    _note(fig, notes, y=-0.03 - 0.06 * rows)
+    return _save(fig, out, dpi)
+
+
+def fig2a_go_linear_probe(metrics: pd.DataFrame, out: str | os.PathLike[str], task: str = "go_mf_human", dpi: int = 200, **_: Any) -> tuple[Path, Path]:
+    """GO molecular function (multi-label): linear probe vs supervised, AUROC and AUPRC."""
+    return _fraction_figure(
+        metrics, out, task, [("auroc_macro", "a  AUROC"), ("auprc_macro", "b  AUPRC")],
+        ["isoclr-linear", "supervised"], ["random-linear"], f"GO molecular function ({task}): linear probe vs supervised", dpi,
+    )
+
+
+def fig2b_halflife_linear_probe_mse(metrics: pd.DataFrame, out: str | os.PathLike[str], task: str = "halflife_human", dpi: int = 200, **_: Any) -> tuple[Path, Path]:
+    """RNA half-life: test MSE by data fraction, linear probe vs supervised (random probe as reference)."""
+    return _fraction_figure(metrics, out, task, [("mse", "")], ["isoclr-linear", "supervised"], ["random-linear"], f"RNA half-life ({task}): MSE", dpi)
+
+
+def fig2c_halflife_linear_probe_pearson(metrics: pd.DataFrame, out: str | os.PathLike[str], task: str = "halflife_human", dpi: int = 200, **_: Any) -> tuple[Path, Path]:
+    """RNA half-life: test Pearson r by data fraction."""
+    return _fraction_figure(metrics, out, task, [("pearson", "")], ["isoclr-linear", "supervised"], ["random-linear"], f"RNA half-life ({task}): Pearson r", dpi)
+
+
+def fig3_halflife_finetune(metrics: pd.DataFrame, out: str | os.PathLike[str], task: str = "halflife_human", dpi: int = 200, **_: Any) -> tuple[Path, Path]:
+    """RNA half-life: fine-tuned IsoCLR vs supervised vs Saluki, Pearson and MSE."""
+    return _fraction_figure(
+        metrics, out, task, [("pearson", "a  Pearson r"), ("mse", "b  MSE")],
+        ["isoclr-finetune", "supervised", "saluki"], [], f"RNA half-life ({task}): fine-tuning", dpi,
+    )
+
+
+def fig_linear_probe_comparison(metrics: pd.DataFrame, out: str | os.PathLike[str], task: str = "halflife_human", fraction: float = 1.0, metric: str = "pearson", dpi: int = 200, **_: Any) -> tuple[Path, Path]:
+    """Linear-probe Pearson r at fraction 1.0 for every encoder evaluated (bars: mean ± SD)."""
+    plt = _plt()
+    s = summarise(metrics, task, metric)
+    s = s.loc[np.isclose(s["fraction"].astype(float), fraction) & s["model"].str.endswith("-linear")]
+    s = s.sort_values("mean", ascending=False)
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.2 * len(s) + 2), 4.2))
+    if s.empty:
+        ax.text(0.5, 0.5, f"no linear-probe {metric} results for {task} at fraction {fraction:g}", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+    else:
+        styles = [_style(m, i) for i, m in enumerate(s["model"])]
+        x = np.arange(len(s))
+        ax.bar(x, s["mean"], yerr=s["std"], capsize=4, color=[st["color"] for st in styles], edgecolor="black", linewidth=0.8,
+               hatch=None, error_kw={"elinewidth": 1.2})
+        for xi, (m, sd, st) in enumerate(zip(s["mean"], s["std"], styles)):
+            ax.text(xi, m + sd + 0.01 * (abs(m) + 1e-9), f"{m:.2f}", ha="center", va="bottom", fontsize=9)
+        ax.set_xticks(x)
+        ax.set_xticklabels([st["short"] for st in styles], rotation=20, ha="right")
+        ax.axhline(0, color="grey", lw=0.8)
+    ax.set_ylabel(f"{METRIC_LABEL.get(metric, metric)}, linear probe")
+    ax.set_title(f"Linear probes on {task} (fraction {fraction:g})", loc="left")
+    fig.tight_layout()
+    n_folds = int(s["n"].max()) if len(s) else 0
+    _note(fig, [f"mean ± SD over {n_folds} fold(s)"] if n_folds else [])
+    return _save(fig, out, dpi)
+
+
+# -- t-SNE --------------------------------------------------------------------------------------
+def balanced_classes(y: npt.NDArray[np.integer], max_per_class: int = 500, seed: int = 0) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Rows and class of a balanced sample from a multi-label matrix (n, K) (module docstring)."""
+    y = np.asarray(y).astype(bool)
+    counts = y.sum(axis=0)
+    order = np.argsort(counts, kind="stable")  # rarest first
+    cls = np.full(len(y), -1, dtype=np.int64)
+    for k in order[::-1]:  # rarest last, so it overwrites
+        cls[y[:, k]] = k
+    present = [k for k in range(y.shape[1]) if (cls == k).any()]
+    if not present:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    n = min(max_per_class, min(int((cls == k).sum()) for k in present))
+    rng = np.random.default_rng([seed, 41])
+    rows = np.concatenate([np.sort(rng.choice(np.flatnonzero(cls == k), n, replace=False)) for k in present])
+    return rows, cls[rows]
+
+
+def fig4_tsne_go_cellular_component(
+    metrics: pd.DataFrame | None, out: str | os.PathLike[str], embeddings: str | os.PathLike[str] | None = None,
+    task_file: str | os.PathLike[str] | None = None, max_per_class: int = 500, seed: int = 0, dpi: int = 200, **_: Any,
+) -> tuple[Path, Path]:
+    """t-SNE of the encoder's ``h`` for one transcript per gene, coloured by top-3 CC terms."""
+    import h5py
+    from sklearn.manifold import TSNE
+
+    from isoclr.tasks import TaskData
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.0, 5.2))
+    notes: list[str] = []
+    try:
+        if not embeddings or not task_file or not Path(embeddings).exists() or not Path(task_file).exists():
+            raise FileNotFoundError(f"embeddings {embeddings} or task {task_file} missing")
+        task = TaskData.load(task_file)
+        with h5py.File(embeddings, "r") as f:
+            h = f["h"][:] if "h" in f else f["embeddings"][:]
+        if len(h) != len(task):
+            raise ValueError(f"{embeddings}: {len(h)} rows, task {task_file} has {len(task)}")
+        rows, cls = balanced_classes(task.y, max_per_class, seed)
+        if len(rows) < 5:
+            raise ValueError(f"only {len(rows)} genes after balancing")
+        perplexity = float(min(30.0, max(2.0, (len(rows) - 1) / 3)))
+        xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(h[rows].astype(np.float64))
+        markers = "osD^v"
+        for k in np.unique(cls):
+            m = cls == k
+            ax.scatter(xy[m, 0], xy[m, 1], s=22, color=OKABE_ITO[int(k) % len(OKABE_ITO)], marker=markers[int(k) % 5],
+                       label=f"{task.label_names[int(k)]} (n={int(m.sum())})", edgecolor="white", linewidth=0.3, alpha=0.9)
+        ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=1)
+        notes.append(f"{len(rows)} genes, one transcript each, balanced classes; perplexity {perplexity:.0f}; a gene with several terms counts for its rarest")
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        log.warning("fig4: %s", exc)
+        ax.text(0.5, 0.5, f"no t-SNE: {exc}", ha="center", va="center", transform=ax.transAxes, wrap=True, fontsize=9)
+    ax.set_xlabel("t-SNE 1 (arbitrary units)")
+    ax.set_ylabel("t-SNE 2 (arbitrary units)")
+    ax.set_title("IsoCLR embeddings (h), GO cellular component", loc="left")
+    fig.tight_layout()
+    _note(fig, notes)
+    return _save(fig, out, dpi)
+
+
+def fig_pretrain_curves(metrics_csv: str | os.PathLike[str], out: str | os.PathLike[str], dpi: int = 200, **_: Any) -> tuple[Path, Path]:
+    """Pre-training curves from ``results/pretrain/{model}/metrics.csv``: every numeric column
+    against ``step`` (or the first column), one panel each, losses on a log axis."""
+    plt = _plt()
+    p = Path(metrics_csv)
+    df = pd.read_csv(p) if p.exists() and p.stat().st_size else pd.DataFrame()
+    x = "step" if "step" in df.columns else (df.columns[0] if len(df.columns) else None)
+    cols = [c for c in df.columns if c != x and pd.api.types.is_numeric_dtype(df[c]) and df[c].notna().any()]
+    n = max(1, len(cols))
+    ncol = min(3, n)
+    fig, axes = plt.subplots((n + ncol - 1) // ncol, ncol, figsize=(4.2 * ncol, 3.3 * ((n + ncol - 1) // ncol)), squeeze=False)
+    for ax, c in zip(axes.flat, cols):
+        d = df[[x, c]].dropna()
+        ax.plot(d[x], d[c], color=OKABE_ITO[0], lw=1.5, marker="." if len(d) < 50 else None)
+        ax.set_xlabel("training step" if x == "step" else str(x))
+        ax.set_ylabel(c)
+        if "loss" in c and (d[c] > 0).all():
+            ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+    if not cols:
+        axes.flat[0].text(0.5, 0.5, f"no curves in {p}", ha="center", va="center", transform=axes.flat[0].transAxes)
+    for ax in list(axes.flat)[len(cols) or 1 :]:
+        ax.set_visible(False)
+    fig.suptitle(f"Pre-training: {p.parent.name}", fontsize=12)
+    fig.tight_layout()
+    return _save(fig, out, dpi)
+
+
+DRAW: dict[str, Callable[..., tuple[Path, Path]]] = {
+    "fig2a_go_linear_probe": fig2a_go_linear_probe,
+    "fig2b_halflife_linear_probe_mse": fig2b_halflife_linear_probe_mse,
+    "fig2c_halflife_linear_probe_pearson": fig2c_halflife_linear_probe_pearson,
+    "fig3_halflife_finetune": fig3_halflife_finetune,
+    "fig4_tsne_go_cellular_component": fig4_tsne_go_cellular_component,
+    "fig_linear_probe_comparison": fig_linear_probe_comparison,
+}
+
+
+def draw(name: str, out: str | os.PathLike[str], metrics: str | os.PathLike[str] | pd.DataFrame | None = None, **options: Any) -> tuple[Path, Path]:
+    """Draw figure ``name`` to ``out`` (.pdf) and its .png."""
+    if name == "fig_pretrain_curves":
+        return fig_pretrain_curves(options.pop("pretrain_metrics"), out, **options)
+    if name not in DRAW:
+        raise ValueError(f"unknown figure {name!r}; one of {sorted(DRAW) + ['fig_pretrain_curves']}")
+    table = metrics if isinstance(metrics, pd.DataFrame) else read_metrics(metrics) if metrics else pd.DataFrame(columns=METRICS_COLUMNS)
+    return DRAW[name](table, out, **{k: v for k, v in options.items() if v is not None})
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--figure", required=True, choices=sorted(DRAW) + ["fig_pretrain_curves"])
+    parser.add_argument("--out", required=True, help="PDF path; the PNG is written beside it")
+    parser.add_argument("--metrics", help="results/metrics/metrics.tsv")
+    parser.add_argument("--task", help="task of the figure (default: the figure's own)")
+    parser.add_argument("--embeddings", help="fig4: results/embeddings/isoclr/go_cc_human.h5")
+    parser.add_argument("--task-file", help="fig4: results/tasks/go_cc_human.h5")
+    parser.add_argument("--pretrain-metrics", help="fig_pretrain_curves: results/pretrain/MODEL/metrics.csv")
+    parser.add_argument("--max-per-class", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dpi", type=int, default=200)
+
+
+def run(args: argparse.Namespace) -> int:
+    draw(
+        args.figure, args.out, args.metrics, task=args.task, embeddings=args.embeddings, task_file=args.task_file,
+        pretrain_metrics=args.pretrain_metrics, max_per_class=args.max_per_class, seed=args.seed, dpi=args.dpi,
+    )
+    return 0

@@ -1,0 +1,100 @@
+"""Figures from a small synthetic metrics table: every figure writes a non-empty PDF and PNG,
+also with models or whole tables missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from isoclr import figures as F
+from isoclr import tasks as T
+
+FRACTIONS = [1.0, 0.3, 0.1, 0.01, 0.005]
+
+
+def synthetic_metrics(models_hl: tuple[str, ...] = ("isoclr-linear", "supervised", "random-linear", "isoclr-finetune", "saluki", "mlm-linear", "external-rnafm-linear")) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    for model in models_hl:
+        base = {"isoclr-linear": 0.6, "supervised": 0.5, "random-linear": 0.2, "isoclr-finetune": 0.7, "saluki": 0.75}.get(model, 0.4)
+        for f in FRACTIONS:
+            for fold in range(3):
+                r = base * (1 + 0.1 * np.log10(f)) + rng.normal(0, 0.02)
+                rows.append(("halflife_human", "human", model, f, fold, "pearson", r, int(3000 * f)))
+                rows.append(("halflife_human", "human", model, f, fold, "mse", 2 - r, int(3000 * f)))
+    for model in ("isoclr-linear", "supervised"):
+        for f in FRACTIONS:
+            for fold in range(3):
+                for m in ("auroc_macro", "auprc_macro"):
+                    rows.append(("go_mf_human", "human", model, f, fold, m, 0.7 + rng.normal(0, 0.02), int(500 * f)))
+    return pd.DataFrame(rows, columns=F.METRICS_COLUMNS)
+
+
+def _check(paths: tuple[Path, Path]) -> None:
+    pdf, png = paths
+    assert pdf.suffix == ".pdf" and png.suffix == ".png"
+    assert pdf.stat().st_size > 1000 and png.stat().st_size > 1000
+    assert pdf.read_bytes()[:4] == b"%PDF" and png.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("name", [n for n in F.FIGURES if n != "fig4_tsne_go_cellular_component"])
+def test_metric_figures(name: str, tmp_path: Path) -> None:
+    metrics = tmp_path / "metrics.tsv"
+    synthetic_metrics().to_csv(metrics, sep="\t", index=False)
+    _check(F.draw(name, tmp_path / f"{name}.pdf", metrics, dpi=80))
+
+
+@pytest.mark.parametrize("name", [n for n in F.FIGURES if n != "fig4_tsne_go_cellular_component"])
+def test_metric_figures_missing_data(name: str, tmp_path: Path) -> None:
+    # only one model, and an empty table: drawn with a note, never an exception
+    _check(F.draw(name, tmp_path / "partial.pdf", synthetic_metrics(("isoclr-linear",)), dpi=60))
+    _check(F.draw(name, tmp_path / "empty.pdf", tmp_path / "absent.tsv", dpi=60))
+
+
+def test_summarise_mean_sd() -> None:
+    s = F.summarise(synthetic_metrics(), "halflife_human", "pearson")
+    assert set(s["n"]) == {3}
+    d = synthetic_metrics()
+    v = d.loc[(d.model == "saluki") & (d.metric == "pearson") & (d.fraction == 0.1), "value"]
+    row = s.loc[(s.model == "saluki") & (s.fraction == 0.1)].iloc[0]
+    assert row["mean"] == pytest.approx(v.mean()) and row["std"] == pytest.approx(v.std(ddof=1))
+
+
+def test_balanced_classes() -> None:
+    y = np.array([[1, 0, 0]] * 10 + [[1, 1, 0]] * 4 + [[0, 0, 1]] * 3 + [[1, 0, 1]] * 2 + [[0, 0, 0]] * 2)
+    rows, cls = F.balanced_classes(y, seed=1)
+    # class sizes after rarest-term assignment: 0 -> 10, 1 -> 4, 2 -> 5; balanced to 4 each
+    assert np.bincount(cls).tolist() == [4, 4, 4]
+    assert all(y[r, c] for r, c in zip(rows, cls))
+    assert np.array_equal(rows, F.balanced_classes(y, seed=1)[0])
+
+
+def test_fig4_tsne(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    n = 45
+    y = np.zeros((n, 3), dtype=np.uint8)
+    y[np.arange(n), np.arange(n) % 3] = 1
+    y[:5, 0] = 1
+    task = T.write_task(
+        tmp_path / "go_cc_human.h5", task="go_cc_human", species="human", kind="multilabel",
+        label_names=["GO:0043226 organelle", "GO:0016020 membrane", "GO:0031224 intrinsic component of membrane"],
+        store="s.h5", transcript=np.arange(n), transcript_id=[f"t{i}" for i in range(n)], gene_id=[f"g{i}" for i in range(n)],
+        y=y, group=np.arange(n), n_folds=3, fractions=[1.0], seed=0, min_train=1, report=T.JoinReport("cc"),
+    )
+    h = rng.normal(size=(n, 16)).astype(np.float32) + 3 * y.argmax(1)[:, None]
+    emb = tmp_path / "emb.h5"
+    with h5py.File(emb, "w") as f:
+        f["h"] = h
+    _check(F.draw("fig4_tsne_go_cellular_component", tmp_path / "fig4.pdf", None, embeddings=emb, task_file=task.path, dpi=80))
+    _check(F.draw("fig4_tsne_go_cellular_component", tmp_path / "fig4_missing.pdf", None, embeddings=tmp_path / "no.h5", task_file=task.path, dpi=60))
+
+
+def test_pretrain_curves(tmp_path: Path) -> None:
+    csv = tmp_path / "isoclr_demo" / "metrics.csv"
+    csv.parent.mkdir()
+    pd.DataFrame({"step": np.arange(20), "loss": np.linspace(5, 1, 20), "lr": np.linspace(0, 1e-3, 20)}).to_csv(csv, index=False)
+    _check(F.draw("fig_pretrain_curves", tmp_path / "curves.pdf", pretrain_metrics=csv, dpi=60))
