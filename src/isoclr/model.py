@@ -223,8 +223,9 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
     ``forward(x, mask)``: ``x`` (B, C, L) or (B, C); ``mask`` (B, 1, L) bool/float or None
     (all valid). With ``sync = True`` (set by :func:`convert_sync_batchnorm`) the statistics are
     summed over all processes with a differentiable all-reduce, like ``SyncBatchNorm`` but on
-    any device. Statistics are computed in float32 (float64 for float64 input) in two passes
-    (mean, then centred squares).
+    any device. Statistics are computed in float32 (float64 for float64 input): one fused
+    ``var_mean`` over the masked tensor, converted to sums over the valid positions (and over
+    processes); the padded positions' outputs are garbage that the encoder masks away.
     Eval mode is plain ``F.batch_norm`` with the running statistics.
     """
 
@@ -238,25 +239,26 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
         squeeze = x.dim() == 2
         if squeeze:
             x = x.unsqueeze(-1)
+        if mask is not None:  # zero the padding, so sums over everything are sums over valid
+            x = x * mask.to(x.dtype)
         xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
         sync = self.sync and _distributed()
-        if mask is None and not sync:
-            mean = xf.mean(dim=(0, 2))
-            var = (xf - mean[:, None]).square().mean(dim=(0, 2))
-            count = torch.tensor(float(xf.shape[0] * xf.shape[2]), device=x.device)
-        else:
-            m = torch.ones_like(xf[:, :1]) if mask is None else mask.to(xf.dtype)
-            stats = torch.cat([(xf * m).sum(dim=(0, 2)), m.sum().reshape(1)])
+        # one fused reduction (Welford) over all B x L positions ...
+        var, mean = torch.var_mean(xf, dim=(0, 2), correction=0)
+        n_all = xf.shape[0] * xf.shape[2]
+        count: Tensor | float = float(n_all)
+        if mask is not None or sync:
+            # ... turned into sums, restricted to the valid positions and summed over processes
+            valid = (mask.sum(dtype=xf.dtype) if mask is not None else mean.new_tensor(n_all))
+            stats = torch.cat([mean * n_all, (var + mean.square()) * n_all, valid.reshape(1)])
             if sync:
                 stats = all_reduce_sum(stats)
+            c = self.num_features
             count = stats[-1].clamp_min(1.0)
-            mean = stats[:-1] / count
-            sq = ((xf - mean[:, None]) * m).square().sum(dim=(0, 2))
-            if sync:
-                sq = all_reduce_sum(sq)
-            var = sq / count
+            mean = stats[:c] / count
+            var = (stats[c : 2 * c] / count - mean.square()).clamp_min(0.0)
         if self.training and self.track_running_stats:
-            self._update_running(mean.detach(), var.detach(), count.detach())
+            self._update_running(mean.detach(), var.detach(), count)
         scale = torch.rsqrt(var + self.eps)
         if self.affine:
             scale = scale * self.weight
@@ -267,7 +269,7 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
         return y.squeeze(-1) if squeeze else y
 
     @torch.no_grad()
-    def _update_running(self, mean: Tensor, var: Tensor, count: Tensor) -> None:
+    def _update_running(self, mean: Tensor, var: Tensor, count: Tensor | float) -> None:
         assert self.running_mean is not None and self.running_var is not None
         assert self.num_batches_tracked is not None
         self.num_batches_tracked.add_(1)
@@ -275,7 +277,8 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
             factor = 1.0 / float(self.num_batches_tracked)
         else:
             factor = self.momentum
-        unbiased = var * (count / (count - 1).clamp_min(1.0))
+        unbiased = var * (count / max(count - 1, 1.0) if isinstance(count, float)
+                          else count / (count - 1).clamp_min(1.0))
         self.running_mean.lerp_(mean.to(self.running_mean.dtype), factor)
         self.running_var.lerp_(unbiased.to(self.running_var.dtype), factor)
 
