@@ -136,7 +136,7 @@ def principal_isoforms(table: pd.DataFrame) -> pd.DataFrame:
     """
     t = table.reset_index(drop=True)
     tags = t["tags"].fillna("").astype(str)
-    has = lambda tag: tags.str.contains(rf"(?:^|,){tag}(?:,|$)", regex=True).to_numpy()  # noqa: E731
+    has = lambda tag: tags.str.contains(rf"(?:^|,){tag}(?:,|$)", regex=True).to_numpy()
     cds_len = np.where(t["cds_start"].to_numpy() >= 0, t["cds_end"].to_numpy() - t["cds_start"].to_numpy(), 0)
     gene_code, _ = pd.factorize(t["gene_id"], sort=False)
     key = pd.DataFrame(
@@ -356,7 +356,7 @@ def read_obo(path: str | os.PathLike[str]) -> GoDag:
         text = fh.read()
     if not text.lstrip().startswith(("format-version", "[Term]", "data-version", "!")):
         raise ValueError(f"{path}: line 1: not an OBO file (expected 'format-version: ...')")
-    m = re.search(r"^data-version:\s*(\S+)", text[:2000], re.M)
+    m = re.search(r"^data-version:\s*(\S+)", text[:2000], re.MULTILINE)
     if m:
         data_version = m.group(1)
     line_no = text[: text.find("[")].count("\n") + 1 if "[" in text else 1
@@ -720,7 +720,7 @@ def write_task(
     }
     attrs.update(extra_attrs or {})
     attrs["join_report"] = report.to_json()
-    with atomic_path(path, suffix=".h5") as tmp:
+    with atomic_path(path, suffix=".h5") as tmp:  # noqa: SIM117 (the file must close before the rename)
         with h5py.File(tmp, "w") as f:
             for k, v in attrs.items():
                 f.attrs[k] = v
@@ -899,6 +899,18 @@ def arrays_to_store_parts(x: npt.NDArray[Any], chunk: int = 256) -> dict[str, np
 
 def read_ready_made(path: str | os.PathLike[str]) -> dict[str, npt.NDArray[Any]]:
     """``.npz`` with ``X`` (N, L, 6), ``y`` (N,) or (N, 1), ``genes`` (N,); optional ``transcripts``."""
+    from isoclr.io import is_gzip
+
+    if is_gzip(path):  # the download rule keeps every file gzip-compressed: unpack beside it
+        import gzip
+        import shutil
+        import tempfile
+
+        with tempfile.TemporaryDirectory(dir=Path(path).parent) as tmp:
+            plain = Path(tmp) / "arrays.npz"
+            with gzip.open(path, "rb") as src, open(plain, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 24)
+            return read_ready_made(plain)
     with np.load(path, allow_pickle=True) as z:
         missing = {"X", "y", "genes"} - set(z.files)
         if missing:
