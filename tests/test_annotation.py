@@ -561,3 +561,16 @@ def test_fly_refflat_matches_fly_gtf():
     b = rf.transcripts[cols].sort_values("transcript_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
     assert (rf.transcripts["cds_start"] == -1).all()  # cdsStart == cdsEnd: non-coding
+
+
+def test_without_pyarrow_same_result(tmp_path, monkeypatch):
+    """The pure-Python regex fallback (no pyarrow) gives the same tables."""
+    from isoclr import annotation
+
+    files = example_files(tmp_path)
+    fast = {k: read_annotation(files[k]) for k in ("gtf", "gff3")}
+    monkeypatch.setattr(annotation, "pc", None)
+    for k, ann in fast.items():
+        slow = read_annotation(files[k])
+        pd.testing.assert_frame_equal(slow.transcripts, ann.transcripts)
+        pd.testing.assert_frame_equal(slow.exons, ann.exons)

@@ -44,7 +44,7 @@ import logging
 import os
 import re
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,13 @@ import numpy as np
 import pandas as pd
 
 from isoclr.io import open_text
+
+try:  # optional: RE2 regexes over Arrow arrays are ~3x faster than Python's re per row
+    import pyarrow as pa
+    import pyarrow.compute as pc
+except ImportError:  # pragma: no cover - exercised only without pyarrow
+    pa = None
+    pc = None
 
 log = logging.getLogger(__name__)
 
@@ -112,32 +119,53 @@ def _err(path: PathLike, line: Any, msg: str) -> ValueError:
     return ValueError(f"{path}: line {int(line)}: {msg}")
 
 
-def _read_columns(
-    path: PathLike, ncols: int | None, what: str, stop: str | None = None
-) -> pd.DataFrame:
-    """Read a tab-separated file as strings, one row per physical line.
+_CHUNK = 1_000_000  # lines per read_csv chunk: bounds memory on genome-scale files
 
-    Returns a DataFrame with integer column names ``0..k-1`` and a ``line`` column (1-based
-    line number); comment (``#``), ``track``/``browser`` and blank lines are removed. With
-    ``ncols`` given, a line with more fields is an error, a line with fewer fields is too.
+
+def _iter_columns(
+    path: PathLike, ncols: int | None, what: str, stop: str | None = None,
+    chunksize: int = _CHUNK,
+) -> Iterator[pd.DataFrame]:
+    """Read a tab-separated file as strings, one row per physical line, in chunks.
+
+    Yields DataFrames with integer column names ``0..k-1`` (object dtype) and a ``line``
+    column (1-based line number); comment (``#``), ``track``/``browser`` and blank lines are
+    removed. Lines with more or fewer than ``ncols`` fields are errors naming the line.
+    Reading stops before a line equal to ``stop`` (GFF3 ``##FASTA``).
     """
-    kwargs: dict[str, Any] = dict(
-        sep="\t",
-        header=None,
-        dtype=str,
-        quoting=csv.QUOTE_NONE,
-        skip_blank_lines=False,
-        na_filter=False,
-        engine="c",
-    )
     if ncols is None:
         ncols = _sniff_width(path)
+        if ncols is None:
+            return
+    kwargs: dict[str, Any] = {
+        "sep": "\t", "header": None, "names": list(range(ncols)), "dtype": object,
+        "quoting": csv.QUOTE_NONE, "skip_blank_lines": False, "na_filter": False,
+        "engine": "c", "chunksize": chunksize,
+    }
     try:
         with open_text(path) as fh:
-            if ncols is not None:
-                df = pd.read_csv(fh, names=list(range(ncols)), **kwargs)
-            else:
-                df = pd.read_csv(fh, **kwargs)
+            for df in pd.read_csv(fh, **kwargs):
+                df["line"] = df.index.to_numpy(dtype=np.int64) + 1
+                done = False
+                if stop is not None:  # e.g. GFF3 '##FASTA': the annotation ends there
+                    hit = np.flatnonzero((df[0] == stop).to_numpy())
+                    if len(hit):
+                        df = df.iloc[: hit[0]]
+                        done = True
+                first = df[0].to_numpy(dtype=object)
+                keep = (first != "") & ~_startswith(first, ("#", "track ", "browser ", "track\t",
+                                                            "browser\t"))
+                df = df.loc[keep]
+                if len(df):
+                    short = (df[ncols - 1] == "").to_numpy()
+                    if short.any():
+                        row = df.loc[short].iloc[0]
+                        nf = int((row.drop(labels="line") != "").sum())
+                        raise _err(path, row["line"], f"wrong column count: {nf} tab-separated "
+                                   f"fields, a {what} line has {ncols}")
+                    yield df
+                if done:
+                    return
     except pd.errors.ParserError as exc:
         m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
         if m:
@@ -147,30 +175,64 @@ def _read_columns(
             ) from None
         raise ValueError(f"{path}: cannot parse as {what}: {exc}") from None
     except pd.errors.EmptyDataError:
-        raise ValueError(f"{path}: empty annotation (no records)") from None
+        return
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise ValueError(f"{path}: corrupt or truncated gzip file ({exc})") from None
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not a UTF-8 text file ({exc})") from None
-    df["line"] = np.arange(1, len(df) + 1, dtype=np.int64)
-    if stop is not None:  # e.g. GFF3 '##FASTA': the annotation ends there
-        hit = np.flatnonzero((df[0] == stop).to_numpy())
-        if len(hit):
-            df = df.iloc[: hit[0]]
-    first = df[0]
-    keep = (first != "") & ~first.str.startswith("#")
-    if df.shape[1] > 2:  # blank-looking lines with tabs only
-        keep &= ~(df.drop(columns="line") == "").all(axis=1)
-    keep &= ~first.str.startswith(("track ", "browser ", "track\t", "browser\t"))
-    df = df.loc[keep]
-    if ncols is not None and len(df):
-        short = df[ncols - 1] == ""  # GFF3 writes '.' for no attributes, so '' is a short line
-        if short.any():
-            row = df.loc[short].iloc[0]
-            nf = int((row.drop(labels="line") != "").sum())
-            raise _err(path, row["line"], f"wrong column count: {nf} tab-separated fields, "
-                       f"a {what} line has {ncols}")
-    return df.reset_index(drop=True)
+
+
+def _read_columns(
+    path: PathLike, ncols: int | None, what: str, stop: str | None = None
+) -> pd.DataFrame:
+    """All of :func:`_iter_columns` in one DataFrame (index reset)."""
+    parts = list(_iter_columns(path, ncols, what, stop))
+    if not parts:
+        return pd.DataFrame(columns=[*range(ncols or 1), "line"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def _startswith(values: np.ndarray, prefixes: tuple[str, ...]) -> np.ndarray:
+    return np.fromiter((v.startswith(prefixes) for v in values), dtype=bool, count=len(values))
+
+
+def _obj(values: Any) -> pd.Series:
+    """A plain object-dtype Series (pandas 3 would infer Arrow strings, slow for isin/take)."""
+    return pd.Series(np.asarray(values, dtype=object), dtype=object)
+
+
+def _extract_groups(values: pd.Series | np.ndarray, pattern: str) -> dict[str, np.ndarray]:
+    """Named groups of ``pattern`` (``re.search`` semantics) per value: ``{name: object
+    array}``, None where the pattern does not match.
+
+    Uses pyarrow's vectorised RE2 when available, else Python ``re``."""
+    vals = np.asarray(values, dtype=object)
+    names = list(re.compile(pattern).groupindex)
+    if pc is not None and len(vals):
+        arr = pa.array(vals, type=pa.string(), from_pandas=True)
+        res = pc.extract_regex(arr, pattern)
+        null = res.is_null().to_numpy(zero_copy_only=False)
+        out = {}
+        for k in names:
+            col = res.field(k).to_numpy(zero_copy_only=False).astype(object)
+            col[null] = None
+            out[k] = col
+        return out
+    pat = re.compile(pattern)
+    out = {k: np.empty(len(vals), dtype=object) for k in names}
+    for i, v in enumerate(vals):
+        m = pat.search(v) if isinstance(v, str) else None
+        for k in names:
+            out[k][i] = m.group(k) if m else None
+    return out
+
+
+def _extract(values: pd.Series | np.ndarray, pattern: str) -> pd.Series:
+    """First capture group of ``pattern`` per value (None where no match); keeps the index
+    of ``values`` when it is a Series."""
+    index = values.index if isinstance(values, pd.Series) else None
+    named = re.sub(r"(?<!\\)\((?!\?)", "(?P<v>", pattern, count=1)  # name the first group
+    return pd.Series(_extract_groups(values, named)["v"], index=index, dtype=object)
 
 
 def _sniff_width(path: PathLike) -> int | None:
@@ -188,6 +250,10 @@ def _sniff_width(path: PathLike) -> int | None:
 
 
 def _to_int(col: pd.Series, lines: pd.Series, path: PathLike, name: str) -> np.ndarray:
+    try:  # fast path: every value an integer literal
+        return np.asarray(col, dtype=object).astype(np.int64)
+    except (ValueError, TypeError, OverflowError):
+        pass
     num = pd.to_numeric(col, errors="coerce")
     bad = num.isna() | (num != np.floor(num))
     if bad.any():
@@ -196,60 +262,93 @@ def _to_int(col: pd.Series, lines: pd.Series, path: PathLike, name: str) -> np.n
     return num.to_numpy().astype(np.int64)
 
 
+_PHASES = {"0": 0, "1": 1, "2": 2}
+
+
 def _phase(col: pd.Series) -> np.ndarray:
-    p = pd.to_numeric(col, errors="coerce").fillna(-1).to_numpy().astype(np.int64)
-    p[(p < 0) | (p > 2)] = -1
-    return p
+    """GTF/GFF3 phase column -> int64, -1 for '.' or anything else."""
+    return np.fromiter((_PHASES.get(v, -1) for v in col), dtype=np.int64, count=len(col))
+
+
+def _gtf_pattern(key: str) -> str:
+    # the value is quoted or not; surrounding blanks are not part of it
+    return rf'(?:^|;)\s*{re.escape(key)}\s+"?([^";\s][^";]*?)"?\s*(?:;|$)'
+
+
+_GTF_VALUE = r'\s+"?([^";\s][^";]*?)"?\s*(?:;|$)'
+# GTF writers (GENCODE, Ensembl, RefSeq, gffread, StringTie) start with gene_id, transcript_id
+_GTF_IDS_FAST = (r'^\s*gene_id\s+"?(?P<g>[^";\s][^";]*?)"?\s*;\s*transcript_id\s+'
+                 r'"?(?P<t>[^";\s][^";]*?)"?\s*(?:;|$)')
+
+
+def _gtf_ids(attrs: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """``(gene_id, transcript_id)`` per GTF row, None where absent: one anchored regex for
+    the usual layout, a general search for the other rows."""
+    got = _extract_groups(attrs, _GTF_IDS_FAST)
+    gid, tid = got["g"], got["t"]
+    miss = np.fromiter((v is None for v in tid), dtype=bool, count=len(tid))
+    if miss.any():
+        sub = attrs[miss]
+        gid[miss] = _gtf_attr(sub, "gene_id").to_numpy()
+        tid[miss] = _gtf_attr(sub, "transcript_id").to_numpy()
+    return (pd.Series(gid, index=attrs.index, dtype=object),
+            pd.Series(tid, index=attrs.index, dtype=object))
 
 
 def _gtf_attr(attrs: pd.Series, key: str) -> pd.Series:
-    """Value of GTF attribute ``key`` (quoted or not); NaN where absent."""
-    pat = rf'(?:^|;)\s*{re.escape(key)}\s+"?([^";]*)"?'
-    return attrs.str.extract(pat, expand=False).str.strip()
+    """Value of GTF attribute ``key`` (quoted or not); None where absent."""
+    return _extract(attrs, _gtf_pattern(key))
 
 
 def _gff_attr(attrs: pd.Series, key: str) -> pd.Series:
-    """Raw (still URL-escaped) value of GFF3 attribute ``key``; NaN where absent."""
-    pat = rf"(?:^|;)\s*{re.escape(key)}=([^;]*)"
-    return attrs.str.extract(pat, expand=False).str.strip()
+    """Raw (still URL-escaped) value of GFF3 attribute ``key``; None where absent."""
+    return _extract(attrs, rf"(?:^|;)\s*{re.escape(key)}=([^;]*?)\s*(?:;|$)")
 
 
 def _unescape(s: pd.Series) -> pd.Series:
-    esc = s.str.contains("%", regex=False, na=False)
+    s = s.astype(object)
+    esc = np.fromiter((isinstance(v, str) and "%" in v for v in s), dtype=bool, count=len(s))
     if esc.any():
         s = s.copy()
-        s[esc] = s[esc].map(unquote)
+        s[esc] = [unquote(v) for v in s[esc]]
     return s
 
 
 def _coalesce(*cols: pd.Series) -> pd.Series:
-    out = cols[0].copy()
+    out = np.asarray(cols[0], dtype=object).copy()
     for c in cols[1:]:
-        out = out.where(out.notna() & (out != ""), c)
-    return out
+        empty = np.fromiter((not isinstance(v, str) or v == "" for v in out), dtype=bool,
+                            count=len(out))
+        if not empty.any():
+            break
+        out[empty] = np.asarray(c, dtype=object)[empty]
+    return pd.Series(out, index=cols[0].index, dtype=object)
 
 
 _PREFIXES = r"^(?:transcript:|gene:|rna-|gene-)"
 
 
 def _strip_prefix(s: pd.Series) -> pd.Series:
-    return s.str.replace(_PREFIXES, "", regex=True)
+    pat = re.compile(_PREFIXES)
+    return pd.Series([pat.sub("", v) for v in s], index=s.index, dtype=object)
 
 
 def _first_conflict(
-    df: pd.DataFrame, key: str, col: str, path: PathLike, what: str, label: str = "transcript"
+    df: pd.DataFrame, codes: np.ndarray, col: str, path: PathLike, what: str,
+    label: str = "transcript",
 ) -> None:
-    """Raise if rows with one ``key`` disagree in ``col`` (rows in line order)."""
-    first = df.groupby(key, sort=False)[col].transform("first")
-    bad = (df[col] != first).to_numpy()
+    """Raise if rows with one key (``codes``, rows in line order) disagree in ``col``."""
+    vals, _ = pd.factorize(df[col])
+    _, first_idx = np.unique(codes, return_index=True)
+    ref = first_idx[codes]
+    bad = vals != vals[ref]
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
+        j = int(ref[i])
         row = df.iloc[i]
-        same = df[key].to_numpy() == row[key]
-        j = int(np.flatnonzero(same)[0])
         raise _err(
             path, row["line"],
-            f"{label} {row[key]} {what}: {first.iloc[i]} (line {df['line'].iloc[j]}) and "
+            f"{label} {row['tid']} {what}: {df[col].iloc[j]} (line {df['line'].iloc[j]}) and "
             f"{row[col]} (line {row['line']})",
         )
 
@@ -313,7 +412,8 @@ def _assemble(
     if rows.empty:
         raise ValueError(f"{path}: empty annotation: no transcript records found")
     rows = rows.sort_values("line", kind="stable").reset_index(drop=True)
-    bad = ~rows["strand"].isin(["+", "-"])
+    strand = rows["strand"].to_numpy(dtype=object)
+    bad = (strand != "+") & (strand != "-")
     if bad.any():
         r = rows.loc[bad].iloc[0]
         raise _err(path, r["line"], f"strand {r['strand']!r} of transcript {r['tid']} is not + or -")
@@ -326,9 +426,9 @@ def _assemble(
     codes, tids = pd.factorize(rows["tid"], sort=False)
     tids = np.asarray(tids, dtype=object)
     rows["tx"] = codes
-    _first_conflict(rows, "tid", "chrom", path, "lies on two chromosomes")
-    _first_conflict(rows, "tid", "strand", path, "lies on two strands")
-    _first_conflict(rows, "tid", "gid", path, "has two gene ids")
+    _first_conflict(rows, codes, "chrom", path, "lies on two chromosomes")
+    _first_conflict(rows, codes, "strand", path, "lies on two strands")
+    _first_conflict(rows, codes, "gid", path, "has two gene ids")
 
     kind = rows["kind"].to_numpy()
     ex = rows.loc[kind == "exon", ["tx", "start", "end", "line"]]
@@ -363,10 +463,9 @@ def _assemble(
     _check_contained(cds, ex, path, tids, "CDS/stop codon")
 
     # transcript-level values, in order of first appearance
-    first = rows.groupby("tx", sort=True).agg(
-        tid=("tid", "first"), gid=("gid", "first"), chrom=("chrom", "first"),
-        strand=("strand", "first"), line=("line", "min"),
-    )
+    _, first_idx = np.unique(codes, return_index=True)  # rows are in line order
+    first = rows.iloc[first_idx][["tid", "gid", "chrom", "strand", "line"]]
+    first.index = np.arange(ntx)
     span = ex.groupby("tx").agg(start=("start", "min"), end=("end", "max"))
     tab = first.join(span)
     # CDS span + phase
@@ -452,43 +551,60 @@ _GTF_KINDS = {"exon": "exon", "CDS": "cds", "stop_codon": "stop", "transcript": 
 
 def read_gtf(path: PathLike) -> Annotation:
     """Read a GTF2 file (GENCODE, Ensembl, RefSeq, FlyBase exon-only, ...)."""
-    raw = _read_columns(path, 9, "GTF")
-    sel = raw.loc[raw[2].isin(list(_GTF_KINDS))].reset_index(drop=True)
-    if sel.empty:
+    parts: list[pd.DataFrame] = []
+    reps: list[pd.DataFrame] = []
+    gene_ids: list[pd.Series] = []
+    kinds = list(_GTF_KINDS)
+    for raw in _iter_columns(path, 9, "GTF"):
+        feat = raw[2]
+        genes = raw.loc[(feat == "gene").to_numpy(), 8]
+        if len(genes):
+            gene_ids.append(_gtf_attr(genes, "gene_id"))
+        sel = raw.loc[feat.isin(kinds).to_numpy()]
+        if sel.empty:
+            continue
+        attrs = sel[8]
+        lines = sel["line"]
+        gid, tid = _gtf_ids(attrs)
+        for name, col in (("transcript_id", tid), ("gene_id", gid)):
+            bad = col.isna().to_numpy()
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise _err(path, lines.iloc[i], f"{sel[2].iloc[i]} row without {name}")
+        kind = sel[2].map(_GTF_KINDS).to_numpy(dtype=object)
+        parts.append(pd.DataFrame({
+            "tid": tid.to_numpy(), "gid": gid.to_numpy(),
+            "chrom": sel[0].to_numpy(dtype=object), "strand": sel[6].to_numpy(dtype=object),
+            "start": _to_int(sel[3], lines, path, "start") - 1,
+            "end": _to_int(sel[4], lines, path, "end"),
+            "kind": kind, "phase": _phase(sel[7]), "line": lines.to_numpy(),
+        }))
+        # candidates for the row that describes a transcript: transcript rows, first rows
+        cand = (kind == "tx") | ~tid.duplicated().to_numpy()
+        reps.append(pd.DataFrame({
+            "tid": tid.to_numpy()[cand], "not_tx": kind[cand] != "tx",
+            "line": lines.to_numpy()[cand], "a": attrs.to_numpy(dtype=object)[cand],
+        }))
+    if not parts:
         raise ValueError(f"{path}: empty annotation: no exon/CDS/transcript rows")
-    attrs = sel[8]
-    lines = sel["line"]
-    tid = _gtf_attr(attrs, "transcript_id")
-    gid = _gtf_attr(attrs, "gene_id")
-    for name, col in (("transcript_id", tid), ("gene_id", gid)):
-        bad = col.isna() | (col == "")
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise _err(path, lines.iloc[i], f"{sel[2].iloc[i]} row without {name}")
-    rows = pd.DataFrame({
-        "tid": tid, "gid": gid, "chrom": sel[0], "strand": sel[6],
-        "start": _to_int(sel[3], lines, path, "start") - 1,
-        "end": _to_int(sel[4], lines, path, "end"),
-        "kind": sel[2].map(_GTF_KINDS), "phase": _phase(sel[7]), "line": lines,
-    })
-    # one representative row per transcript: its transcript row, else its first row
-    is_tx = (rows["kind"] == "tx").to_numpy()
-    rep = pd.DataFrame({"tid": tid, "not_tx": ~is_tx, "line": lines, "a": attrs})
+    rows = pd.concat(parts, ignore_index=True)
+    for c in ("tid", "gid", "chrom", "strand", "kind"):
+        rows[c] = rows[c].astype(object)
+    rep = pd.concat(reps, ignore_index=True)
     rep = rep.sort_values(["not_tx", "line"], kind="stable").drop_duplicates("tid")
-    a = rep["a"]
+    a = _obj(rep["a"])
+    tag_pat = re.compile(r'(?:^|;)\s*tag\s+"?([^";\s][^";]*?)"?\s*(?=;|$)')
     info = pd.DataFrame({
         "gene_name": _coalesce(_gtf_attr(a, "gene_name"), _gtf_attr(a, "gene_symbol"),
-                               _gtf_attr(a, "gene")),
+                               _gtf_attr(a, "gene")).to_numpy(),
         "biotype": _coalesce(_gtf_attr(a, "transcript_type"), _gtf_attr(a, "transcript_biotype"),
-                             _gtf_attr(a, "gene_type"), _gtf_attr(a, "gene_biotype")),
-        "tags": a.str.findall(r'(?:^|;)\s*tag\s+"?([^";]*)"?').map(
-            lambda v: ",".join(x.strip() for x in v) if isinstance(v, list) else ""),
-    })
-    info.index = rep["tid"].to_numpy()
+                             _gtf_attr(a, "gene_type"), _gtf_attr(a, "gene_biotype")).to_numpy(),
+        "tags": [",".join(tag_pat.findall(v)) if "tag" in v else "" for v in a],
+    }, index=rep["tid"].to_numpy())
     counts: dict[str, int] = {}
-    genes = raw.loc[raw[2] == "gene", 8]
-    if len(genes):
-        lonely = ~_gtf_attr(genes, "gene_id").isin(gid)
+    if gene_ids:
+        gids = pd.concat(gene_ids)
+        lonely = ~gids.isin(set(pd.unique(rows["gid"])))
         if lonely.any():  # e.g. a window cut that kept a gene row but none of its transcripts
             counts["gene_without_transcripts"] = int(lonely.sum())
     return _assemble(path, "gtf", rows, info, counts)
@@ -766,8 +882,7 @@ def detect_format(path: PathLike) -> str:
     """Guess the annotation format from the file name, else from its first record."""
     name = Path(path).name.lower()
     for suf in (".gz", ".bgz"):
-        if name.endswith(suf):
-            name = name[: -len(suf)]
+        name = name.removesuffix(suf)
     ext = name.rsplit(".", 1)[-1] if "." in name else ""
     by_ext = {"gtf": "gtf", "gff3": "gff3", "gff": "gff3", "genepred": "genepred",
               "gp": "genepred", "refflat": "refflat", "bed12": "bed12", "bed": "bed12"}
