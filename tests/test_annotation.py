@@ -4,6 +4,8 @@ real GENCODE / FlyBase excerpts in resources/demo and ../shared/data."""
 from __future__ import annotations
 
 import gzip
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -574,3 +576,31 @@ def test_without_pyarrow_same_result(tmp_path, monkeypatch):
         slow = read_annotation(files[k])
         pd.testing.assert_frame_equal(slow.transcripts, ann.transcripts)
         pd.testing.assert_frame_equal(slow.exons, ann.exons)
+
+
+@pytest.mark.skipif(not SHARED.is_dir() or shutil.which("gffread") is None,
+                    reason="needs ../shared/data and gffread")
+def test_gffread_gff3_and_bed_of_chr19_match_the_gtf(tmp_path):
+    """gffread's GFF3 (with and without gene rows) and BED of the GENCODE chr19 GTF give the
+    same transcripts, exons and CDS (stop codon included) as the GTF itself."""
+    gtf = tmp_path / "chr19.gtf"
+    gtf.write_bytes(gzip.decompress((SHARED / "human_hg38_chr19_1-2Mb" /
+                                     "annotation.gtf.gz").read_bytes()))
+    ref = read_annotation(gtf)
+    cols = ["transcript_id", "gene_id", "gene_name", "chrom", "strand", "start", "end",
+            "cds_start", "cds_end", "cds_phase"]
+    for args, name in [([], "a.gff3"), (["--keep-genes"], "b.gff3"), (["--bed"], "c.bed")]:
+        out = tmp_path / name
+        subprocess.run(["gffread", str(gtf), *args, "-o", str(out)], check=True)
+        ann = read_annotation(out)
+        assert len(ann) == 654
+
+        def exons(a):
+            ids = a.transcripts["transcript_id"].to_numpy()[a.exons["tx"].to_numpy()]
+            return sorted(zip(ids, a.exons["start"], a.exons["end"]))
+
+        assert exons(ann) == exons(ref)
+        use = cols if name.endswith("gff3") else ["transcript_id", "chrom", "strand", "start", "end"]
+        a = ref.transcripts[use].sort_values("transcript_id").reset_index(drop=True)
+        b = ann.transcripts[use].sort_values("transcript_id").reset_index(drop=True)
+        pd.testing.assert_frame_equal(a, b)

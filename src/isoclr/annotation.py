@@ -666,7 +666,9 @@ def read_gff3(path: PathLike) -> Annotation:
     ta = tx["attrs"].reset_index(drop=True)
     geneid = _coalesce(
         _unescape(_gff_attr(ga, "gene_id")),
-        _unescape(ga.str.extract(r"(?:^|;)\s*Dbxref=(?:[^;]*,)?GeneID:([^,;]*)", expand=False)),
+        _unescape(_extract(ga, r"(?:^|;)\s*Dbxref=(?:[^;]*,)?GeneID:([^,;]*)")),
+        _unescape(_gff_attr(ta, "gene_id")),
+        _unescape(_gff_attr(ta, "geneID")),  # gffread
         _strip_prefix(pd.Series(gene.index, dtype=object)),
     )
     gname = _unescape(_coalesce(
@@ -838,11 +840,11 @@ def read_bed12(path: PathLike, gene_map: Mapping[str, str] | None = None) -> Ann
                 if not s.strip() or s.startswith(("#", "track", "browser")):
                     continue
                 fields = s.split("\t")
-                if len(fields) != 12:
+                if len(fields) < 12:  # BED12+N: extra columns are ignored
                     raise _err(path, lineno, f"wrong column count: {len(fields)} tab-separated "
                                "fields, a BED12 line has 12")
                 try:
-                    iv = pybedtools.create_interval_from_list(fields)
+                    iv = pybedtools.create_interval_from_list(fields[:12])
                     thick_s, thick_e = int(iv.fields[6]), int(iv.fields[7])
                     n = int(iv.fields[9])
                     sizes = [int(x) for x in iv.fields[10].rstrip(",").split(",")]
