@@ -178,6 +178,8 @@ def test_every_format_gives_the_same_table(tmp_path, key):
     assert exon_tuples(ann) == EXPECTED_EXONS
     t = ann.transcripts
     assert t["start"].dtype == np.int64 and t["cds_phase"].dtype == np.int8
+    for c in ("transcript_id", "gene_id", "gene_name", "chrom", "strand", "biotype", "tags"):
+        assert t[c].dtype == object, c
     # isoform groups: T1 and T2 share a gene, T3 is another (BED12 needs a gene map)
     if key != "bed12" and not key.startswith("genepred_") and key != "genepred":
         assert t["gene_id"].iloc[0] == t["gene_id"].iloc[1] != t["gene_id"].iloc[2]

@@ -696,7 +696,8 @@ def read_gff3(path: PathLike) -> Annotation:
     )
     ann = _assemble(path, "gff3", rows, info, {})
     rename = pd.Series(tid_out.to_numpy(), index=tx.index)
-    ann.transcripts["transcript_id"] = rename.reindex(ann.transcripts["transcript_id"]).to_numpy()
+    ann.transcripts["transcript_id"] = _obj(
+        rename.reindex(ann.transcripts["transcript_id"]).to_numpy())
     return ann
 
 
