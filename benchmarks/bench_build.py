@@ -8,7 +8,7 @@ Same inputs for every tool, in one run, at two sizes:
   benchmarks/work/, git-ignored).
 
 For each tool: wall-clock seconds, transcripts per second, peak resident memory of the child
-(``os.wait4`` rusage), peak memory / genome size, and output bytes per transcript nucleotide
+(``/usr/bin/time``), peak memory / genome size, and output bytes per transcript nucleotide
 (the store for isoclr, the FASTA for the others). isoclr builds with ``--max-length 0`` so it
 keeps every transcript, like the other two; bedtools reads a BED12 of the same transcripts
 (exported from the store, not timed). Every tool starts without a ``.fai`` index (gffread and
@@ -40,19 +40,22 @@ ISOCLR = [sys.executable, "-m", "isoclr.cli"]
 
 
 def timed(cmd: list[str], stdout: Path | None = None) -> tuple[float, int]:
-    """Run ``cmd``; return (wall seconds, peak RSS bytes of the child and its waited children)."""
+    """Run ``cmd`` under ``/usr/bin/time``; return (wall seconds, peak RSS bytes of the tool).
+
+    ``/usr/bin/time`` (small) forks the tool, so the peak is the tool's own, not inflated by the
+    memory of this Python process that a child inherits before ``exec``.
+    """
+    report = WORK / ".time.txt"
     out = open(stdout, "wb") if stdout else subprocess.DEVNULL  # noqa: SIM115
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", str(report), *cmd], stdout=out, stderr=subprocess.PIPE)
     wall = time.perf_counter() - t0
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    proc.returncode = os.waitstatus_to_exitcode(status)
     if stdout:
         out.close()  # type: ignore[union-attr]
     if proc.returncode != 0:
-        raise RuntimeError(f"{shlex.join(cmd)} failed ({proc.returncode}):\n{err[-2000:]}")
-    return wall, usage.ru_maxrss * 1024
+        raise RuntimeError(f"{shlex.join(cmd)} failed ({proc.returncode}):\n{proc.stderr.decode()[-2000:]}")
+    _, max_kb = report.read_text().split()[-2:]
+    return wall, int(max_kb) * 1024
 
 
 def fasta_stats(path: Path) -> tuple[int, int]:
