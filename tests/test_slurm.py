@@ -85,10 +85,14 @@ def test_profile_is_found_as_typed():
     assert link.is_symlink() and link.resolve() == PROFILE.parent.resolve()
     profile = yaml.safe_load(PROFILE.read_text())
     assert profile["executor"] == "slurm"
-    gpu_rules = {"pretrain", "finetune", "supervised"}
     # GPU requests for the GPU rules only, never in the defaults; no `tasks` (task splitting)
+    gpu_rules = {"pretrain", "evaluate_network"}  # pre-training; fine-tuning/supervised/Saluki
     assert "gpu" not in profile["default-resources"]
     assert set(profile["set-resources"]) == gpu_rules
+    defined = set()
+    for smk in (REPO / "rules").glob("*.smk"):
+        defined |= set(re.findall(r"^rule (\w+):", smk.read_text(), re.M))
+    assert gpu_rules <= defined, f"profile names rules the workflow lacks: {gpu_rules - defined}"
     for rule, res in profile["set-resources"].items():
         assert res["gpu"] >= 1 and res["cpus_per_gpu"] >= 1, rule
         assert "tasks" not in res and "tasks_per_gpu" not in res, rule
