@@ -15,6 +15,7 @@ from isoclr.model import (
     SIZES,
     MaskedBatchNorm1d,
     SameConv1d,
+    _MaskedBatchNormFunction,
     build_encoder,
     build_mlm_head,
     build_projector,
@@ -209,3 +210,40 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
     torch.save(ckpt, tmp_path / "mismatch.pt")
     with pytest.raises(ValueError, match="do not match"):
         load_encoder(tmp_path / "mismatch.pt")
+
+
+def _reference_masked_bn(x, mask, weight, bias, eps):  # type: ignore[no-untyped-def]
+    """Masked BN written with plain autograd ops (valid positions only)."""
+    m = mask.to(x.dtype)
+    n = m.sum()
+    mean = (x * m).sum(dim=(0, 2)) / n
+    var = (((x - mean[:, None]) * m) ** 2).sum(dim=(0, 2)) / n
+    return ((x - mean[:, None]) / torch.sqrt(var[:, None] + eps) * weight[:, None]
+            + bias[:, None]) * m
+
+
+def test_masked_bn_backward_matches_autograd_reference() -> None:
+    g = torch.Generator().manual_seed(3)
+    x = (torch.randn(3, 4, 11, generator=g, dtype=torch.float64) * 2 + 1).requires_grad_(True)
+    mask = torch.arange(11)[None, None, :] < torch.tensor([11, 4, 7])[:, None, None]
+    bn = MaskedBatchNorm1d(4).double()
+    bn.weight.data = torch.rand(4, generator=g, dtype=torch.float64) + 0.5
+    bn.bias.data = torch.randn(4, generator=g, dtype=torch.float64)
+    upstream = torch.randn(3, 4, 11, generator=g, dtype=torch.float64)
+    out = bn(x, mask) * mask
+    ref = _reference_masked_bn(x, mask, bn.weight, bn.bias, bn.eps)
+    torch.testing.assert_close(out, ref)
+    got = torch.autograd.grad((out * upstream).sum(), [x, bn.weight, bn.bias])
+    exp = torch.autograd.grad((ref * upstream).sum(), [x, bn.weight, bn.bias])
+    for a, b in zip(got, exp):
+        torch.testing.assert_close(a, b)
+    w0 = bn.weight.detach().clone().requires_grad_(True)
+    b0 = bn.bias.detach().clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(
+        lambda t, w, b: _MaskedBatchNormFunction.apply(t, mask, w, b, 1e-5, False)[0] * mask,
+        (x, w0, b0),
+    )
+    # running statistics: unbiased variance of the valid positions
+    valid = x.detach().permute(1, 0, 2)[:, mask[:, 0]]
+    torch.testing.assert_close(bn.running_mean, 0.1 * valid.mean(1))
+    torch.testing.assert_close(bn.running_var, 0.9 + 0.1 * valid.var(1))

@@ -178,7 +178,7 @@ def resolve_config(model_cfg: Mapping[str, Any] | str | None = None) -> dict[str
 
 
 def length_mask(lengths: Tensor, size: int) -> Tensor:
-    """(B,) lengths -> (B, 1, size) float mask, 1 on the first ``length`` positions."""
+    """(B,) lengths -> (B, 1, size) bool mask, True on the first ``length`` positions."""
     pos = torch.arange(size, device=lengths.device)
     return (pos.unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(1)
 
@@ -192,29 +192,80 @@ def _distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
-class _AllReduceSum(torch.autograd.Function):
-    """All-reduce (sum) whose backward all-reduces the gradient (each rank has its own loss)."""
-
-    @staticmethod
-    def forward(ctx: Any, tensor: Tensor) -> Tensor:
-        out = tensor.clone()
-        dist.all_reduce(out, op=dist.ReduceOp.SUM)
-        return out
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Tensor:
-        grad = grad.clone()
-        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
-        return grad
-
-
-def all_reduce_sum(tensor: Tensor) -> Tensor:
-    """Differentiable sum over processes; identity when not distributed."""
-    return _AllReduceSum.apply(tensor) if _distributed() else tensor
-
-
 # --------------------------------------------------------------------------------------------
 # Layers
+
+
+class _MaskedBatchNormFunction(torch.autograd.Function):
+    """Training-mode BN over the valid positions, with a hand-written backward.
+
+    Same maths as ``SyncBatchNorm``: forward reduces (sum, sum of squares, count) per channel,
+    all-reduced over processes when ``sync``; backward reduces (sum dy, sum dy * (x - mean)),
+    all-reduced the same way, and returns the LOCAL parameter gradients (DDP averages those).
+    A few fused full-size operations instead of autograd's dozen.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any, x: Tensor, mask: Tensor | None, weight: Tensor | None, bias: Tensor | None,
+        eps: float, sync: bool,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        if mask is not None:  # zero the padding, so sums over everything are sums over valid
+            mask = mask.to(x.dtype)
+            x = x * mask
+        xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+        # per-channel sums over all B x L positions (padding contributes zeros) and processes;
+        # one pass (E[x^2] - mean^2): fast plain reductions, accurate enough in float32 for
+        # post-conv activations
+        if mask is not None:
+            count = mask.sum(dtype=xf.dtype).reshape(1)
+        else:
+            count = torch.full((1,), float(xf.shape[0] * xf.shape[2]), dtype=xf.dtype,
+                               device=xf.device)
+        stats = torch.cat([xf.sum(dim=(0, 2)), xf.square().sum(dim=(0, 2)), count])
+        if sync:
+            dist.all_reduce(stats, op=dist.ReduceOp.SUM)
+        c = (stats.shape[0] - 1) // 2
+        count = stats[-1].clamp_min(1.0)
+        mean = stats[:c] / count
+        var = (stats[c : 2 * c] / count - mean.square()).clamp_min(0.0)
+        invstd = torch.rsqrt(var + eps)
+        scale = invstd * weight if weight is not None else invstd
+        shift = bias - mean * scale if bias is not None else -mean * scale
+        y = torch.addcmul(shift[:, None].to(x.dtype), x, scale[:, None].to(x.dtype))
+        ctx.save_for_backward(x, mask, weight, mean, invstd, count)
+        ctx.sync = sync
+        ctx.mark_non_differentiable(mean, var, count)
+        return y, mean, var, count
+
+    @staticmethod
+    def backward(
+        ctx: Any, dy: Tensor, *_: Any
+    ) -> tuple[Tensor | None, None, Tensor | None, Tensor | None, None, None]:
+        x, mask, weight, mean, invstd, count = ctx.saved_tensors
+        if mask is not None:
+            dy = dy * mask
+        dyf = dy.float() if dy.dtype in (torch.float16, torch.bfloat16) else dy
+        xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+        sum_dy = dyf.sum(dim=(0, 2))
+        sum_dy_xmu = (dyf * xf).sum(dim=(0, 2)) - mean * sum_dy
+        grad_bias = sum_dy if ctx.needs_input_grad[3] else None
+        grad_weight = sum_dy_xmu * invstd if ctx.needs_input_grad[2] else None
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            if ctx.sync:
+                both = torch.cat([sum_dy, sum_dy_xmu])
+                dist.all_reduce(both, op=dist.ReduceOp.SUM)
+                sum_dy, sum_dy_xmu = both.chunk(2)
+            a = invstd * weight if weight is not None else invstd
+            b = -a * invstd.square() * sum_dy_xmu / count
+            c = -a * sum_dy / count - b * mean
+            # dx = a dy + b x + c on the valid positions, 0 on the padding
+            grad_x = torch.addcmul(c[:, None].to(x.dtype), x, b[:, None].to(x.dtype))
+            grad_x = torch.addcmul(grad_x, dy, a[:, None].to(x.dtype))
+            if mask is not None:
+                grad_x = grad_x * mask
+        return grad_x, None, grad_weight, grad_bias, None, None
 
 
 class MaskedBatchNorm1d(nn.BatchNorm1d):
@@ -222,11 +273,11 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
 
     ``forward(x, mask)``: ``x`` (B, C, L) or (B, C); ``mask`` (B, 1, L) bool/float or None
     (all valid). With ``sync = True`` (set by :func:`convert_sync_batchnorm`) the statistics are
-    summed over all processes with a differentiable all-reduce, like ``SyncBatchNorm`` but on
-    any device. Statistics are computed in float32 (float64 for float64 input): one fused
-    ``var_mean`` over the masked tensor, converted to sums over the valid positions (and over
-    processes); the padded positions' outputs are garbage that the encoder masks away.
-    Eval mode is plain ``F.batch_norm`` with the running statistics.
+    summed over all processes, like ``SyncBatchNorm`` but on any device (CPU/gloo included).
+    Statistics are computed in float32 (float64 for float64 input) in one pass (sum and sum of
+    squares of the masked tensor, over the valid positions and over processes). The
+    outputs at padded positions are meaningless (the encoder masks them away); their gradient
+    is zero. Eval mode is plain ``F.batch_norm`` with the running statistics.
     """
 
     sync: bool = False
@@ -239,37 +290,15 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
         squeeze = x.dim() == 2
         if squeeze:
             x = x.unsqueeze(-1)
-        if mask is not None:  # zero the padding, so sums over everything are sums over valid
-            x = x * mask.to(x.dtype)
-        xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-        sync = self.sync and _distributed()
-        # one fused reduction (Welford) over all B x L positions ...
-        var, mean = torch.var_mean(xf, dim=(0, 2), correction=0)
-        n_all = xf.shape[0] * xf.shape[2]
-        count: Tensor | float = float(n_all)
-        if mask is not None or sync:
-            # ... turned into sums, restricted to the valid positions and summed over processes
-            valid = (mask.sum(dtype=xf.dtype) if mask is not None else mean.new_tensor(n_all))
-            stats = torch.cat([mean * n_all, (var + mean.square()) * n_all, valid.reshape(1)])
-            if sync:
-                stats = all_reduce_sum(stats)
-            c = self.num_features
-            count = stats[-1].clamp_min(1.0)
-            mean = stats[:c] / count
-            var = (stats[c : 2 * c] / count - mean.square()).clamp_min(0.0)
-        if self.training and self.track_running_stats:
-            self._update_running(mean.detach(), var.detach(), count)
-        scale = torch.rsqrt(var + self.eps)
-        if self.affine:
-            scale = scale * self.weight
-            shift = self.bias - mean * scale
-        else:
-            shift = -mean * scale
-        y = torch.addcmul(shift[:, None].to(x.dtype), x, scale[:, None].to(x.dtype))
+        y, mean, var, count = _MaskedBatchNormFunction.apply(
+            x, mask, self.weight, self.bias, self.eps, self.sync and _distributed()
+        )
+        if self.track_running_stats:
+            self._update_running(mean, var, count)
         return y.squeeze(-1) if squeeze else y
 
     @torch.no_grad()
-    def _update_running(self, mean: Tensor, var: Tensor, count: Tensor | float) -> None:
+    def _update_running(self, mean: Tensor, var: Tensor, count: Tensor) -> None:
         assert self.running_mean is not None and self.running_var is not None
         assert self.num_batches_tracked is not None
         self.num_batches_tracked.add_(1)
@@ -277,8 +306,7 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
             factor = 1.0 / float(self.num_batches_tracked)
         else:
             factor = self.momentum
-        unbiased = var * (count / max(count - 1, 1.0) if isinstance(count, float)
-                          else count / (count - 1).clamp_min(1.0))
+        unbiased = var * (count / (count - 1).clamp_min(1.0))
         self.running_mean.lerp_(mean.to(self.running_mean.dtype), factor)
         self.running_var.lerp_(unbiased.to(self.running_var.dtype), factor)
 
