@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Set up isoclr on a fresh Debian/Ubuntu machine: system tools, a virtual environment in .venv,
+# PyTorch, then the package with the pipeline and development extras. Safe to run again.
+#   bash scripts/setup.sh            (called by scripts/demo.sh and scripts/test.sh)
+# Environment:
+#   ISOCLR_TORCH   the torch requirement (default torch==2.13.0; PyPI's Linux build is the CUDA
+#                  one: CPU-only machines can first run
+#                  pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu)
+#   ISOCLR_VENV    where the virtual environment goes (default .venv in the repository)
+#   PYTHON         the Python to create it with (default python3; 3.10 or newer)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# System tools: gffread and bedtools (the tests compare our transcripts with them, pybedtools
+# needs bedtools), slurm-wlm and munge (the SLURM tests start a one-node cluster). Installed
+# only when missing, and only as root; otherwise the tests that need them say why they skip.
+need=()
+command -v gffread >/dev/null || need+=(gffread)
+command -v bedtools >/dev/null || need+=(bedtools)
+{ command -v slurmctld || [ -x /usr/sbin/slurmctld ]; } >/dev/null || need+=(slurm-wlm)
+{ command -v munged || [ -x /usr/sbin/munged ]; } >/dev/null || need+=(munge)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: apt-get install ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${need[@]}"
+  else
+    echo "setup: not installing ${need[*]} (needs root and apt-get); tests that need them skip" >&2
+  fi
+fi
+
+venv=${ISOCLR_VENV:-.venv}
+if [ ! -x "$venv/bin/python" ]; then
+  "${PYTHON:-python3}" -m venv "$venv"
+fi
+py="$venv/bin/python"
+# torch first and pinned: with no torch installed, a bare `torch` requirement would pull the
+# newest release (several GB); the package's own range (torch>=2.4) is then already satisfied.
+"$py" -m pip install -q "${ISOCLR_TORCH:-torch==2.13.0}"
+"$py" -m pip install -q -e '.[pipeline,dev]'
+"$py" -c "import isoclr, torch, snakemake; print('setup: isoclr', isoclr.__version__, '| torch', torch.__version__, '| CUDA', torch.cuda.is_available())"
