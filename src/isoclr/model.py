@@ -398,13 +398,18 @@ class Encoder(nn.Module):
         if lengths is None:
             lengths = torch.full((x.shape[0],), size, dtype=torch.long, device=x.device)
         else:
+            lengths = torch.as_tensor(lengths)
+            if lengths.shape != (x.shape[0],):
+                raise ValueError(f"encoder: lengths must be ({x.shape[0]},), got "
+                                 f"{tuple(lengths.shape)}")
+            if lengths.device.type == "cpu":  # checked where it costs no device sync
+                lo, hi = int(lengths.min()), int(lengths.max())
+                if lo < 1 or hi > size:
+                    raise ValueError(
+                        f"encoder: lengths must be in [1, {size}] (the padded length), "
+                        f"got min {lo}, max {hi}"
+                    )
             lengths = lengths.to(device=x.device, dtype=torch.long)
-            lo, hi = int(lengths.min()), int(lengths.max())
-            if lo < 1 or hi > size:
-                raise ValueError(
-                    f"encoder: lengths must be in [1, {size}] (the padded length), "
-                    f"got min {lo}, max {hi}"
-                )
         mask = length_mask(lengths, size).to(x.dtype)
         out = F.relu(self.stem_bn(self.stem(x * mask), mask)) * mask
         out = F.max_pool1d(out, 2, 2, ceil_mode=True)
@@ -427,7 +432,11 @@ class Encoder(nn.Module):
         return self.head(h) if self.head is not None else h
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
-        """``x`` (B, 6, L) float tracks, ``lengths`` (B,) true lengths (None: all L) -> h."""
+        """``x`` (B, 6, L) float tracks, ``lengths`` (B,) true lengths (None: all L) -> h.
+
+        Lengths are validated when they come on the CPU (as the loader hands them out); pass
+        them so (the encoder moves them) to keep that check free of device syncs.
+        """
         feats, flen = self._features(x, lengths)
         return self.pool(feats, flen)
 
