@@ -104,8 +104,8 @@ def _free_port() -> int:
 def test_ddp_matches_single_process(tmp_path: Path) -> None:
     world = 2
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
-           "OMP_NUM_THREADS": "1"}
+    pythonpath = os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": pythonpath, "OMP_NUM_THREADS": "1"}
     procs = [
         subprocess.Popen(
             [sys.executable, __file__, str(r), str(world), str(port), str(tmp_path)],

@@ -247,3 +247,19 @@ def test_masked_bn_backward_matches_autograd_reference() -> None:
     valid = x.detach().permute(1, 0, 2)[:, mask[:, 0]]
     torch.testing.assert_close(bn.running_mean, 0.1 * valid.mean(1))
     torch.testing.assert_close(bn.running_var, 0.9 + 0.1 * valid.var(1))
+
+
+def test_bf16_autocast_keeps_activation_dtype_and_pools_in_float32() -> None:
+    torch.manual_seed(0)
+    enc = build_encoder({"size": "tiny", "dropout": 0.0})
+    x, ln = _batch([120, 57], 120)
+    ref = enc(x, ln)
+    dtypes = set()
+    hook = enc.blocks[1].register_forward_hook(lambda m, i, o: dtypes.add(o.dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        h = enc(x, ln)
+    hook.remove()
+    assert dtypes == {torch.bfloat16} and h.dtype == torch.float32
+    h.sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in enc.parameters())
+    torch.testing.assert_close(h, ref, rtol=0.1, atol=0.1)

@@ -188,6 +188,11 @@ def downsample_lengths(lengths: Tensor, factor: int = 2) -> Tensor:
     return torch.div(lengths + (factor - 1), factor, rounding_mode="floor")
 
 
+def _zero_padding(t: Tensor, mask: Tensor) -> Tensor:
+    """``t`` with the padded positions set to 0, in ``t``'s dtype (no promotion under AMP)."""
+    return t * mask.to(t.dtype)
+
+
 def _distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
@@ -352,13 +357,13 @@ class BasicBlock(nn.Module):
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         """``x`` (B, C, L) already zero beyond each length; returns it (pooled) the same way."""
         out = self.dropout(F.relu(self.bn1(self.conv1(x), mask)))
-        out = self.bn2(self.conv2(out * mask), mask)
+        out = self.bn2(self.conv2(_zero_padding(out, mask)), mask)
         if self.shortcut is not None:
             assert self.bn_shortcut is not None
             res = self.bn_shortcut(self.shortcut(x), mask)
         else:
             res = x
-        out = F.relu(out + res) * mask
+        out = _zero_padding(F.relu(out + res), mask)
         if self.pool:  # non-negative, zero-padded: a padded zero never wins a window
             out = F.max_pool1d(out, 2, 2, ceil_mode=True)
         return out
@@ -411,7 +416,7 @@ class Encoder(nn.Module):
                     )
             lengths = lengths.to(device=x.device, dtype=torch.long)
         mask = length_mask(lengths, size).to(x.dtype)
-        out = F.relu(self.stem_bn(self.stem(x * mask), mask)) * mask
+        out = _zero_padding(F.relu(self.stem_bn(self.stem(_zero_padding(x, mask)), mask)), mask)
         out = F.max_pool1d(out, 2, 2, ceil_mode=True)
         lengths = downsample_lengths(lengths)
         mask = length_mask(lengths, out.shape[-1]).to(out.dtype)
@@ -428,7 +433,8 @@ class Encoder(nn.Module):
 
     def pool(self, feats: Tensor, lengths: Tensor) -> Tensor:
         """Mean over the valid ``lengths`` (at the features' resolution) -> (B, out_dim)."""
-        h = feats.sum(dim=-1) / lengths.to(feats.dtype).unsqueeze(1)
+        # float32 sum: exact enough under bf16 autocast too
+        h = feats.float().sum(dim=-1) / lengths.to(torch.float32).unsqueeze(1)
         return self.head(h) if self.head is not None else h
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
