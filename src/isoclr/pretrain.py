@@ -135,7 +135,9 @@ def resolve(config: Mapping[str, Any], model_name: str | None = None) -> tuple[s
         raise ValueError(f"config: model {model_name!r}: unknown key(s) {sorted(unknown)}")
     cfg = copy.deepcopy(DEFAULTS)
     cfg.update({k: v for k, v in entry.items() if k in DEFAULTS})
-    cfg["model"] = model.resolve_config({k: v for k, v in entry.items() if k in model.ARCH_KEYS or k == "size"})
+    arch = dict(entry.get("model") or {})  # an already resolved config (e.g. config.yaml)
+    arch.update({k: v for k, v in entry.items() if k in model.ARCH_KEYS or k == "size"})
+    cfg["model"] = model.resolve_config(arch)
     if cfg["objective"] not in OBJECTIVES:
         raise ValueError(f"config: model {model_name!r}: objective must be one of {OBJECTIVES}, got {cfg['objective']!r}")
     if cfg["schedule"] not in ("sqrt", "cosine", "constant"):
