@@ -192,12 +192,9 @@ def pipeline_targets(workdir: Path) -> list[str]:
     targets = ["results/splits/splits.tsv"]
     config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
     evaluation = config.get("evaluation") or {}
-    tasks = list((config.get("tasks") or {}).get("names", []) or (config.get("tasks") or {}))
-    if "halflife_human" in tasks or not tasks:
-        task = "halflife_human"
-    else:
-        task = tasks[0]
-    fraction = (evaluation.get("fractions") or [1.0])[0]
+    tasks = list(evaluation.get("tasks") or {})
+    task = "halflife_human" if "halflife_human" in tasks or not tasks else tasks[0]
+    fraction = float((evaluation.get("fractions") or [1.0])[0])
     targets.append(f"results/eval/{task}/random-linear/frac{fraction}/fold0.tsv")
     return targets
 
