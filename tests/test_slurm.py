@@ -94,8 +94,12 @@ def test_profile_is_found_as_typed():
         defined |= set(re.findall(r"^rule (\w+):", smk.read_text(), re.M))
     assert gpu_rules <= defined, f"profile names rules the workflow lacks: {gpu_rules - defined}"
     for rule, res in profile["set-resources"].items():
-        assert res["gpu"] >= 1 and res["cpus_per_gpu"] >= 1, rule
+        assert res["cpus_per_gpu"] >= 1, rule
         assert "tasks" not in res and "tasks_per_gpu" not in res, rule
+    # fine-tuning/supervised/Saluki get a GPU on the cluster; pre-training's GPU count is the
+    # config's (pretrain.gpus), which also sets torchrun's process count, so it is not overridden
+    assert profile["set-resources"]["evaluate_network"]["gpu"] >= 1
+    assert "gpu" not in profile["set-resources"]["pretrain"]
 
 
 TINY_SNAKEFILE = """
@@ -107,6 +111,7 @@ rule all:
     input:
         "cpu.txt",
         "pretrain.txt",
+        "evaluate_network.txt",
         "multi_gpu.txt",
 
 
@@ -130,6 +135,17 @@ rule cpu:
 rule pretrain:
     output:
         "pretrain.txt",
+    resources:
+        gpu=1,
+    shell:
+        "echo job=$SLURM_JOB_ID gpus=${{SLURM_GPUS_ON_NODE:-0}} >> {output}"
+
+
+rule evaluate_network:
+    output:
+        "evaluate_network.txt",
+    resources:
+        gpu=0,
     shell:
         "echo job=$SLURM_JOB_ID gpus=${{SLURM_GPUS_ON_NODE:-0}} >> {output}"
 
@@ -155,9 +171,9 @@ def test_profile_on_local_cluster(cluster: SlurmCluster, tmp_path: Path):
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-4000:]
     remote, local = rules_run(out)
-    assert remote == {"cpu", "pretrain", "multi_gpu"} and local == {"fetch"}
+    assert remote == {"cpu", "pretrain", "evaluate_network", "multi_gpu"} and local == {"fetch"}
     jobs = {j["Comment"]: j for j in jobs_of_run(cluster, out)}
-    assert set(jobs) == {"rule_cpu", "rule_pretrain", "rule_multi_gpu"}, jobs
+    assert set(jobs) == {"rule_cpu", "rule_pretrain", "rule_evaluate_network", "rule_multi_gpu"}
     assert all(j["JobState"] == "COMPLETED" for j in jobs.values()), jobs
     # the CPU job asked for no GPU and saw none; the GPU jobs got what the profile asked for
     assert "gpu" not in jobs["rule_cpu"].get("TresPerJob", ""), jobs["rule_cpu"]
@@ -165,7 +181,10 @@ def test_profile_on_local_cluster(cluster: SlurmCluster, tmp_path: Path):
     assert (tmp_path / "pretrain.txt").read_text().split()[1] == "gpus=1"
     pretrain = jobs["rule_pretrain"]
     assert pretrain["TresPerJob"] == "gres:gpu:1", pretrain
-    assert pretrain["CpusPerTres"] == "gres:gpu:8" and pretrain["NumCPUs"] == "8", pretrain
+    assert pretrain["CpusPerTres"] == "gres:gpu:4" and pretrain["NumCPUs"] == "4", pretrain
+    network = jobs["rule_evaluate_network"]  # the rule asks for no GPU; the profile gives one
+    assert network["TresPerJob"] == "gres:gpu:1" and network["CpusPerTres"] == "gres:gpu:4"
+    assert (tmp_path / "evaluate_network.txt").read_text().split()[1] == "gpus=1"
     assert jobs["rule_multi_gpu"]["TresPerJob"] == "gres:gpu:2"
     # a 2-GPU job runs ONCE, seeing both GPUs (no --ntasks-per-gpu task splitting)
     lines = (tmp_path / "multi_gpu.txt").read_text().splitlines()
