@@ -202,6 +202,27 @@ def _wait_idle(timeout: float, procs: dict[str, subprocess.Popen], root: Path) -
     )
 
 
+def _pids(name: str) -> list[int]:
+    done = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True)
+    return [int(p) for p in done.stdout.split()]
+
+
+def _cancel_jobs(timeout: float = 20) -> None:
+    """Cancel every job still queued or running and wait for them to end."""
+    subprocess.run(["scancel", "--full", "--state=PENDING"], capture_output=True)
+    subprocess.run(["scancel", "--full", "--state=RUNNING"], capture_output=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = subprocess.run(
+            ["squeue", "--noheader", "--states=PENDING,RUNNING,COMPLETING"],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0 or not done.stdout.strip():
+            return
+        time.sleep(0.5)
+
+
 @contextlib.contextmanager
 def local_slurm(cpus: int = 2, memory_mb: int = 4000, gpus: int = 2) -> Iterator[SlurmCluster]:
     """Start munged, slurmctld and slurmd for a one-node cluster; stop them all on exit.
@@ -242,6 +263,7 @@ def local_slurm(cpus: int = 2, memory_mb: int = 4000, gpus: int = 2) -> Iterator
         key.write_bytes(os.urandom(1024))
         key.chmod(0o600)
         cluster = SlurmCluster(root, cpus, memory_mb, gpus)
+        steps_before = set(_pids("slurmstepd"))
         munge_socket = root / "munge" / "munge.socket"
         munged_started = False
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
@@ -264,13 +286,15 @@ def local_slurm(cpus: int = 2, memory_mb: int = 4000, gpus: int = 2) -> Iterator
                 ("slurmctld", ["-D", "-i"]),  # -i: ignore state files of an earlier run
                 ("slurmd", ["-D", "-N", "localhost"]),
             ):
-                out = open(root / "log" / f"{name}.stdout", "w")
-                cluster.procs[name] = subprocess.Popen(
-                    [_which(name), *args], stdout=out, stderr=subprocess.STDOUT, env=env
-                )
+                with open(root / "log" / f"{name}.stdout", "w") as out:
+                    cluster.procs[name] = subprocess.Popen(
+                        [_which(name), *args], stdout=out, stderr=subprocess.STDOUT, env=env
+                    )
             _wait_idle(60, cluster.procs, root)
             yield cluster
         finally:
+            if cluster.procs:
+                _cancel_jobs()
             for name in ("slurmd", "slurmctld"):
                 if name in cluster.procs:
                     _stop(cluster.procs[name])
@@ -278,5 +302,9 @@ def local_slurm(cpus: int = 2, memory_mb: int = 4000, gpus: int = 2) -> Iterator
                 subprocess.run(
                     [_which("munged"), f"--socket={munge_socket}", "--stop"], capture_output=True
                 )
+            # job steps whose slurmd is gone linger; end those this cluster started
+            for pid in set(_pids("slurmstepd")) - steps_before:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, 9)
             _remove_config()
             shutil.rmtree(root, ignore_errors=True)
