@@ -19,15 +19,15 @@ rule embed_task:
         results("benchmarks", "embed_task", "{encoder}", "{task}.tsv")
     wildcard_constraints:
         encoder=eval_encoders_regex(),
-    params:
-        settings=embed_settings,
+    conda:
+        "../envs/torch.yaml"
     threads: rule_resources("embed_task", "threads", 1)
     resources:
         mem_mb=rule_resources("embed_task", "mem_mb", 8000),
         runtime=rule_resources("embed_task", "runtime", 60),
         gpu=rule_resources("embed_task", "gpu", 0),
-    conda:
-        "../envs/torch.yaml"
+    params:
+        settings=embed_settings,
     script:
         "../workflow/scripts/embed_task.py"
 
@@ -40,20 +40,27 @@ rule evaluate_linear:
     log:
         "logs/evaluate_linear/{task}/{encoder}-linear/frac{fraction}/fold{fold}.log",
     benchmark:
-        results("benchmarks", "evaluate_linear", "{task}", "{encoder}-linear", "frac{fraction}", "fold{fold}.tsv")
+        results(
+            "benchmarks",
+            "evaluate_linear",
+            "{task}",
+            "{encoder}-linear",
+            "frac{fraction}",
+            "fold{fold}.tsv",
+        )
     wildcard_constraints:
         encoder=eval_encoders_regex(),
         fraction=r"[0-9.e-]+",
         fold=r"[0-9]+",
-    params:
-        model=linear_model,
-        settings=linear_settings,
+    conda:
+        "../envs/evaluate.yaml"
     threads: rule_resources("evaluate_linear", "threads", 1)
     resources:
         mem_mb=rule_resources("evaluate_linear", "mem_mb", 4000),
         runtime=rule_resources("evaluate_linear", "runtime", 30),
-    conda:
-        "../envs/evaluate.yaml"
+    params:
+        model=linear_model,
+        settings=linear_settings,
     script:
         "../workflow/scripts/evaluate.py"
 
@@ -66,21 +73,28 @@ rule evaluate_network:
     log:
         "logs/evaluate_network/{task}/{netmodel}/frac{fraction}/fold{fold}.log",
     benchmark:
-        results("benchmarks", "evaluate_network", "{task}", "{netmodel}", "frac{fraction}", "fold{fold}.tsv")
+        results(
+            "benchmarks",
+            "evaluate_network",
+            "{task}",
+            "{netmodel}",
+            "frac{fraction}",
+            "fold{fold}.tsv",
+        )
     wildcard_constraints:
         netmodel="|".join(EVAL_NETWORK_MODELS),
         fraction=r"[0-9.e-]+",
         fold=r"[0-9]+",
-    params:
-        model="{netmodel}",
-        settings=network_settings,
+    conda:
+        "../envs/torch.yaml"
     threads: rule_resources("evaluate_network", "threads", 1)
     resources:
         mem_mb=rule_resources("evaluate_network", "mem_mb", 16000),
         runtime=rule_resources("evaluate_network", "runtime", 240),
         gpu=rule_resources("evaluate_network", "gpu", 0),
-    conda:
-        "../envs/torch.yaml"
+    params:
+        model="{netmodel}",
+        settings=network_settings,
     script:
         "../workflow/scripts/evaluate.py"
 

@@ -88,7 +88,10 @@ def embed_checkpoint(wildcards):
 def embed_settings(wildcards):
     """What embed_task needs besides its files: architecture (random), seed, external config."""
     seed = config["seed"]
-    settings = {"batch_size": _evaluation().get("embed_batch_size", 16), "device": _evaluation().get("device", "auto")}
+    settings = {
+        "batch_size": _evaluation().get("embed_batch_size", 16),
+        "device": _evaluation().get("device", "auto"),
+    }
     if wildcards.encoder == "random":
         settings["model_cfg"] = dict(config["pretrain"]["models"][pretrain_model_of("random")])
         settings["seed"] = eval_seed(seed, "random-encoder")
@@ -96,7 +99,9 @@ def embed_settings(wildcards):
         name = wildcards.encoder[len("external-") :]
         external = _evaluation().get("external", {})
         if name not in external:
-            raise ValueError(f"encoder {wildcards.encoder}: no evaluation.external.{name} entry in the config")
+            raise ValueError(
+                f"encoder {wildcards.encoder}: no evaluation.external.{name} entry in the config"
+            )
         settings["external"] = dict(external[name])
     return settings
 

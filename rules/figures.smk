@@ -24,14 +24,22 @@ rule figure_fig2a_go_linear_probe:
             caption="../docs/report/fig2a_go_linear_probe.rst",
             category=FIGURE_CATEGORY,
             subcategory="Gene Ontology",
-            labels={"task": "GO molecular function", "panel": "linear probe vs supervised", "format": "PDF"},
+            labels={
+                "task": "GO molecular function",
+                "panel": "linear probe vs supervised",
+                "format": "PDF",
+            },
         ),
         png=report(
             results("figures", "fig2a_go_linear_probe.png"),
             caption="../docs/report/fig2a_go_linear_probe.rst",
             category=FIGURE_CATEGORY,
             subcategory="Gene Ontology",
-            labels={"task": "GO molecular function", "panel": "linear probe vs supervised", "format": "PNG"},
+            labels={
+                "task": "GO molecular function",
+                "panel": "linear probe vs supervised",
+                "format": "PNG",
+            },
         ),
     log:
         "logs/figure_fig2a_go_linear_probe/fig2a_go_linear_probe.log",
@@ -67,7 +75,11 @@ rule figure_fig2b_halflife_linear_probe_mse:
     log:
         "logs/figure_fig2b_halflife_linear_probe_mse/fig2b_halflife_linear_probe_mse.log",
     benchmark:
-        results("benchmarks", "figure_fig2b_halflife_linear_probe_mse", "fig2b_halflife_linear_probe_mse.tsv")
+        results(
+            "benchmarks",
+            "figure_fig2b_halflife_linear_probe_mse",
+            "fig2b_halflife_linear_probe_mse.tsv",
+        )
     conda:
         "../envs/figures.yaml"
     params:
@@ -98,7 +110,11 @@ rule figure_fig2c_halflife_linear_probe_pearson:
     log:
         "logs/figure_fig2c_halflife_linear_probe_pearson/fig2c_halflife_linear_probe_pearson.log",
     benchmark:
-        results("benchmarks", "figure_fig2c_halflife_linear_probe_pearson", "fig2c_halflife_linear_probe_pearson.tsv")
+        results(
+            "benchmarks",
+            "figure_fig2c_halflife_linear_probe_pearson",
+            "fig2c_halflife_linear_probe_pearson.tsv",
+        )
     conda:
         "../envs/figures.yaml"
     params:
@@ -148,19 +164,29 @@ rule figure_fig_linear_probe_comparison:
             caption="../docs/report/fig_linear_probe_comparison.rst",
             category=FIGURE_CATEGORY,
             subcategory="Encoders",
-            labels={"task": "half-life", "panel": "linear probes of every encoder", "format": "PDF"},
+            labels={
+                "task": "half-life",
+                "panel": "linear probes of every encoder",
+                "format": "PDF",
+            },
         ),
         png=report(
             results("figures", "fig_linear_probe_comparison.png"),
             caption="../docs/report/fig_linear_probe_comparison.rst",
             category=FIGURE_CATEGORY,
             subcategory="Encoders",
-            labels={"task": "half-life", "panel": "linear probes of every encoder", "format": "PNG"},
+            labels={
+                "task": "half-life",
+                "panel": "linear probes of every encoder",
+                "format": "PNG",
+            },
         ),
     log:
         "logs/figure_fig_linear_probe_comparison/fig_linear_probe_comparison.log",
     benchmark:
-        results("benchmarks", "figure_fig_linear_probe_comparison", "fig_linear_probe_comparison.tsv")
+        results(
+            "benchmarks", "figure_fig_linear_probe_comparison", "fig_linear_probe_comparison.tsv"
+        )
     conda:
         "../envs/figures.yaml"
     params:
@@ -192,7 +218,11 @@ rule figure_fig4_tsne_go_cellular_component:
     log:
         "logs/figure_fig4_tsne_go_cellular_component/fig4_tsne_go_cellular_component.log",
     benchmark:
-        results("benchmarks", "figure_fig4_tsne_go_cellular_component", "fig4_tsne_go_cellular_component.tsv")
+        results(
+            "benchmarks",
+            "figure_fig4_tsne_go_cellular_component",
+            "fig4_tsne_go_cellular_component.tsv",
+        )
     conda:
         "../envs/figures.yaml"
     params:
