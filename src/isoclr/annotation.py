@@ -583,12 +583,13 @@ def _gtf_blocks(path: PathLike, block_bytes: int = _GTF_BLOCK) -> Iterator[bytes
 
 def _at(arr: np.ndarray, pos: np.ndarray, end: np.ndarray, word: bytes) -> np.ndarray:
     """Per row: ``arr[pos:pos+len(word)] == word`` and it fits before ``end``."""
-    k = len(word)
-    ok = pos + k <= end
-    idx = np.flatnonzero(ok)
-    if len(idx):
-        sub = arr[np.minimum(pos[idx, None] + np.arange(k), len(arr) - 1)]
-        ok[idx] = (sub == np.frombuffer(word, dtype=np.uint8)).all(axis=1)
+    idx = np.flatnonzero(pos + len(word) <= end)
+    for j, byte in enumerate(word):  # candidates shrink byte by byte: 1-D gathers only
+        if not len(idx):
+            break
+        idx = idx[arr[pos[idx] + j] == byte]
+    ok = np.zeros(len(pos), dtype=bool)
+    ok[idx] = True
     return ok
 
 
@@ -602,7 +603,9 @@ def _word_positions(arr: np.ndarray, word: bytes) -> np.ndarray:
     u = word.index(b"_")
     cand = np.flatnonzero(arr == 95) - u
     cand = cand[(cand >= 0) & (cand + len(word) <= len(arr))]
-    return cand[_at(arr, cand, np.full(len(cand), len(arr)), word)]
+    for j in (u + 1, u + 2, 0, *range(1, len(word))):  # rarest bytes first: few survivors
+        cand = cand[arr[cand + j] == word[j]]
+    return cand
 
 
 def _field_strings(block: bytes, arr: np.ndarray, s: np.ndarray, e: np.ndarray
