@@ -182,6 +182,11 @@ def test_mlm_head_shapes() -> None:
     x, ln = _batch([100, 37], 100)
     logits = head(enc.features(x, ln), x.shape[-1])
     assert logits.shape == (2, 4, 100)
+    codes = x[:, :4].argmax(1)
+    from isoclr.losses import mlm_loss
+
+    mlm_loss(logits, codes, torch.rand(2, 100) < 0.15).backward()
+    assert enc.stem.weight.grad is not None and enc.stem.weight.grad.abs().sum() > 0
 
 
 def test_checkpoint_round_trip(tmp_path: Path) -> None:

@@ -433,8 +433,10 @@ class Encoder(nn.Module):
 
     def pool(self, feats: Tensor, lengths: Tensor) -> Tensor:
         """Mean over the valid ``lengths`` (at the features' resolution) -> (B, out_dim)."""
-        # float32 sum: exact enough under bf16 autocast too
-        h = feats.float().sum(dim=-1) / lengths.to(torch.float32).unsqueeze(1)
+        # summed in float32 at least: exact enough under bf16 autocast too
+        if feats.dtype in (torch.float16, torch.bfloat16):
+            feats = feats.float()
+        h = feats.sum(dim=-1) / lengths.to(feats.dtype).unsqueeze(1)
         return self.head(h) if self.head is not None else h
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
