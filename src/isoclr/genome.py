@@ -82,8 +82,16 @@ class _HashingReader(io.RawIOBase):
         super().close()
 
 
-def _open_binary(path: Path) -> tuple[IO[bytes], _HashingReader]:
-    hasher = _HashingReader(open(path, "rb"))  # noqa: SIM115 - closed by the caller
+class _PlainReader(_HashingReader):
+    """Same interface, no hashing."""
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        return self.raw.readinto(b) or 0  # type: ignore[attr-defined]
+
+
+def _open_binary(path: Path, checksum: bool = True) -> tuple[IO[bytes], _HashingReader]:
+    raw = open(path, "rb")  # noqa: SIM115 - closed by the caller
+    hasher = _HashingReader(raw) if checksum else _PlainReader(raw)
     if is_gzip(path):
         buffered = io.BufferedReader(hasher, buffer_size=1 << 20)
         if _igzip is not None:
@@ -135,9 +143,51 @@ def fasta_names(path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES) ->
     fai = read_fai(path)
     if fai is not None:
         return [name for name, _ in fai]
+    if not is_gzip(path):
+        return _scan_names(Path(path), block_bytes)
     names = []
     for block in _blocks(Path(path), block_bytes):
         names.extend(h.split(maxsplit=1)[0].decode() if h.strip() else "" for _, _, h in _headers(block))
+    return names
+
+
+def _scan_names(path: Path, block_bytes: int = BLOCK_BYTES) -> list[str]:
+    """Header names of a plain FASTA: ``bytearray.find(b">")`` (memchr) over blocks read into
+    one reusable buffer, a header being a ``>`` at a line start; no sequence is copied."""
+    names: list[str] = []
+
+    def add(h: bytes) -> None:
+        h = h.rstrip(b"\r\n")
+        names.append(h.split(maxsplit=1)[0].decode() if h.strip() else "")
+
+    buf = bytearray(block_bytes)
+    prev = 10  # the byte before the block: the file start counts as a line start
+    partial: bytearray | None = None  # a header running past the block end
+    with open(path, "rb", buffering=0) as fh:
+        while k := fh.readinto(buf):
+            pos = 0
+            if partial is not None:
+                e = buf.find(b"\n", 0, k)
+                if e < 0:
+                    partial += buf[:k]
+                    prev = buf[k - 1]
+                    continue
+                partial += buf[:e]
+                add(bytes(partial))
+                partial, pos = None, e
+            while (p := buf.find(b">", pos, k)) >= 0:
+                if (buf[p - 1] if p else prev) != 10:  # not at a line start: left to the reader
+                    pos = p + 1
+                    continue
+                e = buf.find(b"\n", p, k)
+                if e < 0:
+                    partial = bytearray(buf[p + 1 : k])
+                    break
+                add(bytes(buf[p + 1 : e]))
+                pos = e
+            prev = buf[k - 1]
+    if partial is not None:
+        add(bytes(partial))
     return names
 
 
@@ -205,17 +255,20 @@ class FastaReader:
     """Iterate over a FASTA file's records as :class:`Contig` (codes), one at a time.
 
     After iteration, ``sha256`` is the hex digest of the file's bytes as stored (compressed
-    for .gz), so provenance costs no extra pass.
+    for .gz), so provenance costs no extra pass; ``checksum=False`` skips it (``sha256`` stays
+    None), e.g. when another thread hashes the file.
     """
 
-    def __init__(self, path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES) -> None:
+    def __init__(self, path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES,
+                 checksum: bool = True) -> None:
         self.path = Path(path)
         self.block_bytes = block_bytes
+        self.checksum = checksum
         self.sha256: str | None = None
         self.ambiguous: dict[str, int] = {}
 
     def __iter__(self) -> Iterator[Contig]:
-        fh, hasher = _open_binary(self.path)
+        fh, hasher = _open_binary(self.path, self.checksum)
         name: str | None = None
         header_offset = 0
         parts: list[npt.NDArray[np.uint8]] = []
@@ -287,4 +340,4 @@ class FastaReader:
                 yield finish()
             elif not seen:
                 raise ValueError(f"{self.path}: no FASTA records found")
-        self.sha256 = hasher.sha256.hexdigest()
+        self.sha256 = hasher.sha256.hexdigest() if self.checksum else None

@@ -218,18 +218,33 @@ def build_store(
     :func:`isoclr.annotation.reconcile_chroms`. ``provenance``: store attributes (taxid,
     genome_url, annotation_url, annotation_version, sha256s); missing sha256s are computed.
     """
-    from isoclr import annotation as annotation_mod
-
     genome = Path(genome)
     provenance = dict(provenance or {})
+    # hashlib and file reads release the GIL: one worker thread (the second core) hashes the
+    # annotation, then the genome, while this thread parses the annotation
+    pool = ThreadPoolExecutor(1)
+    try:
+        return _build_store(pool, genome, annotation, species, out, fmt, max_length,
+                            chromosomes_include, chromosomes_exclude, biotypes, aliases, provenance)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _build_store(
+    pool: ThreadPoolExecutor, genome: Path, annotation: Any, species: str,
+    out: str | os.PathLike[str], fmt: str, max_length: int | None,
+    chromosomes_include: Iterable[str], chromosomes_exclude: Iterable[str],
+    biotypes: Iterable[str], aliases: Mapping[str, str] | None, provenance: dict[str, Any],
+) -> dict[str, dict[str, Any]]:
+    from isoclr import annotation as annotation_mod
+
+    ann_digest = None
+    if isinstance(annotation, (str, os.PathLike)) and not provenance.get("annotation_sha256"):
+        ann_digest = pool.submit(_sha256, Path(annotation))
+    genome_digest = None if provenance.get("genome_sha256") else pool.submit(_sha256, genome)
     if isinstance(annotation, (str, os.PathLike)):
         ann_path = Path(annotation)
-        # hashlib releases the GIL: hash the annotation on the other core while parsing it
-        with ThreadPoolExecutor(1) as pool:
-            digest = None if provenance.get("annotation_sha256") else pool.submit(_sha256, ann_path)
-            ann = annotation_mod.read_annotation(ann_path, fmt=fmt, species=species)
-            if digest is not None:
-                provenance["annotation_sha256"] = digest.result()
+        ann = annotation_mod.read_annotation(ann_path, fmt=fmt, species=species)
     else:
         ann = annotation
         ann_path = Path(str(getattr(ann, "source", "") or "annotation"))
@@ -326,7 +341,7 @@ def build_store(
     t_bounds = np.searchsorted(t_codes[t_grp], np.arange(len(t_uniq) + 1))
     tx_by_contig = {str(c): t_grp[t_bounds[i] : t_bounds[i + 1]] for i, c in enumerate(t_uniq)}
     dest = seq_offset[o_tx] + exon_tx_start
-    reader = FastaReader(genome)
+    reader = FastaReader(genome, checksum=False)  # hashed by the worker thread
     seen: set[str] = set()
     genome_bases = genome_n = 0
     for contig in tqdm(reader, total=len(names), desc=f"{species}: contigs", unit="contig", disable=None):
@@ -378,8 +393,10 @@ def build_store(
     attrs: dict[str, Any] = {
         "species": species,
         "annotation_format": str(ann_fmt),
-        "genome_sha256": reader.sha256 or "",
+        "genome_sha256": genome_digest.result() if genome_digest is not None else "",
     }
+    if ann_digest is not None:
+        attrs["annotation_sha256"] = ann_digest.result()
     attrs.update({k: v for k, v in provenance.items() if v not in (None, "")})
     write_store(
         out, table, seq, seq_offset, exon_tx_end, exon_offset, attrs, exon_start=o_start, exon_end=o_end

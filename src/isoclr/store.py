@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -95,6 +97,26 @@ def group_genes(gene_ids: Sequence[str] | npt.NDArray[Any]) -> tuple[npt.NDArray
     offset = np.zeros(len(uniques) + 1, dtype=np.int64)
     np.cumsum(counts, out=offset[1:])
     return np.asarray(uniques, dtype=object), gene, offset, order
+
+
+def _write_seq_parallel(f: h5py.File, codes: npt.NDArray[np.uint8], chunk: int, level: int | None,
+                        threads: int = 2) -> None:
+    """``/seq`` as h5py's gzip filter would write it, the chunks deflated by ``threads``
+    threads (zlib releases the GIL) and stored with ``write_direct_chunk``."""
+    level = 4 if level is None else int(level)  # h5py's default gzip level
+    ds = f.create_dataset("seq", shape=codes.shape, dtype=np.uint8, chunks=(chunk,),
+                          compression="gzip", compression_opts=level)
+    n = len(codes)
+
+    def deflate(i: int) -> bytes:
+        part = codes[i * chunk : (i + 1) * chunk]
+        if len(part) < chunk:  # HDF5 stores whole chunks: pad the last one
+            part = np.concatenate([part, np.zeros(chunk - len(part), dtype=np.uint8)])
+        return zlib.compress(memoryview(part), level)
+
+    with ThreadPoolExecutor(threads) as pool:
+        for i, data in enumerate(pool.map(deflate, range(-(-n // chunk)))):
+            ds.id.write_direct_chunk((i * chunk,), data)
 
 
 def write_store(
@@ -198,13 +220,16 @@ def write_store(
             for key, value in meta.items():
                 f.attrs[key] = value
             seq_chunk = (max(1, min(chunk, len(codes))),) if len(codes) else None
-            f.create_dataset(
-                "seq",
-                data=codes,
-                chunks=seq_chunk,
-                compression=compression if len(codes) else None,
-                compression_opts=compression_opts if len(codes) and compression == "gzip" else None,
-            )
+            if compression == "gzip" and len(codes) >= 16 * chunk:
+                _write_seq_parallel(f, codes, chunk, compression_opts)
+            else:
+                f.create_dataset(
+                    "seq",
+                    data=codes,
+                    chunks=seq_chunk,
+                    compression=compression if len(codes) else None,
+                    compression_opts=compression_opts if len(codes) and compression == "gzip" else None,
+                )
             t = f.create_group("transcripts")
             small = {"compression": "gzip", "compression_opts": 4} if n > 1024 else {}
             t.create_dataset("seq_offset", data=seq_offset, **small)
