@@ -36,7 +36,6 @@ TEST_PROFILE = {
     "software-deployment-method": "env-modules",
     "slurm-status-command": "squeue",  # no accounting database, so no sacct
     "slurm-init-seconds-before-status-checks": 1,
-    "slurm-no-account": True,
     "slurm-keep-successful-logs": True,
     "latency-wait": 10,
     "retries": 0,
