@@ -432,7 +432,7 @@ def settings_from_config(config: Mapping[str, Any], model: str, task: str = "") 
     isoclr_model = ev.get("isoclr_model")
     out: dict[str, Any] = {
         "probe": ev.get("probe") or {},
-        "finetune": ev.get("finetune") or {},
+        "finetune": {**(ev.get("finetune") or {}), **(ev.get("finetune_by_model") or {}).get(model, {})},
         "saluki": ev.get("saluki") or {},
         "model_cfg": models.get(isoclr_model, {}) if isoclr_model else {},
         "device": ev.get("device", "auto"),
