@@ -53,11 +53,13 @@ def ensure_installed() -> None:
         )
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "slurm-wlm", "munge"]
-    if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if subprocess.run(cmd, check=False, env=env, capture_output=True).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], check=False, env=env, capture_output=True)
+        done = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True)
         if done.returncode != 0:
-            raise ClusterUnavailable(f"apt-get install slurm-wlm munge failed: {done.stderr[-500:]}")
+            raise ClusterUnavailable(
+                f"apt-get install slurm-wlm munge failed: {done.stderr[-500:]}"
+            )
 
 
 def _which(name: str) -> str:
@@ -86,7 +88,7 @@ class SlurmCluster:
         key=value fields of `scontrol show job --oneliner` (JobId, JobName, JobState, Comment,
         NumCPUs, TRES (allocated, with gres/gpu=N for GPU jobs), TresPerJob, ...)."""
         out = subprocess.run(
-            ["scontrol", "show", "job", "--oneliner"], capture_output=True, text=True
+            ["scontrol", "show", "job", "--oneliner"], check=False, capture_output=True, text=True
         ).stdout
         jobs = []
         for line in out.splitlines():
@@ -184,7 +186,7 @@ def _wait_idle(timeout: float, procs: dict[str, subprocess.Popen], root: Path) -
                 tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
                 raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
         done = subprocess.run(
-            ["sinfo", "--noheader", "--format=%T"], capture_output=True, text=True
+            ["sinfo", "--noheader", "--format=%T"], check=False, capture_output=True, text=True
         )
         state = done.stdout.strip()
         if done.returncode == 0 and state == "idle":
@@ -203,18 +205,19 @@ def _wait_idle(timeout: float, procs: dict[str, subprocess.Popen], root: Path) -
 
 
 def _pids(name: str) -> list[int]:
-    done = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True)
+    done = subprocess.run(["pgrep", "-x", name], check=False, capture_output=True, text=True)
     return [int(p) for p in done.stdout.split()]
 
 
 def _cancel_jobs(timeout: float = 20) -> None:
     """Cancel every job still queued or running and wait for them to end."""
-    subprocess.run(["scancel", "--full", "--state=PENDING"], capture_output=True)
-    subprocess.run(["scancel", "--full", "--state=RUNNING"], capture_output=True)
+    subprocess.run(["scancel", "--full", "--state=PENDING"], check=False, capture_output=True)
+    subprocess.run(["scancel", "--full", "--state=RUNNING"], check=False, capture_output=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         done = subprocess.run(
             ["squeue", "--noheader", "--states=PENDING,RUNNING,COMPLETING"],
+            check=False,
             capture_output=True,
             text=True,
         )
@@ -300,7 +303,9 @@ def local_slurm(cpus: int = 2, memory_mb: int = 4000, gpus: int = 2) -> Iterator
                     _stop(cluster.procs[name])
             if munged_started:
                 subprocess.run(
-                    [_which("munged"), f"--socket={munge_socket}", "--stop"], capture_output=True
+                    [_which("munged"), f"--socket={munge_socket}", "--stop"],
+                    check=False,
+                    capture_output=True,
                 )
             # job steps whose slurmd is gone linger; end those this cluster started
             for pid in set(_pids("slurmstepd")) - steps_before:

@@ -203,7 +203,11 @@ def script_imports(script: Path) -> Imports:
                 reach(path, [n for n in mod.top_refs if not isinstance(n, ast.Try)], {})
                 for n in mod.top_refs:
                     if isinstance(n, ast.Try):  # reach its code, not its (optional) imports
-                        reach(path, [b for b in n.body if not isinstance(b, (ast.Import, ast.ImportFrom))], {})
+                        reach(
+                            path,
+                            [b for b in n.body if not isinstance(b, (ast.Import, ast.ImportFrom))],
+                            {},
+                        )
         else:
             name = str(arg)
             if (path, name) in visited:
@@ -219,7 +223,7 @@ def script_imports(script: Path) -> Imports:
     return result
 
 
-RULE_RE = re.compile(r"^(?:rule|checkpoint)\s+(\w+)\s*:", re.M)
+RULE_RE = re.compile(r"^(?:rule|checkpoint)\s+(\w+)\s*:", re.MULTILINE)
 
 
 def rules_with_envs() -> dict[str, list[tuple[str, Path]]]:
@@ -230,8 +234,8 @@ def rules_with_envs() -> dict[str, list[tuple[str, Path]]]:
         starts = [(m.start(), m.group(1)) for m in RULE_RE.finditer(text)]
         for (start, rule), (end, _) in zip(starts, [*starts[1:], (len(text), "")]):
             body = text[start:end]
-            conda = re.search(r"^\s+conda:\s*\n\s+\"([^\"]+)\"", body, re.M)
-            script = re.search(r"^\s+script:\s*\n\s+\"([^\"]+)\"", body, re.M)
+            conda = re.search(r"^\s+conda:\s*\n\s+\"([^\"]+)\"", body, re.MULTILINE)
+            script = re.search(r"^\s+script:\s*\n\s+\"([^\"]+)\"", body, re.MULTILINE)
             if conda is None:
                 continue
             env = (smk.parent / conda.group(1)).resolve()

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from slurm_cluster import ClusterUnavailable, SlurmCluster, local_slurm
 
 pytestmark = [pytest.mark.slurm]
@@ -61,7 +60,13 @@ def run_snakemake(workdir: Path, *args: str, timeout: float = 900) -> subprocess
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
     cmd = [sys.executable, "-m", "snakemake", "--profile", "slurm", "--profile", str(override)]
     return subprocess.run(
-        [*cmd, *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout
+        [*cmd, *args],
+        check=False,
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -73,8 +78,8 @@ def jobs_of_run(cluster: SlurmCluster, output: str) -> list[dict[str, str]]:
 
 def rules_run(output: str) -> tuple[set[str], set[str]]:
     """(remote rules, local rules) as snakemake printed them."""
-    remote = set(re.findall(r"^rule (\w+):", output, re.M))
-    local = set(re.findall(r"^localrule (\w+):", output, re.M)) - {"all"}
+    remote = set(re.findall(r"^rule (\w+):", output, re.MULTILINE))
+    local = set(re.findall(r"^localrule (\w+):", output, re.MULTILINE)) - {"all"}
     return remote, local
 
 
@@ -90,7 +95,7 @@ def test_profile_is_found_as_typed():
     assert set(profile["set-resources"]) == gpu_rules
     defined = set()
     for smk in (REPO / "rules").glob("*.smk"):
-        defined |= set(re.findall(r"^rule (\w+):", smk.read_text(), re.M))
+        defined |= set(re.findall(r"^rule (\w+):", smk.read_text(), re.MULTILINE))
     assert gpu_rules <= defined, f"profile names rules the workflow lacks: {gpu_rules - defined}"
     for rule, res in profile["set-resources"].items():
         assert res["cpus_per_gpu"] >= 1, rule

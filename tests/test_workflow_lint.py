@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _run(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run(
-        list(args), cwd=REPO, capture_output=True, text=True, timeout=timeout
+        list(args), check=False, cwd=REPO, capture_output=True, text=True, timeout=timeout
     )
 
 
