@@ -415,7 +415,10 @@ def _assemble(
     """
     if rows.empty:
         raise ValueError(f"{path}: empty annotation: no transcript records found")
-    rows = rows.sort_values("line", kind="stable").reset_index(drop=True)
+    if rows["line"].is_monotonic_increasing:  # readers that build rows in line order
+        rows = rows.reset_index(drop=True)
+    else:
+        rows = rows.sort_values("line", kind="stable").reset_index(drop=True)
     strand = rows["strand"].to_numpy(dtype=object)
     bad = (strand != "+") & (strand != "-")
     if bad.any():
@@ -620,11 +623,22 @@ def _field_strings(block: bytes, arr: np.ndarray, s: np.ndarray, e: np.ndarray
     w = e - s
     width = int(w.max())
     new = np.ones(n, dtype=bool)
-    if 0 < width <= 256:
-        mat = arr[np.minimum(s[:, None] + np.arange(width), len(arr) - 1)]
-        mat[np.arange(width)[None, :] >= w[:, None]] = 0
-        new[1:] = (w[1:] != w[:-1]) | (mat[1:] != mat[:-1]).any(axis=1)
-        del mat
+    if 0 < width <= 256 and n > 1:
+        # compare each field with the previous row's, 8 bytes at a time: ``words[k]`` is the
+        # (unaligned, little-endian) uint64 of bytes k..k+7 of the block
+        padded = np.frombuffer(block + bytes(8), dtype=np.uint8)
+        words = np.ndarray((len(arr) + 1,), dtype="<u8", buffer=padded, strides=(1,))
+        same = np.flatnonzero(w[1:] == w[:-1]) + 1
+        for j in range(0, width, 8):
+            if not len(same):
+                break
+            rem = np.clip(w[same] - j, 0, 8)
+            mask = np.where(rem >= 8, np.uint64(0xFFFFFFFFFFFFFFFF),
+                            (np.uint64(1) << (8 * rem).astype(np.uint64)) - np.uint64(1))
+            a = words[np.minimum(s[same] + j, len(arr))] & mask
+            b = words[np.minimum(s[same - 1] + j, len(arr))] & mask
+            same = same[a == b]
+        new[same] = False
     heads = np.flatnonzero(new)
     vals = [block[a:b].decode() for a, b in zip(s[heads].tolist(), e[heads].tolist(), strict=True)]
     hcodes, uniq = pd.factorize(np.asarray(vals, dtype=object), sort=False)
@@ -732,16 +746,17 @@ def _gtf_block(path: PathLike, block: bytes, line0: int) -> tuple[dict[str, Any]
     # gene_id "G"; ... transcript_id "T"  (GENCODE, Ensembl, RefSeq, gffread, StringTie,
     # FlyBase): gene_id first; the first "transcript_id" of the row is a key ('; ' before it)
     gs, ge, ok = _quoted_value(arr, quotes, semis, a0 + 9, a1, _at(arr, a0, a1, b'gene_id "'))
-    occ = _word_positions(arr, b"transcript_id")
-    if len(occ):
-        k = np.searchsorted(occ, a0)
-        p = occ[np.minimum(k, len(occ) - 1)]
-        ok &= (k < len(occ)) & (p < a1) & (p >= a0 + 2)
-        ok &= (arr[np.maximum(p - 2, 0)] == 59) & (arr[np.maximum(p - 1, 0)] == 32)
-        ok &= _at(arr, p + 13, a1, b' "')
-    else:
-        p = a0
-        ok[:] = False
+    p = ge + 3  # usually right after the gene_id
+    other = np.flatnonzero(ok & ~_at(arr, ge, a1, b'"; transcript_id "'))
+    if len(other):  # elsewhere: the row's first "transcript_id"
+        occ = _word_positions(arr, b"transcript_id")
+        k = np.searchsorted(occ, a0[other])
+        po = occ[np.minimum(k, len(occ) - 1)] if len(occ) else a0[other]
+        good = (k < len(occ)) & (po < a1[other]) & (po >= a0[other] + 2)
+        good &= (arr[np.maximum(po - 2, 0)] == 59) & (arr[np.maximum(po - 1, 0)] == 32)
+        good &= _at(arr, po + 13, a1[other], b' "')
+        p[other] = po
+        ok[other] = good
     ts, te, ok = _quoted_value(arr, quotes, semis, p + 15, a1, ok)
     ok &= (te + 1 == a1) | (arr[np.minimum(te + 1, len(arr) - 1)] == 59)
     n = len(sel)
