@@ -140,7 +140,10 @@ def network_settings(wildcards):
     """Trainer, architecture and seed of a network job (only what that model uses)."""
     ev = _evaluation()
     settings = {
-        "finetune": {**ev.get("finetune", {}), **ev.get("finetune_by_model", {}).get(wildcards.netmodel, {})},
+        "finetune": {
+            **ev.get("finetune", {}),
+            **ev.get("finetune_by_model", {}).get(wildcards.netmodel, {}),
+        },
         "seed": eval_seed(config["seed"], wildcards.task, wildcards.netmodel),
         "device": ev.get("device", "auto"),
     }

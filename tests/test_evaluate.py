@@ -73,11 +73,11 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("evaluate")
     rng = np.random.default_rng(0)
     store, gc = _synthetic_store(tmp / "toy.h5", rng)
-    common = dict(
-        species="toy", store=str(store), transcript=np.arange(N), transcript_id=[f"T{i}" for i in range(N)],
-        gene_id=[f"G{i}" for i in range(N)], group=np.arange(N) // 2, n_folds=3,
-        fractions=[1.0, 0.3], seed=1, min_train=5,
-    )
+    common = {
+        "species": "toy", "store": str(store), "transcript": np.arange(N),
+        "transcript_id": [f"T{i}" for i in range(N)], "gene_id": [f"G{i}" for i in range(N)],
+        "group": np.arange(N) // 2, "n_folds": 3, "fractions": [1.0, 0.3], "seed": 1, "min_train": 5,
+    }
     y_reg = (gc - gc.mean()) / gc.std() + 0.1 * rng.normal(size=N)
     write_task(tmp / "reg.h5", task="reg", kind="regression", label_names=["y"], y=y_reg, report=JoinReport("reg"), **common)
     y_ml = np.stack([gc > np.median(gc), rng.random(N) < 0.3, np.zeros(N, bool)], axis=1).astype(np.uint8)

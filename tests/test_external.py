@@ -12,7 +12,7 @@ from isoclr.encoding import encode_sequence
 
 multimolecule = pytest.importorskip("multimolecule", reason="optional extra: pip install isoclr[external]")
 
-from isoclr.external import ExternalEncoder, codes_to_text  # noqa: E402
+from isoclr.external import ExternalEncoder, codes_to_text
 
 
 @pytest.fixture(scope="module")

@@ -29,10 +29,10 @@ def planned_jobs(configfile: str, results: Path) -> tuple[dict[str, int], float]
         pytest.skip("snakemake is not installed")
     cmd = [exe, "-n", "--quiet", "rules", "--configfile", configfile, "--config", f"results={results}"]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, check=False, cwd=ROOT, capture_output=True, text=True, timeout=300)
     elapsed = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", proc.stdout + proc.stderr, re.M)}
+    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", proc.stdout + proc.stderr, re.MULTILINE)}
     assert "total" in counts, proc.stdout[-2000:]
     return counts, elapsed
 

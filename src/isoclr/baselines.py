@@ -131,8 +131,13 @@ class Saluki(nn.Module):
         pos = torch.arange(h.shape[1], device=h.device).unsqueeze(0)
         rev = torch.where(pos < lengths.unsqueeze(1), lengths.unsqueeze(1) - 1 - pos, pos)
         h = torch.gather(h, 1, rev.unsqueeze(-1).expand_as(h))
-        packed = nn.utils.rnn.pack_padded_sequence(h, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        _, state = self.gru(packed)
+        packed = nn.utils.rnn.pack_padded_sequence(
+            h.float(), lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        # The recurrence runs in float32 even under bf16 autocast (cuDNN GRUs and bf16 do not
+        # mix on every GPU/version; the GRU is a small part of the cost).
+        with torch.autocast(device_type=h.device.type, enabled=False):
+            _, state = self.gru(packed)
         return state[-1]
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
