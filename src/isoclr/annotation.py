@@ -48,7 +48,9 @@ import logging
 import os
 import re
 import zlib
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -558,6 +560,8 @@ _GTF_KINDS = {"exon": "exon", "CDS": "cds", "stop_codon": "stop", "transcript": 
 _KIND_NAMES = np.array(["exon", "cds", "stop", "tx"], dtype=object)
 _KIND_BYTES = (b"exon", b"CDS", b"stop_codon", b"transcript")
 _GTF_BLOCK = 8 << 20  # bytes of text parsed at a time: bounds the per-block index arrays
+#: threads parsing GTF blocks (the machines this runs on have >= 2 cores)
+GTF_THREADS = 2
 _SPACE = np.zeros(256, dtype=bool)
 _SPACE[[9, 10, 11, 12, 13, 32]] = True
 
@@ -842,17 +846,29 @@ def read_gtf(path: PathLike) -> Annotation:
     parts: list[pd.DataFrame] = []
     reps: list[pd.DataFrame] = []
     gene_ids: list[np.ndarray] = []
-    line0 = 0
-    for block in _gtf_blocks(path):
-        got, nlines = _gtf_block(path, block, line0)
-        line0 += nlines
+
+    def collect(got: dict[str, Any] | None) -> None:
         if got is None:
-            continue
+            return
         if "gene_ids" in got:
             gene_ids.append(got["gene_ids"])
         if "rows" in got:
             parts.append(got["rows"])
             reps.append(got["rep"])
+
+    # blocks are parsed by GTF_THREADS threads (NumPy releases the GIL in its scans), at most
+    # 2 * GTF_THREADS blocks in flight; results are taken in file order, so the first bad line
+    # of the file is the one reported
+    line0 = 0
+    with ThreadPoolExecutor(GTF_THREADS) as pool:
+        pending: deque[Future[tuple[dict[str, Any] | None, int]]] = deque()
+        for block in _gtf_blocks(path):
+            pending.append(pool.submit(_gtf_block, path, block, line0))
+            line0 += block.count(b"\n") + (not block.endswith(b"\n"))
+            while len(pending) >= 2 * GTF_THREADS:
+                collect(pending.popleft().result()[0])
+        while pending:
+            collect(pending.popleft().result()[0])
     if not parts:
         raise ValueError(f"{path}: empty annotation: no exon/CDS/transcript rows")
     rows = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]

@@ -25,6 +25,7 @@ Memory: the transcript sequences (one byte per nucleotide) plus about twice the 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import hashlib
 import logging
 import os
@@ -487,7 +488,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--annotation-version", default="", help="provenance")
 
 
+def _tune_malloc() -> None:
+    """glibc: keep freed memory for reuse instead of returning it to the kernel after every
+    large temporary array (half the system time of a genome-scale build was page faults on
+    fresh pages). Process-wide, so only the CLI sets it; a no-op elsewhere."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc
+        return
+    libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: heap (reusable) below 32 MiB, the maximum
+    libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: give memory back only above 1 GiB free
+    libc.mallopt(-2, 64 << 20)  # M_TOP_PAD: grow the heap 64 MiB at a time
+
+
 def run(args: argparse.Namespace) -> int:
+    _tune_malloc()
     stats = build_store(
         args.genome,
         args.annotation,
