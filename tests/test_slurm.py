@@ -242,6 +242,9 @@ def test_demo_through_slurm(cluster: SlurmCluster, tmp_path: Path):
     assert not submitted & local
     assert all(j["JobState"] == "COMPLETED" for j in jobs), jobs
     assert all("gpu" not in j.get("TresPerJob", "") for j in jobs), "a CPU job asked for a GPU"
+    # the plugin kept one SLURM log per job (slurm-keep-successful-logs), each a real batch job
+    slurm_logs = sorted((tmp_path / ".snakemake" / "slurm_logs").rglob("*.log"))
+    assert {p.stem for p in slurm_logs} == {j["JobId"] for j in jobs}
     print(
         f"demo through SLURM in {time.monotonic() - t0:.1f} s: {len(jobs)} sbatch jobs "
         f"({sorted(submitted)}), local: {sorted(local)}"
