@@ -39,19 +39,18 @@ CONDA_NAME = {
 ENV_META = {
     "torch.yaml": {"python", "pytorch-gpu", "cuda-version"},
 }
+ISAL_WHY = "ISA-L only speeds up writing stores and reading gzip genomes (data stage); these rules only read"
 # lazy (function-level) imports an environment deliberately leaves out, with the reason
 LAZY_NOT_IN_ENV = {
     "evaluate.yaml": {
+        "python-isal": ISAL_WHY,
         "pytorch": "linear probes and metrics read precomputed embeddings; torch is imported "
         "only on the network-training paths, which run in envs/torch.yaml (evaluate_network)",
     },
     "torch.yaml": {
+        "python-isal": ISAL_WHY,
         "transformers": "external encoders are optional: pip install 'isoclr[external]'",
         "multimolecule": "external encoders are optional: pip install 'isoclr[external]'",
-    },
-    "data.yaml": {
-        "python-isal": "optional faster gzip for genomes; zlib is used without it (and the test "
-        "suite runs without it)",
     },
 }
 STDLIB = set(sys.stdlib_module_names) | {"__future__"}
