@@ -80,6 +80,9 @@ _STR = h5py.string_dtype("utf-8")
 
 
 def _str_array(values: Any) -> npt.NDArray[np.object_]:
+    arr = np.asarray(values, dtype=object)
+    if arr.ndim == 1 and pd.api.types.infer_dtype(arr, skipna=False) == "string":
+        return arr.copy()  # all str already (the usual case): no per-value Python
     return np.asarray(["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in values], dtype=object)
 
 
