@@ -875,7 +875,7 @@ def read_gtf(path: PathLike) -> Annotation:
     if not parts:
         raise ValueError(f"{path}: empty annotation: no exon/CDS/transcript rows")
     rows = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    del parts
+    parts.clear()  # the per-block frames are no longer needed
     for c in ("tid", "gid", "chrom", "strand", "kind"):
         rows[c] = rows[c].astype(object)
     rep = pd.concat(reps, ignore_index=True)

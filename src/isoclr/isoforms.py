@@ -31,8 +31,8 @@ import logging
 import os
 import re
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 

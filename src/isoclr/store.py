@@ -15,8 +15,8 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
