@@ -6,7 +6,12 @@
 # module in src/isoclr/ of the same name.
 
 
-configfile: "config/config.yaml"
+# The embedded demo is the default config. A config given with --configfile (for example
+# config/paper.yaml) replaces it instead of being merged into it, so no demo species, models or
+# label files leak into a real study; --config KEY=VALUE still overrides single keys.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"
