@@ -5,23 +5,7 @@
 # (a changed architecture is refused with the difference named: delete the folder to retrain).
 
 
-PRETRAIN_MODELS = list(config["pretrain"]["models"])
-
-
-wildcard_constraints:
-    model="|".join(PRETRAIN_MODELS) if PRETRAIN_MODELS else "no-model",
-
-
-def pretrain_targets():
-    return expand(
-        results("pretrain", "{model}", "{file}"),
-        model=PRETRAIN_MODELS,
-        file=["checkpoint.pt", "curves.pdf", "curves.png"],
-    )
-
-
-def pretrain_gpus():
-    return int(config["pretrain"]["gpus"])
+include: "pretrain_common.smk"
 
 
 rule pretrain:
