@@ -1,5 +1,5 @@
 # Stage: pre-training, one job per pretrain.models entry. See docs/interfaces.md ("Pre-training").
-# gpus > 1 (config pretrain.gpus): the shim launches `torchrun --nproc_per_node=gpus -m isoclr.cli
+# gpu resource > 1 (config pretrain.gpus or resources.pretrain.gpu): the shim launches `torchrun --nproc_per_node=gpus -m isoclr.cli
 # pretrain ...` (DDP + synced BN, negatives gathered over all GPUs); otherwise one process.
 # A re-run resumes from results/pretrain/{model}/checkpoints/ when the model config is unchanged
 # (a changed architecture is refused with the difference named: delete the folder to retrain).
@@ -40,6 +40,5 @@ rule pretrain:
         runtime=rule_resources("pretrain", "runtime", config["pretrain"]["runtime"]),
     params:
         species=SPECIES,
-        gpus=pretrain_gpus(),
     script:
         "../workflow/scripts/pretrain.py"

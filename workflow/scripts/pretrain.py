@@ -16,12 +16,15 @@ name, cfg = resolve(sm.config, sm.wildcards.model)
 cfg.update(sets=sm.input.sets, splits=sm.input.splits, stores=dict(zip(sm.params.species, sm.input.stores)),
            threads=sm.threads)
 out = Path(sm.output.checkpoint).parent
-if sm.params.gpus > 1:
+# The number of processes is the job's GPU resource (config pretrain.gpus, or a
+# resources/--set-resources override), so SLURM allocates exactly the GPUs torchrun uses.
+gpus = int(getattr(sm.resources, "gpu", 0) or 0)
+if gpus > 1:
     # One process per GPU (DDP, synced BN); every process reads the same resolved config.
     out.mkdir(parents=True, exist_ok=True)
     launch = out / "launch.yaml"
     launch.write_text(yaml.safe_dump({**cfg, "name": name}, sort_keys=False))
-    cmd = ["torchrun", "--standalone", f"--nproc_per_node={sm.params.gpus}", "-m", "isoclr.cli",
+    cmd = ["torchrun", "--standalone", f"--nproc_per_node={gpus}", "-m", "isoclr.cli",
            "pretrain", "--config", str(launch), "--out", str(out), "--resume"]
     env = dict(os.environ, PYTHONPATH=str(Path(sm.scriptdir).resolve().parents[1] / "src"))
     with open(sm.log[0], "a") as log_fh:
