@@ -39,4 +39,12 @@ py="$venv/bin/python"
 # newest release (several GB); the package's own range (torch>=2.4) is then already satisfied.
 "$py" -m pip install -q "${ISOCLR_TORCH:-torch==2.13.0}"
 "$py" -m pip install -q -e '.[pipeline,dev]'
+# External encoders (SpliceBERT, RNA-FM, ...) through multimolecule, so their code path is tested
+# offline. Some of its dependencies pin exact torch releases they do not need at run time, so
+# those go in with --no-deps (this keeps the torch above). ISOCLR_NO_EXTERNAL=1 skips this step.
+if [ -z "${ISOCLR_NO_EXTERNAL:-}" ]; then
+  "$py" -m pip install -q transformers==5.23.0 chanfig==0.0.117 python-frontmatter==1.3.0 datasets==5.2.0
+  "$py" -m pip install -q --no-deps multimolecule==0.2.2 danling==0.4.8 torchmetrics==1.9.0 \
+    lightning-utilities==0.15.3 torchdata==0.11.0
+fi
 "$py" -c "import isoclr, torch, snakemake; print('setup: isoclr', isoclr.__version__, '| torch', torch.__version__, '| CUDA', torch.cuda.is_available())"

@@ -27,7 +27,7 @@ from isoclr.isoforms import build_store
 from isoclr.store import IsoformStore
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path("/work/shared/data/genomes")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "genomes"  # beside the checkout
 SHARED_SETS = ["human_hg38_chr19_1-2Mb", "human_hg38_chr1-3_first1Mb", "mouse_mm10_chr9_1-4Mb", "fly_dm6_chr2L2R_1Mb"]
 DEMO_SETS = ["human", "mouse", "fly"]
 GENOME_SETS = [pytest.param(DATA / s, id=s) for s in SHARED_SETS] + [
