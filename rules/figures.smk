@@ -17,7 +17,7 @@ localrules:
 
 rule figure_fig2a_go_linear_probe:
     input:
-        metrics=results("metrics", "metrics.tsv"),
+        metrics=figure_metrics("fig2a_go_linear_probe"),
     output:
         pdf=report(
             results("figures", "fig2a_go_linear_probe.pdf"),
@@ -56,7 +56,7 @@ rule figure_fig2a_go_linear_probe:
 
 rule figure_fig2b_halflife_linear_probe_mse:
     input:
-        metrics=results("metrics", "metrics.tsv"),
+        metrics=figure_metrics("fig2b_halflife_linear_probe_mse"),
     output:
         pdf=report(
             results("figures", "fig2b_halflife_linear_probe_mse.pdf"),
@@ -91,7 +91,7 @@ rule figure_fig2b_halflife_linear_probe_mse:
 
 rule figure_fig2c_halflife_linear_probe_pearson:
     input:
-        metrics=results("metrics", "metrics.tsv"),
+        metrics=figure_metrics("fig2c_halflife_linear_probe_pearson"),
     output:
         pdf=report(
             results("figures", "fig2c_halflife_linear_probe_pearson.pdf"),
@@ -126,7 +126,7 @@ rule figure_fig2c_halflife_linear_probe_pearson:
 
 rule figure_fig3_halflife_finetune:
     input:
-        metrics=results("metrics", "metrics.tsv"),
+        metrics=figure_metrics("fig3_halflife_finetune"),
     output:
         pdf=report(
             results("figures", "fig3_halflife_finetune.pdf"),
@@ -157,7 +157,7 @@ rule figure_fig3_halflife_finetune:
 
 rule figure_fig_linear_probe_comparison:
     input:
-        metrics=results("metrics", "metrics.tsv"),
+        metrics=figure_metrics("fig_linear_probe_comparison"),
     output:
         pdf=report(
             results("figures", "fig_linear_probe_comparison.pdf"),

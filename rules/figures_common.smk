@@ -3,6 +3,17 @@
 
 FIGURE_CATEGORY = "Figures"
 
+# The models each metrics figure draws (as in src/isoclr/figures.py); None: every linear probe.
+# A figure's inputs are exactly those models' per-job tables, so asking for one figure runs only
+# the jobs it shows (not the whole evaluation behind results/metrics/metrics.tsv).
+FIGURE_MODELS = {
+    "fig2a_go_linear_probe": ["isoclr-linear", "supervised", "random-linear"],
+    "fig2b_halflife_linear_probe_mse": ["isoclr-linear", "supervised", "random-linear"],
+    "fig2c_halflife_linear_probe_pearson": ["isoclr-linear", "supervised", "random-linear"],
+    "fig3_halflife_finetune": ["isoclr-finetune", "supervised", "saluki"],
+    "fig_linear_probe_comparison": None,
+}
+
 
 def figures_seed():
     seed = config["figures"]["seed"]
@@ -20,6 +31,21 @@ def figure_options(name):
     else:
         opts["task"] = f["halflife_task"]
     return opts
+
+
+def figure_metrics(name):
+    """The per-job metric tables (results/eval/...) that figure `name` draws."""
+    task = figure_options(name)["task"]
+    if task not in eval_tasks():
+        return []
+    wanted = FIGURE_MODELS[name]
+    models = [
+        m for m in eval_models(task) if (m.endswith("-linear") if wanted is None else m in wanted)
+    ]
+    fractions = eval_fractions()
+    if wanted is None and "1.0" in fractions:
+        fractions = ["1.0"]  # the comparison figure shows the full training set only
+    return [eval_table(task, m, f, k) for m in models for f in fractions for k in eval_folds()]
 
 
 def pretrain_models():

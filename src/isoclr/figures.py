@@ -94,8 +94,16 @@ def _plt():  # type: ignore[no-untyped-def]
     return plt
 
 
-def read_metrics(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """The metrics table; a missing or empty file gives an empty table (figures say "no data")."""
+def read_metrics(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
+    """The metrics table; a missing or empty file gives an empty table (figures say "no data").
+
+    A list of paths (the per-job tables of results/eval/, as the figure rules pass them, so a
+    figure depends only on the jobs it draws) is read and concatenated.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        tables = [read_metrics(one) for one in path]
+        tables = [t for t in tables if len(t)]
+        return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=METRICS_COLUMNS)
     p = Path(path)
     if not p.exists() or p.stat().st_size == 0:
         log.warning("metrics table %s is missing or empty", p)
@@ -350,13 +358,13 @@ DRAW: dict[str, Callable[..., tuple[Path, Path]]] = {
 }
 
 
-def draw(name: str, out: str | os.PathLike[str], metrics: str | os.PathLike[str] | pd.DataFrame | None = None, **options: Any) -> tuple[Path, Path]:
+def draw(name: str, out: str | os.PathLike[str], metrics: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | pd.DataFrame | None = None, **options: Any) -> tuple[Path, Path]:
     """Draw figure ``name`` to ``out`` (.pdf) and its .png."""
     if name == "fig_pretrain_curves":
         return fig_pretrain_curves(options.pop("pretrain_metrics"), out, **options)
     if name not in DRAW:
         raise ValueError(f"unknown figure {name!r}; one of {sorted(DRAW) + ['fig_pretrain_curves']}")
-    table = metrics if isinstance(metrics, pd.DataFrame) else read_metrics(metrics) if metrics else pd.DataFrame(columns=METRICS_COLUMNS)
+    table = metrics if isinstance(metrics, pd.DataFrame) else read_metrics(metrics) if metrics is not None else pd.DataFrame(columns=METRICS_COLUMNS)
     return DRAW[name](table, out, **{k: v for k, v in options.items() if v is not None})
 
 
