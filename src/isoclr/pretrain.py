@@ -204,7 +204,10 @@ class PretrainModel(nn.Module):
 
 
 def alignment_uniformity(z1: torch.Tensor, z2: torch.Tensor) -> tuple[float, float]:
-    """Wang & Isola (2020): alignment E||z1 - z2||^2 and uniformity log E exp(-2||zi - zj||^2)."""
+    """Wang & Isola (2020): alignment E||z1 - z2||^2 and uniformity log E exp(-2||zi - zj||^2).
+
+    On the normalised projections z (contrastive objectives) or encoder outputs h (MLM).
+    """
     z1 = nn.functional.normalize(z1.float(), dim=1)
     z2 = nn.functional.normalize(z2.float(), dim=1)
     align = (z1 - z2).pow(2).sum(1).mean()
@@ -496,7 +499,13 @@ def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = Fa
             y = fwd(x, lengths)
         if objective == "mlm":
             loss = losses.mlm_loss(y, batch["targets"].to(device), batch["mask"].to(device))
-            return loss, y, y
+            if fwd.training:
+                return loss, y, y
+            # validation: alignment/uniformity of the views' normalised h (no projector in MLM)
+            b = len(batch["set_ids"])
+            with ctx:
+                h = net.encoder(x, lengths)
+            return loss, h[:b], h[b:]
         b = len(batch["set_ids"])
         w = losses.set_weights(batch["set_sizes"].to(device), float(cfg["weight_c"]), data["weight_norm"])
         lossf = losses.dcl_loss if objective == "dcl" else losses.ntxent_loss
@@ -513,10 +522,9 @@ def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = Fa
                 break
             loss, z1, z2 = compute_loss(batch)
             vals.append(float(_all_mean(loss, world)))
-            if objective != "mlm":
-                a, u = alignment_uniformity(z1, z2)
-                aligns.append(a)
-                unifs.append(u)
+            a, u = alignment_uniformity(z1, z2)
+            aligns.append(a)
+            unifs.append(u)
         fwd.train()
         return {"val_loss": float(np.mean(vals)), "val_alignment": float(np.mean(aligns)) if aligns else float("nan"),
                 "val_uniformity": float(np.mean(unifs)) if unifs else float("nan")}
