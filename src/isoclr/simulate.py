@@ -1,8 +1,9 @@
 """A simulated transcriptome with a known answer, for the learning check and for tests.
 
 Gene *families* each carry a few sequence motifs drawn from a small motif bank. A family has a
-prototype gene (exons, UTRs, CDS); its paralogs are mutated copies in the first species and its
-orthologs are more strongly mutated copies in the second species. Motifs are conserved (written
+prototype sequence; its paralogs are mutated copies in the first species and its orthologs are
+more strongly mutated copies in the second species; each gene draws its own exon structure and
+CDS span (``shared_structure=False``). Motifs are conserved (written
 back after mutation, as functional elements under purifying selection), so what the members of
 a family share beyond chance is mostly their motifs. Every gene has one to several isoforms:
 the full transcript plus exon-skipping (internal exons, lengths multiple of 3 so the frame is
@@ -67,6 +68,10 @@ class SimConfig:
     max_isoforms: int = 4
     label_noise: float = 0.3
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)  # train/validation/test families
+    # False: every gene draws its own exon structure and CDS span (indels over evolution), so
+    # homologs share sequence (and motifs) but not identical exon/codon tracks, which would be a
+    # shortcut for the contrastive task that says nothing about the motif-driven label.
+    shared_structure: bool = False
 
 
 @dataclass
@@ -112,7 +117,10 @@ def simulate(cfg: SimConfig) -> dict[str, Any]:
     fam_value = effect[fam_motifs].sum(axis=1)
 
     genes: list[_Gene] = []
-    for fam in range(cfg.n_families):
+    max_total = cfg.first_exon[1] + (cfg.exons_max - 2) * cfg.exon_length[1] + cfg.last_exon[1]
+
+    def structure() -> tuple[npt.NDArray[np.int64], int, int]:
+        """Exon lengths and CDS span of one gene (drawn per gene unless shared_structure)."""
         n_int = int(rng.integers(cfg.exons_min, cfg.exons_max + 1)) - 2
         internal = 3 * (rng.integers(cfg.exon_length[0], cfg.exon_length[1] + 1, n_int) // 3)
         first = int(rng.integers(*cfg.first_exon))
@@ -121,14 +129,13 @@ def simulate(cfg: SimConfig) -> dict[str, Any]:
         total = int(exon_len.sum())
         cds_start = int(rng.integers(*cfg.utr5))
         # CDS ends in the last exon, leaving >= utr3_min nt of 3'UTR; length multiple of 3.
-        end_max = total - cfg.utr3_min
-        end_min = total - last + 3
-        cds_end = cds_start + 3 * ((int(rng.integers(end_min, end_max)) - cds_start) // 3)
-        proto = rng.integers(0, 4, total, dtype=np.uint8)
+        end = int(rng.integers(total - last + 3, total - cfg.utr3_min))
+        return exon_len, cds_start, cds_start + 3 * ((end - cds_start) // 3)
+
+    for fam in range(cfg.n_families):
+        shared = structure()
+        proto = rng.integers(0, 4, max_total, dtype=np.uint8)
         motifs = bank[fam_motifs[fam]]
-        # Motifs go into the constitutive parts: the first exon and the first 60% of the last
-        # exon (alternative 3'UTRs keep at least that much).
-        regions = [(0, first), (total - last, total - last + int(0.6 * last))]
         n_para = 1 + min(int(rng.poisson(cfg.paralogs_mean)), cfg.max_paralogs)
         for p in range(n_para):
             base = _mutate(rng, proto, cfg.paralog_mutation) if p else proto.copy()
@@ -136,7 +143,13 @@ def simulate(cfg: SimConfig) -> dict[str, Any]:
             for sp in range(1, n_sp):
                 if rng.random() < cfg.ortholog_fraction:
                     members.append((sp, _mutate(rng, base, cfg.ortholog_mutation)))
-            for sp, seq in members:
+            for sp, background in members:
+                exon_len, cds_start, cds_end = shared if cfg.shared_structure else structure()
+                total, first, last = int(exon_len.sum()), int(exon_len[0]), int(exon_len[-1])
+                seq = background[:total].copy()
+                # Motifs go into the constitutive parts: the first exon and the first 60% of the
+                # last exon (alternative 3'UTRs keep at least that much).
+                regions = [(0, first), (total - last, total - last + int(0.6 * last))]
                 _place_motifs(rng, seq, motifs, regions, cfg.motif_copies)
                 seq[cds_start : cds_start + 3] = ATG
                 seq[cds_end - 3 : cds_end] = TAA
