@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from isoclr import loader as L
-from isoclr.encoding import N, PAD, tracks_torch
+from isoclr.encoding import PAD, N, tracks_torch
 from isoclr.simulate import SimConfig, write_simulation
 from isoclr.store import IsoformStore
 
@@ -61,40 +61,104 @@ def test_single_transcript_set_pairs_with_itself() -> None:
     assert np.all(b.view1[~single] != b.view2[~single])
 
 
+def _rows(b: dict, key: str) -> list[np.ndarray]:
+    """Per batch row (views 1 then views 2), the unpadded ``key`` array, from the groups."""
+    out: list = [None] * len(b["lengths"])
+    for g in b["groups"]:
+        for i, r in enumerate(g["rows"].tolist()):
+            out[r] = g[key][i, : int(g["lengths"][i])].numpy()
+    return out
+
+
 def test_masking_rate_and_masked_tracks_are_zero(sim: dict) -> None:
-    ds = L.ViewPairDataset(sim["sets"], mask_prob=0.15, return_targets=True)
+    ds = L.ViewPairDataset(sim["sets"], mask_prob=0.15, return_targets=True, length_groups=3)
     s = _sampler(sim, batch_size=16)
     masked = real = 0
     for spec in s.epoch_batches(0)[:3]:
         b = ds[spec]
-        codes, marks, lengths, mask = b["codes"], b["marks"], b["lengths"], b["mask"]
-        valid = torch.arange(codes.shape[1])[None] < lengths[:, None]
-        assert not mask[~valid].any()
-        assert torch.all(codes[mask] == N) and torch.all(marks[mask] == 0)
-        assert torch.all(codes[~valid] == PAD)
-        x = tracks_torch(codes, marks)
-        assert torch.all(x.permute(0, 2, 1)[mask] == 0)  # all six tracks zero where masked
-        assert torch.equal(codes[valid & ~mask], b["targets"][valid & ~mask])
-        masked += int(mask.sum())
-        real += int(lengths.sum())
+        assert 1 <= len(b["groups"]) <= 3
+        rows = torch.cat([g["rows"] for g in b["groups"]])
+        assert sorted(rows.tolist()) == list(range(32))  # every view in exactly one group
+        for g in b["groups"]:
+            codes, marks, lengths, mask = g["codes"], g["marks"], g["lengths"], g["mask"]
+            assert codes.shape[1] == int(lengths.max())  # padded to the group's own longest
+            assert torch.equal(lengths, b["lengths"][g["rows"]])
+            valid = torch.arange(codes.shape[1])[None] < lengths[:, None]
+            assert not mask[~valid].any()
+            assert torch.all(codes[mask] == N) and torch.all(marks[mask] == 0)
+            assert torch.all(codes[~valid] == PAD)
+            x = tracks_torch(codes, marks)
+            assert torch.all(x.permute(0, 2, 1)[mask] == 0)  # all six tracks zero where masked
+            assert torch.equal(codes[valid & ~mask], g["targets"][valid & ~mask])
+            masked += int(mask.sum())
+            real += int(lengths.sum())
         # rows are the stores' transcripts (views 1 then views 2)
-        st = IsoformStore(sim["sets"].stores[sim["sets"].member_species[spec.view1[0]]])
-        ref = st.codes(int(sim["sets"].member_transcript[spec.view1[0]]))
-        assert np.array_equal(b["targets"][0, : len(ref)].numpy(), ref)
+        targets = _rows(b, "targets")
+        for row, member in ((0, spec.view1[0]), (16, spec.view2[0])):
+            st = IsoformStore(sim["sets"].stores[sim["sets"].member_species[member]])
+            assert np.array_equal(targets[row], st.codes(int(sim["sets"].member_transcript[member])))
     assert 0.13 < masked / real < 0.17
 
 
+def test_length_groups_change_padding_only(sim: dict) -> None:
+    """The same spec gives the same rows, masks included, however many length groups."""
+    spec = _sampler(sim, batch_size=16).epoch_batches(0)[0]
+    one = L.ViewPairDataset(sim["sets"], length_groups=1)[spec]
+    four = L.ViewPairDataset(sim["sets"], length_groups=4)[spec]
+    assert len(one["groups"]) == 1 and len(four["groups"]) > 1
+    for key in ("codes", "marks", "mask"):
+        assert all(np.array_equal(a, b) for a, b in zip(_rows(one, key), _rows(four, key)))
+    assert sum(g["codes"].numel() for g in four["groups"]) < sum(g["codes"].numel() for g in one["groups"])
+
+
+def _brute_force_area(lengths: np.ndarray, n_groups: int, least: int) -> int:
+    """Least padded area over every cut of the sorted lengths into <= n_groups runs."""
+    from itertools import combinations, pairwise
+
+    srt = np.sort(lengths)
+    n, best = len(srt), None
+    for k in range(n_groups):
+        for cuts in combinations(range(1, n), k):
+            bounds = [0, *cuts, n]
+            if any(b - a < least for a, b in pairwise(bounds)):
+                continue
+            area = sum((b - a) * int(srt[b - 1]) for a, b in pairwise(bounds))
+            best = area if best is None else min(best, area)
+    assert best is not None
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_length_groups_minimise_padded_area(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, 3000, int(rng.integers(2, 11)))
+    for n_groups, least in ((1, 1), (2, 1), (3, 1), (3, 2), (4, 3)):
+        groups = L.length_groups(lengths, n_groups, min_rows=least)
+        assert 1 <= len(groups) <= n_groups
+        assert sorted(np.concatenate(groups).tolist()) == list(range(len(lengths)))
+        assert all(len(g) >= min(least, len(lengths)) for g in groups)
+        assert [int(lengths[g].max()) for g in groups] == sorted(int(lengths[g].max()) for g in groups)
+        area = sum(len(g) * int(lengths[g].max()) for g in groups)
+        assert area == _brute_force_area(lengths, n_groups, min(least, len(lengths)))
+    assert L.length_groups(np.array([], dtype=np.int64), 4) == []
+
+
 def test_bucketing_keeps_padding_below_ten_percent() -> None:
-    # 3000 sets of 1-6 isoforms; isoform lengths vary +-15 % around a log-normal gene length.
+    # 3000 sets of 1-6 transcripts around a log-normal gene length; a set's members differ up
+    # to 3-fold in length (isoforms skipping exons, alternative UTRs, homologs), as in real
+    # annotations, so the two views of a set often differ a lot.
     rng = np.random.default_rng(0)
     sizes = rng.integers(1, 7, 3000)
     offset = np.concatenate([[0], np.cumsum(sizes)])
     base = np.exp(rng.normal(7.5, 0.6, 3000)).astype(int) + 100
-    lengths = (np.repeat(base, sizes) * rng.uniform(0.85, 1.0, sizes.sum())).astype(np.int64)
+    lengths = (np.repeat(base, sizes) * rng.uniform(0.33, 1.0, sizes.sum())).astype(np.int64)
     kw = dict(offset=offset, lengths=lengths, batch_size=64, seed=0)
-    bucketed = L.epoch_padding_share(L.SetBatchSampler(np.arange(3000), bucket=True, **kw))
-    plain = L.epoch_padding_share(L.SetBatchSampler(np.arange(3000), bucket=False, **kw))
-    assert bucketed < 0.10 < plain
+    bucketed = L.SetBatchSampler(np.arange(3000), bucket=True, **kw)
+    plain = L.SetBatchSampler(np.arange(3000), bucket=False, **kw)
+    grouped = L.epoch_padding_share(bucketed, n_groups=4)
+    assert grouped < 0.10 < L.epoch_padding_share(plain, n_groups=4)
+    # one tensor per batch cannot get there: a set's long and short view share it
+    assert L.epoch_padding_share(bucketed, n_groups=1) > 0.15
 
 
 def test_bucketing_on_simulated_store(sim: dict) -> None:
@@ -129,7 +193,9 @@ def _stream(sim: dict, n: int, workers: int = 0, state: dict | None = None, seed
 
 
 def _same(a: dict, b: dict) -> bool:
-    return all(torch.equal(a[k], b[k]) for k in ("codes", "marks", "lengths", "set_ids"))
+    if not all(torch.equal(a[k], b[k]) for k in ("lengths", "set_ids")) or len(a["groups"]) != len(b["groups"]):
+        return False
+    return all(torch.equal(g[k], h[k]) for g, h in zip(a["groups"], b["groups"]) for k in ("codes", "marks", "rows"))
 
 
 def test_deterministic_across_workers_and_resumable(sim: dict) -> None:

@@ -245,13 +245,64 @@ def test_masked_bn_backward_matches_autograd_reference() -> None:
     w0 = bn.weight.detach().clone().requires_grad_(True)
     b0 = bn.bias.detach().clone().requires_grad_(True)
     assert torch.autograd.gradcheck(
-        lambda t, w, b: _MaskedBatchNormFunction.apply(t, mask, w, b, 1e-5, False)[0] * mask,
+        lambda t, w, b: _MaskedBatchNormFunction.apply(w, b, 1e-5, False, 1, t, mask)[0] * mask,
         (x, w0, b0),
+    )
+    # two groups (rows 0 and 1-2, padded to their own lengths): statistics pooled over both
+    x1 = x.detach()[:1].clone().requires_grad_(True)
+    x2 = x.detach()[1:, :, :7].clone().requires_grad_(True)
+    m1, m2 = mask[:1], mask[1:, :, :7]
+    assert torch.autograd.gradcheck(
+        lambda a, c, w, b: [y * m for y, m in zip(_MaskedBatchNormFunction.apply(w, b, 1e-5, False, 2, a, c, m1, m2)[:2], (m1, m2))],
+        (x1, x2, w0, b0),
     )
     # running statistics: unbiased variance of the valid positions
     valid = x.detach().permute(1, 0, 2)[:, mask[:, 0]]
     torch.testing.assert_close(bn.running_mean, 0.1 * valid.mean(1))
     torch.testing.assert_close(bn.running_var, 0.9 + 0.1 * valid.var(1))
+
+
+def _grouped(x: torch.Tensor, ln: torch.Tensor, rows: list[list[int]]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The rows of a padded batch as length groups, each cut to its own longest row."""
+    xs, lens = [], []
+    for r in rows:
+        idx = torch.tensor(r)
+        xs.append(x[idx][..., : int(ln[idx].max())].clone())
+        lens.append(ln[idx])
+    return xs, lens
+
+
+@pytest.mark.parametrize("size", ["tiny", "small"])
+def test_length_groups_equal_one_padded_batch_in_training(size: str) -> None:
+    """Groups padded to their own lengths give the same h and gradients as one padded tensor
+    (training mode: BN statistics pooled over the groups), and the same running statistics."""
+    torch.manual_seed(0)
+    enc = build_encoder({"size": size, "dropout": 0.0})
+    _randomise_bn(enc)
+    enc = enc.double()
+    enc2 = build_encoder({"size": size, "dropout": 0.0}).double()
+    enc2.load_state_dict(enc.state_dict())
+    enc.train()
+    enc2.train()
+    lengths = [700, 33, 65, 400, 97, 1, 640, 130]
+    x, ln = _batch(lengths, 700)
+    x = x.double()
+    rows = [[5, 1, 2, 4], [7, 3], [6, 0]]  # shortest first, like loader.length_groups
+    xs, lens = _grouped(x, ln, rows)
+    h_one = enc(x, ln)
+    h_groups = enc2(xs, lens)
+    order = torch.tensor(sum(rows, []))
+    torch.testing.assert_close(h_groups, h_one[order])
+    upstream = torch.randn_like(h_one)
+    (h_one * upstream).sum().backward()
+    (h_groups * upstream[order]).sum().backward()
+    for (name, p1), p2 in zip(enc.named_parameters(), enc2.parameters()):
+        torch.testing.assert_close(p2.grad, p1.grad, msg=name)
+    for b1, b2 in zip(enc.buffers(), enc2.buffers()):
+        torch.testing.assert_close(b2, b1)
+    # per-position features come back per group, zero past each length
+    feats = enc2.features(xs, lens)
+    assert [f.shape[-1] for f in feats] == [-(-int(n.max()) // 32) for n in lens]
 
 
 def test_bf16_autocast_keeps_activation_dtype_and_pools_in_float32() -> None:
@@ -260,7 +311,7 @@ def test_bf16_autocast_keeps_activation_dtype_and_pools_in_float32() -> None:
     x, ln = _batch([120, 57], 120)
     ref = enc(x, ln)
     dtypes = set()
-    hook = enc.blocks[1].register_forward_hook(lambda m, i, o: dtypes.add(o.dtype))
+    hook = enc.blocks[1].register_forward_hook(lambda m, i, o: dtypes.update(t.dtype for t in o))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         h = enc(x, ln)
     hook.remove()

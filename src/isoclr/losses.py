@@ -27,6 +27,7 @@ anchors. For logging, all-reduce the returned value and divide by the world size
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -189,18 +190,28 @@ def set_weights(n: Any, c: float = DEFAULT_C, norm: float | None = None) -> Any:
     return (np.log(np.asarray(n, dtype=np.float64) + c) / norm).astype(np.float32)
 
 
-def mlm_loss(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
+def mlm_loss(logits: Tensor | Sequence[Tensor], targets: Tensor | Sequence[Tensor],
+             mask: Tensor | Sequence[Tensor]) -> Tensor:
     """Cross-entropy of the masked nucleotides.
 
     ``logits`` (B, 4, L) over A, C, G, T (:class:`isoclr.model.MLMHead`); ``targets`` (B, L)
     nucleotide codes (``isoclr.encoding``: 0-3, N=4 and PAD=5 are never scored); ``mask``
-    (B, L) bool, the positions that were masked in the input. Mean over the scored positions
-    of this process (0, still differentiable, when there are none).
+    (B, L) bool, the positions that were masked in the input. Each may also be a list (the
+    length groups of one batch). Mean over the scored positions of this process (0, still
+    differentiable, when there are none).
     """
-    if logits.dim() != 3 or logits.shape[1] != 4 or logits.shape[-1] != targets.shape[-1]:
-        raise ValueError(f"mlm_loss: logits must be (B, 4, L) matching targets (B, L); got "
-                         f"{tuple(logits.shape)} and {tuple(targets.shape)}")
-    targets = targets.long()
-    scored = mask.bool() & (targets < 4)
-    ce = F.cross_entropy(logits.float(), targets.clamp(max=3), reduction="none")
-    return (ce * scored).sum() / scored.sum().clamp_min(1)
+    if isinstance(logits, Tensor):
+        logits, targets, mask = [logits], [targets], [mask]  # type: ignore[list-item]
+    total, count = None, None
+    for lg, tg, mk in zip(logits, targets, mask):  # type: ignore[arg-type]
+        if lg.dim() != 3 or lg.shape[1] != 4 or lg.shape[-1] != tg.shape[-1]:
+            raise ValueError(f"mlm_loss: logits must be (B, 4, L) matching targets (B, L); got "
+                             f"{tuple(lg.shape)} and {tuple(tg.shape)}")
+        tg = tg.long()
+        scored = mk.bool() & (tg < 4)
+        ce = F.cross_entropy(lg.float(), tg.clamp(max=3), reduction="none")
+        part, n = (ce * scored).sum(), scored.sum()
+        total = part if total is None else total + part
+        count = n if count is None else count + n
+    assert total is not None and count is not None, "mlm_loss: no logits"
+    return total / count.clamp_min(1)

@@ -202,32 +202,42 @@ def _distributed() -> bool:
 
 
 class _MaskedBatchNormFunction(torch.autograd.Function):
-    """Training-mode BN over the valid positions, with a hand-written backward.
+    """Training-mode BN over the valid positions of one or more tensors, hand-written backward.
 
-    Same maths as ``SyncBatchNorm``: forward reduces (sum, sum of squares, count) per channel,
-    all-reduced over processes when ``sync``; backward reduces (sum dy, sum dy * (x - mean)),
-    all-reduced the same way, and returns the LOCAL parameter gradients (DDP averages those).
-    A few fused full-size operations instead of autograd's dozen.
+    Same maths as ``SyncBatchNorm``: forward reduces (sum, sum of squares, count) per channel
+    over every valid position of every tensor (the length groups of one batch), all-reduced
+    over processes when ``sync``; backward reduces (sum dy, sum dy * (x - mean)) the same way and
+    returns the LOCAL parameter gradients (DDP averages those). A few fused full-size operations
+    instead of autograd's dozen.
+
+    ``apply(weight, bias, eps, sync, n, x_1..x_n, mask_1..mask_n)`` returns
+    ``(y_1..y_n, mean, var, count)``; a mask may be None (all positions valid).
     """
 
     @staticmethod
-    def forward(
-        ctx: Any, x: Tensor, mask: Tensor | None, weight: Tensor | None, bias: Tensor | None,
-        eps: float, sync: bool,
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        if mask is not None:  # zero the padding, so sums over everything are sums over valid
-            mask = mask.to(x.dtype)
-            x = x * mask
-        xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-        # per-channel sums over all B x L positions (padding contributes zeros) and processes;
-        # one pass (E[x^2] - mean^2): fast plain reductions, accurate enough in float32 for
-        # post-conv activations
-        if mask is not None:
-            count = mask.sum(dtype=xf.dtype).reshape(1)
-        else:
-            count = torch.full((1,), float(xf.shape[0] * xf.shape[2]), dtype=xf.dtype,
-                               device=xf.device)
-        stats = torch.cat([xf.sum(dim=(0, 2)), xf.square().sum(dim=(0, 2)), count])
+    def forward(  # type: ignore[override]
+        ctx: Any, weight: Tensor | None, bias: Tensor | None, eps: float, sync: bool, n: int,
+        *tensors: Tensor | None,
+    ) -> tuple[Tensor, ...]:
+        xs, masks = list(tensors[:n]), list(tensors[n:])
+        for k, m in enumerate(masks):  # zero the padding: sums over everything = sums over valid
+            if m is not None:
+                masks[k] = m = m.to(xs[k].dtype)  # type: ignore[union-attr]
+                xs[k] = xs[k] * m  # type: ignore[operator]
+        wide = [x.float() if x.dtype in (torch.float16, torch.bfloat16) else x for x in xs]  # type: ignore[union-attr]
+        # per-channel sums over all positions of all groups (padding contributes zeros) and
+        # processes; one pass (E[x^2] - mean^2): fast plain reductions, accurate enough in
+        # float32 for post-conv activations
+        counts = [
+            m.sum(dtype=xf.dtype) if m is not None else torch.tensor(float(xf.shape[0] * xf.shape[2]),
+                                                                      dtype=xf.dtype, device=xf.device)
+            for xf, m in zip(wide, masks)
+        ]
+        stats = torch.cat([
+            sum(xf.sum(dim=(0, 2)) for xf in wide),  # type: ignore[misc]
+            sum(xf.square().sum(dim=(0, 2)) for xf in wide),  # type: ignore[misc]
+            torch.stack(counts).sum().reshape(1),
+        ])
         if sync:
             dist.all_reduce(stats, op=dist.ReduceOp.SUM)
         c = (stats.shape[0] - 1) // 2
@@ -237,70 +247,84 @@ class _MaskedBatchNormFunction(torch.autograd.Function):
         invstd = torch.rsqrt(var + eps)
         scale = invstd * weight if weight is not None else invstd
         shift = bias - mean * scale if bias is not None else -mean * scale
-        y = torch.addcmul(shift[:, None].to(x.dtype), x, scale[:, None].to(x.dtype))
-        ctx.save_for_backward(x, mask, weight, mean, invstd, count)
-        ctx.sync = sync
+        ys = [torch.addcmul(shift[:, None].to(x.dtype), x, scale[:, None].to(x.dtype)) for x in xs]  # type: ignore[union-attr]
+        ctx.save_for_backward(weight, mean, invstd, count, *xs, *masks)
+        ctx.sync, ctx.n = sync, n
         ctx.mark_non_differentiable(mean, var, count)
-        return y, mean, var, count
+        return (*ys, mean, var, count)
 
     @staticmethod
-    def backward(
-        ctx: Any, dy: Tensor, *_: Any
-    ) -> tuple[Tensor | None, None, Tensor | None, Tensor | None, None, None]:
-        x, mask, weight, mean, invstd, count = ctx.saved_tensors
-        if mask is not None:
-            dy = dy * mask
-        dyf = dy.float() if dy.dtype in (torch.float16, torch.bfloat16) else dy
-        xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-        sum_dy = dyf.sum(dim=(0, 2))
-        sum_dy_xmu = (dyf * xf).sum(dim=(0, 2)) - mean * sum_dy
-        grad_bias = sum_dy if ctx.needs_input_grad[3] else None
-        grad_weight = sum_dy_xmu * invstd if ctx.needs_input_grad[2] else None
-        grad_x = None
-        if ctx.needs_input_grad[0]:
+    def backward(ctx: Any, *grads: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        n = ctx.n
+        weight, mean, invstd, count, *rest = ctx.saved_tensors
+        xs, masks = rest[:n], rest[n:]
+        dys = [dy * m if m is not None else dy for dy, m in zip(grads[:n], masks)]
+
+        def wide(t: Tensor) -> Tensor:
+            return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+        sum_dy = sum(wide(dy).sum(dim=(0, 2)) for dy in dys)
+        sum_dy_xmu = sum((wide(dy) * wide(x)).sum(dim=(0, 2)) for dy, x in zip(dys, xs)) - mean * sum_dy
+        grad_bias = sum_dy if ctx.needs_input_grad[1] else None
+        grad_weight = sum_dy_xmu * invstd if ctx.needs_input_grad[0] else None
+        grad_xs: list[Tensor | None] = [None] * n
+        if any(ctx.needs_input_grad[5 : 5 + n]):
             if ctx.sync:
-                both = torch.cat([sum_dy, sum_dy_xmu])
+                both = torch.cat([sum_dy, sum_dy_xmu])  # type: ignore[list-item]
                 dist.all_reduce(both, op=dist.ReduceOp.SUM)
                 sum_dy, sum_dy_xmu = both.chunk(2)
             a = invstd * weight if weight is not None else invstd
             b = -a * invstd.square() * sum_dy_xmu / count
             c = -a * sum_dy / count - b * mean
-            # dx = a dy + b x + c on the valid positions, 0 on the padding
-            grad_x = torch.addcmul(c[:, None].to(x.dtype), x, b[:, None].to(x.dtype))
-            grad_x = torch.addcmul(grad_x, dy, a[:, None].to(x.dtype))
-            if mask is not None:
-                grad_x = grad_x * mask
-        return grad_x, None, grad_weight, grad_bias, None, None
+            for k, (x, dy, m) in enumerate(zip(xs, dys, masks)):
+                # dx = a dy + b x + c on the valid positions, 0 on the padding
+                g = torch.addcmul(c[:, None].to(x.dtype), x, b[:, None].to(x.dtype))
+                g = torch.addcmul(g, dy, a[:, None].to(x.dtype))
+                grad_xs[k] = g * m if m is not None else g
+        return (grad_weight, grad_bias, None, None, None, *grad_xs, *([None] * n))
 
 
 class MaskedBatchNorm1d(nn.BatchNorm1d):
     """``BatchNorm1d`` whose training statistics cover valid (unpadded) positions only.
 
     ``forward(x, mask)``: ``x`` (B, C, L) or (B, C); ``mask`` (B, 1, L) bool/float or None
-    (all valid). With ``sync = True`` (set by :func:`convert_sync_batchnorm`) the statistics are
-    summed over all processes, like ``SyncBatchNorm`` but on any device (CPU/gloo included).
-    Statistics are computed in float32 (float64 for float64 input) in one pass (sum and sum of
-    squares of the masked tensor, over the valid positions and over processes). The
-    outputs at padded positions are meaningless (the encoder masks them away); their gradient
-    is zero. Eval mode is plain ``F.batch_norm`` with the running statistics.
+    (all valid). ``x`` and ``mask`` may also be lists (the length groups of one batch): the
+    statistics are then taken over all of them together, exactly as for one tensor holding
+    every row, and a list comes back. With ``sync = True`` (set by
+    :func:`convert_sync_batchnorm`) the statistics are summed over all processes, like
+    ``SyncBatchNorm`` but on any device (CPU/gloo included). Statistics are computed in float32
+    (float64 for float64 input) in one pass (sum and sum of squares of the masked tensor, over
+    the valid positions and over processes). The outputs at padded positions are meaningless
+    (the encoder masks them away); their gradient is zero. Eval mode is plain ``F.batch_norm``
+    with the running statistics.
     """
 
     sync: bool = False
 
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        self, x: Tensor | Sequence[Tensor], mask: Tensor | Sequence[Tensor | None] | None = None
+    ) -> Any:
+        single = isinstance(x, Tensor)
+        xs = [x] if single else list(x)  # type: ignore[list-item]
+        masks = [mask] if single or mask is None else list(mask)  # type: ignore[list-item]
+        if len(masks) != len(xs):
+            masks = [None] * len(xs) if mask is None else masks
         if not (self.training or not self.track_running_stats):
-            return F.batch_norm(
-                x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
-            )
-        squeeze = x.dim() == 2
+            ys = [F.batch_norm(t, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+                  for t in xs]
+            return ys[0] if single else ys
+        squeeze = xs[0].dim() == 2
         if squeeze:
-            x = x.unsqueeze(-1)
-        y, mean, var, count = _MaskedBatchNormFunction.apply(
-            x, mask, self.weight, self.bias, self.eps, self.sync and _distributed()
+            xs = [t.unsqueeze(-1) for t in xs]
+        out = _MaskedBatchNormFunction.apply(
+            self.weight, self.bias, self.eps, self.sync and _distributed(), len(xs), *xs, *masks
         )
+        ys, (mean, var, count) = list(out[: len(xs)]), out[len(xs) :]
         if self.track_running_stats:
             self._update_running(mean, var, count)
-        return y.squeeze(-1) if squeeze else y
+        if squeeze:
+            ys = [y.squeeze(-1) for y in ys]
+        return ys[0] if single else ys
 
     @torch.no_grad()
     def _update_running(self, mean: Tensor, var: Tensor, count: Tensor) -> None:
@@ -354,18 +378,20 @@ class BasicBlock(nn.Module):
             self.bn_shortcut = MaskedBatchNorm1d(out_ch)
         self.pool = pool
 
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        """``x`` (B, C, L) already zero beyond each length; returns it (pooled) the same way."""
-        out = self.dropout(F.relu(self.bn1(self.conv1(x), mask)))
-        out = self.bn2(self.conv2(_zero_padding(out, mask)), mask)
+    def forward(self, xs: list[Tensor], masks: list[Tensor]) -> list[Tensor]:
+        """The length groups ``xs`` (B_g, C, L_g), each already zero beyond its rows' lengths
+        (``masks`` (B_g, 1, L_g)); returns them (pooled) the same way. BN pools all groups."""
+        out = self.bn1([self.conv1(x) for x in xs], masks)
+        out = [self.dropout(F.relu(o)) for o in out]
+        out = self.bn2([self.conv2(_zero_padding(o, m)) for o, m in zip(out, masks)], masks)
         if self.shortcut is not None:
             assert self.bn_shortcut is not None
-            res = self.bn_shortcut(self.shortcut(x), mask)
+            res = self.bn_shortcut([self.shortcut(x) for x in xs], masks)
         else:
-            res = x
-        out = _zero_padding(F.relu(out + res), mask)
+            res = xs
+        out = [_zero_padding(F.relu(o + r), m) for o, r, m in zip(out, res, masks)]
         if self.pool:  # non-negative, zero-padded: a padded zero never wins a window
-            out = F.max_pool1d(out, 2, 2, ceil_mode=True)
+            out = [F.max_pool1d(o, 2, 2, ceil_mode=True) for o in out]
         return out
 
 
@@ -393,7 +419,8 @@ class Encoder(nn.Module):
         self.out_dim: int = cfg["h_dim"]
         self.downsample = 2 ** (1 + len(cfg["widths"]))
 
-    def _features(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
+    def _check(self, x: Tensor, lengths: Tensor | None) -> Tensor:
+        """Validated (B,) long lengths on ``x``'s device (None: all ``x.shape[-1]``)."""
         if x.dim() != 3 or x.shape[1] != self.config["in_channels"]:
             raise ValueError(
                 f"encoder input must be (batch, {self.config['in_channels']}, length), "
@@ -401,35 +428,56 @@ class Encoder(nn.Module):
             )
         size = x.shape[-1]
         if lengths is None:
-            lengths = torch.full((x.shape[0],), size, dtype=torch.long, device=x.device)
-        else:
-            lengths = torch.as_tensor(lengths)
-            if lengths.shape != (x.shape[0],):
-                raise ValueError(f"encoder: lengths must be ({x.shape[0]},), got "
-                                 f"{tuple(lengths.shape)}")
-            if lengths.device.type == "cpu":  # checked where it costs no device sync
-                lo, hi = int(lengths.min()), int(lengths.max())
-                if lo < 1 or hi > size:
-                    raise ValueError(
-                        f"encoder: lengths must be in [1, {size}] (the padded length), "
-                        f"got min {lo}, max {hi}"
-                    )
-            lengths = lengths.to(device=x.device, dtype=torch.long)
-        mask = length_mask(lengths, size).to(x.dtype)
-        out = _zero_padding(F.relu(self.stem_bn(self.stem(_zero_padding(x, mask)), mask)), mask)
-        out = F.max_pool1d(out, 2, 2, ceil_mode=True)
-        lengths = downsample_lengths(lengths)
-        mask = length_mask(lengths, out.shape[-1]).to(out.dtype)
-        for block in self.blocks:
-            out = block(out, mask)
-            if block.pool:
-                lengths = downsample_lengths(lengths)
-                mask = length_mask(lengths, out.shape[-1]).to(out.dtype)
-        return out, lengths
+            return torch.full((x.shape[0],), size, dtype=torch.long, device=x.device)
+        lengths = torch.as_tensor(lengths)
+        if lengths.shape != (x.shape[0],):
+            raise ValueError(f"encoder: lengths must be ({x.shape[0]},), got "
+                             f"{tuple(lengths.shape)}")
+        if lengths.device.type == "cpu":  # checked where it costs no device sync
+            lo, hi = int(lengths.min()), int(lengths.max())
+            if lo < 1 or hi > size:
+                raise ValueError(
+                    f"encoder: lengths must be in [1, {size}] (the padded length), "
+                    f"got min {lo}, max {hi}"
+                )
+        return lengths.to(device=x.device, dtype=torch.long)
 
-    def features(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
-        """Per-position features before pooling: (B, channels, ceil(L / 32)), zero past lengths."""
-        return self._features(x, lengths)[0]
+    def _features(
+        self, xs: Sequence[Tensor], lengths: Sequence[Tensor | None]
+    ) -> tuple[list[Tensor], list[Tensor]]:
+        """The groups' features and lengths at the final resolution (BN pools all groups)."""
+        if len(xs) != len(lengths) or not len(xs):
+            raise ValueError(f"encoder: {len(xs)} input groups but {len(lengths)} length tensors")
+        lens = [self._check(x, n) for x, n in zip(xs, lengths)]
+
+        def masks_for(outs: list[Tensor]) -> list[Tensor]:
+            return [length_mask(n, o.shape[-1]).to(o.dtype) for n, o in zip(lens, outs)]
+
+        masks = masks_for(list(xs))
+        out = self.stem_bn([self.stem(_zero_padding(x, m)) for x, m in zip(xs, masks)], masks)
+        out = [F.max_pool1d(_zero_padding(F.relu(o), m), 2, 2, ceil_mode=True) for o, m in zip(out, masks)]
+        lens = [downsample_lengths(n) for n in lens]
+        masks = masks_for(out)
+        for block in self.blocks:
+            out = block(out, masks)
+            if block.pool:
+                lens = [downsample_lengths(n) for n in lens]
+                masks = masks_for(out)
+        return out, lens
+
+    @staticmethod
+    def _groups(x: Tensor | Sequence[Tensor], lengths: Any) -> tuple[bool, list[Tensor], list[Any]]:
+        if isinstance(x, Tensor):
+            return True, [x], [lengths]
+        xs = list(x)
+        return False, xs, list(lengths) if lengths is not None else [None] * len(xs)
+
+    def features(self, x: Tensor | Sequence[Tensor], lengths: Any = None) -> Any:
+        """Per-position features before pooling: (B, channels, ceil(L / 32)), zero past lengths
+        (a list of them for a list of length groups)."""
+        single, xs, lens = self._groups(x, lengths)
+        feats = self._features(xs, lens)[0]
+        return feats[0] if single else feats
 
     def pool(self, feats: Tensor, lengths: Tensor) -> Tensor:
         """Mean over the valid ``lengths`` (at the features' resolution) -> (B, out_dim)."""
@@ -439,14 +487,20 @@ class Encoder(nn.Module):
         h = feats.sum(dim=-1) / lengths.to(feats.dtype).unsqueeze(1)
         return self.head(h) if self.head is not None else h
 
-    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor | Sequence[Tensor], lengths: Any = None) -> Tensor:
         """``x`` (B, 6, L) float tracks, ``lengths`` (B,) true lengths (None: all L) -> h.
+
+        ``x`` and ``lengths`` may also be lists: the length groups of one batch, each padded to
+        its own longest row. They run layer by layer with batch-norm statistics over all
+        groups, so ``h`` (rows of the groups concatenated in order) equals that of one forward
+        over every row padded to the longest; only the padding costs nothing.
 
         Lengths are validated when they come on the CPU (as the loader hands them out); pass
         them so (the encoder moves them) to keep that check free of device syncs.
         """
-        feats, flen = self._features(x, lengths)
-        return self.pool(feats, flen)
+        _, xs, lens = self._groups(x, lengths)
+        feats, flens = self._features(xs, lens)
+        return torch.cat([self.pool(f, n) for f, n in zip(feats, flens)]) if len(feats) > 1 else self.pool(feats[0], flens[0])
 
 
 class Projector(nn.Module):

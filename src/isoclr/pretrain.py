@@ -7,8 +7,9 @@ entry (``pretrain.models.NAME`` in config/config.yaml, defaults in :data:`DEFAUL
     torchrun --nproc_per_node=4 -m isoclr.cli pretrain --config ... --out ...   (multi-GPU / CPU)
 
 Per optimiser step: ``accumulate`` micro-batches of ``batch_size`` distinct transcript sets
-(split over the processes), two masked views each (:mod:`isoclr.loader`); tracks built on the
-device; encoder -> projector -> loss (:mod:`isoclr.losses`; negatives gathered from every
+(split over the processes), two masked views each (:mod:`isoclr.loader`), padded as at most
+``length_groups`` length groups; tracks built on the device; encoder (all groups together, BN
+statistics pooled over them) -> projector -> loss (:mod:`isoclr.losses`; negatives gathered from every
 process); backward; clip the gradient norm; AdamW step; LR schedule step (linear warm-up, then
 ``lr / sqrt(epoch + 1)`` with a linear decay to 0 over the last ``decay_fraction`` of the
 steps, as in the original code, or cosine). Mixed precision (bf16 autocast) on GPU.
@@ -80,6 +81,7 @@ DEFAULTS: dict[str, Any] = {
     "num_workers": 2,  # DataLoader workers (each opens the HDF5 stores itself)
     "bucket": True,  # length bucketing
     "chunk_batches": 50,
+    "length_groups": 4,  # pad each batch as <= this many length groups (loader.length_groups)
     "log_every": 10,
     "val_every": 50,
     "val_batches": 8,
@@ -197,10 +199,12 @@ class PretrainModel(nn.Module):
             self.projector = model.build_projector(cfg["model"], self.encoder.out_dim)
             self.head = None
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def forward(self, xs: list[torch.Tensor], lengths: list[torch.Tensor], rows: torch.Tensor) -> Any:
+        """The length groups of one batch -> z in batch row order (``rows``: the groups' rows
+        concatenated) or, for MLM, the groups' per-nucleotide logits (a list)."""
         if self.head is not None:
-            return self.head(self.encoder.features(x, lengths), x.shape[-1])
-        return self.projector(self.encoder(x, lengths))
+            return [self.head(f, x.shape[-1]) for f, x in zip(self.encoder.features(xs, lengths), xs)]
+        return self.projector(self.encoder(xs, lengths))[torch.argsort(rows)]
 
 
 def alignment_uniformity(z1: torch.Tensor, z2: torch.Tensor) -> tuple[float, float]:
@@ -387,7 +391,8 @@ def _data(cfg: Mapping[str, Any], world: int, rank: int) -> dict[str, Any]:
     train = L.SetBatchSampler(train_ids, seed=int(cfg["seed"]), **common)
     val_common = dict(common, batch_size=min(per_rank, max(2, len(val_ids) // world)))
     val = L.SetBatchSampler(val_ids, seed=int(cfg["seed"]) + 1, **val_common)
-    dataset = L.ViewPairDataset(sets, mask_prob=float(cfg["mask_prob"]), return_targets=cfg["objective"] == "mlm")
+    dataset = L.ViewPairDataset(sets, mask_prob=float(cfg["mask_prob"]), return_targets=cfg["objective"] == "mlm",
+                                length_groups=int(cfg["length_groups"]))
     norm = losses.weight_norm(sizes[train_ids], float(cfg["weight_c"]))
     return {"sets": sets, "train": train, "val": val, "dataset": dataset, "weight_norm": norm}
 
@@ -490,23 +495,23 @@ def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = Fa
             old.unlink(missing_ok=True)
 
     def compute_loss(batch: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        codes = batch["codes"].to(device, non_blocking=True)
-        marks = batch["marks"].to(device, non_blocking=True)
-        lengths = batch["lengths"].to(device, non_blocking=True)
-        x = tracks_torch(codes, marks)
+        groups = batch["groups"]
+        xs = [tracks_torch(g["codes"].to(device, non_blocking=True), g["marks"].to(device, non_blocking=True))
+              for g in groups]
+        lens = [g["lengths"].to(device, non_blocking=True) for g in groups]
+        rows = torch.cat([g["rows"] for g in groups]).to(device, non_blocking=True)
         ctx = torch.autocast(device.type, dtype=torch.bfloat16) if amp else contextlib.nullcontext()
         with ctx:
-            y = fwd(x, lengths)
-        if objective == "mlm":
-            loss = losses.mlm_loss(y, batch["targets"].to(device), batch["mask"].to(device))
-            if fwd.training:
-                return loss, y, y
-            # validation: alignment/uniformity of the views' normalised h (no projector in MLM)
-            b = len(batch["set_ids"])
-            with ctx:
-                h = net.encoder(x, lengths)
-            return loss, h[:b], h[b:]
+            y = fwd(xs, lens, rows)
         b = len(batch["set_ids"])
+        if objective == "mlm":
+            loss = losses.mlm_loss(y, [g["targets"].to(device) for g in groups], [g["mask"].to(device) for g in groups])
+            if fwd.training:
+                return loss, loss, loss
+            # validation: alignment/uniformity of the views' normalised h (no projector in MLM)
+            with ctx:
+                h = net.encoder(xs, lens)[torch.argsort(rows)]
+            return loss, h[:b], h[b:]
         w = losses.set_weights(batch["set_sizes"].to(device), float(cfg["weight_c"]), data["weight_norm"])
         lossf = losses.dcl_loss if objective == "dcl" else losses.ntxent_loss
         loss = lossf(y[:b].float(), y[b:].float(), w, float(cfg["temperature"]))
@@ -554,10 +559,9 @@ def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = Fa
                 (loss / int(cfg["accumulate"])).backward()
                 loss_sum += float(_all_mean(loss.detach(), world)) / int(cfg["accumulate"])
                 sampler.advance_to(batch["epoch"], batch["index"])
-                lens = batch["lengths"]
                 sets_since += len(batch["set_ids"]) * world
-                real_nt += int(lens.sum())
-                padded_nt += int(lens.numel() * lens.max())
+                real_nt += int(batch["lengths"].sum())
+                padded_nt += sum(int(g["codes"].numel()) for g in batch["groups"])
             if not math.isfinite(loss_sum):
                 raise NonFiniteLossError(
                     f"non-finite training loss ({loss_sum}) at step {step + 1} of model {cfg['name']!r}; "
