@@ -11,9 +11,8 @@ What it does (docs/store.md has the store layout):
    FASTA contig name; ``chrom_excluded``), biotypes (``biotype``), maximum mature length
    (``too_long``: dropped, never truncated). Every drop is counted under its first reason;
 3. streams the genome one contig at a time (:class:`isoclr.genome.FastaReader`), and extracts
-   every exon of the kept transcripts on that contig with one vectorised gather (index arrays
-   built with ``np.repeat``/``cumsum``), reverse-complementing minus-strand transcripts in the
-   same gather. Soft-masked bases are upper-cased; ``N`` and other IUPAC codes become code 4
+   every exon of the kept transcripts on that contig with one ``np.concatenate`` of slice views
+   per run of contiguous destinations, reversed and complemented on the minus strand. Soft-masked bases are upper-cased; ``N`` and other IUPAC codes become code 4
    (both counted in the stats). An exon that runs past its contig's end is an error naming the
    annotation file, line and transcript: the genome and annotation do not belong together;
 4. converts the genomic CDS (stop codon included) to transcript coordinates and writes the store
@@ -50,13 +49,8 @@ log = logging.getLogger(__name__)
 #: Drop reasons, in the order they are tested (a transcript is counted under the first).
 DROP_REASONS = ("contig_missing", "chrom_excluded", "biotype", "too_long")
 DEFAULT_MAX_LENGTH = 12288
-#: Nucleotides gathered per vectorised batch (bounds the index arrays to ~40 bytes x this).
+#: Nucleotides gathered per batch (bounds the complement mask to this many bytes).
 GATHER_BATCH_NT = 1 << 22
-
-# index = genome code (0..6) | minus-strand flag << 3: identity on plus, complement on minus
-_STRAND_FLAT = np.zeros(16, dtype=np.uint8)
-_STRAND_FLAT[:7] = [0, 1, 2, 3, 4, 5, AMBIGUOUS]
-_STRAND_FLAT[8:15] = [3, 2, 1, 0, 4, 5, AMBIGUOUS]
 
 
 def _sha256(path: str | os.PathLike[str]) -> str:
@@ -102,44 +96,37 @@ def gather_exons(
 ) -> None:
     """Copy exons ``contig[start:end]`` to ``out[dest:dest+len]``, reverse-complemented where ``minus``.
 
-    Fully vectorised, per batch of exons: the source index of every nucleotide is one
-    ``cumsum`` over steps of +1 (plus strand) or -1 (minus strand, walking the exon backwards)
-    with a jump at each exon start; one gather, one strand table look-up (complement where
-    minus), and one slice assignment per run of contiguous destinations (a whole batch when
-    the annotation lists a contig's transcripts together, as GTFs do).
+    No per-nucleotide index arrays: each run of exons with contiguous destinations (a whole
+    contig when the annotation lists its transcripts together, as GTFs do), cut into batches of
+    about ``batch_nt`` nucleotides, is one ``np.concatenate`` of slice views (reversed views
+    for minus-strand exons) straight into ``out``; then one masked ``3 - code`` complements
+    A/C/G/T of the minus-strand exons (N and ambiguous codes are their own complement).
     """
-    lengths = (end - start).astype(np.int64)
-    if not len(lengths):
+    n = len(start)
+    if not n:
         return
+    lengths = (end - start).astype(np.int64)
+    brk = np.flatnonzero(dest[1:] != dest[:-1] + lengths[:-1]) + 1
+    run_starts = np.r_[0, brk]
     cum = np.cumsum(lengths)
-    n = len(lengths)
-    a = 0
-    while a < n:
-        base = cum[a - 1] if a else 0
-        b = max(int(np.searchsorted(cum, base + batch_nt, side="right")), a + 1)
-        ln = lengths[a:b]
+    # batch boundaries: run boundaries, plus a cut every ~batch_nt nucleotides inside long runs
+    cuts = np.unique(np.r_[run_starts, np.searchsorted(cum, np.arange(batch_nt, int(cum[-1]), batch_nt),
+                                                          side="right"), n])
+    cuts = cuts[cuts <= n]
+    starts_l, ends_l, minus_l = start.tolist(), end.tolist(), minus.tolist()
+    for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
+        if a >= b:
+            continue
+        pieces = [contig[s:e][::-1] if m else contig[s:e]
+                  for s, e, m in zip(starts_l[a:b], ends_l[a:b], minus_l[a:b], strict=True)]
+        lo = int(dest[a])
+        target = out[lo : lo + int(cum[b - 1] - (cum[a - 1] if a else 0))]
+        np.concatenate(pieces, out=target)
         mi = minus[a:b]
-        first = np.where(mi, end[a:b] - 1, start[a:b])
-        last = np.where(mi, start[a:b], end[a:b] - 1)
-        steps = np.repeat(np.where(mi, -1, 1).astype(np.int8), ln)
-        bounds = np.zeros(len(ln), dtype=np.int64)
-        np.cumsum(ln[:-1], out=bounds[1:])
-        jumps = first.copy()
-        jumps[1:] -= last[:-1]
-        steps_i = steps.astype(np.int64)
-        steps_i[bounds] = jumps
-        src = np.cumsum(steps_i, out=steps_i)
-        flag = np.repeat(mi.view(np.uint8), ln)
-        vals = _STRAND_FLAT[contig[src] | (flag << 3)]
-        # contiguous destination runs -> slice assignments
-        d = dest[a:b]
-        brk = np.flatnonzero(d[1:] != d[:-1] + ln[:-1]) + 1
-        run_starts = np.r_[0, brk]
-        run_ends = np.r_[brk, len(ln)]
-        for rs, re_ in zip(run_starts.tolist(), run_ends.tolist(), strict=True):
-            lo, hi = int(bounds[rs]), int(bounds[re_ - 1] + ln[re_ - 1])
-            out[d[rs] : d[rs] + (hi - lo)] = vals[lo:hi]
-        a = b
+        if mi.any():
+            comp = np.repeat(mi, lengths[a:b])
+            comp &= target < 4
+            np.subtract(3, target, out=target, where=comp)
 
 
 def cds_to_transcript(
