@@ -10,15 +10,18 @@ What it does (docs/store.md has the store layout):
 2. filters transcripts: chromosome include/exclude regular expressions (``re.fullmatch`` on the
    FASTA contig name; ``chrom_excluded``), biotypes (``biotype``), maximum mature length
    (``too_long``: dropped, never truncated). Every drop is counted under its first reason;
-3. streams the genome one contig at a time (:class:`isoclr.genome.FastaReader`), and extracts
-   every exon of the kept transcripts on that contig with one ``np.concatenate`` of slice views
-   per run of contiguous destinations, reversed and complemented on the minus strand. Soft-masked bases are upper-cased; ``N`` and other IUPAC codes become code 4
+3. streams the genome one contig at a time (:class:`isoclr.genome.FastaReader`, read, hashed
+   and decoded ahead on a worker thread while step 1 runs: :class:`isoclr.genome.ReadAhead`),
+   and extracts every exon of the kept transcripts on that contig with one ``np.concatenate``
+   of slice views per run of contiguous destinations, reversed and complemented on the minus
+   strand. Soft-masked bases are upper-cased; ``N`` and other IUPAC codes become code 4
    (both counted in the stats). An exon that runs past its contig's end is an error naming the
    annotation file, line and transcript: the genome and annotation do not belong together;
 4. converts the genomic CDS (stop codon included) to transcript coordinates and writes the store
    atomically with :func:`isoclr.store.write_store`, plus a stats table (section, key, value).
 
-Memory: the transcript sequences (one byte per nucleotide) plus about twice the largest contig.
+Memory: the transcript sequences (one byte per nucleotide) plus about twice the largest contig,
+plus up to ``READ_AHEAD_BYTES`` of contigs decoded ahead.
 """
 
 from __future__ import annotations
@@ -33,16 +36,17 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 from tqdm import tqdm
 
-from isoclr.genome import AMBIGUOUS, FastaReader, fasta_names
+from isoclr.genome import AMBIGUOUS, FastaReader, ReadAhead, fasta_names
 from isoclr.io import atomic_path
-from isoclr.store import write_store
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,8 @@ DROP_REASONS = ("contig_missing", "chrom_excluded", "biotype", "too_long")
 DEFAULT_MAX_LENGTH = 12288
 #: Nucleotides gathered per batch (bounds the complement mask to this many bytes).
 GATHER_BATCH_NT = 1 << 22
+#: Decoded genome held ahead of the extraction while the annotation is parsed (bytes).
+READ_AHEAD_BYTES = 128 << 20
 
 
 def _sha256(path: str | os.PathLike[str]) -> str:
@@ -63,6 +69,8 @@ def _sha256(path: str | os.PathLike[str]) -> str:
 
 def _missing_counts(report: Any) -> dict[str, int]:
     """Transcripts dropped per absent contig, from ``reconcile_chroms``'s report."""
+    import pandas as pd
+
     if report is None:
         return {}
     if isinstance(report, pd.DataFrame):
@@ -173,6 +181,8 @@ def cds_to_transcript(
 
 def _chrom_keep(chroms: pd.Series, include: Iterable[str], exclude: Iterable[str]) -> npt.NDArray[np.bool_]:
     """Per transcript: contig name passes the include/exclude regexes (``re.fullmatch``)."""
+    import pandas as pd
+
     include, exclude = list(include or ()), list(exclude or ())
     uniq = pd.unique(chroms)
     ok = {}
@@ -208,28 +218,41 @@ def build_store(
     """
     genome = Path(genome)
     provenance = dict(provenance or {})
-    # hashlib and file reads release the GIL: one worker thread (the second core) hashes the
-    # annotation, then the genome, while this thread parses the annotation
+    # Work that does not need the annotation starts first, on other threads (file reads,
+    # hashlib and NumPy release the GIL, so it runs on the second core): a worker thread reads,
+    # hashes and decodes the genome ahead (bounded by READ_AHEAD_BYTES); a pool lists the
+    # contig names and hashes the annotation. Meanwhile this thread imports pandas and parses
+    # the annotation.
+    reader = FastaReader(genome, checksum=not provenance.get("genome_sha256"))
     pool = ThreadPoolExecutor(1)
     try:
-        return _build_store(pool, genome, annotation, species, out, fmt, max_length,
-                            chromosomes_include, chromosomes_exclude, biotypes, aliases, provenance)
+        contigs = ReadAhead(reader, READ_AHEAD_BYTES)
+        try:
+            return _build_store(pool, reader, contigs, annotation, species, out, fmt, max_length,
+                                chromosomes_include, chromosomes_exclude, biotypes, aliases,
+                                provenance)
+        finally:
+            contigs.close()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _build_store(
-    pool: ThreadPoolExecutor, genome: Path, annotation: Any, species: str,
-    out: str | os.PathLike[str], fmt: str, max_length: int | None,
+    pool: ThreadPoolExecutor, reader: FastaReader, contigs: ReadAhead, annotation: Any,
+    species: str, out: str | os.PathLike[str], fmt: str, max_length: int | None,
     chromosomes_include: Iterable[str], chromosomes_exclude: Iterable[str],
     biotypes: Iterable[str], aliases: Mapping[str, str] | None, provenance: dict[str, Any],
 ) -> dict[str, dict[str, Any]]:
-    from isoclr import annotation as annotation_mod
-
+    genome = reader.path
+    names_future = pool.submit(fasta_names, genome)
     ann_digest = None
     if isinstance(annotation, (str, os.PathLike)) and not provenance.get("annotation_sha256"):
         ann_digest = pool.submit(_sha256, Path(annotation))
-    genome_digest = None if provenance.get("genome_sha256") else pool.submit(_sha256, genome)
+    import pandas as pd
+
+    from isoclr import annotation as annotation_mod
+    from isoclr.store import write_store
+
     if isinstance(annotation, (str, os.PathLike)):
         ann_path = Path(annotation)
         ann = annotation_mod.read_annotation(ann_path, fmt=fmt, species=species)
@@ -237,7 +260,7 @@ def _build_store(
         ann = annotation
         ann_path = Path(str(getattr(ann, "source", "") or "annotation"))
     ann_fmt = getattr(ann, "format", None) or getattr(ann, "fmt", None) or fmt
-    names = fasta_names(genome)
+    names = names_future.result()
     log.info("%s: %d contigs in %s", species, len(names), genome)
     ann, report = annotation_mod.reconcile_chroms(ann, names, aliases or {})
     missing = _missing_counts(report)
@@ -329,10 +352,9 @@ def _build_store(
     t_bounds = np.searchsorted(t_codes[t_grp], np.arange(len(t_uniq) + 1))
     tx_by_contig = {str(c): t_grp[t_bounds[i] : t_bounds[i + 1]] for i, c in enumerate(t_uniq)}
     dest = seq_offset[o_tx] + exon_tx_start
-    reader = FastaReader(genome, checksum=False)  # hashed by the worker thread
     seen: set[str] = set()
     genome_bases = genome_n = 0
-    for contig in tqdm(reader, total=len(names), desc=f"{species}: contigs", unit="contig", disable=None):
+    for contig in tqdm(contigs, total=len(names), desc=f"{species}: contigs", unit="contig", disable=None):
         seen.add(contig.name)
         genome_bases += contig.n_bases
         genome_n += int(np.count_nonzero(contig.codes == 4))
@@ -358,10 +380,10 @@ def _build_store(
 
     pos4 = np.flatnonzero(seq >= 4)  # N and other IUPAC codes are rare: work on their positions
     amb = pos4[seq[pos4] == AMBIGUOUS]
-    n_iupac_tx = int(len(amb))
+    n_iupac_tx = len(amb)
     seq[amb] = 4
-    n_tx_n = int(len(pos4))
-    tx_with_n = int(len(np.unique(np.searchsorted(seq_offset, pos4, side="right"))))
+    n_tx_n = len(pos4)
+    tx_with_n = len(np.unique(np.searchsorted(seq_offset, pos4, side="right")))
     del pos4, amb
 
     table = pd.DataFrame(
@@ -381,7 +403,7 @@ def _build_store(
     attrs: dict[str, Any] = {
         "species": species,
         "annotation_format": str(ann_fmt),
-        "genome_sha256": genome_digest.result() if genome_digest is not None else "",
+        "genome_sha256": reader.sha256 or "",
     }
     if ann_digest is not None:
         attrs["annotation_sha256"] = ann_digest.result()
@@ -399,7 +421,7 @@ def _build_store(
             "genes": n_genes,
             "transcripts": n,
             "coding_transcripts": int((cds_s >= 0).sum()),
-            "exons": int(len(o_tx)),
+            "exons": len(o_tx),
             "nucleotides": int(seq_offset[-1]),
             "median_length": float(np.median(lengths)) if n else 0.0,
             "mean_length": float(lengths.mean()) if n else 0.0,
@@ -428,6 +450,8 @@ def _build_store(
 
 def stats_table(stats: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     """``{section: {key: value}}`` -> long table with columns section, key, value."""
+    import pandas as pd
+
     rows = [(sec, str(k), v) for sec, kv in stats.items() for k, v in kv.items()]
     return pd.DataFrame(rows, columns=["section", "key", "value"])
 
@@ -486,6 +510,10 @@ def _tune_malloc() -> None:
     libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: heap (reusable) below 32 MiB, the maximum
     libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: give memory back only above 1 GiB free
     libc.mallopt(-2, 64 << 20)  # M_TOP_PAD: grow the heap 64 MiB at a time
+    # M_ARENA_MAX: one arena for all threads, so memory freed by the main thread (decoded
+    # contigs that the genome thread allocated) is reused by either; with per-thread arenas
+    # the two threads' peaks would add up
+    libc.mallopt(-8, 1)
 
 
 def run(args: argparse.Namespace) -> int:
