@@ -58,6 +58,7 @@ class Contig:
     codes: npt.NDArray[np.uint8]
     offset: int  # byte offset of its header in the (decompressed) file
     n_bases: int = field(init=False)
+    n_count: int = 0  # bases read as N (code 4)
 
     def __post_init__(self) -> None:
         self.n_bases = int(self.codes.size)
@@ -211,8 +212,8 @@ def line_at(path: str | os.PathLike[str], offset: int) -> int:
     return line
 
 
-def _encode_segment(seg: bytes, path: Path, seg_offset: int) -> tuple[npt.NDArray[np.uint8], int]:
-    """Sequence lines -> codes; returns (codes, number of ambiguous IUPAC letters).
+def _encode_segment(seg: bytes, path: Path, seg_offset: int) -> tuple[npt.NDArray[np.uint8], int, int]:
+    """Sequence lines -> codes; returns (codes, number of ambiguous IUPAC letters, number of N).
 
     One ``bytes.translate`` maps letters to codes and deletes line breaks in a single C pass;
     other whitespace (rare) takes a second pass; anything else is an error with its line.
@@ -230,7 +231,7 @@ def _encode_segment(seg: bytes, path: Path, seg_offset: int) -> tuple[npt.NDArra
                 f"{path} line {line}: invalid character {chr(raw[pos])!r} in sequence (not an IUPAC nucleotide code)"
             )
     codes = np.frombuffer(clean, dtype=np.uint8)
-    return codes, int(np.count_nonzero(codes == AMBIGUOUS))
+    return codes, int(np.count_nonzero(codes == AMBIGUOUS)), int(np.count_nonzero(codes == 4))
 
 
 def _headers(data: bytes) -> Iterator[tuple[int, int, bytes]]:
@@ -274,7 +275,7 @@ class FastaReader:
         name: str | None = None
         header_offset = 0
         parts: list[npt.NDArray[np.uint8]] = []
-        n_amb = 0
+        n_amb = n_n = 0
         seen: dict[str, int] = {}
 
         def finish() -> Contig:
@@ -282,7 +283,7 @@ class FastaReader:
             parts.clear()
             assert name is not None
             self.ambiguous[name] = n_amb
-            return Contig(name, codes, header_offset)
+            return Contig(name, codes, header_offset, n_n)
 
         with fh:
             pending: list[bytes] = []  # a line longer than a block (unwrapped FASTA) grows here
@@ -310,9 +311,10 @@ class FastaReader:
                             if seg.strip():
                                 raise ValueError(f"{self.path} line {line_at(self.path, offset)}: sequence before the first '>' header")
                         else:
-                            codes, amb = _encode_segment(seg, self.path, offset + pos)
+                            codes, amb, nn = _encode_segment(seg, self.path, offset + pos)
                             parts.append(codes)
                             n_amb += amb
+                            n_n += nn
                     if name is not None:
                         yield finish()
                     header_offset = offset + h_start
@@ -326,7 +328,7 @@ class FastaReader:
                             f"{name!r} (first at line {line_at(self.path, seen[name])})"
                         )
                     seen[name] = header_offset
-                    n_amb = 0
+                    n_amb = n_n = 0
                     pos = h_end
                 if pos < len(data):
                     seg = data[pos:]
@@ -334,9 +336,10 @@ class FastaReader:
                         if seg.strip():
                             raise ValueError(f"{self.path} line {line_at(self.path, offset)}: sequence before the first '>' header")
                     else:
-                        codes, amb = _encode_segment(seg, self.path, offset + pos)
+                        codes, amb, nn = _encode_segment(seg, self.path, offset + pos)
                         parts.append(codes)
                         n_amb += amb
+                        n_n += nn
                 offset += len(data)
             if name is not None:
                 yield finish()

@@ -357,7 +357,7 @@ def _build_store(
     for contig in tqdm(contigs, total=len(names), desc=f"{species}: contigs", unit="contig", disable=None):
         seen.add(contig.name)
         genome_bases += contig.n_bases
-        genome_n += int(np.count_nonzero(contig.codes == 4))
+        genome_n += contig.n_count
         on = tx_by_contig.get(contig.name)
         if on is None:
             continue
