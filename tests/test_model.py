@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from isoclr.encoding import tracks_torch
@@ -187,6 +188,21 @@ def test_mlm_head_shapes() -> None:
 
     mlm_loss(logits, codes, torch.rand(2, 100) < 0.15).backward()
     assert enc.stem.weight.grad is not None and enc.stem.weight.grad.abs().sum() > 0
+
+
+def test_mlm_logits_do_not_depend_on_padding() -> None:
+    torch.manual_seed(0)
+    enc = build_encoder({"size": "tiny", "dropout": 0.0}).eval()
+    head = build_mlm_head(enc)
+    _randomise_bn(enc)
+    with torch.no_grad():
+        head.up.bias.fill_(0.5)  # padded features up-sample to non-zero activations
+        x, ln = _batch([70, 37], 70)
+        short = head(enc.features(x, ln), 70, ln)
+        wide = F.pad(x, (0, 90))
+        padded = head(enc.features(wide, ln), 160, ln)
+    torch.testing.assert_close(padded[0, :, :70], short[0])
+    torch.testing.assert_close(padded[1, :, :37], short[1, :, :37])
 
 
 def test_checkpoint_round_trip(tmp_path: Path) -> None:

@@ -530,8 +530,10 @@ class MLMHead(nn.Module):
     A transposed conv with kernel = stride = ``downsample`` gives every one of the 32
     nucleotides under a feature position its own linear map (position-aware up-sampling),
     followed by ReLU, a ``kernel_size`` conv that mixes neighbouring nucleotides, ReLU and a
-    1x1 conv to 4 logits. ``forward(feats (B, C, L'), length L) -> (B, 4, L)`` (cropped to L).
-    The head only sees encoder features, never the input, so the encoder has to do the work.
+    1x1 conv to 4 logits. ``forward(feats (B, C, L'), length L, lengths (B,)) -> (B, 4, L)``
+    (cropped to L). The up-sampled activations are zeroed past each row's true length before
+    the mixing conv, so a row's logits do not depend on how far it is padded. The head only
+    sees encoder features, never the input, so the encoder has to do the work.
     """
 
     def __init__(
@@ -543,8 +545,10 @@ class MLMHead(nn.Module):
         self.mix = nn.Conv1d(hidden, hidden, kernel_size, padding=kernel_size // 2)
         self.out = nn.Conv1d(hidden, n_classes, 1)
 
-    def forward(self, feats: Tensor, length: int) -> Tensor:
+    def forward(self, feats: Tensor, length: int, lengths: Tensor | None = None) -> Tensor:
         y = F.relu(self.up(feats))[..., :length]
+        if lengths is not None:
+            y = _zero_padding(y, length_mask(lengths.to(y.device), length))
         return self.out(F.relu(self.mix(y)))
 
 

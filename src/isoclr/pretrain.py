@@ -203,7 +203,8 @@ class PretrainModel(nn.Module):
         """The length groups of one batch -> z in batch row order (``rows``: the groups' rows
         concatenated) or, for MLM, the groups' per-nucleotide logits (a list)."""
         if self.head is not None:
-            return [self.head(f, x.shape[-1]) for f, x in zip(self.encoder.features(xs, lengths), xs)]
+            feats = self.encoder.features(xs, lengths)
+            return [self.head(f, x.shape[-1], n) for f, x, n in zip(feats, xs, lengths)]
         return self.projector(self.encoder(xs, lengths))[torch.argsort(rows)]
 
 
