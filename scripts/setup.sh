@@ -38,7 +38,7 @@ py="$venv/bin/python"
 # torch first and pinned: with no torch installed, a bare `torch` requirement would pull the
 # newest release (several GB); the package's own range (torch>=2.4) is then already satisfied.
 "$py" -m pip install -q "${ISOCLR_TORCH:-torch==2.13.0}"
-"$py" -m pip install -q -e '.[pipeline,dev]'
+"$py" -m pip install -q -e '.[pipeline,dev,tensorboard]'
 # External encoders (SpliceBERT, RNA-FM, ...) through multimolecule, so their code path is tested
 # offline. Some of its dependencies pin exact torch releases they do not need at run time, so
 # those go in with --no-deps (this keeps the torch above). ISOCLR_NO_EXTERNAL=1 skips this step.

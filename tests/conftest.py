@@ -22,6 +22,8 @@ def pytest_configure(config: pytest.Config) -> None:
     missing += [tool for tool in ("gffread", "bedtools") if shutil.which(tool) is None]
     if importlib.util.find_spec("multimolecule") is None:
         missing.append("the multimolecule package (scripts/setup.sh installs it)")
+    if importlib.util.find_spec("tensorboard") is None:
+        missing.append("the tensorboard package (scripts/setup.sh installs it)")
     if missing:
         raise pytest.UsageError(
             "CI run without what the comparison tests need (they would skip): " + ", ".join(missing)

@@ -162,6 +162,22 @@ def test_length_groups_train_like_one_padded_tensor(sim: dict, tmp_path: Path, o
     assert np.all(m4["padding"] < m1["padding"])
 
 
+def test_metrics_go_to_csv_and_tensorboard(sim: dict, tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard", reason="tensorboard not installed (scripts/setup.sh installs it)")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _, cfg = P.resolve(_cfg(sim, steps=4, log_every=2, val_every=4, checkpoint_every=4))
+    P.pretrain(cfg, tmp_path / "run")
+    csv = np.genfromtxt(tmp_path / "run" / "metrics.csv", delimiter=",", names=True)
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    assert {"loss", "lr", "padding", "val_loss", "val_alignment", "val_uniformity"} <= set(events.Tags()["scalars"])
+    logged = {e.step: e.value for e in events.Scalars("loss")}
+    assert sorted(logged) == [2, 4]
+    np.testing.assert_allclose([logged[s] for s in (2, 4)], csv["loss"][~np.isnan(csv["loss"])], rtol=1e-6)
+    assert (tmp_path / "run" / "curves.png").stat().st_size > 0
+
+
 def test_schedule_shapes() -> None:
     s = P.Schedule("sqrt", total=100, warmup=10, steps_per_epoch=10, decay_fraction=0.2, min_ratio=0)
     assert s(0) == pytest.approx(0.1) and s(9) == pytest.approx(1.0)
