@@ -608,16 +608,6 @@ def _is(arr: np.ndarray, s: np.ndarray, e: np.ndarray, word: bytes) -> np.ndarra
     return (e - s == len(word)) & _at(arr, s, e, word)
 
 
-def _word_positions(arr: np.ndarray, word: bytes) -> np.ndarray:
-    """Start of every occurrence of ``word`` (which has one ``_`` and cannot overlap itself)."""
-    u = word.index(b"_")
-    cand = np.flatnonzero(arr == 95) - u
-    cand = cand[(cand >= 0) & (cand + len(word) <= len(arr))]
-    for j in (u + 1, u + 2, 0, *range(1, len(word))):  # rarest bytes first: few survivors
-        cand = cand[arr[cand + j] == word[j]]
-    return cand
-
-
 def _field_strings(block: bytes, arr: np.ndarray, s: np.ndarray, e: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Factorize the fields ``block[s:e]``: ``(codes, uniques as str objects)``.
@@ -755,11 +745,11 @@ def _gtf_block(path: PathLike, block: bytes, line0: int) -> tuple[dict[str, Any]
     gs, ge, ok = _quoted_value(arr, quotes, semis, a0 + 9, a1, _at(arr, a0, a1, b'gene_id "'))
     p = ge + 3  # usually right after the gene_id
     other = np.flatnonzero(ok & ~_at(arr, ge, a1, b'"; transcript_id "'))
-    if len(other):  # elsewhere: the row's first "transcript_id"
-        occ = _word_positions(arr, b"transcript_id")
-        k = np.searchsorted(occ, a0[other])
-        po = occ[np.minimum(k, len(occ) - 1)] if len(occ) else a0[other]
-        good = (k < len(occ)) & (po < a1[other]) & (po >= a0[other] + 2)
+    if len(other):  # elsewhere: the row's first "transcript_id" (bytes.find: memchr speed)
+        po = np.fromiter((block.find(b"transcript_id", x, y) for x, y in
+                          zip(a0[other].tolist(), a1[other].tolist(), strict=True)),
+                         dtype=np.int64, count=len(other))
+        good = (po >= a0[other] + 2)
         good &= (arr[np.maximum(po - 2, 0)] == 59) & (arr[np.maximum(po - 1, 0)] == 32)
         good &= _at(arr, po + 13, a1[other], b' "')
         p[other] = po
