@@ -797,12 +797,25 @@ def _gtf_block(path: PathLike, block: bytes, line0: int) -> tuple[dict[str, Any]
         "strand": _obj(_field_objects(block, arr, tt[:, 5] + 1, tt[:, 6])),
         "start": start - 1, "end": end, "kind": _obj(kinds), "phase": phase, "line": lineno,
     })
+    a = _obj([block[x:y].decode() for x, y in zip(a0[ci].tolist(), a1[ci].tolist(), strict=True)])
     out["rep"] = pd.DataFrame({
-        "tid": _obj(tid[ci]), "not_tx": kind[ci] != 3, "line": lineno[ci],
-        "a": _obj([block[x:y].decode() for x, y in zip(a0[ci].tolist(), a1[ci].tolist(),
-                                                       strict=True)]),
+        "tid": _obj(tid[ci]), "not_tx": kind[ci] != 3, "line": lineno[ci], **_transcript_info(a),
     })
     return out, nlines
+
+
+# (?:^|;) written as ';' on ';' + value: same matches, 3x faster (literal prefix)
+_TAG = re.compile(r';\s*tag\s+"?([^";\s][^";]*?)"?\s*(?=;|$)')
+
+
+def _transcript_info(a: pd.Series) -> dict[str, pd.Series]:
+    """Gene name, biotype and tags from the attribute strings ``a`` of candidate rows."""
+    return {
+        "gene_name": _obj(_first_of(a, ("gene_name", "gene_symbol", "gene"))),
+        "biotype": _obj(_first_of(a, ("transcript_type", "transcript_biotype", "gene_type",
+                                      "gene_biotype"))),
+        "tags": _obj([",".join(_TAG.findall(";" + v)) if "tag" in v else "" for v in a]),
+    }
 
 
 def _first_of(attrs: pd.Series, keys: Iterable[str]) -> np.ndarray:
@@ -870,15 +883,9 @@ def read_gtf(path: PathLike) -> Annotation:
         rows[c] = rows[c].astype(object)
     rep = pd.concat(reps, ignore_index=True)
     rep = rep.sort_values(["not_tx", "line"], kind="stable").drop_duplicates("tid")
-    a = _obj(rep["a"])
-    # (?:^|;) written as ';' on ';' + value: same matches, 3x faster (literal prefix)
-    tag_pat = re.compile(r';\s*tag\s+"?([^";\s][^";]*?)"?\s*(?=;|$)')
-    info = pd.DataFrame({
-        "gene_name": _first_of(a, ("gene_name", "gene_symbol", "gene")),
-        "biotype": _first_of(a, ("transcript_type", "transcript_biotype", "gene_type",
-                                 "gene_biotype")),
-        "tags": [",".join(tag_pat.findall(";" + v)) if "tag" in v else "" for v in a],
-    }, index=rep["tid"].to_numpy())
+    # gene name, biotype, tags: read by the block workers from each block's candidate rows
+    info = pd.DataFrame({c: _obj(rep[c]) for c in ("gene_name", "biotype", "tags")})
+    info.index = rep["tid"].to_numpy()
     counts: dict[str, int] = {}
     if gene_ids:
         gids = pd.Series(np.concatenate(gene_ids), dtype=object)
