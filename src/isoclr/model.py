@@ -433,7 +433,9 @@ class Encoder(nn.Module):
         if lengths.shape != (x.shape[0],):
             raise ValueError(f"encoder: lengths must be ({x.shape[0]},), got "
                              f"{tuple(lengths.shape)}")
-        if lengths.device.type == "cpu":  # checked where it costs no device sync
+        # checked where it costs no device sync, and not while compiling (it would specialise
+        # the graph on the lengths' values)
+        if lengths.device.type == "cpu" and not torch.compiler.is_compiling():
             lo, hi = int(lengths.min()), int(lengths.max())
             if lo < 1 or hi > size:
                 raise ValueError(
