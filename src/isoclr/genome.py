@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -103,9 +103,8 @@ def _open_binary(path: Path, checksum: bool = True) -> tuple[IO[bytes], _Hashing
     return io.BufferedReader(hasher, buffer_size=1 << 20), hasher
 
 
-def _blocks(path: Path, block_bytes: int) -> Iterator[bytes]:
-    """Yield blocks of complete lines of the (decompressed) file."""
-    fh, _ = _open_binary(path)
+def _line_blocks(fh: IO[bytes], block_bytes: int) -> Iterator[bytes]:
+    """Yield blocks of complete lines of the (decompressed) file ``fh``; closes it."""
     with fh:
         pending: list[bytes] = []
         while True:
@@ -141,22 +140,47 @@ def read_fai(path: str | os.PathLike[str]) -> list[tuple[str, int]] | None:
 def fasta_names(path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES) -> list[str]:
     """Contig names in file order: from the ``.fai`` index if present, else by scanning headers.
 
-    Only header lines are parsed (one regex per block), so a scan reads at I/O (or gzip) speed.
+    Only header lines are parsed, so a scan reads at I/O (or gzip) speed.
     """
+    return scan_fasta(path, block_bytes)[0]
+
+
+def scan_fasta(path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES,
+               checksum: bool = False) -> tuple[list[str], str | None]:
+    """(contig names in file order, sha256 of the file as stored or None without ``checksum``).
+
+    Names come from the ``.fai`` index if present, else from one pass over the file that
+    also feeds the hash, so a build reads the file once for both (and the genome reader,
+    which decodes, does not hash).
+    """
+    path = Path(path)
     fai = read_fai(path)
     if fai is not None:
-        return [name for name, _ in fai]
+        return [name for name, _ in fai], _file_sha256(path) if checksum else None
+    sha = hashlib.sha256() if checksum else None
     if not is_gzip(path):
-        return _scan_names(Path(path), block_bytes)
+        names = _scan_names(path, block_bytes, sha)
+        return names, sha.hexdigest() if sha is not None else None
+    fh, hasher = _open_binary(path, checksum)
     names = []
-    for block in _blocks(Path(path), block_bytes):
+    for block in _line_blocks(fh, block_bytes):
         names.extend(h.split(maxsplit=1)[0].decode() if h.strip() else "" for _, _, h in _headers(block))
-    return names
+    return names, hasher.sha256.hexdigest() if checksum else None
 
 
-def _scan_names(path: Path, block_bytes: int = BLOCK_BYTES) -> list[str]:
+def _file_sha256(path: Path, block_bytes: int = BLOCK_BYTES) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb", buffering=0) as fh:
+        buf = bytearray(block_bytes)
+        while k := fh.readinto(buf):
+            sha.update(memoryview(buf)[:k])
+    return sha.hexdigest()
+
+
+def _scan_names(path: Path, block_bytes: int = BLOCK_BYTES, sha: Any = None) -> list[str]:
     """Header names of a plain FASTA: ``bytearray.find(b">")`` (memchr) over blocks read into
-    one reusable buffer, a header being a ``>`` at a line start; no sequence is copied."""
+    one reusable buffer, a header being a ``>`` at a line start; no sequence is copied.
+    ``sha``: a hashlib object fed every block."""
     names: list[str] = []
 
     def add(h: bytes) -> None:
@@ -164,10 +188,13 @@ def _scan_names(path: Path, block_bytes: int = BLOCK_BYTES) -> list[str]:
         names.append(h.split(maxsplit=1)[0].decode() if h.strip() else "")
 
     buf = bytearray(block_bytes)
+    view = memoryview(buf)
     prev = 10  # the byte before the block: the file start counts as a line start
     partial: bytearray | None = None  # a header running past the block end
     with open(path, "rb", buffering=0) as fh:
         while k := fh.readinto(buf):
+            if sha is not None:
+                sha.update(view[:k])
             pos = 0
             if partial is not None:
                 e = buf.find(b"\n", 0, k)

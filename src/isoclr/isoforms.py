@@ -40,9 +40,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from tqdm import tqdm
 
-from isoclr.genome import AMBIGUOUS, FastaReader, ReadAhead, fasta_names
+from isoclr.genome import AMBIGUOUS, FastaReader, ReadAhead, scan_fasta
 from isoclr.io import atomic_path
 
 if TYPE_CHECKING:
@@ -219,11 +218,12 @@ def build_store(
     genome = Path(genome)
     provenance = dict(provenance or {})
     # Work that does not need the annotation starts first, on other threads (file reads,
-    # hashlib and NumPy release the GIL, so it runs on the second core): a worker thread reads,
-    # hashes and decodes the genome ahead (bounded by READ_AHEAD_BYTES); a pool lists the
-    # contig names and hashes the annotation. Meanwhile this thread imports pandas and parses
-    # the annotation.
-    reader = FastaReader(genome, checksum=not provenance.get("genome_sha256"))
+    # hashlib and NumPy release the GIL, so it runs on the second core): a worker thread reads
+    # and decodes the genome ahead (bounded by READ_AHEAD_BYTES); a pool lists the contig names
+    # and hashes the genome in one pass over the file (not bounded by memory, so the hash is
+    # done before the annotation is), then hashes the annotation. Meanwhile this thread
+    # imports pandas and parses the annotation.
+    reader = FastaReader(genome, checksum=False)
     pool = ThreadPoolExecutor(1)
     try:
         contigs = ReadAhead(reader, READ_AHEAD_BYTES)
@@ -244,11 +244,12 @@ def _build_store(
     biotypes: Iterable[str], aliases: Mapping[str, str] | None, provenance: dict[str, Any],
 ) -> dict[str, dict[str, Any]]:
     genome = reader.path
-    names_future = pool.submit(fasta_names, genome)
+    names_future = pool.submit(scan_fasta, genome, checksum=not provenance.get("genome_sha256"))
     ann_digest = None
     if isinstance(annotation, (str, os.PathLike)) and not provenance.get("annotation_sha256"):
         ann_digest = pool.submit(_sha256, Path(annotation))
     import pandas as pd
+    from tqdm import tqdm
 
     from isoclr import annotation as annotation_mod
     from isoclr.store import write_store
@@ -260,7 +261,7 @@ def _build_store(
         ann = annotation
         ann_path = Path(str(getattr(ann, "source", "") or "annotation"))
     ann_fmt = getattr(ann, "format", None) or getattr(ann, "fmt", None) or fmt
-    names = names_future.result()
+    names, genome_sha256 = names_future.result()
     log.info("%s: %d contigs in %s", species, len(names), genome)
     ann, report = annotation_mod.reconcile_chroms(ann, names, aliases or {})
     missing = _missing_counts(report)
@@ -403,7 +404,7 @@ def _build_store(
     attrs: dict[str, Any] = {
         "species": species,
         "annotation_format": str(ann_fmt),
-        "genome_sha256": reader.sha256 or "",
+        "genome_sha256": genome_sha256 or "",
     }
     if ann_digest is not None:
         attrs["annotation_sha256"] = ann_digest.result()
