@@ -261,18 +261,19 @@ def _encode_segment(seg: bytes, path: Path, seg_offset: int) -> tuple[npt.NDArra
     return codes, int(np.count_nonzero(codes == AMBIGUOUS)), int(np.count_nonzero(codes == 4))
 
 
-def _headers(data: bytes) -> Iterator[tuple[int, int, bytes]]:
+def _headers(data: bytes, line_start: bool = True) -> Iterator[tuple[int, int, bytes]]:
     """(start, end after the newline, header text) of every line starting with '>' in ``data``.
 
-    ``data`` holds complete lines. Uses ``bytes.find`` of one byte (memchr speed); a '>' that
-    does not start a line is left in the sequence, where it is reported as invalid.
+    ``data`` ends with a complete header line, if any (``line_start``: it also starts a line).
+    Uses ``bytes.find`` of one byte (memchr speed); a '>' that does not start a line is left in
+    the sequence, where it is reported as invalid.
     """
     pos = 0
     while True:
         p = data.find(b">", pos)
         if p < 0:
             return
-        if p and data[p - 1] != 10:  # not at a line start: invalid character in a sequence line
+        if data[p - 1] != 10 if p else not line_start:  # not at a line start: invalid in a sequence
             pos = p + 1
             continue
         e = data.find(b"\n", p)
@@ -313,25 +314,27 @@ class FastaReader:
             return Contig(name, codes, header_offset, n_n)
 
         with fh:
-            pending: list[bytes] = []  # a line longer than a block (unwrapped FASTA) grows here
+            # Chunks are decoded as read, cut anywhere (a sequence line may continue in the next
+            # chunk: line breaks are deleted anyway), so the text is not copied into line-aligned
+            # blocks; only a header line at the end of a chunk, maybe incomplete, moves on to
+            # the next one.
+            carry = b""
+            line_start = True  # ``data`` starts a line
             offset = 0  # bytes of the decompressed stream before ``data``
-            eof = False
-            while not eof:
+            while True:
                 chunk = fh.read(self.block_bytes)
+                if not chunk and not carry:
+                    break
+                data = carry + chunk if carry else chunk
+                carry = b""
                 if chunk:
-                    cut = chunk.rfind(b"\n") + 1
-                    if cut == 0:
-                        pending.append(chunk)
-                        continue
-                    data = b"".join([*pending, chunk[:cut]]) if pending else chunk[:cut]
-                    pending = [chunk[cut:]] if cut < len(chunk) else []
-                else:
-                    eof, data = True, b"".join(pending)
-                    pending = []
+                    last = data.rfind(b"\n") + 1  # start of the last line
+                    if last < len(data) and data[last] == 62 and (last or line_start):  # '>'
+                        data, carry = data[:last], data[last:]
                     if not data:
-                        break
+                        continue
                 pos = 0
-                for h_start, h_end, h_text in _headers(data):
+                for h_start, h_end, h_text in _headers(data, line_start):
                     if h_start > pos:
                         seg = data[pos:h_start]
                         if name is None:
@@ -368,6 +371,7 @@ class FastaReader:
                         n_amb += amb
                         n_n += nn
                 offset += len(data)
+                line_start = data.endswith(b"\n")
             if name is not None:
                 yield finish()
             elif not seen:
