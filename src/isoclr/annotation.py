@@ -570,23 +570,13 @@ _SPACE[[9, 10, 11, 12, 13, 32]] = True
 
 
 def _gtf_blocks(path: PathLike, block_bytes: int = _GTF_BLOCK) -> Iterator[bytes]:
-    """Blocks of complete lines of a plain or gzip text file (the last may lack its newline)."""
+    """Blocks of complete lines of a plain or gzip text file (the last may lack its newline):
+    about ``block_bytes`` read at once, completed by the rest of their last line."""
     opener = gzip.open if is_gzip(path) else open
     try:
         with opener(path, "rb") as fh:
-            pending = b""
-            while True:
-                chunk = fh.read(block_bytes)
-                if not chunk:
-                    if pending:
-                        yield pending
-                    return
-                cut = chunk.rfind(b"\n") + 1
-                if cut == 0:
-                    pending += chunk
-                    continue
-                yield pending + chunk[:cut] if pending else chunk[:cut]
-                pending = chunk[cut:]
+            while chunk := fh.read(block_bytes):
+                yield chunk if chunk.endswith(b"\n") else chunk + fh.readline()
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise ValueError(f"{path}: corrupt or truncated gzip file ({exc})") from None
 
@@ -608,9 +598,17 @@ def _is(arr: np.ndarray, s: np.ndarray, e: np.ndarray, word: bytes) -> np.ndarra
     return (e - s == len(word)) & _at(arr, s, e, word)
 
 
-def _field_strings(block: bytes, arr: np.ndarray, s: np.ndarray, e: np.ndarray
+def _words(block: bytes) -> np.ndarray:
+    """``words[k]``: the (unaligned, little-endian) uint64 of bytes k..k+7 of ``block``
+    (zero-padded), for ``k`` in ``0..len(block)``."""
+    padded = np.frombuffer(block + bytes(8), dtype=np.uint8)
+    return np.ndarray((len(block) + 1,), dtype="<u8", buffer=padded, strides=(1,))
+
+
+def _field_strings(block: bytes, words: np.ndarray, s: np.ndarray, e: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Factorize the fields ``block[s:e]``: ``(codes, uniques as str objects)``.
+    """Factorize the fields ``block[s:e]``: ``(codes, uniques as str objects)``; ``words``:
+    :func:`_words` of ``block``.
 
     Consecutive rows usually repeat a value (contig, strand, transcript id): only the first
     row of each run becomes a Python string."""
@@ -621,10 +619,7 @@ def _field_strings(block: bytes, arr: np.ndarray, s: np.ndarray, e: np.ndarray
     width = int(w.max())
     new = np.ones(n, dtype=bool)
     if 0 < width <= 256 and n > 1:
-        # compare each field with the previous row's, 8 bytes at a time: ``words[k]`` is the
-        # (unaligned, little-endian) uint64 of bytes k..k+7 of the block
-        padded = np.frombuffer(block + bytes(8), dtype=np.uint8)
-        words = np.ndarray((len(arr) + 1,), dtype="<u8", buffer=padded, strides=(1,))
+        # compare each field with the previous row's, 8 bytes at a time
         same = np.flatnonzero(w[1:] == w[:-1]) + 1
         for j in range(0, width, 8):
             if not len(same):
@@ -632,8 +627,8 @@ def _field_strings(block: bytes, arr: np.ndarray, s: np.ndarray, e: np.ndarray
             rem = np.clip(w[same] - j, 0, 8)
             mask = np.where(rem >= 8, np.uint64(0xFFFFFFFFFFFFFFFF),
                             (np.uint64(1) << (8 * rem).astype(np.uint64)) - np.uint64(1))
-            a = words[np.minimum(s[same] + j, len(arr))] & mask
-            b = words[np.minimum(s[same - 1] + j, len(arr))] & mask
+            a = words[np.minimum(s[same] + j, len(block))] & mask
+            b = words[np.minimum(s[same - 1] + j, len(block))] & mask
             same = same[a == b]
         new[same] = False
     heads = np.flatnonzero(new)
@@ -642,8 +637,8 @@ def _field_strings(block: bytes, arr: np.ndarray, s: np.ndarray, e: np.ndarray
     return hcodes[np.cumsum(new) - 1], np.asarray(uniq, dtype=object)
 
 
-def _field_objects(block: bytes, arr: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndarray:
-    codes, uniq = _field_strings(block, arr, s, e)
+def _field_objects(block: bytes, words: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndarray:
+    codes, uniq = _field_strings(block, words, s, e)
     return uniq[codes] if len(codes) else np.zeros(0, dtype=object)
 
 
@@ -719,6 +714,7 @@ def _gtf_block(path: PathLike, block: bytes, line0: int) -> tuple[dict[str, Any]
         kind[_is(arr, fs, fe, word)] = k
     is_gene = _is(arr, fs, fe, b"gene")
     a0, a1 = tt[:, 7] + 1, ends
+    words = _words(block)
     quotes = np.flatnonzero(arr == 34)
     semis = np.flatnonzero(arr == 59)
     out: dict[str, Any] = {}
@@ -729,7 +725,7 @@ def _gtf_block(path: PathLike, block: bytes, line0: int) -> tuple[dict[str, Any]
                                    _at(arr, a0[g], a1[g], b'gene_id "'))
         ok &= (ge + 1 == a1[g]) | (arr[np.minimum(ge + 1, len(arr) - 1)] == 59)
         gid = np.empty(len(g), dtype=object)
-        gid[ok] = _field_objects(block, arr, gs[ok], ge[ok])
+        gid[ok] = _field_objects(block, words, gs[ok], ge[ok])
         if not ok.all():
             rest = _obj([block[a:b].decode() for a, b in zip(a0[g][~ok].tolist(),
                                                              a1[g][~ok].tolist(), strict=True)])
@@ -759,8 +755,8 @@ def _gtf_block(path: PathLike, block: bytes, line0: int) -> tuple[dict[str, Any]
     n = len(sel)
     tid = np.empty(n, dtype=object)
     gid = np.empty(n, dtype=object)
-    tid[ok] = _field_objects(block, arr, ts[ok], te[ok])
-    gid[ok] = _field_objects(block, arr, gs[ok], ge[ok])
+    tid[ok] = _field_objects(block, words, ts[ok], te[ok])
+    gid[ok] = _field_objects(block, words, gs[ok], ge[ok])
     if not ok.all():  # any other layout: the general regexes
         slow = np.flatnonzero(~ok)
         rest = _obj([block[a:b].decode() for a, b in zip(a0[slow].tolist(), a1[slow].tolist(),
@@ -793,8 +789,8 @@ def _gtf_block(path: PathLike, block: bytes, line0: int) -> tuple[dict[str, Any]
     ci = np.flatnonzero(cand)
     out["rows"] = pd.DataFrame({  # object columns: pandas would copy into Arrow strings
         "tid": _obj(tid), "gid": _obj(gid),
-        "chrom": _obj(_field_objects(block, arr, starts, tt[:, 0])),
-        "strand": _obj(_field_objects(block, arr, tt[:, 5] + 1, tt[:, 6])),
+        "chrom": _obj(_field_objects(block, words, starts, tt[:, 0])),
+        "strand": _obj(_field_objects(block, words, tt[:, 5] + 1, tt[:, 6])),
         "start": start - 1, "end": end, "kind": _obj(kinds), "phase": phase, "line": lineno,
     })
     a = _obj([block[x:y].decode() for x, y in zip(a0[ci].tolist(), a1[ci].tolist(), strict=True)])
@@ -863,18 +859,33 @@ def read_gtf(path: PathLike) -> Annotation:
             reps.append(got["rep"])
 
     # blocks are parsed by GTF_THREADS threads (NumPy releases the GIL in its scans), at most
-    # 2 * GTF_THREADS blocks in flight; results are taken in file order, so the first bad line
-    # of the file is the one reported
+    # 2 * GTF_THREADS blocks in flight, their lines numbered from 1; results are taken in file
+    # order, so the first bad line of the file is the one reported, and renumbered then. A
+    # block that fails is parsed again with its true first line number: the error names it.
     line0 = 0
+    pending: deque[tuple[Future[tuple[dict[str, Any] | None, int]], bytes]] = deque()
+
+    def take() -> None:
+        nonlocal line0
+        future, block = pending.popleft()
+        try:
+            got, nlines = future.result()
+        except ValueError:
+            _gtf_block(path, block, line0)
+            raise
+        if got is not None and "rows" in got:
+            got["rows"]["line"] += line0
+            got["rep"]["line"] += line0
+        line0 += nlines
+        collect(got)
+
     with ThreadPoolExecutor(GTF_THREADS) as pool:
-        pending: deque[Future[tuple[dict[str, Any] | None, int]]] = deque()
         for block in _gtf_blocks(path):
-            pending.append(pool.submit(_gtf_block, path, block, line0))
-            line0 += block.count(b"\n") + (not block.endswith(b"\n"))
+            pending.append((pool.submit(_gtf_block, path, block, 0), block))
             while len(pending) >= 2 * GTF_THREADS:
-                collect(pending.popleft().result()[0])
+                take()
         while pending:
-            collect(pending.popleft().result()[0])
+            take()
     if not parts:
         raise ValueError(f"{path}: empty annotation: no exon/CDS/transcript rows")
     rows = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
