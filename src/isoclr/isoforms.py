@@ -34,7 +34,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -334,59 +334,6 @@ def _build_store(
             f"{r['chrom']}:{int(r['cds_start']) + 1}-{int(r['cds_end'])} does not start and end inside its exons"
         )
 
-    # --- stream the genome, one gather per contig ---------------------------------------------
-    seq = np.empty(int(seq_offset[-1]), dtype=np.uint8)
-    o_chrom = ktx["chrom"].to_numpy()[o_tx] if n else np.zeros(0, dtype=object)
-    by_contig: dict[str, npt.NDArray[np.int64]] = {}
-    if n:
-        codes_c, uniq_c = pd.factorize(pd.Series(o_chrom), sort=False)
-        grp = np.argsort(codes_c, kind="stable")
-        bounds = np.searchsorted(codes_c[grp], np.arange(len(uniq_c) + 1))
-        by_contig = {str(c): grp[bounds[i] : bounds[i + 1]] for i, c in enumerate(uniq_c)}
-    # every annotated transcript (kept or not) must fit its contig: checked per contig
-    tx_max_end = np.zeros(len(tx), dtype=np.int64)
-    if len(ex_tx):
-        first = np.flatnonzero(np.r_[True, ex_tx[1:] != ex_tx[:-1]])
-        tx_max_end[ex_tx[first]] = np.maximum.reduceat(ex_end, first)
-    t_codes, t_uniq = pd.factorize(tx["chrom"], sort=False)
-    t_grp = np.argsort(t_codes, kind="stable")
-    t_bounds = np.searchsorted(t_codes[t_grp], np.arange(len(t_uniq) + 1))
-    tx_by_contig = {str(c): t_grp[t_bounds[i] : t_bounds[i + 1]] for i, c in enumerate(t_uniq)}
-    dest = seq_offset[o_tx] + exon_tx_start
-    seen: set[str] = set()
-    genome_bases = genome_n = 0
-    for contig in tqdm(contigs, total=len(names), desc=f"{species}: contigs", unit="contig", disable=None):
-        seen.add(contig.name)
-        genome_bases += contig.n_bases
-        genome_n += contig.n_count
-        on = tx_by_contig.get(contig.name)
-        if on is None:
-            continue
-        over = on[tx_max_end[on] > contig.n_bases]
-        if len(over):
-            r = tx.iloc[int(over[0])]
-            raise ValueError(
-                f"{ann_path} line {r.get('line', '?')}: transcript {r['transcript_id']} has an exon "
-                f"ending at {contig.name}:{int(tx_max_end[int(over[0])])}, beyond the end of "
-                f"{contig.name} ({contig.n_bases:,} bp) in {genome}; {len(over)} transcript(s) "
-                "on this contig do; do the genome and the annotation belong together?"
-            )
-        rows = by_contig.get(contig.name)
-        if rows is not None and len(rows):
-            gather_exons(contig.codes, o_start[rows], o_end[rows], minus_tx[o_tx[rows]], dest[rows], seq)
-        del contig
-    absent = sorted(c for c in by_contig if c not in seen)
-    if absent:
-        raise ValueError(f"{genome}: contig(s) {', '.join(absent[:5])} listed by its index but not found in the file")
-
-    pos4 = np.flatnonzero(seq >= 4)  # N and other IUPAC codes are rare: work on their positions
-    amb = pos4[seq[pos4] == AMBIGUOUS]
-    n_iupac_tx = len(amb)
-    seq[amb] = 4
-    n_tx_n = len(pos4)
-    tx_with_n = len(np.unique(np.searchsorted(seq_offset, pos4, side="right")))
-    del pos4, amb
-
     table = pd.DataFrame(
         {
             "transcript_id": ktx["transcript_id"].astype(str),
@@ -409,9 +356,69 @@ def _build_store(
     if ann_digest is not None:
         attrs["annotation_sha256"] = ann_digest.result()
     attrs.update({k: v for k, v in provenance.items() if v not in (None, "")})
-    write_store(
-        out, table, seq, seq_offset, exon_tx_end, exon_offset, attrs, exon_start=o_start, exon_end=o_end
-    )
+    # --- stream the genome, one gather per contig ---------------------------------------------
+    seq = np.empty(int(seq_offset[-1]), dtype=np.uint8)
+    o_chrom = ktx["chrom"].to_numpy()[o_tx] if n else np.zeros(0, dtype=object)
+    by_contig: dict[str, npt.NDArray[np.int64]] = {}
+    if n:
+        codes_c, uniq_c = pd.factorize(pd.Series(o_chrom), sort=False)
+        grp = np.argsort(codes_c, kind="stable")
+        bounds = np.searchsorted(codes_c[grp], np.arange(len(uniq_c) + 1))
+        by_contig = {str(c): grp[bounds[i] : bounds[i + 1]] for i, c in enumerate(uniq_c)}
+    # every annotated transcript (kept or not) must fit its contig: checked per contig
+    tx_max_end = np.zeros(len(tx), dtype=np.int64)
+    if len(ex_tx):
+        first = np.flatnonzero(np.r_[True, ex_tx[1:] != ex_tx[:-1]])
+        tx_max_end[ex_tx[first]] = np.maximum.reduceat(ex_end, first)
+    t_codes, t_uniq = pd.factorize(tx["chrom"], sort=False)
+    t_grp = np.argsort(t_codes, kind="stable")
+    t_bounds = np.searchsorted(t_codes[t_grp], np.arange(len(t_uniq) + 1))
+    tx_by_contig = {str(c): t_grp[t_bounds[i] : t_bounds[i + 1]] for i, c in enumerate(t_uniq)}
+    dest = seq_offset[o_tx] + exon_tx_start
+    seen: set[str] = set()
+    genome_bases = genome_n = 0
+    # The store is written on the pool's thread while this one extracts the sequences: all but
+    # /seq first (it does not need them), then /seq once ``sequences`` has its result.
+    sequences: Future[npt.NDArray[np.uint8]] = Future()
+    writer = pool.submit(write_store, out, table, sequences.result, seq_offset, exon_tx_end, exon_offset,
+                         attrs, exon_start=o_start, exon_end=o_end)
+    try:
+        for contig in tqdm(contigs, total=len(names), desc=f"{species}: contigs", unit="contig", disable=None):
+            seen.add(contig.name)
+            genome_bases += contig.n_bases
+            genome_n += contig.n_count
+            on = tx_by_contig.get(contig.name)
+            if on is None:
+                continue
+            over = on[tx_max_end[on] > contig.n_bases]
+            if len(over):
+                r = tx.iloc[int(over[0])]
+                raise ValueError(
+                    f"{ann_path} line {r.get('line', '?')}: transcript {r['transcript_id']} has an exon "
+                    f"ending at {contig.name}:{int(tx_max_end[int(over[0])])}, beyond the end of "
+                    f"{contig.name} ({contig.n_bases:,} bp) in {genome}; {len(over)} transcript(s) "
+                    "on this contig do; do the genome and the annotation belong together?"
+                )
+            rows = by_contig.get(contig.name)
+            if rows is not None and len(rows):
+                gather_exons(contig.codes, o_start[rows], o_end[rows], minus_tx[o_tx[rows]], dest[rows], seq)
+            del contig
+        absent = sorted(c for c in by_contig if c not in seen)
+        if absent:
+            raise ValueError(f"{genome}: contig(s) {', '.join(absent[:5])} listed by its index but not found in the file")
+
+        pos4 = np.flatnonzero(seq >= 4)  # N and other IUPAC codes are rare: work on their positions
+        amb = pos4[seq[pos4] == AMBIGUOUS]
+        n_iupac_tx = len(amb)
+        seq[amb] = 4
+        n_tx_n = len(pos4)
+        tx_with_n = len(np.unique(np.searchsorted(seq_offset, pos4, side="right")))
+        del pos4, amb
+    except BaseException as exc:  # the writer discards its temporary file and stops
+        sequences.set_exception(exc)
+        raise
+    sequences.set_result(seq)
+    writer.result()
 
     n_genes = int(table["gene_id"].nunique())
     per_gene = table.groupby("gene_id", sort=False).size().value_counts().sort_index()

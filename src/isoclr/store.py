@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -134,7 +134,7 @@ def _write_seq_parallel(f: h5py.File, codes: npt.NDArray[np.uint8], chunk: int, 
 def write_store(
     path: str | os.PathLike[str],
     table: pd.DataFrame,
-    codes: npt.NDArray[np.uint8],
+    codes: npt.ArrayLike | Callable[[], npt.ArrayLike],
     seq_offset: npt.ArrayLike,
     exon_tx_end: npt.ArrayLike,
     exon_offset: npt.ArrayLike,
@@ -153,7 +153,9 @@ def write_store(
     ``strand`` ["+"], ``cds_start``/``cds_end`` [-1] (transcript coordinates, stop codon
     included), ``cds_phase`` [0], ``biotype`` [""], ``tags`` [""].
     ``codes``: uint8 codes of all transcripts concatenated; transcript ``i`` is
-    ``codes[seq_offset[i]:seq_offset[i+1]]``. Exons of transcript ``i`` are rows
+    ``codes[seq_offset[i]:seq_offset[i+1]]``; or a function returning them, called once the
+    rest of the store is written (the caller computes the sequences meanwhile, e.g. on another
+    thread). Exons of transcript ``i`` are rows
     ``exon_offset[i]:exon_offset[i+1]`` of ``exon_tx_end`` (exclusive ends in transcript
     coordinates, transcript order) and of ``exon_start``/``exon_end`` (genomic, 0-based
     half-open, transcript order); without genomic coordinates (simulated transcripts) the
@@ -161,7 +163,6 @@ def write_store(
     ``attrs``: provenance (see :data:`PROVENANCE_ATTRS`); ``species`` is required.
     """
     n = len(table)
-    codes = np.ascontiguousarray(codes, dtype=np.uint8)
     seq_offset = np.asarray(seq_offset, dtype=np.int64)
     exon_offset = np.asarray(exon_offset, dtype=np.int64)
     exon_tx_end = np.asarray(exon_tx_end, dtype=np.int64)
@@ -172,8 +173,10 @@ def write_store(
             raise ValueError(f"{path}: transcript table has no {col!r} column")
     if seq_offset.shape != (n + 1,) or exon_offset.shape != (n + 1,):
         raise ValueError(f"{path}: seq_offset and exon_offset need {n + 1} entries (N+1)")
-    if seq_offset[0] != 0 or seq_offset[-1] != len(codes) or np.any(np.diff(seq_offset) < 0):
-        raise ValueError(f"{path}: seq_offset must rise from 0 to len(codes)={len(codes)}")
+    if seq_offset[0] != 0 or np.any(np.diff(seq_offset) < 0):
+        raise ValueError(f"{path}: seq_offset must rise from 0 to len(codes)")
+    if not callable(codes):
+        codes = _checked_codes(path, codes, seq_offset)
     n_exons = len(exon_tx_end)
     if exon_offset[0] != 0 or exon_offset[-1] != n_exons or np.any(np.diff(exon_offset) < 1):
         raise ValueError(f"{path}: exon_offset must rise from 0 to {n_exons}, >= 1 exon each")
@@ -193,9 +196,6 @@ def write_store(
     exon_end = np.asarray(exon_end, dtype=np.int64)
     if exon_start.shape != (n_exons,) or exon_end.shape != (n_exons,):
         raise ValueError(f"{path}: exon_start/exon_end need {n_exons} entries")
-    if codes.size and int(codes.max()) > 4:
-        raise ValueError(f"{path}: codes must be 0..4 (A, C, G, T, N)")
-
     tx_id = _str_array(table["transcript_id"])
     if len(set(tx_id)) != n:
         dup = pd.Series(tx_id).loc[pd.Series(tx_id).duplicated()].iloc[0]
@@ -231,17 +231,6 @@ def write_store(
         with h5py.File(tmp, "w") as f:
             for key, value in meta.items():
                 f.attrs[key] = value
-            seq_chunk = (max(1, min(chunk, len(codes))),) if len(codes) else None
-            if compression == "gzip" and len(codes) >= 16 * chunk:
-                _write_seq_parallel(f, codes, chunk, compression_opts)
-            else:
-                f.create_dataset(
-                    "seq",
-                    data=codes,
-                    chunks=seq_chunk,
-                    compression=compression if len(codes) else None,
-                    compression_opts=compression_opts if len(codes) and compression == "gzip" else None,
-                )
             t = f.create_group("transcripts")
             small = {"compression": "gzip", "compression_opts": 4} if n > 1024 else {}
             t.create_dataset("seq_offset", data=seq_offset, **small)
@@ -265,7 +254,30 @@ def write_store(
             g.create_dataset("name", data=_str_array(g_names), dtype=_STR)
             g.create_dataset("tx_offset", data=tx_offset)
             g.create_dataset("tx_index", data=tx_index)
+            if callable(codes):
+                codes = _checked_codes(path, codes(), seq_offset)
+            seq_chunk = (max(1, min(chunk, len(codes))),) if len(codes) else None
+            if compression == "gzip" and len(codes) >= 16 * chunk:
+                _write_seq_parallel(f, codes, chunk, compression_opts)
+            else:
+                f.create_dataset(
+                    "seq",
+                    data=codes,
+                    chunks=seq_chunk,
+                    compression=compression if len(codes) else None,
+                    compression_opts=compression_opts if len(codes) and compression == "gzip" else None,
+                )
     return Path(path)
+
+
+def _checked_codes(path: str | os.PathLike[str], codes: npt.ArrayLike,
+                   seq_offset: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
+    codes = np.ascontiguousarray(codes, dtype=np.uint8)
+    if seq_offset[-1] != len(codes):
+        raise ValueError(f"{path}: seq_offset must rise from 0 to len(codes)={len(codes)}")
+    if codes.size and int(codes.max()) > 4:
+        raise ValueError(f"{path}: codes must be 0..4 (A, C, G, T, N)")
+    return codes
 
 
 class IsoformStore:
