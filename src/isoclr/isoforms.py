@@ -407,7 +407,10 @@ def _build_store(
         if absent:
             raise ValueError(f"{genome}: contig(s) {', '.join(absent[:5])} listed by its index but not found in the file")
 
-        pos4 = np.flatnonzero(seq >= 4)  # N and other IUPAC codes are rare: work on their positions
+        # N and other IUPAC codes are rare: work on their positions (found GATHER_BATCH_NT at a
+        # time: no whole-length temporary mask next to the store writer's arrays)
+        pos4 = np.concatenate([np.flatnonzero(seq[i : i + GATHER_BATCH_NT] >= 4) + i
+                               for i in range(0, len(seq), GATHER_BATCH_NT)] or [np.zeros(0, np.int64)])
         amb = pos4[seq[pos4] == AMBIGUOUS]
         n_iupac_tx = len(amb)
         seq[amb] = 4
