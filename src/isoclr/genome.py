@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 AMBIGUOUS = 6
 INVALID = 255
 BLOCK_BYTES = 16 * 1024 * 1024
+#: decompressed bytes per block when a gzip FASTA is scanned for its names (small: the scan
+#: keeps nothing, and it runs next to the genome reader's and the annotation's memory peak)
+SCAN_BLOCK_BYTES = 1 << 20
 
 GENOME_CODES = np.full(256, INVALID, dtype=np.uint8)
 for _ch in "RYSWKMBDHVryswkmbdhv-*":
@@ -163,7 +166,7 @@ def scan_fasta(path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES,
         return names, sha.hexdigest() if sha is not None else None
     fh, hasher = _open_binary(path, checksum)
     names = []
-    for block in _line_blocks(fh, block_bytes):
+    for block in _line_blocks(fh, min(block_bytes, SCAN_BLOCK_BYTES)):
         names.extend(h.split(maxsplit=1)[0].decode() if h.strip() else "" for _, _, h in _headers(block))
     return names, hasher.sha256.hexdigest() if checksum else None
 
