@@ -21,13 +21,15 @@ What it does (docs/store.md has the store layout):
    atomically with :func:`isoclr.store.write_store`, plus a stats table (section, key, value).
 
 Memory: the transcript sequences (one byte per nucleotide) plus about twice the largest contig,
-plus up to ``READ_AHEAD_BYTES`` of contigs decoded ahead.
+plus up to ``READ_AHEAD_BYTES`` of contigs decoded ahead (while the annotation is parsed; freed
+heap pages are given back during the extraction, see ``TRIM_EVERY_BYTES``).
 """
 
 from __future__ import annotations
 
 import argparse
 import ctypes
+import functools
 import hashlib
 import logging
 import os
@@ -55,7 +57,12 @@ DEFAULT_MAX_LENGTH = 12288
 #: Nucleotides gathered per batch (bounds the complement mask to this many bytes).
 GATHER_BATCH_NT = 1 << 22
 #: Decoded genome held ahead of the extraction while the annotation is parsed (bytes).
-READ_AHEAD_BYTES = 128 << 20
+READ_AHEAD_BYTES = 192 << 20
+#: During the extraction, free heap pages go back to the kernel after every this many bytes of
+#: contigs (the CLI's malloc settings keep them otherwise), so the memory the extracted
+#: sequences grow into does not add to that of the contigs already used: the build's peak
+#: stays the end of the annotation parse, with the read-ahead full.
+TRIM_EVERY_BYTES = 64 << 20
 
 
 def _sha256(path: str | os.PathLike[str]) -> str:
@@ -376,7 +383,7 @@ def _build_store(
     tx_by_contig = {str(c): t_grp[t_bounds[i] : t_bounds[i + 1]] for i, c in enumerate(t_uniq)}
     dest = seq_offset[o_tx] + exon_tx_start
     seen: set[str] = set()
-    genome_bases = genome_n = 0
+    genome_bases = genome_n = used = 0
     # The store is written on the pool's thread while this one extracts the sequences: all but
     # /seq first (it does not need them), then /seq once ``sequences`` has its result.
     sequences: Future[npt.NDArray[np.uint8]] = Future()
@@ -384,6 +391,10 @@ def _build_store(
                          attrs, exon_start=o_start, exon_end=o_end)
     try:
         for contig in tqdm(contigs, total=len(names), desc=f"{species}: contigs", unit="contig", disable=None):
+            if used >= TRIM_EVERY_BYTES:  # the contigs before this one are freed
+                _trim_heap()
+                used = 0
+            used += contig.n_bases
             seen.add(contig.name)
             genome_bases += contig.n_bases
             genome_n += contig.n_count
@@ -510,13 +521,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--annotation-version", default="", help="provenance")
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc
+        return None
+
+
+def _trim_heap() -> None:
+    """glibc: give free heap memory back to the kernel (``malloc_trim``); a no-op elsewhere."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
 def _tune_malloc() -> None:
     """glibc: keep freed memory for reuse instead of returning it to the kernel after every
     large temporary array (half the system time of a genome-scale build was page faults on
     fresh pages). Process-wide, so only the CLI sets it; a no-op elsewhere."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc
+    libc = _libc()
+    if libc is None:
         return
     libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: heap (reusable) below 32 MiB, the maximum
     libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: give memory back only above 1 GiB free
