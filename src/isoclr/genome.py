@@ -383,11 +383,12 @@ class FastaReader:
 
 
 class ReadAhead:
-    """Iterate over a :class:`FastaReader` whose contigs are read, hashed and decoded ahead by
-    a worker thread, so the caller can do other work (parse the annotation) meanwhile.
+    """Iterate over a :class:`FastaReader` whose contigs are read (and hashed, if the reader
+    does) and decoded ahead by a worker thread, so the caller can do other work (parse the
+    annotation) meanwhile.
 
-    File reads, sha256 and NumPy release the GIL, so on a machine with two cores the genome
-    decodes at nearly no cost to the caller. At most ``max_bytes`` of decoded contigs wait
+    File reads, sha256 and NumPy release the GIL (``bytes.translate`` does not), so on a
+    machine with two cores the genome decodes at little cost to the caller. At most ``max_bytes`` of decoded contigs wait
     (at least one contig, however large), which bounds memory. An error of the reader is
     raised by the iteration at the point the reader raised it, after the contigs before it.
     Call :meth:`close` when done (it stops the thread early if the caller gives up).

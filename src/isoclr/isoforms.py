@@ -10,8 +10,8 @@ What it does (docs/store.md has the store layout):
 2. filters transcripts: chromosome include/exclude regular expressions (``re.fullmatch`` on the
    FASTA contig name; ``chrom_excluded``), biotypes (``biotype``), maximum mature length
    (``too_long``: dropped, never truncated). Every drop is counted under its first reason;
-3. streams the genome one contig at a time (:class:`isoclr.genome.FastaReader`, read, hashed
-   and decoded ahead on a worker thread while step 1 runs: :class:`isoclr.genome.ReadAhead`),
+3. streams the genome one contig at a time (:class:`isoclr.genome.FastaReader`, read and
+   decoded ahead on a worker thread while step 1 runs: :class:`isoclr.genome.ReadAhead`),
    and extracts every exon of the kept transcripts on that contig with one ``np.concatenate``
    of slice views per run of contiguous destinations, reversed and complemented on the minus
    strand. Soft-masked bases are upper-cased; ``N`` and other IUPAC codes become code 4
