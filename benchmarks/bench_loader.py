@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = [
             {"measure": "loader_sets_per_s", "setting": f"{args.workers} workers, batch {args.batch_size}, "
              f"{args.length_groups} length groups", "value": round(load, 1)},
-            *padding_rows("simulated", str(sets_path), str(splits_path), args.batch_size, args.length_groups),
+            *padding_rows("simulated" if not args.sets else args.sets, str(sets_path), str(splits_path), args.batch_size,
+                          args.length_groups),
         ]
         if args.also_sets:
             rows += padding_rows(args.also_sets, args.also_sets, args.also_splits, args.also_batch_size, args.length_groups)
