@@ -33,7 +33,7 @@ import torch
 from isoclr import loader as L
 from isoclr import losses
 from isoclr.encoding import tracks_torch
-from isoclr.pretrain import PretrainModel, resolve
+from isoclr.pretrain import PretrainModel, batch_order, resolve
 from isoclr.simulate import SimConfig, write_simulation
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -60,7 +60,7 @@ def train_rate(size: str, batches: list[dict], steps: int) -> float:
     def step(batch: dict) -> None:
         groups = batch["groups"]
         xs = [tracks_torch(g["codes"], g["marks"]) for g in groups]
-        z = net(xs, [g["lengths"] for g in groups], torch.cat([g["rows"] for g in groups]))
+        z = net(xs, [g["lengths"] for g in groups], batch_order(groups))
         b = len(batch["set_ids"])
         loss = losses.dcl_loss(z[:b], z[b:], losses.set_weights(batch["set_sizes"], norm=norm))
         opt.zero_grad()
@@ -78,11 +78,16 @@ def train_rate(size: str, batches: list[dict], steps: int) -> float:
     return n / (time.perf_counter() - t)
 
 
-def padding_rows(name: str, sets_path: str, splits_path: str, batch_size: int, groups: int, epochs: int = 3) -> list[dict]:
-    """Padding share (mean over ``epochs`` epochs) bucketed or not, one tensor or length groups."""
+def training_sets(sets_path: str, splits_path: str) -> tuple[L.TranscriptSets, np.ndarray, np.ndarray]:
+    """(sets, training set ids, every member's length) of a sets.h5 + splits.tsv."""
     sets = L.TranscriptSets.load(sets_path)
     ids = L.select_sets(sets, L.read_splits(splits_path, sets.n_sets), "train", str(splits_path))
-    lengths = L.member_lengths(sets)
+    return sets, ids, L.member_lengths(sets)
+
+
+def padding_rows(name: str, sets: L.TranscriptSets, ids: np.ndarray, lengths: np.ndarray, batch_size: int,
+                 groups: int, epochs: int = 3) -> list[dict]:
+    """Padding share (mean over ``epochs`` epochs) bucketed or not, one tensor or length groups."""
     rows = []
     for bucket in (True, False):
         sampler = L.SetBatchSampler(ids, sets.offset, lengths, batch_size, 0, bucket=bucket)
@@ -120,10 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             paths = write_simulation(SimConfig(seed=0, n_families=args.families), tmp)
             sets_path, splits_path = paths["sets"], paths["splits"]
             source = f"simulated, {args.families} families"
-        sets = L.TranscriptSets.load(sets_path)
-        splits = L.read_splits(splits_path, sets.n_sets)
-        ids = L.select_sets(sets, splits, "train", str(splits_path))
-        lengths = L.member_lengths(sets)
+        sets, ids, lengths = training_sets(str(sets_path), str(splits_path))
         kw = dict(offset=sets.offset, lengths=lengths, batch_size=args.batch_size, seed=0)
         bucketed = L.SetBatchSampler(ids, bucket=True, **kw)
         n_load = min(args.loader_batches, bucketed.batches_per_epoch() * 3 - 1)
@@ -132,11 +134,12 @@ def main(argv: list[str] | None = None) -> int:
         rows = [
             {"measure": "loader_sets_per_s", "setting": f"{args.workers} workers, batch {args.batch_size}, "
              f"{args.length_groups} length groups", "value": round(load, 1)},
-            *padding_rows("simulated" if not args.sets else args.sets, str(sets_path), str(splits_path), args.batch_size,
+            *padding_rows("simulated" if not args.sets else args.sets, sets, ids, lengths, args.batch_size,
                           args.length_groups),
         ]
         if args.also_sets:
-            rows += padding_rows(args.also_sets, args.also_sets, args.also_splits, args.also_batch_size, args.length_groups)
+            rows += padding_rows(args.also_sets, *training_sets(args.also_sets, args.also_splits), args.also_batch_size,
+                                 args.length_groups)
         for groups in sorted({1, args.length_groups}, reverse=True):
             ds = L.ViewPairDataset(sets, length_groups=groups)
             batches = [ds[s] for s in bucketed.epoch_batches(0)[: args.train_steps + 1]]

@@ -28,7 +28,7 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
-from isoclr.io import is_gzip
+from isoclr.io import file_sha256, is_gzip
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ def scan_fasta(path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES,
     path = Path(path)
     fai = read_fai(path)
     if fai is not None:
-        return [name for name, _ in fai], _file_sha256(path) if checksum else None
+        return [name for name, _ in fai], file_sha256(path, BLOCK_BYTES) if checksum else None
     sha = hashlib.sha256() if checksum else None
     if not is_gzip(path):
         names = _scan_names(path, block_bytes, sha)
@@ -169,15 +169,6 @@ def scan_fasta(path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES,
     for block in _line_blocks(fh, min(block_bytes, SCAN_BLOCK_BYTES)):
         names.extend(h.split(maxsplit=1)[0].decode() if h.strip() else "" for _, _, h in _headers(block))
     return names, hasher.sha256.hexdigest() if checksum else None
-
-
-def _file_sha256(path: Path, block_bytes: int = BLOCK_BYTES) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb", buffering=0) as fh:
-        buf = bytearray(block_bytes)
-        while k := fh.readinto(buf):
-            sha.update(memoryview(buf)[:k])
-    return sha.hexdigest()
 
 
 def _scan_names(path: Path, block_bytes: int = BLOCK_BYTES, sha: Any = None) -> list[str]:

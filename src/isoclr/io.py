@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import io
 import os
 import tempfile
@@ -17,6 +18,18 @@ GZIP_MAGIC = b"\x1f\x8b"
 def is_gzip(path: str | os.PathLike[str]) -> bool:
     with open(path, "rb") as fh:
         return fh.read(2) == GZIP_MAGIC
+
+
+def file_sha256(path: str | os.PathLike[str], block_bytes: int = 16 << 20) -> str:
+    """sha256 of a file's bytes as stored (read into one reusable buffer; hashlib releases the
+    GIL, so another thread can hash while this one works)."""
+    sha = hashlib.sha256()
+    with open(path, "rb", buffering=0) as fh:
+        buf = bytearray(block_bytes)
+        view = memoryview(buf)
+        while k := fh.readinto(buf):
+            sha.update(view[:k])
+    return sha.hexdigest()
 
 
 def open_text(path: str | os.PathLike[str]) -> IO[str]:

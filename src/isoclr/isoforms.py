@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import functools
-import hashlib
 import logging
 import os
 import re
@@ -44,7 +43,7 @@ import numpy as np
 import numpy.typing as npt
 
 from isoclr.genome import AMBIGUOUS, FastaReader, ReadAhead, scan_fasta
-from isoclr.io import atomic_path
+from isoclr.io import atomic_path, file_sha256
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,14 +62,6 @@ READ_AHEAD_BYTES = 192 << 20
 #: sequences grow into does not add to that of the contigs already used: the build's peak
 #: stays the end of the annotation parse, with the read-ahead full.
 TRIM_EVERY_BYTES = 64 << 20
-
-
-def _sha256(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _missing_counts(report: Any) -> dict[str, int]:
@@ -126,11 +117,8 @@ def gather_exons(
     # batch boundaries: run boundaries, plus a cut every ~batch_nt nucleotides inside long runs
     cuts = np.unique(np.r_[run_starts, np.searchsorted(cum, np.arange(batch_nt, int(cum[-1]), batch_nt),
                                                           side="right"), n])
-    cuts = cuts[cuts <= n]
     starts_l, ends_l, minus_l = start.tolist(), end.tolist(), minus.tolist()
-    for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
-        if a >= b:
-            continue
+    for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):  # unique: a < b
         pieces = [contig[s:e][::-1] if m else contig[s:e]
                   for s, e, m in zip(starts_l[a:b], ends_l[a:b], minus_l[a:b], strict=True)]
         lo = int(dest[a])
@@ -264,7 +252,7 @@ def _build_store(
     names_future = pool.submit(scan_fasta, genome, checksum=not provenance.get("genome_sha256"))
     ann_digest = None
     if isinstance(annotation, (str, os.PathLike)) and not provenance.get("annotation_sha256"):
-        ann_digest = pool.submit(_sha256, Path(annotation))
+        ann_digest = pool.submit(file_sha256, Path(annotation))
     import pandas as pd
     from tqdm import tqdm
 

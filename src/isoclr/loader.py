@@ -451,13 +451,16 @@ def length_groups(lengths: npt.ArrayLike, n_groups: int = 1, min_rows: int | Non
     return [order[lo:hi] for lo, hi in reversed(bounds)]
 
 
+def padded_area(lengths: npt.ArrayLike, n_groups: int = 1) -> int:
+    """Positions of a batch's padded tensors (one tensor, or its ``n_groups`` length groups)."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    return sum(len(g) * int(lengths[g].max()) for g in length_groups(lengths, n_groups))
+
+
 def padding_share(lengths: npt.ArrayLike, n_groups: int = 1) -> float:
     """Share of a batch's padded tensors that is padding (one tensor, or its length groups)."""
     lengths = np.asarray(lengths, dtype=np.int64)
-    if not len(lengths):
-        return 0.0
-    total = sum(len(g) * int(lengths[g].max()) for g in length_groups(lengths, n_groups))
-    return float(1 - lengths.sum() / total)
+    return float(1 - lengths.sum() / padded_area(lengths, n_groups)) if len(lengths) else 0.0
 
 
 def epoch_padding_share(sampler: SetBatchSampler, epoch: int = 0, n_groups: int = 1) -> float:
@@ -466,7 +469,7 @@ def epoch_padding_share(sampler: SetBatchSampler, epoch: int = 0, n_groups: int 
     for spec in sampler.epoch_batches(epoch):
         lens = sampler.lengths[np.concatenate([spec.view1, spec.view2])]
         real += int(lens.sum())
-        total += sum(len(g) * int(lens[g].max()) for g in length_groups(lens, n_groups))
+        total += padded_area(lens, n_groups)
     return 1 - real / total if total else 0.0
 
 

@@ -306,9 +306,10 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
     ) -> Any:
         single = isinstance(x, Tensor)
         xs = [x] if single else list(x)  # type: ignore[list-item]
-        masks = [mask] if single or mask is None else list(mask)  # type: ignore[list-item]
-        if len(masks) != len(xs):
-            masks = [None] * len(xs) if mask is None else masks
+        if single or mask is None:
+            masks = [mask] * len(xs)  # type: ignore[list-item]
+        else:
+            masks = list(mask)  # type: ignore[arg-type]
         if not (self.training or not self.track_running_stats):
             ys = [F.batch_norm(t, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
                   for t in xs]
@@ -501,8 +502,8 @@ class Encoder(nn.Module):
         them so (the encoder moves them) to keep that check free of device syncs.
         """
         _, xs, lens = self._groups(x, lengths)
-        feats, flens = self._features(xs, lens)
-        return torch.cat([self.pool(f, n) for f, n in zip(feats, flens)]) if len(feats) > 1 else self.pool(feats[0], flens[0])
+        h = [self.pool(f, n) for f, n in zip(*self._features(xs, lens))]
+        return h[0] if len(h) == 1 else torch.cat(h)
 
 
 class Projector(nn.Module):

@@ -199,13 +199,19 @@ class PretrainModel(nn.Module):
             self.projector = model.build_projector(cfg["model"], self.encoder.out_dim)
             self.head = None
 
-    def forward(self, xs: list[torch.Tensor], lengths: list[torch.Tensor], rows: torch.Tensor) -> Any:
-        """The length groups of one batch -> z in batch row order (``rows``: the groups' rows
-        concatenated) or, for MLM, the groups' per-nucleotide logits (a list)."""
+    def forward(self, xs: list[torch.Tensor], lengths: list[torch.Tensor], order: torch.Tensor) -> Any:
+        """The length groups of one batch -> z in batch row order (``order``: for every batch
+        row, its position among the groups' rows concatenated; :func:`batch_order`) or, for
+        MLM, the groups' per-nucleotide logits (a list)."""
         if self.head is not None:
             feats = self.encoder.features(xs, lengths)
             return [self.head(f, x.shape[-1], n) for f, x, n in zip(feats, xs, lengths)]
-        return self.projector(self.encoder(xs, lengths))[torch.argsort(rows)]
+        return self.projector(self.encoder(xs, lengths))[order]
+
+
+def batch_order(groups: list[Mapping[str, Any]]) -> torch.Tensor:
+    """For every row of a batch, its position among its length groups' rows concatenated."""
+    return torch.argsort(torch.cat([g["rows"] for g in groups]))
 
 
 def alignment_uniformity(z1: torch.Tensor, z2: torch.Tensor) -> tuple[float, float]:
@@ -500,10 +506,10 @@ def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = Fa
         xs = [tracks_torch(g["codes"].to(device, non_blocking=True), g["marks"].to(device, non_blocking=True))
               for g in groups]
         lens = [g["lengths"].to(device, non_blocking=True) for g in groups]
-        rows = torch.cat([g["rows"] for g in groups]).to(device, non_blocking=True)
+        order = batch_order(groups).to(device, non_blocking=True)
         ctx = torch.autocast(device.type, dtype=torch.bfloat16) if amp else contextlib.nullcontext()
         with ctx:
-            y = fwd(xs, lens, rows)
+            y = fwd(xs, lens, order)
         b = len(batch["set_ids"])
         if objective == "mlm":
             loss = losses.mlm_loss(y, [g["targets"].to(device) for g in groups], [g["mask"].to(device) for g in groups])
@@ -511,7 +517,7 @@ def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = Fa
                 return loss, loss, loss
             # validation: alignment/uniformity of the views' normalised h (no projector in MLM)
             with ctx:
-                h = net.encoder(xs, lens)[torch.argsort(rows)]
+                h = net.encoder(xs, lens)[order]
             return loss, h[:b], h[b:]
         w = losses.set_weights(batch["set_sizes"].to(device), float(cfg["weight_c"]), data["weight_norm"])
         lossf = losses.dcl_loss if objective == "dcl" else losses.ntxent_loss
