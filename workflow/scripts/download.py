@@ -7,7 +7,6 @@ from isoclr.download import fetch  # noqa: E402
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,  # noqa: F821
                     format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-remote, settings = snakemake.params.remote, snakemake.params.settings  # noqa: F821
-fetch(remote["url"], snakemake.output[0], sha256=remote.get("sha256"), size=remote.get("size"),  # noqa: F821
-      retries=settings.get("retries", 3), timeout=settings.get("timeout", 120),
-      backoff=settings.get("backoff", 5))
+s = snakemake.params.settings  # noqa: F821  (isoclr.settings.DownloadSettings)
+fetch(s["url"], snakemake.output[0], sha256=s["sha256"], size=s["size"],  # noqa: F821
+      retries=s["retries"], timeout=s["timeout"], backoff=s["backoff"])

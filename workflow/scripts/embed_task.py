@@ -8,5 +8,6 @@ from isoclr.evaluate import embed_task  # noqa: E402
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,  # noqa: F821
                     format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 sm = snakemake  # noqa: F821
-embed_task(sm.input.task, sm.wildcards.encoder, sm.output[0], checkpoint=sm.input.get("checkpoint"),
-           threads=sm.threads, **sm.params.settings)
+s = dict(sm.params.settings)  # isoclr.settings.EmbedSettings
+embed_task(sm.input.task, s.pop("encoder"), sm.output[0], checkpoint=sm.input.get("checkpoint"),
+           threads=sm.threads, **s)

@@ -7,12 +7,11 @@ from isoclr.isoforms import build_store, write_stats  # noqa: E402
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,  # noqa: F821
                     format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-p, out = snakemake.params, snakemake.output  # noqa: F821
+s, out = snakemake.params.settings, snakemake.output  # noqa: F821  (isoclr.settings.StoreSettings)
 stats = build_store(
-    snakemake.input.genome, snakemake.input.annotation, snakemake.wildcards.species,  # noqa: F821
-    out.store, fmt=p.fmt, max_length=p.filters["max_length"],
-    chromosomes_include=p.filters["chromosomes_include"],
-    chromosomes_exclude=p.filters["chromosomes_exclude"], biotypes=p.filters["biotypes"],
-    aliases=p.aliases, provenance=p.provenance,
+    snakemake.input.genome, snakemake.input.annotation, s["species"], out.store,  # noqa: F821
+    fmt=s["format"], max_length=s["max_length"], chromosomes_include=s["chromosomes_include"],
+    chromosomes_exclude=s["chromosomes_exclude"], biotypes=s["biotypes"],
+    aliases=s["aliases"], provenance=s["provenance"],
 )
 write_stats(stats, out.stats)
