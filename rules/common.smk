@@ -218,9 +218,7 @@ def network_inputs(wildcards):
 
 
 def network_settings(wildcards):
-    return S.EvaluationSettings.from_config(
-        config, wildcards.task, wildcards.netmodel
-    ).to_params()
+    return S.EvaluationSettings.from_config(config, wildcards.task, wildcards.netmodel).to_params()
 
 
 def evaluation_tables():
