@@ -16,9 +16,12 @@ min_version("8.0")
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from isoclr import settings as S  # noqa: E402  (stdlib + yaml only)
 
+# unknown keys first (named, with the closest valid one), then the schema (types, patterns,
+# defaults), then names that point at nothing (named by their config key)
 with open(os.path.join(workflow.basedir, "config", "schema.yaml")) as _fh:
-    S.check_config(config, yaml.safe_load(_fh))
+    S.check_keys(config, yaml.safe_load(_fh))
 validate(config, schema="../config/schema.yaml")
+S.check_references(config)
 
 RESULTS = config["results"]
 SPECIES = list(config["species"])

@@ -753,12 +753,17 @@ def unknown_keys(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[s
     return problems
 
 
-def check_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
-    """Refuse unknown keys (at every level) and names that point at nothing, each error naming
-    the config key at fault. Run before the schema validation (rules/common.smk)."""
+def check_keys(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
+    """Refuse unknown keys at every level, naming each and the closest valid one (run before
+    the schema validation, whose message for them names neither)."""
     problems = unknown_keys(config, schema)
     if problems:
         raise ConfigError("config: " + "; ".join(problems))
+
+
+def check_references(config: Mapping[str, Any]) -> None:
+    """Refuse names that point at nothing (a task's species, evaluation tasks and encoders),
+    each error naming the config key at fault (run after the schema validation)."""
     species = _section(config, "species")
     for task, spec in _section(_section(config, "tasks"), "datasets").items():
         if (spec or {}).get("kind") != "mrl_arrays" and (spec or {}).get("species") not in species:
@@ -766,7 +771,19 @@ def check_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
                 f"config tasks.datasets.{task}.species is {spec.get('species')!r}, which is not a "
                 f"`species` entry (have: {', '.join(species) or 'none'})"
             )
-    eval_tasks(config)
+    HomologySettings.from_config(config)
+    tasks = eval_tasks(config)
+    models = {m for t in tasks for m in eval_models(config, t)}
+    for encoder, needs in (("isoclr", ("isoclr-linear", "isoclr-finetune", "supervised", "random-linear")),
+                           ("mlm", ("mlm-linear",))):
+        if models & set(needs):
+            pretrain_model_of(config, encoder)
+
+
+def check_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
+    """:func:`check_keys` then :func:`check_references` (the pipeline validates in between)."""
+    check_keys(config, schema)
+    check_references(config)
 
 
 # ---------------------------------------------------------------------------------------------
