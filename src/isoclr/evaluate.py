@@ -47,7 +47,13 @@ import numpy.typing as npt
 import pandas as pd
 
 from isoclr.io import atomic_path
-from isoclr.settings import BUILTIN_ENCODERS, NETWORK_MODELS, EmbedSettings, EvaluationSettings, derive_seed
+from isoclr.settings import (
+    BUILTIN_ENCODERS,
+    NETWORK_MODELS,
+    EmbedSettings,
+    EvaluationSettings,
+    derive_seed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +141,8 @@ def collect_metrics(paths: Iterable[str | os.PathLike[str]], out: str | os.PathL
 # task access
 # ---------------------------------------------------------------------------------------------
 def load_task(path: str | os.PathLike[str]) -> Any:
-    """``isoclr.tasks.TaskData`` of a task file."""
-    from isoclr.tasks import TaskData
+    """``isoclr.task_file.TaskData`` of a task file."""
+    from isoclr.task_file import TaskData
 
     return TaskData.load(path)
 
