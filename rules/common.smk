@@ -103,7 +103,8 @@ def download_regex():
 
 
 def download_settings(wildcards):
-    return S.DownloadSettings.from_config(config, wildcards.path).to_params()
+    """What is fetched (url, sha256, size); how (retries, timeout) is read by the shim."""
+    return S.DownloadSettings.from_config(config, wildcards.path).job_params()
 
 
 # --- store -----------------------------------------------------------------------------------

@@ -69,7 +69,9 @@ EVALUATION = {"embed_task": 2, "evaluate_linear": 18, "evaluate_network": 9, "fi
 
 #: (override file, the rules (and job counts) it must plan)
 CHANGES = {
-    "download.retries": ("download: {retries: 4}", None),  # None: every job of FIGURE
+    # a label file's expected size: its download, the task and what reads it (not the stores)
+    "download.files.size": ("download: {files: {saluki_halflife_human: {size: 123}}}",
+                            {"download": 1, "task": 1, **EVALUATION}),
     "filters.max_length": ("filters: {max_length: 12000}", {k: v for k, v in ALL.items() if k != "download"}),
     "homology.max_genes_per_symbol": ("homology: {max_genes_per_symbol: 50}",
                                       {k: v for k, v in ALL.items() if k not in ("download", "store")}),
@@ -82,7 +84,8 @@ CHANGES = {
     "evaluation.probe.alphas": ("evaluation: {probe: {alphas: [0.1, 1.0]}}", {"evaluate_linear": 18, "figure": 1}),
     "evaluation.finetune.lr": ("evaluation: {finetune: {lr: 2.0e-3}}", {"evaluate_network": 9, "figure": 1}),
     "figures.dpi": ("figures: {dpi: 100}", {"figure": 1}),
-    # settings these jobs do not use: nothing to do
+    # settings these jobs do not use (or that do not change any output): nothing to do
+    "download.timeout": ("download: {retries: 4, timeout: 60}", {}),
     "mlm_demo.lr": ("pretrain: {models: {mlm_demo: {lr: 1.0e-2}}}", {}),
     "evaluation.saluki.channels": ("evaluation: {saluki: {channels: 8}}", {}),
     "tasks.datasets.go_mf_human.n_terms": ("tasks: {datasets: {go_mf_human: {n_terms: 5}}}", {}),

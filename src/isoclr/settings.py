@@ -137,14 +137,18 @@ def _seed(config: Mapping[str, Any], value: int | None) -> int:
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DownloadSettings(_Settings):
-    """How one URL is fetched (config ``download`` + the file's own url/sha256/size)."""
+    """How one URL is fetched: what (url, sha256, size: the rule's params) and how (config
+    ``download``: retries, timeout, backoff). The how does not change the file, so it is not
+    in the params: raising ``download.timeout`` reruns nothing."""
 
-    retries: int = 3
-    timeout: float = 120
-    backoff: float = 5
     url: str = ""
     sha256: str | None = None
     size: int | None = None
+    retries: int = 3
+    timeout: float = 120
+    backoff: float = 5
+
+    TRANSPORT = ("retries", "timeout", "backoff")
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], path: str) -> DownloadSettings:
@@ -153,8 +157,12 @@ class DownloadSettings(_Settings):
         if path not in table:
             raise ConfigError(f"no configured download is written to downloads/{path}")
         remote = table[path]
-        dl = {k: v for k, v in _section(config, "download").items() if k != "files"}
+        dl = {k: v for k, v in _section(config, "download").items() if k in cls.TRANSPORT}
         return cls(**dl, url=remote["url"], sha256=remote.get("sha256"), size=remote.get("size"))
+
+    def job_params(self) -> dict[str, Any]:
+        """What is fetched (the download rule's params)."""
+        return {k: v for k, v in self.to_params().items() if k not in self.TRANSPORT}
 
 
 def annotation_format(config: Mapping[str, Any], species: str) -> str:
