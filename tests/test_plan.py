@@ -61,7 +61,7 @@ def expected_counts(config: dict) -> dict[str, int]:
 
 
 def load_config(configfile: str) -> dict:
-    """The config snakemake sees: a --configfile replaces the demo config (see Snakefile)."""
+    """The config snakemake sees for a study file (it declares `study:`, so it is the whole base)."""
     return yaml.safe_load((ROOT / configfile).read_text())
 
 

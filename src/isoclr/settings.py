@@ -228,9 +228,6 @@ class StoreSettings(_Settings):
     aliases: dict[str, str] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
 
-    #: the keys of config ``filters`` (top level, overridden by ``species.NAME.filters``)
-    FILTER_KEYS = ("max_length", "chromosomes_include", "chromosomes_exclude", "biotypes")
-
     @classmethod
     def from_config(cls, config: Mapping[str, Any], species: str) -> StoreSettings:
         sp = _lookup(config, "species", species)
