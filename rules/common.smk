@@ -192,7 +192,7 @@ def network_regex():
 def embed_inputs(wildcards):
     """The task and, for isoclr/mlm, the checkpoint an embedding job reads."""
     inputs = {"task": results("tasks", f"{wildcards.task}.h5")}
-    if wildcards.encoder in ("isoclr", "mlm"):
+    if wildcards.encoder in ("isoclr", "mlm") or wildcards.encoder.startswith(S.PRETRAINED_PREFIX):
         inputs["checkpoint"] = pretrain_checkpoint(wildcards.encoder)
     return inputs
 

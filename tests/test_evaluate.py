@@ -110,7 +110,10 @@ def test_linear_jobs_write_tidy_tables(setup: dict[str, Path], task: str, model:
     assert (back["fraction"] == 0.3).all() and (back["fold"] == 1).all() and (back["species"] == "toy").all()
     from isoclr.tasks import TaskData
 
-    assert back["n_train"].iloc[0] == len(TaskData.load(setup[task]).split(1, 0.3)[0])
+    data = TaskData.load(setup[task])
+    assert (back["n_train"] == len(data.split(1, 0.3)[0])).all()
+    assert (back["run"] == 1).all() and (back["split"] == "test").all()
+    assert (back["min_train_applied"] == data.train_info(1, 0.3)["min_train_applied"]).all()
     assert np.isfinite(table["value"]).all()
 
 

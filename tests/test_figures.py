@@ -31,7 +31,9 @@ def synthetic_metrics(models_hl: tuple[str, ...] = ("isoclr-linear", "supervised
             for fold in range(3):
                 for m in ("auroc_macro", "auprc_macro"):
                     rows.append(("go_mf_human", "human", model, f, fold, m, 0.7 + rng.normal(0, 0.02), int(500 * f)))
-    return pd.DataFrame(rows, columns=F.METRICS_COLUMNS)
+    old = ["task", "species", "model", "fraction", "fold", "metric", "value", "n_train"]
+    df = pd.DataFrame(rows, columns=old).assign(run=lambda d: d["fold"], split="test", min_train_applied=False)
+    return df[F.METRICS_COLUMNS]
 
 
 def _check(paths: tuple[Path, Path]) -> None:

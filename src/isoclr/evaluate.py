@@ -7,6 +7,7 @@ model               kind     what is trained
 =================== ======== ==========================================================
 isoclr-linear       linear   probe on the frozen IsoCLR encoder's embeddings
 mlm-linear          linear   probe on the frozen masked-nucleotide (MLM) encoder
+pretrained-NAME-linear linear probe on the frozen encoder of pretrain.models NAME (sizes)
 random-linear       linear   probe on a frozen, randomly initialised encoder (seeded)
 external-NAME-linear linear  probe on an external encoder (multimolecule/transformers)
 isoclr-finetune     network  pre-trained encoder + linear head, trained end to end
@@ -22,8 +23,8 @@ every probe job of that pair; probe jobs (:func:`evaluate_linear`) import NumPy,
 and scikit-learn only (never torch), so they start fast and need no GPU. Network jobs
 (:func:`evaluate_network`) import torch lazily.
 
-Output of a job: TSV with columns ``task species model fraction fold metric value n_train``
-(metric names in :mod:`isoclr.metrics`); :func:`collect_metrics` concatenates them into
+Output of a job: TSV with columns ``task species model fraction run fold split metric value
+n_train min_train_applied`` (:data:`COLUMNS`; metric names in :mod:`isoclr.metrics`); :func:`collect_metrics` concatenates them into
 ``results/metrics/metrics.tsv``.
 
 Seeds: every job derives its own seed from the config ``seed`` and the job's identity
@@ -50,6 +51,7 @@ from isoclr.io import atomic_path
 from isoclr.settings import (
     BUILTIN_ENCODERS,
     NETWORK_MODELS,
+    PRETRAINED_PREFIX,
     EmbedSettings,
     EvaluationSettings,
     derive_seed,
@@ -57,7 +59,13 @@ from isoclr.settings import (
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["task", "species", "model", "fraction", "fold", "metric", "value", "n_train"]
+#: The tidy metrics table (one row per task, model, fraction, run, split and metric): run r
+#: tests on fold r (``fold``); ``split`` is the rows scored (``test``); ``n_train`` the rows the
+#: model trained on; ``min_train_applied`` true where ``tasks.min_train`` lifted the fraction.
+COLUMNS = [
+    "task", "species", "model", "fraction", "run", "fold", "split", "metric", "value", "n_train",
+    "min_train_applied",
+]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -69,11 +77,13 @@ def parse_model(model: str) -> tuple[str, str]:
         return "network", model
     if model.endswith("-linear"):
         encoder = model[: -len("-linear")]
-        if encoder in BUILTIN_ENCODERS or (encoder.startswith("external-") and len(encoder) > 9):
+        if encoder in BUILTIN_ENCODERS or any(
+            encoder.startswith(p) and len(encoder) > len(p) for p in ("external-", PRETRAINED_PREFIX)
+        ):
             return "linear", encoder
     raise ValueError(
         f"unknown model {model!r}: expected one of {', '.join(NETWORK_MODELS)}, "
-        f"{', '.join(e + '-linear' for e in BUILTIN_ENCODERS)} or external-NAME-linear"
+        f"{', '.join(e + '-linear' for e in BUILTIN_ENCODERS)}, pretrained-NAME-linear or external-NAME-linear"
     )
 
 
@@ -96,18 +106,23 @@ def tidy_metrics(
     fold: int,
     metrics: Mapping[str, float],
     n_train: int,
+    min_train_applied: bool = False,
+    split: str = "test",
 ) -> pd.DataFrame:
-    """One row per metric, in the contract's column order."""
+    """One row per metric, in the contract's column order (run ``fold`` tests on fold ``fold``)."""
     return pd.DataFrame(
         {
             "task": task,
             "species": species,
             "model": model,
             "fraction": float(fraction),
+            "run": int(fold),
             "fold": int(fold),
+            "split": split,
             "metric": list(metrics),
             "value": [float(v) for v in metrics.values()],
             "n_train": int(n_train),
+            "min_train_applied": bool(min_train_applied),
         },
         columns=COLUMNS,
     )
@@ -184,8 +199,9 @@ def make_encoder(
     model_cfg: Mapping[str, Any] | None = None,
     seed: int = 0,
 ) -> Any:
-    """The frozen torch encoder for a built-in ``{encoder}`` name (``isoclr``, ``mlm``, ``random``)."""
-    if encoder in ("isoclr", "mlm"):
+    """The frozen torch encoder for ``isoclr``, ``mlm``, ``random`` or ``pretrained-NAME`` (any
+    pre-trained model's checkpoint)."""
+    if encoder in ("isoclr", "mlm") or encoder.startswith(PRETRAINED_PREFIX):
         if checkpoint is None:
             raise ValueError(f"encoder {encoder!r} needs a pre-training checkpoint")
         from isoclr.model import load_encoder
@@ -197,7 +213,7 @@ def make_encoder(
         from isoclr.baselines import random_encoder
 
         return random_encoder(dict(model_cfg or {}), seed)
-    raise ValueError(f"unknown built-in encoder {encoder!r} (expected isoclr, mlm or random)")
+    raise ValueError(f"unknown built-in encoder {encoder!r} (expected isoclr, mlm, random or pretrained-NAME)")
 
 
 def embed_task(
@@ -288,7 +304,11 @@ def evaluate_linear(
     )
     log.info("%s %s frac %s fold %s: %d train rows, chose %s", task.attrs.get("task"), model, fraction, fold, len(train), result.chosen)
     metrics = compute_metrics(task.kind, task.y[test], result.predictions, task.label_names)
-    return tidy_metrics(str(task.attrs["task"]), str(task.attrs["species"]), model, fraction, fold, metrics, len(train))
+    info = task.train_info(int(fold), float(fraction))
+    return tidy_metrics(
+        str(task.attrs["task"]), str(task.attrs["species"]), model, fraction, fold, metrics, len(train),
+        info["min_train_applied"],
+    )
 
 
 def build_network(
@@ -374,7 +394,11 @@ def evaluate_network(
         task.attrs.get("task"), model, fraction, fold, len(train), trainer.best_epoch, len(trainer.history),
     )
     metrics = compute_metrics(task.kind, task.y[test], pred, task.label_names)
-    return tidy_metrics(str(task.attrs["task"]), str(task.attrs["species"]), model, fraction, fold, metrics, len(train))
+    info = task.train_info(int(fold), float(fraction))
+    return tidy_metrics(
+        str(task.attrs["task"]), str(task.attrs["species"]), model, fraction, fold, metrics, len(train),
+        info["min_train_applied"],
+    )
 
 
 def run_job(

@@ -59,7 +59,10 @@ FIGURES = (
     "fig4_tsne_go_cellular_component",
     "fig_linear_probe_comparison",
 )
-METRICS_COLUMNS = ["task", "species", "model", "fraction", "fold", "metric", "value", "n_train"]
+METRICS_COLUMNS = [
+    "task", "species", "model", "fraction", "run", "fold", "split", "metric", "value", "n_train",
+    "min_train_applied",
+]
 
 
 def _style(model: str, i: int = 0) -> dict[str, Any]:
@@ -118,13 +121,22 @@ def read_metrics(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 
 def summarise(metrics: pd.DataFrame, task: str, metric: str) -> pd.DataFrame:
-    """Mean, standard deviation and fold count per model and fraction."""
+    """Mean, standard deviation and run count per model and fraction, with the training rows
+    behind each point (``n_train``: median over runs) and whether ``min_train`` lifted it."""
+    cols = ["model", "fraction", "mean", "std", "n", "n_train", "min_train_applied"]
     d = metrics.loc[(metrics["task"] == task) & (metrics["metric"] == metric)].dropna(subset=["value", "fraction"])
     if d.empty:
-        return pd.DataFrame(columns=["model", "fraction", "mean", "std", "n"])
-    g = d.groupby(["model", "fraction"])["value"]
-    out = pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=1).fillna(0.0), "n": g.size()}).reset_index()
-    return out.sort_values(["model", "fraction"])
+        return pd.DataFrame(columns=cols)
+    d = d.assign(
+        n_train=pd.to_numeric(d["n_train"], errors="coerce") if "n_train" in d else np.nan,
+        min_train_applied=d["min_train_applied"].astype(str).str.lower().eq("true") if "min_train_applied" in d else False,
+    )
+    g = d.groupby(["model", "fraction"])
+    out = pd.DataFrame({
+        "mean": g["value"].mean(), "std": g["value"].std(ddof=1).fillna(0.0), "n": g["value"].size(),
+        "n_train": g["n_train"].median(), "min_train_applied": g["min_train_applied"].any(),
+    }).reset_index()
+    return out[cols].sort_values(["model", "fraction"])
 
 
 def _save(fig: Any, out: str | os.PathLike[str], dpi: int = 200) -> tuple[Path, Path]:
@@ -162,14 +174,20 @@ def _fraction_panel(ax: Any, metrics: pd.DataFrame, task: str, metric: str, mode
             d["fraction"] * dodge, d["mean"], yerr=d["std"], label=st["label"], color=st["color"], marker=st["marker"],
             ls=st["ls"], lw=1.8, ms=6, capsize=3, alpha=0.8 if model in reference else 1.0,
         )
+        lifted = d.loc[d["min_train_applied"].astype(bool)]
+        if len(lifted):  # min_train lifted these fractions: marked, not silently like their neighbour
+            ax.scatter(lifted["fraction"] * dodge, lifted["mean"], s=120, facecolors="none", edgecolors="black",
+                       linewidths=1.2, zorder=5)
         drawn += 1
     ax.set_xscale("log")
     ax.set_xlabel(FRACTION_LABEL)
     ax.set_ylabel(METRIC_LABEL.get(metric, metric))
     if drawn:
-        fr = sorted(s.loc[s["model"].isin(list(models) + list(reference)), "fraction"].unique())
-        ax.set_xticks(fr)
-        ax.set_xticklabels([f"{f:g}" for f in fr], rotation=0)
+        shown = s.loc[s["model"].isin(list(models) + list(reference))]
+        fr = sorted(shown["fraction"].unique())
+        n_tr = shown.groupby("fraction")["n_train"].median()
+        ax.set_xticks(fr)  # each fraction with the training rows behind it
+        ax.set_xticklabels([f"{f:g}" + (f"\nn={int(n_tr[f])}" if np.isfinite(n_tr[f]) else "") for f in fr], rotation=0)
         ax.minorticks_off()
         ax.grid(True, alpha=0.3)
     else:
@@ -196,8 +214,12 @@ def _fraction_figure(
     rows = -(-len(handles) // ncol) if handles else 0
     if handles:
         fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol, frameon=False)
-    n_folds = metrics.loc[metrics["task"] == task, "fold"].nunique() if len(metrics) else 0
-    notes = [f"mean ± SD over {n_folds} fold(s)"] if n_folds else []
+    n_runs = metrics.loc[metrics["task"] == task, "fold"].nunique() if len(metrics) else 0
+    notes = [f"mean ± SD over {n_runs} run(s); n = training rows"] if n_runs else []
+    if len(metrics) and "min_train_applied" in metrics:
+        sel = metrics.loc[metrics["task"] == task, "min_train_applied"].astype(str).str.lower().eq("true")
+        if sel.any():
+            notes.append("circled: min_train lifted the fraction")
     if missing:
         notes.append("not in the metrics table: " + ", ".join(sorted(missing)))
     _note(fig, notes, y=-0.03 - 0.06 * rows)

@@ -451,7 +451,7 @@ class TaskStageSettings(_Settings):
 
     name: str
     spec: dict[str, Any]
-    n_folds: int = 3
+    n_folds: int = 10
     fractions: tuple[float, ...] = (1.0, 0.3, 0.1, 0.01, 0.005)
     min_train: int = 8
     seed: int | None = None
@@ -491,8 +491,26 @@ def _evaluation(config: Mapping[str, Any]) -> dict[str, Any]:
     return _section(config, "evaluation")
 
 
+#: an encoder on any ``pretrain.models`` entry: ``pretrained-NAME`` (linear model
+#: ``pretrained-NAME-linear``); the ``pretrained-linear`` token of an ``evaluation.models`` list
+#: stands for one per entry that is not already evaluated as isoclr/mlm (isoclr_model, mlm_model)
+PRETRAINED_PREFIX = "pretrained-"
+PRETRAINED_TOKEN = "pretrained-linear"
+
+
+def pretrained_encoders(config: Mapping[str, Any]) -> list[str]:
+    """``pretrained-NAME`` for every pre-trained model not evaluated as isoclr or mlm."""
+    ev = _evaluation(config)
+    headline = {ev.get("isoclr_model"), ev.get("mlm_model")}
+    return [PRETRAINED_PREFIX + m for m in pretrain_models(config) if m not in headline]
+
+
 def pretrain_model_of(config: Mapping[str, Any], encoder: str) -> str:
-    """The ``pretrain.models`` entry behind a built-in encoder (isoclr, mlm, random)."""
+    """The ``pretrain.models`` entry behind an encoder (isoclr, mlm, random, pretrained-NAME)."""
+    if encoder.startswith(PRETRAINED_PREFIX):
+        name = encoder.removeprefix(PRETRAINED_PREFIX)
+        _lookup(config, "pretrain.models", name)  # a ConfigError naming the key when missing
+        return name
     key = _ENCODER_MODEL_KEY[encoder]
     name = _evaluation(config).get(key)
     models = pretrain_models(config)
@@ -526,7 +544,13 @@ def eval_models(config: Mapping[str, Any], task: str) -> list[str]:
     """Models evaluated on a task (evaluation.tasks.TASK, or evaluation.models when null)."""
     ev = _evaluation(config)
     models = (ev.get("tasks") or {})[task]
-    return list(ev.get("models", []) if models is None else models)
+    out: list[str] = []
+    for m in ev.get("models", []) if models is None else models:
+        if m == PRETRAINED_TOKEN:  # a linear probe on every other pre-trained model
+            out += [f"{e}-linear" for e in pretrained_encoders(config) if f"{e}-linear" not in out]
+        elif m not in out:
+            out.append(m)
+    return out
 
 
 def eval_fractions(config: Mapping[str, Any]) -> list[str]:
@@ -537,11 +561,25 @@ def eval_fractions(config: Mapping[str, Any]) -> list[str]:
     return [str(float(f)) for f in fractions]
 
 
+#: default number of runs (evaluation.runs, as the schema): the paper's "mean and SD over three"
+DEFAULT_RUNS = 3
+
+
 def eval_folds(config: Mapping[str, Any]) -> list[int]:
-    """Test folds: evaluation.folds, or every one of tasks.n_folds when null."""
-    folds = _evaluation(config).get("folds")
+    """Test folds, one per run: evaluation.folds when given, else folds 0 .. evaluation.runs-1
+    (run r tests on fold r, validates on fold r+1, trains on the other n_folds-2)."""
+    ev = _evaluation(config)
     n = int(_section(config, "tasks").get("n_folds", TaskStageSettings.n_folds))
-    return [int(k) for k in (range(n) if folds is None else folds)]
+    folds = ev.get("folds")
+    if folds is None:
+        runs = int(ev.get("runs", DEFAULT_RUNS))
+        if runs > n:
+            raise ConfigError(f"config evaluation.runs is {runs}, more than tasks.n_folds ({n}): one test fold per run")
+        return list(range(runs))
+    bad = [int(k) for k in folds if not 0 <= int(k) < n]
+    if bad:
+        raise ConfigError(f"config evaluation.folds names fold(s) {bad}, outside 0..{n - 1} (tasks.n_folds is {n})")
+    return [int(k) for k in folds]
 
 
 def eval_jobs(config: Mapping[str, Any]) -> list[tuple[str, str, str, int]]:
@@ -556,7 +594,8 @@ def eval_jobs(config: Mapping[str, Any]) -> list[tuple[str, str, str, int]]:
 
 
 def eval_encoders(config: Mapping[str, Any]) -> list[str]:
-    return list(BUILTIN_ENCODERS) + [f"external-{n}" for n in _evaluation(config).get("external") or {}]
+    return (list(BUILTIN_ENCODERS) + pretrained_encoders(config)
+            + [f"external-{n}" for n in _evaluation(config).get("external") or {}])
 
 
 @dataclass(frozen=True)
@@ -612,6 +651,8 @@ class EmbedSettings(_Settings):
             name = encoder.removeprefix("external-")
             kw["external"] = dict(_lookup(config, "evaluation.external", name))
             kw["seed"] = base_seed(config)
+        elif encoder.startswith(PRETRAINED_PREFIX):
+            pretrain_model_of(config, encoder)  # names a pretrain.models entry (its checkpoint is the input)
         elif encoder not in BUILTIN_ENCODERS:
             raise ConfigError(f"unknown encoder {encoder!r} (expected one of {eval_encoders(config)})")
         return cls(encoder=encoder, **kw)

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from isoclr.io import atomic_path
-from isoclr.task_folds import assign_folds, n_train_rows, train_ranks
+from isoclr.task_folds import assign_folds, min_train_applied, n_train_rows, train_ranks
 from isoclr.task_labels import JoinReport
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,24 @@ class TaskData:
     def join_report(self) -> list[dict[str, Any]]:
         return json.loads(self.attrs.get("join_report", "[]"))
 
+    def _min_train(self, min_train: int | None) -> int:
+        return int(self.attrs.get("min_train", 1) if min_train is None else min_train)
+
+    def train_info(self, fold: int, fraction: float = 1.0, min_train: int | None = None) -> dict[str, Any]:
+        """How a run's training set at ``fraction`` was made: ``n_train`` (rows used),
+        ``n_train_full`` (the run's training rows at fraction 1.0), ``min_train_applied``
+        (``min_train`` lifted the fraction above ``round(fraction * n_train_full)``)."""
+        n = self.n_folds
+        if not 0 <= fold < n:
+            raise ValueError(f"{self.path}: fold must be in 0..{n - 1}, got {fold}")
+        full = int((self.train_rank[fold] >= 0).sum())
+        mt = self._min_train(min_train)
+        return {
+            "n_train": n_train_rows(full, fraction, mt),
+            "n_train_full": full,
+            "min_train_applied": bool(min_train_applied(full, fraction, mt)),
+        }
+
     def split(self, fold: int, fraction: float = 1.0, min_train: int | None = None) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """(train_idx, val_idx, test_idx) row indices for ``fold`` at training ``fraction``.
 
@@ -96,7 +114,7 @@ class TaskData:
         n = self.n_folds
         if not 0 <= fold < n:
             raise ValueError(f"{self.path}: fold must be in 0..{n - 1}, got {fold}")
-        mt = int(self.attrs.get("min_train", 1) if min_train is None else min_train)
+        mt = self._min_train(min_train)
         rank = self.train_rank[fold]
         n_train = int((rank >= 0).sum())
         k = n_train_rows(n_train, fraction, mt)

@@ -1,5 +1,10 @@
 """Homology-aware cross-validation folds and nested training fractions of a task.
 
+As the paper's sources use them (Fradkin et al. 2023, arXiv:2310.08738, evaluating on Saluki's
+10-fold human/mouse half-life data): ``n_folds`` folds (default 10); run ``r`` tests on fold
+``r``, validates on fold ``r + 1`` and trains on the other ``n_folds - 2`` (about 80 % of the
+labelled genes at 10 folds); a study evaluates a few runs (config ``evaluation.runs``, 3).
+
 Folds (``assign_folds``). Rows are grouped by homology set (``set_id`` of
 ``results/splits/genes.tsv``); whole groups are dealt to ``n_folds`` folds, largest group first,
 each to the fold with the fewest rows so far, groups of equal size in a seeded random order. Fold
@@ -70,7 +75,7 @@ def homology_groups(gene_ids: Sequence[str], groups: pd.DataFrame | None, report
     return out.to_numpy(dtype=np.int64).astype(np.int32)
 
 
-def assign_folds(groups: npt.ArrayLike, n_folds: int = 3, seed: int = 0) -> npt.NDArray[np.int8]:
+def assign_folds(groups: npt.ArrayLike, n_folds: int = 10, seed: int = 0) -> npt.NDArray[np.int8]:
     """Fold (0..n_folds-1) of every row; a group's rows always share a fold (module docstring)."""
     if n_folds < 3:
         raise ValueError(f"n_folds must be >= 3 (one test, one validation and >= 1 training fold), got {n_folds}")
@@ -97,6 +102,11 @@ def train_ranks(fold: npt.ArrayLike, n_folds: int, seed: int = 0) -> npt.NDArray
         perm = np.random.default_rng([seed, 29, k]).permutation(len(train))
         ranks[k, train[perm]] = np.arange(len(train), dtype=np.int32)
     return ranks
+
+
+def min_train_applied(n_train: int, fraction: float, min_train: int) -> bool:
+    """Whether ``min_train`` lifted ``fraction``: more rows train than ``round(f * n_train)``."""
+    return n_train_rows(n_train, fraction, min_train) > min(n_train, round(fraction * n_train))
 
 
 def n_train_rows(n_train: int, fraction: float, min_train: int) -> int:

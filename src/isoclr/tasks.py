@@ -61,7 +61,7 @@ DEFAULT_FRACTIONS = (1.0, 0.3, 0.1, 0.01, 0.005)
 # ---------------------------------------------------------------------------------------------
 @dataclass
 class TaskSettings:
-    n_folds: int = 3
+    n_folds: int = 10
     fractions: tuple[float, ...] = DEFAULT_FRACTIONS
     seed: int = 0
     min_train: int = 8
@@ -391,7 +391,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--evidence-exclude", nargs="*", default=[])
     parser.add_argument("--task-store", help="task-local store for ready-made arrays")
     parser.add_argument("--report", help="join report TSV (default: OUT with .report.tsv)")
-    parser.add_argument("--n-folds", type=int, default=3)
+    parser.add_argument("--n-folds", type=int, default=10, help="homology-aware folds (default 10)")
     parser.add_argument("--fractions", type=float, nargs="+", default=list(DEFAULT_FRACTIONS))
     parser.add_argument("--min-train", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)

@@ -1,0 +1,52 @@
+"""Every pre-trained model is evaluated (issue 10, item 2): the grid is models x tasks x
+fractions x runs for every pretrain.models entry, plus the baselines."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from isoclr import settings as S
+from isoclr.evaluate import parse_model
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+
+
+def _encoder_model(config: dict, model: str) -> str | None:
+    """The pretrain.models entry behind a linear-probe model (None: not a pre-trained one)."""
+    kind, enc = parse_model(model)
+    if kind != "linear" or enc in ("random",) or enc.startswith("external-"):
+        return None
+    return S.pretrain_model_of(config, enc)
+
+
+def test_paper_grid_covers_every_pretrained_model_task_fraction_run() -> None:
+    jobs = S.eval_jobs(PAPER)
+    fractions, runs = set(S.eval_fractions(PAPER)), set(S.eval_folds(PAPER))
+    assert runs == {0, 1, 2} and len(fractions) == 6
+    linear_tasks = [t for t in S.eval_tasks(PAPER) if any(m.endswith("-linear") for m in S.eval_models(PAPER, t))]
+    for model in PAPER["pretrain"]["models"]:  # small, medium, large and the MLM ablation
+        for task in linear_tasks:
+            cells = {(f, k) for t, m, f, k in jobs if t == task and _encoder_model(PAPER, m) == model}
+            assert cells == {(f, k) for f in fractions for k in runs}, (model, task)
+    names = {m for _, m, _, _ in jobs}
+    assert {"pretrained-isoclr_medium-linear", "pretrained-isoclr_large-linear", "isoclr-linear",
+            "mlm-linear", "random-linear", "supervised", "saluki", "isoclr-finetune"} <= names
+    assert "pretrained-isoclr_small-linear" not in names  # isoclr_small is isoclr-linear: not twice
+    assert set(S.eval_encoders(PAPER)) >= {"pretrained-isoclr_medium", "pretrained-isoclr_large"}
+
+
+def test_pretrained_token_follows_the_models_of_the_config() -> None:
+    cfg = copy.deepcopy(PAPER)
+    cfg["pretrain"]["models"]["isoclr_xl"] = {"objective": "dcl", "size": "large"}
+    assert "pretrained-isoclr_xl-linear" in S.eval_models(cfg, "halflife_human")
+    del cfg["pretrain"]["models"]["isoclr_large"]
+    assert "pretrained-isoclr_large-linear" not in S.eval_models(cfg, "halflife_human")
+    assert S.pretrain_model_of(cfg, "pretrained-isoclr_xl") == "isoclr_xl"
+    with pytest.raises(S.ConfigError, match="pretrain.models"):
+        S.EmbedSettings.from_config(cfg, "pretrained-isoclr_large")
+    assert parse_model("pretrained-isoclr_xl-linear") == ("linear", "pretrained-isoclr_xl")
