@@ -97,7 +97,7 @@ def _embed(setup: dict[str, Path], task: str, encoder: str) -> Path:
 
 
 @pytest.mark.parametrize("task", ["reg", "ml"])
-@pytest.mark.parametrize("model", ["isoclr-linear", "random-linear", "mlm-linear"])
+@pytest.mark.parametrize("model", ["isoclr-linear", "random-linear", "mlm-linear", "naive-linear"])
 def test_linear_jobs_write_tidy_tables(setup: dict[str, Path], task: str, model: str) -> None:
     encoder = E.parse_model(model)[1]
     emb = _embed(setup, task, encoder)

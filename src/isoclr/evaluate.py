@@ -9,6 +9,8 @@ isoclr-linear       linear   probe on the frozen IsoCLR encoder's embeddings
 mlm-linear          linear   probe on the frozen masked-nucleotide (MLM) encoder
 pretrained-NAME-linear linear probe on the frozen encoder of pretrain.models NAME (sizes)
 random-linear       linear   probe on a frozen, randomly initialised encoder (seeded)
+naive-linear        linear   ridge/logistic on k-mer counts (3..6), GC, UTR/CDS lengths
+                             (:mod:`isoclr.naive`, as mRNABench's naive baseline)
 external-NAME-linear linear  probe on an external encoder (multimolecule/transformers)
 isoclr-finetune     network  pre-trained encoder + linear head, trained end to end
 supervised          network  the same architecture from random initialisation
@@ -229,18 +231,26 @@ def embed_task(
     device: str | None = "auto",
     threads: int | None = None,
 ) -> npt.NDArray[np.float32]:
-    """Embed every row of a task with one encoder; write ``/h`` (N, D) float32 in row order."""
+    """Embed every row of a task with one encoder; write ``/h`` (N, D) float32 in row order.
+    ``naive``: the naive baseline's features (:mod:`isoclr.naive`; no torch)."""
+    from isoclr.store import IsoformStore
+
+    task = load_task(task_path)
+    store = IsoformStore(task_store_path(task, task_path))
+    rows = np.asarray(task.transcript, dtype=np.int64)
+    if encoder == "naive":
+        from isoclr.naive import store_features
+
+        h = store_features(store, rows)
+        source = "naive: log1p lengths (transcript, 5'UTR, CDS, 3'UTR), GC, k-mer counts k=3..6"
+        return _write_embeddings(out, h, task, encoder, source, seed, task_path)
     import torch
 
     from isoclr.finetune import resolve_device
-    from isoclr.store import IsoformStore
 
     if threads:
         torch.set_num_threads(int(threads))
-    task = load_task(task_path)
-    store = IsoformStore(task_store_path(task, task_path))
     dev = resolve_device(device)
-    rows = np.asarray(task.transcript, dtype=np.int64)
     if encoder.startswith("external-"):
         from isoclr.external import ExternalEncoder
 
@@ -262,9 +272,17 @@ def embed_task(
         enc = make_encoder(encoder, checkpoint, model_cfg, seed)
         h = embed_store(enc, store, rows, batch_size=batch_size, device=dev)
         source = str(checkpoint) if checkpoint else f"random(seed={seed})"
+    return _write_embeddings(out, h, task, encoder, source, seed, task_path)
+
+
+def _write_embeddings(
+    out: str | os.PathLike[str], h: Any, task: Any, encoder: str, source: str, seed: int,
+    task_path: str | os.PathLike[str],
+) -> npt.NDArray[np.float32]:
+    """Write ``/h`` (N, D) float32 and the transcript ids atomically (the embeddings file)."""
     h = np.asarray(h, dtype=np.float32)
-    if h.shape[0] != len(rows):
-        raise RuntimeError(f"encoder {encoder} returned {h.shape[0]} embeddings for {len(rows)} rows")
+    if h.shape[0] != len(task):
+        raise RuntimeError(f"encoder {encoder} returned {h.shape[0]} embeddings for {len(task)} rows")
     ids = np.asarray(task.transcript_id, dtype=object)
     with atomic_path(out, suffix=".h5") as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("h", data=h)
@@ -273,7 +291,7 @@ def embed_task(
         f.attrs["task"] = str(task.attrs.get("task", ""))
         f.attrs["source"] = source
         f.attrs["seed"] = int(seed)
-    log.info("embedded %d rows of %s with %s -> %s (%d dims)", len(rows), task_path, encoder, out, h.shape[1])
+    log.info("embedded %d rows of %s with %s -> %s (%d dims)", len(task), task_path, encoder, out, h.shape[1])
     return h
 
 

@@ -40,6 +40,7 @@ MODEL_STYLE: dict[str, dict[str, Any]] = {
     "random-linear": {"label": "Random encoder, linear probe", "short": "Random encoder", "color": "#000000", "marker": "x", "ls": ":"},
     "mlm-linear": {"label": "MLM linear probe", "short": "MLM", "color": "#CC79A7", "marker": "D", "ls": "-."},
     "saluki": {"label": "Saluki", "short": "Saluki", "color": "#E69F00", "marker": "v", "ls": "--"},
+    "naive-linear": {"label": "Naive (k-mers, GC, lengths)", "short": "Naive k-mer", "color": "#56B4E9", "marker": "P", "ls": ":"},
 }
 METRIC_LABEL = {
     "mse": "Test MSE (PC1 units², lower is better)",
@@ -69,7 +70,7 @@ def _style(model: str, i: int = 0) -> dict[str, Any]:
     if model in MODEL_STYLE:
         return MODEL_STYLE[model]
     markers = "PX*hd<>"
-    name = model.removeprefix("external-").removesuffix("-linear")
+    name = model.removeprefix("external-").removeprefix("pretrained-").removesuffix("-linear")
     label = f"{name} linear probe" if model.endswith("-linear") else model
     return {"label": label, "short": name, "color": OKABE_ITO[(i + 4) % len(OKABE_ITO)], "marker": markers[i % len(markers)], "ls": "-."}
 

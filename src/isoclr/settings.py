@@ -35,7 +35,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 NAME_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
 
 NETWORK_MODELS = ("isoclr-finetune", "supervised", "saluki")
-BUILTIN_ENCODERS = ("isoclr", "mlm", "random")
+BUILTIN_ENCODERS = ("isoclr", "mlm", "random", "naive")
 FIGURES = (
     "fig2a_go_linear_probe",
     "fig2b_halflife_linear_probe_mse",
@@ -872,7 +872,7 @@ STAGE_MODULES = {
     "splits": ("splits",),
     "pretrain": ("pretrain",),
     "tasks": ("tasks",),
-    "embed": ("evaluate", "embed", "baselines", "external"),
+    "embed": ("evaluate", "embed", "baselines", "external", "naive"),
     "evaluate": ("evaluate", "probes", "metrics", "finetune", "baselines"),
     "collect": ("evaluate",),
     "figures": ("figures",),
