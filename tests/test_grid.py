@@ -19,7 +19,7 @@ PAPER = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
 def _encoder_model(config: dict, model: str) -> str | None:
     """The pretrain.models entry behind a linear-probe model (None: not a pre-trained one)."""
     kind, enc = parse_model(model)
-    if kind != "linear" or enc in ("random",) or enc.startswith("external-"):
+    if kind != "linear" or enc in ("random", "naive") or enc.startswith("external-"):
         return None
     return S.pretrain_model_of(config, enc)
 
@@ -35,7 +35,7 @@ def test_paper_grid_covers_every_pretrained_model_task_fraction_run() -> None:
             assert cells == {(f, k) for f in fractions for k in runs}, (model, task)
     names = {m for _, m, _, _ in jobs}
     assert {"pretrained-isoclr_medium-linear", "pretrained-isoclr_large-linear", "isoclr-linear",
-            "mlm-linear", "random-linear", "supervised", "saluki", "isoclr-finetune"} <= names
+            "mlm-linear", "random-linear", "naive-linear", "supervised", "saluki", "isoclr-finetune"} <= names
     assert "pretrained-isoclr_small-linear" not in names  # isoclr_small is isoclr-linear: not twice
     assert set(S.eval_encoders(PAPER)) >= {"pretrained-isoclr_medium", "pretrained-isoclr_large"}
 
