@@ -28,6 +28,7 @@ include: "rules/splits.smk"
 include: "rules/pretrain.smk"
 include: "rules/tasks.smk"
 include: "rules/evaluate.smk"
+include: "rules/tables.smk"
 include: "rules/figures.smk"
 
 

@@ -230,6 +230,20 @@ def evaluation_tables():
     return [eval_table(*job) for job in S.eval_jobs(config)]
 
 
+# --- tables ----------------------------------------------------------------------------------
+def tables_settings():
+    return S.TablesSettings.from_config(config).to_params()
+
+
+def table_targets():
+    """summary.tsv and paper_comparison.{tsv,md} (with the metrics table)."""
+    if not S.eval_tasks(config):
+        return []
+    return [
+        results("tables", n) for n in ("summary.tsv", "paper_comparison.tsv", "paper_comparison.md")
+    ]
+
+
 # --- figures ---------------------------------------------------------------------------------
 FIGURE_SUBCATEGORY = {
     "fig2a_go_linear_probe": "Gene Ontology",
@@ -330,4 +344,10 @@ def figure_targets():
 
 def all_targets():
     """Everything `snakemake` with no target builds: each stage adds its own list."""
-    return data_targets() + pretrain_targets() + evaluation_targets() + figure_targets()
+    return (
+        data_targets()
+        + pretrain_targets()
+        + evaluation_targets()
+        + table_targets()
+        + figure_targets()
+    )

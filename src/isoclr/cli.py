@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tasks": ("isoclr.tasks", "build a downstream task dataset (half-life, GO, ribosome load)"),
     "evaluate": ("isoclr.evaluate", "train/evaluate one model on one task, fraction and fold"),
     "figures": ("isoclr.figures", "draw the paper's figures from the metrics table"),
+    "tables": ("isoclr.tables", "summary over runs and the table against the paper, from the metrics table"),
 }
 
 

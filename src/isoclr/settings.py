@@ -713,7 +713,7 @@ class FigureSettings(_Settings):
 
     #: config ``figures`` keys and their defaults (schema), read by from_config
     DEFAULTS = {
-        "halflife_task": "halflife_human", "go_task": "go_mf_human", "tsne_task": "go_cc_human",
+        "halflife_task": "halflife_human", "go_task": "go_mf_human", "mrl_task": "mrl_human", "tsne_task": "go_cc_human",
         "tsne_encoder": "isoclr", "tsne_max_per_class": 500, "dpi": 200, "seed": None,
         "names": list(FIGURES),
     }
@@ -738,6 +738,53 @@ class FigureSettings(_Settings):
     def options(self) -> dict[str, Any]:
         """Keyword options of :func:`isoclr.figures.draw`."""
         return {k: v for k, v in self.to_params().items() if k != "name" and v is not None}
+
+
+#: sizes of the paper's IsoCLR encoders (its size comparison)
+PAPER_SIZES = ("small", "medium", "large")
+
+
+@dataclass(frozen=True)
+class TablesSettings(_Settings):
+    """The study tables (isoclr.tables): which of this study's models plays each model the paper
+    reports on (``models``: role -> model name), which tasks are its half-life and MRL tasks."""
+
+    study: str = ""
+    models: dict[str, str] = field(default_factory=dict)
+    tasks: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> TablesSettings:
+        f = FigureSettings.section(config)
+        evaluated = set(eval_tasks(config)) if config else set()
+        tasks = {role: str(f[key]) for role, key in (("halflife", "halflife_task"), ("mrl", "mrl_task"))
+                 if f.get(key) in evaluated}
+        names = {m for t in evaluated for m in eval_models(config, t)}
+        ev = _evaluation(config)
+        models: dict[str, str] = {}
+        notes = []
+        for m, entry in _section(_section(config, "pretrain"), "models").items():
+            entry = entry or {}
+            name = "isoclr-linear" if m == ev.get("isoclr_model") else f"{PRETRAINED_PREFIX}{m}-linear"
+            size = entry.get("size", PretrainSettings.size)
+            if entry.get("objective", "dcl") != "mlm" and size in PAPER_SIZES and name in names:
+                models.setdefault(f"isoclr_{size}", name)
+        if "isoclr_small" not in models and "isoclr-linear" in names:
+            head = ev.get("isoclr_model")
+            size = ((_section(_section(config, "pretrain"), "models").get(head) or {}).get("size", PretrainSettings.size))
+            models["isoclr_small"] = "isoclr-linear"
+            notes.append(f"IsoCLR small is played by {head} (size {size}), not the paper's model.")
+        for role, name in (("saluki", "saluki"), ("isoclr_finetune", "isoclr-finetune"), ("random", "random-linear")):
+            if name in names:
+                models[role] = name
+        for ext, spec in (ev.get("external") or {}).items():
+            if str((spec or {}).get("source", "")).rstrip("/").endswith("rnafm") and f"external-{ext}-linear" in names:
+                models.setdefault("rnafm", f"external-{ext}-linear")
+        study = str(config.get("study", ""))
+        if study == "demo":
+            notes.append("Demo-sized data (a few dozen genes): not comparable with the paper.")
+        return cls(study=study, models=models, tasks=tasks, note=" ".join(notes))
 
 
 def figure_jobs(config: Mapping[str, Any], figure: str) -> list[tuple[str, str, str, int]]:
@@ -876,6 +923,7 @@ STAGE_MODULES = {
     "evaluate": ("evaluate", "probes", "metrics", "finetune", "baselines"),
     "collect": ("evaluate",),
     "figures": ("figures",),
+    "tables": ("tables",),
 }
 
 

@@ -1,0 +1,25 @@
+# Stage: study tables from the tidy metrics table (src/isoclr/tables.py): summary.tsv (mean,
+# SD and 95% interval over runs) and paper_comparison.{tsv,md} (the paper's reported values,
+# ours with its interval, the difference). Cheap: a local rule.
+
+
+localrules:
+    tables,
+
+
+rule tables:
+    input:
+        metrics=results("metrics", "metrics.tsv"),
+    output:
+        summary=results("tables", "summary.tsv"),
+        comparison=results("tables", "paper_comparison.tsv"),
+        markdown=results("tables", "paper_comparison.md"),
+    log:
+        log_path("tables", "tables.log"),
+    conda:
+        "../envs/evaluate.yaml"
+    params:
+        settings=tables_settings(),
+        code=code("tables"),
+    script:
+        "../workflow/scripts/tables.py"
