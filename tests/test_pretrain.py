@@ -278,3 +278,30 @@ def test_pipeline_config_resolution(tmp_path: Path) -> None:
     assert P.architecture(s)["widths"] == [16, 32, 32, 64]
     with pytest.raises(ValueError, match="unknown key 'lrr'; did you mean 'lr'"):
         P.resolve({"pretrain": {"models": {"a": {"lrr": 1}}}})
+
+
+def test_epochs_give_steps_from_the_training_sets_built(sim: dict, tmp_path: Path) -> None:
+    """epochs x (training sets of the splits table / batch) steps, warm-up likewise; an explicit
+    steps wins (issue 10, item 7)."""
+    import math
+
+    import pandas as pd
+
+    table = pd.read_csv(sim["splits"], sep="\t")
+    n_train = int((table["split"] == "train").sum())
+    per_epoch = n_train // 8  # full batches (the sampler drops the last, partial one)
+    _, cfg = P.resolve(_cfg(sim, steps=None, warmup_steps=None, epochs=2, warmup_epochs=0.5,
+                            val_every=100, checkpoint_every=100, log_every=1))
+    assert cfg.schedule_steps(per_epoch) == (2 * per_epoch, math.ceil(0.5 * per_epoch))
+    P.pretrain(cfg, tmp_path / "ep")
+    resolved = yaml.safe_load((tmp_path / "ep" / "config.yaml").read_text())
+    assert resolved["steps_per_epoch"] == per_epoch and resolved["epochs"] == 2
+    assert resolved["resolved_steps"] == 2 * per_epoch
+    assert resolved["resolved_warmup_steps"] == math.ceil(0.5 * per_epoch)
+    csv = np.genfromtxt(tmp_path / "ep" / "metrics.csv", delimiter=",", names=True)
+    assert int(np.nanmax(csv["step"])) == 2 * per_epoch
+    # explicit steps override epochs; neither: the defaults
+    assert cfg.replace(steps=7, warmup_steps=3).schedule_steps(per_epoch) == (7, 3)
+    assert cfg.replace(epochs=None, warmup_epochs=None).schedule_steps(per_epoch) == (200, 20)
+    big = cfg.replace(epochs=500, warmup_epochs=10, batch_size=1536)
+    assert big.schedule_steps(120_000 // 1536 + 1) == (500 * 79, 790)  # 120 k training sets

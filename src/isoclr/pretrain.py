@@ -462,7 +462,8 @@ def _train(s: PretrainSettings, out: Path, resume: bool, callbacks: Sequence[Ste
     data = _data(s, world, rank)
     sampler: L.SetBatchSampler = data["train"]
     steps_per_epoch = max(1, sampler.batches_per_epoch() // s.accumulate)
-    total = s.steps
+    # epochs -> steps from the training sets this job actually reads (explicit steps win)
+    total, warmup = s.schedule_steps(steps_per_epoch)
 
     random.seed(s.seed)
     np.random.seed(s.seed % 2**32)
@@ -477,7 +478,7 @@ def _train(s: PretrainSettings, out: Path, resume: bool, callbacks: Sequence[Ste
         [{"params": decay, "weight_decay": s.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=s.lr, betas=tuple(s.betas),
     )
-    schedule = Schedule(s.schedule, total, s.warmup_steps, steps_per_epoch, s.decay_fraction, s.min_lr_ratio)
+    schedule = Schedule(s.schedule, total, warmup, steps_per_epoch, s.decay_fraction, s.min_lr_ratio)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
 
     step, rng_state = 0, None
@@ -511,7 +512,8 @@ def _train(s: PretrainSettings, out: Path, resume: bool, callbacks: Sequence[Ste
     if s.compile:
         fwd = torch.compile(fwd)  # type: ignore[assignment]
 
-    resolved = {**s.to_params(), "model": architecture(s)}
+    resolved = {**s.to_params(), "model": architecture(s), "steps_per_epoch": steps_per_epoch,
+                "resolved_steps": total, "resolved_warmup_steps": warmup}
     if main:
         out.mkdir(parents=True, exist_ok=True)
         with atomic_path(out / "config.yaml", suffix=".yaml") as tmp:

@@ -21,6 +21,7 @@ import dataclasses
 import difflib
 import functools
 import hashlib
+import math
 import re
 import zlib
 from collections.abc import Mapping, Sequence
@@ -331,12 +332,16 @@ class PretrainSettings(_Settings):
     seed: int | None = None
     batch_size: int = 64
     accumulate: int = 1
-    steps: int = 200
+    #: optimiser steps; None: ``epochs`` x steps per epoch of the training sets actually built
+    #: (the job's training split), or DEFAULT_STEPS when neither is given. Given, it wins.
+    steps: int | None = None
+    epochs: float | None = None
     lr: float = 1e-3
     weight_decay: float = 1e-6
     betas: tuple[float, float] = (0.9, 0.999)
     schedule: str = "sqrt"
-    warmup_steps: int = 20
+    warmup_steps: int | None = None
+    warmup_epochs: float | None = None
     decay_fraction: float = 0.1
     min_lr_ratio: float = 0.0
     temperature: float = 0.1
@@ -362,6 +367,8 @@ class PretrainSettings(_Settings):
     splits: str | None = None
     stores: dict[str, str] | None = None
 
+    DEFAULT_STEPS = 200
+    DEFAULT_WARMUP_STEPS = 20
     OBJECTIVES = ("dcl", "ntxent", "mlm")
     SCHEDULES = ("sqrt", "cosine", "constant")
     #: fields that are where the data lie or how fast it runs, not what is trained; left out of
@@ -375,8 +382,31 @@ class PretrainSettings(_Settings):
         if self.schedule not in self.SCHEDULES:
             raise ConfigError(f"config {where}.schedule must be one of {self.SCHEDULES}, got {self.schedule!r}")
         for key in ("batch_size", "accumulate", "steps"):
-            if int(getattr(self, key)) < 1:
+            if getattr(self, key) is not None and int(getattr(self, key)) < 1:
                 raise ConfigError(f"config {where}.{key} must be >= 1, got {getattr(self, key)}")
+        for key in ("epochs", "warmup_epochs"):
+            if getattr(self, key) is not None and float(getattr(self, key)) < 0:
+                raise ConfigError(f"config {where}.{key} must be >= 0, got {getattr(self, key)}")
+
+    def schedule_steps(self, steps_per_epoch: int) -> tuple[int, int]:
+        """(total steps, warm-up steps) for ``steps_per_epoch`` optimiser steps per epoch (the
+        job's training sets / batch): an explicit ``steps`` / ``warmup_steps`` wins, else
+        ``epochs`` / ``warmup_epochs`` x steps per epoch (rounded up, at least 1), else the
+        defaults (200, 20)."""
+        spe = max(1, int(steps_per_epoch))
+        if self.steps is not None:
+            total = int(self.steps)
+        elif self.epochs is not None:
+            total = max(1, math.ceil(float(self.epochs) * spe))
+        else:
+            total = self.DEFAULT_STEPS
+        if self.warmup_steps is not None:
+            warmup = int(self.warmup_steps)
+        elif self.warmup_epochs is not None:
+            warmup = math.ceil(float(self.warmup_epochs) * spe)
+        else:
+            warmup = self.DEFAULT_WARMUP_STEPS
+        return total, min(warmup, total)
 
     @classmethod
     def from_entry(cls, entry: Mapping[str, Any], name: str, seed: int = 0, results: str = "results") -> PretrainSettings:
