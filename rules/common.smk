@@ -252,6 +252,8 @@ FIGURE_SUBCATEGORY = {
     "fig3_halflife_finetune": "RNA half-life",
     "fig4_tsne_go_cellular_component": "Latent space",
     "fig_linear_probe_comparison": "Encoders",
+    "fig_mrl_linear_probe_comparison": "Encoders",
+    "fig_halflife_mouse": "RNA half-life",
 }
 FIGURE_LABELS = {
     "fig2a_go_linear_probe": ("GO molecular function", "linear probe vs supervised"),
@@ -260,6 +262,8 @@ FIGURE_LABELS = {
     "fig3_halflife_finetune": ("half-life", "fine-tuning"),
     "fig4_tsne_go_cellular_component": ("GO cellular component", "t-SNE"),
     "fig_linear_probe_comparison": ("half-life", "linear probes of every encoder"),
+    "fig_mrl_linear_probe_comparison": ("mean ribosome load", "linear probes of every encoder"),
+    "fig_halflife_mouse": ("mouse half-life", "linear probe and fine-tuning"),
 }
 
 

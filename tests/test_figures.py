@@ -57,6 +57,17 @@ def test_metric_figures_missing_data(name: str, tmp_path: Path) -> None:
     _check(F.draw(name, tmp_path / "empty.pdf", tmp_path / "absent.tsv", dpi=60))
 
 
+def test_mrl_and_mouse_figures_on_their_tasks(tmp_path: Path) -> None:
+    d = synthetic_metrics()
+    mrl = d.loc[d.task == "halflife_human"].assign(task="mrl_human")
+    _check(F.draw("fig_mrl_linear_probe_comparison", tmp_path / "mrl.pdf", mrl, task="mrl_human", dpi=60))
+    mouse = d.loc[d.task == "halflife_human"].assign(task="halflife_mouse", min_train_applied=lambda x: x.fraction < 0.05)
+    _check(F.draw("fig_halflife_mouse", tmp_path / "mouse.pdf", mouse, task="halflife_mouse", dpi=60))
+    s = F.summarise(mouse, "halflife_mouse", "pearson")
+    assert s.loc[s.fraction < 0.05, "min_train_applied"].all() and not s.loc[s.fraction > 0.05, "min_train_applied"].any()
+    assert (s["n_train"] > 0).all()
+
+
 def test_summarise_mean_sd() -> None:
     s = F.summarise(synthetic_metrics(), "halflife_human", "pearson")
     assert set(s["n"]) == {3}

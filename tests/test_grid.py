@@ -50,3 +50,16 @@ def test_pretrained_token_follows_the_models_of_the_config() -> None:
     with pytest.raises(S.ConfigError, match="pretrain.models"):
         S.EmbedSettings.from_config(cfg, "pretrained-isoclr_large")
     assert parse_model("pretrained-isoclr_xl-linear") == ("linear", "pretrained-isoclr_xl")
+
+
+def test_new_figures_draw_every_encoder_and_saluki() -> None:
+    mrl = {m for _, m, _, _ in S.figure_jobs(PAPER, "fig_mrl_linear_probe_comparison")}
+    assert {"saluki", "isoclr-linear", "naive-linear", "pretrained-isoclr_medium-linear",
+            "pretrained-isoclr_large-linear"} <= mrl
+    assert {t for t, _, _, _ in S.figure_jobs(PAPER, "fig_mrl_linear_probe_comparison")} == {"mrl_human"}
+    hl = {m for _, m, _, _ in S.figure_jobs(PAPER, "fig_linear_probe_comparison")}
+    assert "saluki" in hl and "supervised" not in hl
+    mouse = S.figure_jobs(PAPER, "fig_halflife_mouse")
+    assert {t for t, _, _, _ in mouse} == {"halflife_mouse"}
+    assert {m for _, m, _, _ in mouse} == {"isoclr-linear", "supervised", "random-linear", "isoclr-finetune", "saluki"}
+    assert {f for _, _, f, _ in mouse} == set(S.eval_fractions(PAPER))

@@ -59,6 +59,8 @@ FIGURES = (
     "fig3_halflife_finetune",
     "fig4_tsne_go_cellular_component",
     "fig_linear_probe_comparison",
+    "fig_mrl_linear_probe_comparison",
+    "fig_halflife_mouse",
 )
 METRICS_COLUMNS = [
     "task", "species", "model", "fraction", "run", "fold", "split", "metric", "value", "n_train",
@@ -254,10 +256,11 @@ def fig3_halflife_finetune(metrics: pd.DataFrame, out: str | os.PathLike[str], t
 
 
 def fig_linear_probe_comparison(metrics: pd.DataFrame, out: str | os.PathLike[str], task: str = "halflife_human", fraction: float = 1.0, metric: str = "pearson", dpi: int = 200, **_: Any) -> tuple[Path, Path]:
-    """Linear-probe Pearson r at fraction 1.0 for every encoder evaluated (bars: mean ± SD)."""
+    """Linear-probe Pearson r at fraction 1.0 for every encoder evaluated, with Saluki (the
+    supervised reference) when evaluated (bars: mean ± SD)."""
     plt = _plt()
     s = summarise(metrics, task, metric)
-    s = s.loc[np.isclose(s["fraction"].astype(float), fraction) & s["model"].str.endswith("-linear")]
+    s = s.loc[np.isclose(s["fraction"].astype(float), fraction) & (s["model"].str.endswith("-linear") | (s["model"] == "saluki"))]
     s = s.sort_values("mean", ascending=False)
     fig, ax = plt.subplots(figsize=(max(4.5, 1.2 * len(s) + 2), 4.2))
     if s.empty:
@@ -371,6 +374,19 @@ def fig_pretrain_curves(metrics_csv: str | os.PathLike[str], out: str | os.PathL
     return _save(fig, out, dpi)
 
 
+def fig_mrl_linear_probe_comparison(metrics: pd.DataFrame, out: str | os.PathLike[str], task: str = "mrl_human", dpi: int = 200, **kw: Any) -> tuple[Path, Path]:
+    """Mean ribosome load: linear-probe Pearson r of every encoder and Saluki (the blog's figure)."""
+    return fig_linear_probe_comparison(metrics, out, task=task, dpi=dpi, **kw)
+
+
+def fig_halflife_mouse(metrics: pd.DataFrame, out: str | os.PathLike[str], task: str = "halflife_mouse", dpi: int = 200, **_: Any) -> tuple[Path, Path]:
+    """Mouse half-life: Pearson r and MSE by data fraction, linear probe, fine-tuning, supervised, Saluki."""
+    return _fraction_figure(
+        metrics, out, task, [("pearson", "a  Pearson r"), ("mse", "b  MSE")],
+        ["isoclr-linear", "isoclr-finetune", "supervised", "saluki"], ["random-linear"], f"Mouse RNA half-life ({task})", dpi,
+    )
+
+
 DRAW: dict[str, Callable[..., tuple[Path, Path]]] = {
     "fig2a_go_linear_probe": fig2a_go_linear_probe,
     "fig2b_halflife_linear_probe_mse": fig2b_halflife_linear_probe_mse,
@@ -378,6 +394,8 @@ DRAW: dict[str, Callable[..., tuple[Path, Path]]] = {
     "fig3_halflife_finetune": fig3_halflife_finetune,
     "fig4_tsne_go_cellular_component": fig4_tsne_go_cellular_component,
     "fig_linear_probe_comparison": fig_linear_probe_comparison,
+    "fig_mrl_linear_probe_comparison": fig_mrl_linear_probe_comparison,
+    "fig_halflife_mouse": fig_halflife_mouse,
 }
 
 

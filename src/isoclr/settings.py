@@ -44,8 +44,11 @@ FIGURES = (
     "fig3_halflife_finetune",
     "fig4_tsne_go_cellular_component",
     "fig_linear_probe_comparison",
+    "fig_mrl_linear_probe_comparison",
+    "fig_halflife_mouse",
 )
-#: The models each metrics figure draws; None: every linear probe. A figure's inputs are
+#: The models each metrics figure draws; None: every linear probe (and Saluki, the supervised
+#: reference of the paper's comparison). A figure's inputs are
 #: exactly those models' per-job tables, so asking for one figure runs only the jobs it shows.
 FIGURE_MODELS: dict[str, tuple[str, ...] | None] = {
     "fig2a_go_linear_probe": ("isoclr-linear", "supervised", "random-linear"),
@@ -53,6 +56,8 @@ FIGURE_MODELS: dict[str, tuple[str, ...] | None] = {
     "fig2c_halflife_linear_probe_pearson": ("isoclr-linear", "supervised", "random-linear"),
     "fig3_halflife_finetune": ("isoclr-finetune", "supervised", "saluki"),
     "fig_linear_probe_comparison": None,
+    "fig_mrl_linear_probe_comparison": None,
+    "fig_halflife_mouse": ("isoclr-linear", "supervised", "random-linear", "isoclr-finetune", "saluki"),
 }
 ANNOTATION_FORMATS = ("gtf", "gff3", "genepred", "refflat", "bed12")
 #: file-name endings that name an annotation format (used when format is ``auto``)
@@ -743,7 +748,8 @@ class FigureSettings(_Settings):
 
     #: config ``figures`` keys and their defaults (schema), read by from_config
     DEFAULTS = {
-        "halflife_task": "halflife_human", "go_task": "go_mf_human", "mrl_task": "mrl_human", "tsne_task": "go_cc_human",
+        "halflife_task": "halflife_human", "go_task": "go_mf_human", "mrl_task": "mrl_human",
+        "mouse_halflife_task": "halflife_mouse", "tsne_task": "go_cc_human",
         "tsne_encoder": "isoclr", "tsne_max_per_class": 500, "dpi": 200, "seed": None,
         "names": list(FIGURES),
     }
@@ -762,7 +768,9 @@ class FigureSettings(_Settings):
         if figure == "fig4_tsne_go_cellular_component":
             return cls(name=figure, dpi=int(f["dpi"]), max_per_class=int(f["tsne_max_per_class"]),
                        seed=_seed(config, f["seed"]))
-        task = f["go_task"] if figure == "fig2a_go_linear_probe" else f["halflife_task"]
+        key = {"fig2a_go_linear_probe": "go_task", "fig_mrl_linear_probe_comparison": "mrl_task",
+               "fig_halflife_mouse": "mouse_halflife_task"}.get(figure, "halflife_task")
+        task = f[key]
         return cls(name=figure, dpi=int(f["dpi"]), task=str(task))
 
     def options(self) -> dict[str, Any]:
@@ -823,7 +831,8 @@ def figure_jobs(config: Mapping[str, Any], figure: str) -> list[tuple[str, str, 
     if s.task is None or s.task not in eval_tasks(config):
         return []
     wanted = FIGURE_MODELS[figure]
-    models = [m for m in eval_models(config, s.task) if (m.endswith("-linear") if wanted is None else m in wanted)]
+    models = [m for m in eval_models(config, s.task)
+              if ((m.endswith("-linear") or m == "saluki") if wanted is None else m in wanted)]
     fractions = eval_fractions(config)
     if wanted is None and "1.0" in fractions:
         fractions = ["1.0"]  # the comparison figure shows the full training set only
