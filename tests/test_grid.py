@@ -63,3 +63,13 @@ def test_new_figures_draw_every_encoder_and_saluki() -> None:
     assert {t for t, _, _, _ in mouse} == {"halflife_mouse"}
     assert {m for _, m, _, _ in mouse} == {"isoclr-linear", "supervised", "random-linear", "isoclr-finetune", "saluki"}
     assert {f for _, _, f, _ in mouse} == set(S.eval_fractions(PAPER))
+
+
+def test_paper_configures_external_encoders_by_public_id() -> None:
+    ext = PAPER["evaluation"]["external"]
+    assert {n: e["source"] for n, e in ext.items()} == {
+        "rnafm": "multimolecule/rnafm", "splicebert": "multimolecule/splicebert", "utrlm": "multimolecule/utrlm-te_el"}
+    for task in ("halflife_human", "mrl_human", "go_mf_human"):
+        assert {f"external-{n}-linear" for n in ext} <= set(S.eval_models(PAPER, task))
+    assert {f"external-{n}" for n in ext} <= set(S.eval_encoders(PAPER))
+    assert S.TablesSettings.from_config(PAPER).models["rnafm"] == "external-rnafm-linear"
