@@ -23,7 +23,7 @@ import numpy.typing as npt
 import torch
 
 from isoclr.encoding import tracks_torch
-from isoclr.io import atomic_path
+from isoclr.io import atomic_path, h5_create
 from isoclr.loader import collate
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def embed_store(
 def write_embeddings(path: str | os.PathLike[str], h: npt.NDArray[np.float32], transcript_id: Any, gene_id: Any, attrs: dict[str, Any] | None = None) -> None:
     """``EMB.h5``: ``/embeddings`` (n, D), ``/transcript_id``, ``/gene_id`` (written atomically)."""
     str_dt = h5py.string_dtype("utf-8")
-    with atomic_path(path, suffix=".h5") as tmp, h5py.File(tmp, "w") as f:
+    with atomic_path(path, suffix=".h5") as tmp, h5_create(tmp) as f:
         f.create_dataset("embeddings", data=np.asarray(h, dtype=np.float32))
         f.create_dataset("transcript_id", data=np.asarray(transcript_id, dtype=object), dtype=str_dt)
         f.create_dataset("gene_id", data=np.asarray(gene_id, dtype=object), dtype=str_dt)

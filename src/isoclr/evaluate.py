@@ -47,7 +47,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from isoclr.io import atomic_path
+from isoclr.io import atomic_path, h5_create
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +249,7 @@ def embed_task(
     if h.shape[0] != len(rows):
         raise RuntimeError(f"encoder {encoder} returned {h.shape[0]} embeddings for {len(rows)} rows")
     ids = np.asarray(task.transcript_id, dtype=object)
-    with atomic_path(out, suffix=".h5") as tmp, h5py.File(tmp, "w") as f:
+    with atomic_path(out, suffix=".h5") as tmp, h5_create(tmp) as f:
         f.create_dataset("h", data=h)
         f.create_dataset("transcript_id", data=ids, dtype=h5py.string_dtype())
         f.attrs["encoder"] = encoder
