@@ -120,3 +120,120 @@ def test_resume_refuses_a_crafted_checkpoint(tmp_path: Path) -> None:
     assert r.returncode != 0
     assert "step_0000004.pt: refused" in r.stderr
     assert not marker.exists()
+
+
+# --- 2. full disk, read-only file system: a message naming the output, nothing left ----------
+def _build_cmd(out: Path) -> list[str]:
+    return [sys.executable, "-m", "isoclr.cli", "build", "--genome", str(DEMO / "human" / "genome.fa.gz"),
+            "--annotation", str(DEMO / "human" / "annotation.gtf.gz"), "--species", "human", "--out", str(out)]
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (the full-disk test runs as root in CI containers)")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (no CAP_SYS_ADMIN?): {r.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_full_disk_store_build_gives_a_message_and_no_partial_file(small_tmpfs: Path) -> None:
+    out = small_tmpfs / "stores" / "human.h5"
+    r = subprocess.run(_build_cmd(out), capture_output=True, text=True)
+    assert r.returncode == 1, (r.returncode, r.stderr[-2000:])  # not 139 (segmentation fault)
+    last = r.stderr.strip().splitlines()[-1]
+    assert f"{out}: cannot write: no space left on the device" in last
+    assert "Traceback" not in r.stderr
+    assert list(out.parent.iterdir()) == []  # no partial store, no hidden temp file
+    # room again: the rerun succeeds
+    subprocess.run(["mount", "-o", "remount,size=4m", str(small_tmpfs)], check=True)
+    r = subprocess.run(_build_cmd(out), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert [p.name for p in out.parent.iterdir()] == ["human.h5"]
+    # a read-only file system: the same kind of message
+    subprocess.run(["mount", "-o", "remount,ro", str(small_tmpfs)], check=True)
+    r = subprocess.run(_build_cmd(small_tmpfs / "stores" / "again.h5"), capture_output=True, text=True)
+    assert r.returncode == 1 and "again.h5: cannot write: read-only file system" in r.stderr
+
+
+def test_full_disk_other_writers_name_the_output(small_tmpfs: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from isoclr.io import StorageError, atomic_path, h5_create
+    from isoclr.model import build_encoder, save_checkpoint
+
+    big = np.random.default_rng(0).integers(0, 255, 1 << 19, dtype=np.uint8)
+    with pytest.raises(StorageError, match=r"ck.pt: cannot write: no space left"):  # torch.save: RuntimeError before
+        save_checkpoint(small_tmpfs / "ck.pt", build_encoder("small"), "dcl", None)
+    with pytest.raises(StorageError, match=r"sets.h5: cannot write: no space left"):
+        with atomic_path(small_tmpfs / "sets.h5", suffix=".h5") as tmp, h5_create(tmp) as f:
+            f.create_dataset("x", data=big)
+    with pytest.raises(StorageError, match=r"t.tsv: cannot write: no space left"):
+        with atomic_path(small_tmpfs / "t.tsv") as tmp:
+            pd.DataFrame({"a": np.arange(200000)}).to_csv(tmp, sep="\t")
+    fig = plt.figure(figsize=(20, 20))
+    plt.imshow(np.random.default_rng(0).random((800, 800)))
+    with pytest.raises(StorageError, match=r"fig.png: cannot write: no space left"):
+        with atomic_path(small_tmpfs / "fig.png") as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    assert list(small_tmpfs.iterdir()) == []
+
+
+def test_full_disk_download_names_the_output(small_tmpfs: Path, tmp_path: Path) -> None:
+    from isoclr.download import fetch
+    from isoclr.io import StorageError
+
+    src = tmp_path / "big.bin"
+    src.write_bytes(np.random.default_rng(0).integers(0, 255, 1 << 20, dtype=np.uint8).tobytes())
+    with pytest.raises(StorageError, match=r"big.bin: cannot write: no space left"):
+        fetch(f"file://{src}", small_tmpfs / "big.bin", retries=2, backoff=0)
+    assert list(small_tmpfs.iterdir()) == []
+
+
+# --- 2b. a killed job's temp files are removed by the rerun ---------------------------------
+def test_kill_during_store_build_leaves_nothing_after_the_rerun(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "stores" / "human.h5"
+    proc = subprocess.Popen(_build_cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if out.parent.is_dir() and list(out.parent.glob(".human.h5.*.part.h5")):
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.002)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the build ended before its temp file could be caught"
+    assert list(out.parent.glob(".human.h5.*.part*")) and not out.exists()
+    # a temp file of an older isoclr (no writer tag), an hour old, goes too
+    old = out.parent / ".human.h5.abcd1234.part.h5"
+    old.write_bytes(b"x")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    r = subprocess.run(_build_cmd(out), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert [p.name for p in out.parent.iterdir()] == ["human.h5"]
+
+
+def test_live_writers_temp_files_are_kept(tmp_path: Path) -> None:
+    from isoclr.io import _HOST, atomic_path
+
+    target = tmp_path / "x.tsv"
+    mine = tmp_path / f".x.tsv.{_HOST}-{os.getpid()}.zzzz.part.tsv"  # this (live) process
+    other_host = tmp_path / ".x.tsv.otherhost-1.zzzz.part.tsv"
+    for p in (mine, other_host):
+        p.write_text("in progress")
+    with atomic_path(target) as tmp:
+        tmp.write_text("done")
+    assert mine.exists() and other_host.exists() and target.read_text() == "done"

@@ -651,8 +651,12 @@ def save_checkpoint(
         **state,
     }
     _check_plain(ckpt, str(path))
+    import io
+
+    buf = io.BytesIO()  # torch.save's own file writer reports a full disk as an opaque RuntimeError
+    torch.save(ckpt, buf)
     with atomic_path(path) as tmp:
-        torch.save(ckpt, tmp)
+        tmp.write_bytes(buf.getbuffer())
 
 
 _PLAIN_SCALARS = (str, int, float, bool, type(None), torch.Size, torch.dtype, torch.device)
