@@ -237,3 +237,129 @@ def test_live_writers_temp_files_are_kept(tmp_path: Path) -> None:
     with atomic_path(target) as tmp:
         tmp.write_text("done")
     assert mine.exists() and other_host.exists() and target.read_text() == "done"
+
+
+# --- 3. downloads: an overall deadline; permanent failures are not retried ------------------
+class _RawServer:
+    """A TCP server on 127.0.0.1 that hands every connection to ``handle`` on its own thread
+    and counts connections."""
+
+    def __init__(self, handle) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.handle = handle
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import threading
+
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
+
+    def _run(self, conn) -> None:
+        try:
+            self.handle(conn, self)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+
+
+def _trickle(conn, server) -> None:
+    import time
+
+    conn.recv(65536)  # the request
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nContent-Type: application/octet-stream\r\n\r\n")
+    for _ in range(1000):
+        if server.stop.is_set():
+            return
+        conn.sendall(b"A")
+        time.sleep(0.5)
+
+
+def test_trickling_server_is_cut_off_at_the_deadline(tmp_path: Path) -> None:
+    import time
+
+    from isoclr.download import DownloadError, fetch
+
+    srv = _RawServer(_trickle)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(DownloadError, match=r"too slow: \d+ bytes in 2\.\d s of 1000, over the deadline of 2 s"):
+            fetch(f"http://127.0.0.1:{srv.port}/genome.fa", tmp_path / "genome.fa", retries=0, timeout=30,
+                  deadline=2)
+        assert time.monotonic() - t0 < 5  # the socket time-out (30 s) never fires: one byte every 0.5 s
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        srv.close()
+
+
+def test_tls_verification_failure_is_not_retried(tmp_path: Path) -> None:
+    import ssl
+
+    from isoclr.download import DownloadError, fetch
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                        str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"openssl cannot make a self-signed certificate: {r.stderr[-300:]}")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+
+    def tls(conn, server) -> None:
+        with ctx.wrap_socket(conn, server_side=True) as s:
+            s.recv(65536)
+            s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    srv = _RawServer(tls)
+    try:
+        with pytest.raises(DownloadError, match=r"TLS certificate verification failed .*not retried"):
+            fetch(f"https://127.0.0.1:{srv.port}/genome.fa", tmp_path / "out" / "genome.fa", retries=3,
+                  backoff=0, timeout=10)
+        assert srv.connections == 1
+        assert not (tmp_path / "out" / "genome.fa").exists()
+    finally:
+        srv.close()
+
+
+def test_checksum_mismatch_and_4xx_are_not_retried(tmp_path: Path) -> None:
+    from isoclr.download import DownloadError, fetch
+
+    def reply(code: int):
+        def handle(conn, server) -> None:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 %d X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok" % code)
+        return handle
+
+    for code, n in ((404, 1), (410, 1), (429, 3), (408, 3)):
+        srv = _RawServer(reply(code))
+        try:
+            with pytest.raises(DownloadError):
+                fetch(f"http://127.0.0.1:{srv.port}/x", tmp_path / "x", retries=2, backoff=0, timeout=5)
+            assert srv.connections == n, code
+        finally:
+            srv.close()
+    srv = _RawServer(reply(200))
+    try:
+        with pytest.raises(DownloadError, match="sha256 mismatch"):
+            fetch(f"http://127.0.0.1:{srv.port}/x", tmp_path / "x", sha256="0" * 64, retries=2, backoff=0)
+        assert srv.connections == 1
+    finally:
+        srv.close()
