@@ -363,3 +363,90 @@ def test_checksum_mismatch_and_4xx_are_not_retried(tmp_path: Path) -> None:
         assert srv.connections == 1
     finally:
         srv.close()
+
+
+# --- 4. compression from the bytes; FASTA/annotation errors name the file and the fault -----
+def _fasta_cases(tmp_path: Path) -> dict[str, Path]:
+    import bz2
+    import gzip
+    import lzma
+
+    plain = gzip.decompress((DEMO / "human" / "genome.fa.gz").read_bytes())
+    plain = plain[: plain.index(b">", 400_000)] + b">tiny\nACGT\n"  # 2 contigs are enough
+    cases = {
+        "plain": plain, "bzip2": bz2.compress(plain, 1), "xz": lzma.compress(plain, preset=0),
+        "bom": b"\xef\xbb\xbf" + plain,
+        "bom_gzip": gzip.compress(b"\xef\xbb\xbf" + plain, mtime=0),
+        "zstd": b"\x28\xb5\x2f\xfd" + os.urandom(200), "junk": np.random.default_rng(1).bytes(5000),
+        "empty": b"", "blank": b"\n \n", "empty_gzip": gzip.compress(b"", mtime=0),
+        "truncated_gzip": (DEMO / "human" / "genome.fa.gz").read_bytes()[:300000],
+        "bad_bzip2": b"BZh91AY&SY" + b"junk" * 10, "sequence_first": b"ACGT\n>chr1\nACGT\n",
+        "header_not_utf8": b">\xff\xfechr1\nACGT\n",
+    }
+    out = {}
+    for name, data in cases.items():
+        p = tmp_path / f"{name}.fa"  # the name never says the compression
+        p.write_bytes(data)
+        out[name] = p
+    return out
+
+
+FASTA_ERRORS = {
+    "zstd": r"zstd.fa: genome FASTA is zstd-compressed, which isoclr does not read",
+    "junk": r"junk.fa: not a FASTA file: it starts with binary data",
+    "empty": r"empty.fa: empty FASTA file \(0 bytes\)",
+    "blank": r"blank.fa: the FASTA file holds no records",
+    "empty_gzip": r"empty_gzip.fa: the FASTA file holds no records",
+    "truncated_gzip": r"truncated_gzip.fa: corrupt or truncated gzip FASTA file",
+    "bad_bzip2": r"bad_bzip2.fa: corrupt or truncated bzip2 FASTA file",
+    "sequence_first": r"sequence_first.fa: not a FASTA file: it starts with text b'ACGT",
+    "header_not_utf8": r"header_not_utf8.fa.*FASTA header .* is not UTF-8 text",
+}
+
+
+def test_fasta_compression_and_errors(tmp_path: Path) -> None:
+    from isoclr.genome import FastaReader, scan_fasta
+    from isoclr.isoforms import build_store
+
+    cases = _fasta_cases(tmp_path)
+    ref = [(c.name, c.codes.tobytes()) for c in FastaReader(cases["plain"])]
+    assert len(ref) == 2
+    for name in ("bzip2", "xz", "bom", "bom_gzip"):  # read, and read the same
+        assert scan_fasta(cases[name])[0] == [n for n, _ in ref], name
+        assert [(c.name, c.codes.tobytes()) for c in FastaReader(cases[name])] == ref, name
+    for name, pattern in FASTA_ERRORS.items():
+        with pytest.raises(ValueError, match=pattern):
+            scan_fasta(cases[name])
+        with pytest.raises(ValueError, match=pattern):
+            list(FastaReader(cases[name]))
+    # a whole build names the FASTA, not the annotation (it blamed the annotation before)
+    for name in ("empty", "junk", "zstd"):
+        with pytest.raises(ValueError, match=FASTA_ERRORS[name]):
+            build_store(cases[name], DEMO / "human" / "annotation.gtf.gz", "human", tmp_path / "stores" / "h.h5")
+    assert not (tmp_path / "stores").exists() or not list((tmp_path / "stores").iterdir())
+
+
+def test_annotation_compression_and_errors(tmp_path: Path) -> None:
+    import bz2
+    import gzip
+
+    from isoclr.annotation import read_annotation
+
+    gtf = gzip.decompress((DEMO / "human" / "annotation.gtf.gz").read_bytes())
+    ref = read_annotation(DEMO / "human" / "annotation.gtf.gz", "gtf")
+    first_data = gtf.index(b"\nchr") + 1  # a BOM right before a data row, not a comment
+    for name, data in {"ann_bzip2": bz2.compress(gtf), "ann_bom": b"\xef\xbb\xbf" + gtf[first_data:]}.items():
+        p = tmp_path / f"{name}.gtf"
+        p.write_bytes(data)
+        ann = read_annotation(p, "gtf")
+        assert len(ann.transcripts) == len(ref.transcripts), name
+        assert set(ann.transcripts["chrom"]) == set(ref.transcripts["chrom"]), name
+    for name, data, pattern in (
+        ("zstd", b"\x28\xb5\x2f\xfd" + os.urandom(100), r"zstd.gtf: annotation is zstd-compressed"),
+        ("junk", np.random.default_rng(1).bytes(5000), r"junk.gtf: not (a )?UTF-8 text"),
+        ("bad_bzip2", b"BZh91AY&SY" + b"junk" * 10, r"bad_bzip2.gtf: corrupt or truncated bzip2 file"),
+    ):
+        p = tmp_path / f"{name}.gtf"
+        p.write_bytes(data)
+        with pytest.raises(ValueError, match=pattern):
+            read_annotation(p, "gtf")

@@ -17,6 +17,7 @@ import os
 import socket
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -69,23 +70,45 @@ def check_readable(path: str | os.PathLike[str], what: str = "file") -> str:
     return kind
 
 
-def open_decompressed(path: str | os.PathLike[str], what: str = "file",
-                      fileobj: IO[bytes] | None = None) -> IO[bytes]:
+def open_decompressed(path: str | os.PathLike[str], what: str = "file") -> IO[bytes]:
     """A binary stream of the file's decompressed bytes (plain, gzip/bgzip, bzip2 or xz,
-    detected from the bytes); ``fileobj``: read the stored bytes through it instead."""
+    detected from the bytes); corrupt or truncated compressed data raises a ValueError naming
+    the file."""
     kind = check_readable(path, what)
-    raw: Any = fileobj if fileobj is not None else path
-    if kind in ("gzip", "bgzip"):
-        return gzip.GzipFile(fileobj=raw, mode="rb") if fileobj is not None else gzip.open(path, "rb")
-    if kind == "bzip2":
-        return bz2.BZ2File(raw, "rb")
-    if kind == "xz":
-        return lzma.LZMAFile(raw, "rb")
-    return fileobj if fileobj is not None else open(path, "rb")
+    if kind == "plain":
+        return open(path, "rb")
+    opener = {"gzip": gzip.open, "bgzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open}[kind]
+    return io.BufferedReader(CheckedRaw(opener(path, "rb"), f"{path}: corrupt or truncated {kind} file"),
+                             buffer_size=1 << 20)
 
 
 #: decompression errors (truncated or corrupt data) of every readable compression
-DECOMPRESSION_ERRORS: tuple[type[BaseException], ...] = (EOFError, gzip.BadGzipFile, lzma.LZMAError)
+DECOMPRESSION_ERRORS: tuple[type[BaseException], ...] = (EOFError, gzip.BadGzipFile, lzma.LZMAError, zlib.error)
+
+
+class CheckedRaw(io.RawIOBase):
+    """A decompressing stream whose data errors become a ValueError with ``message``."""
+
+    def __init__(self, inner: IO[bytes], message: str) -> None:
+        self.inner = inner
+        self.message = message
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        try:
+            return self.inner.readinto(b)  # type: ignore[attr-defined,no-any-return]
+        except DECOMPRESSION_ERRORS as exc:
+            raise ValueError(f"{self.message} ({exc})") from None
+        except OSError as exc:  # bz2: "Invalid data stream"
+            if getattr(exc, "errno", None) is None:
+                raise ValueError(f"{self.message} ({exc})") from None
+            raise
+
+    def close(self) -> None:
+        self.inner.close()
+        super().close()
 
 
 class _NamedText(io.TextIOWrapper):
