@@ -450,3 +450,74 @@ def test_annotation_compression_and_errors(tmp_path: Path) -> None:
         p.write_bytes(data)
         with pytest.raises(ValueError, match=pattern):
             read_annotation(p, "gtf")
+
+
+# --- 5. GFF3 rows whose Parent row is absent: implicit transcripts (as gffread), --strict ----
+@pytest.mark.skipif(shutil.which("gffread") is None, reason="gffread not installed (the reference)")
+def test_orphan_parent_gff3_builds_what_gffread_builds(tmp_path: Path) -> None:
+    import gzip
+
+    from isoclr.export import export_store
+    from isoclr.isoforms import build_store
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_build import read_fasta
+
+    genome = tmp_path / "genome.fa"
+    genome.write_bytes(gzip.decompress((DEMO / "human" / "genome.fa.gz").read_bytes()))
+    gtf = tmp_path / "annotation.gtf"
+    gtf.write_bytes(gzip.decompress((DEMO / "human" / "annotation.gtf.gz").read_bytes()))
+    full = tmp_path / "full.gff3"
+    subprocess.run(["gffread", str(gtf), "--keep-genes", "-o", str(full)], check=True, capture_output=True)
+    # a region excerpt's typical damage: every third transcript row and every seventh gene row gone
+    kept, n_tx, n_gene = [], 0, 0
+    for line in full.read_text().splitlines(keepends=True):
+        f = line.split("\t")
+        if len(f) == 9 and f[2] == "transcript":
+            n_tx += 1
+            if n_tx % 3 == 0:
+                continue
+        if len(f) == 9 and f[2] == "gene":
+            n_gene += 1
+            if n_gene % 7 == 0:
+                continue
+        kept.append(line)
+    orphan = tmp_path / "excerpt.gff3"
+    orphan.write_text("".join(kept))
+    subprocess.run(["gffread", "-g", str(genome), "-w", str(tmp_path / "gw.fa"), str(orphan)], check=True,
+                   capture_output=True)
+    ref = read_fasta(tmp_path / "gw.fa")
+    stats = build_store(DEMO / "human" / "genome.fa.gz", orphan, "human", tmp_path / "s.h5")
+    export_store(tmp_path / "s.h5", fasta=tmp_path / "w.fa")
+    ours = read_fasta(tmp_path / "w.fa")
+    assert set(ours) == set(ref) and len(ours) == 935
+    assert all(ours[k] == ref[k] for k in ours)
+    assert stats["annotation"]["implicit_transcript_missing_parent"] == n_tx // 3
+    assert stats["annotation"]["implicit_gene_missing_parent"] > 0
+    # --strict keeps the error
+    r = subprocess.run([sys.executable, "-m", "isoclr.cli", "build", "--strict", "--genome",
+                        str(DEMO / "human" / "genome.fa.gz"), "--annotation", str(orphan), "--species", "human",
+                        "--out", str(tmp_path / "strict.h5")], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert "excerpt.gff3: line " in r.stderr and "Parent 'ENST" in r.stderr and "is not defined in the file" in r.stderr
+    assert not (tmp_path / "strict.h5").exists()
+
+
+def test_orphan_parent_rows_use_their_own_attributes(tmp_path: Path) -> None:
+    from isoclr.annotation import read_annotation
+
+    p = tmp_path / "x.gff3"
+    p.write_text(
+        "##gff-version 3\n"
+        "chr1\tsrc\texon\t1\t10\t.\t+\t.\tParent=transcript:T1;gene_id=G1;gene_name=ABC;transcript_type=lncRNA\n"
+        "chr1\tsrc\texon\t21\t30\t.\t+\t.\tParent=transcript:T1;gene_id=G1\n"
+        "chr1\tsrc\tmRNA\t1\t50\t.\t-\t.\tID=T2;Parent=G2\n"
+        "chr1\tsrc\texon\t41\t50\t.\t-\t.\tParent=T2\n"
+    )
+    ann = read_annotation(p, "gff3")
+    t = ann.transcripts.set_index("transcript_id")
+    assert t.loc["T1", "gene_id"] == "G1" and t.loc["T1", "gene_name"] == "ABC" and t.loc["T1", "biotype"] == "lncRNA"
+    assert t.loc["T2", "gene_id"] == "G2"
+    assert ann.counts["implicit_transcript_missing_parent"] == 1 and ann.counts["implicit_gene_missing_parent"] == 1
+    with pytest.raises(ValueError, match=r"x.gff3: line 2: exon feature's Parent 'transcript:T1' is not defined"):
+        read_annotation(p, "gff3", strict=True)

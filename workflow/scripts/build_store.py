@@ -13,6 +13,6 @@ stats = build_store(
     out.store, fmt=p.fmt, max_length=p.filters["max_length"],
     chromosomes_include=p.filters["chromosomes_include"],
     chromosomes_exclude=p.filters["chromosomes_exclude"], biotypes=p.filters["biotypes"],
-    aliases=p.aliases, provenance=p.provenance,
+    aliases=p.aliases, provenance=p.provenance, strict=p.filters.get("strict", False),
 )
 write_stats(stats, out.stats)
