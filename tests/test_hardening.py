@@ -521,3 +521,64 @@ def test_orphan_parent_rows_use_their_own_attributes(tmp_path: Path) -> None:
     assert ann.counts["implicit_transcript_missing_parent"] == 1 and ann.counts["implicit_gene_missing_parent"] == 1
     with pytest.raises(ValueError, match=r"x.gff3: line 2: exon feature's Parent 'transcript:T1' is not defined"):
         read_annotation(p, "gff3", strict=True)
+
+
+# --- 6. a failed job: the reason in its log, one line in Snakemake's output -----------------
+def _wrong_checksum_run(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, Path]:
+    import yaml
+
+    exe = shutil.which("snakemake")
+    if exe is None:
+        pytest.skip("snakemake is not installed")
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    cfg["results"] = str(tmp_path / "results")
+    cfg["species"]["human"]["genome"]["url"] = (DEMO / "human" / "genome.fa.gz").as_uri()
+    cfg["species"]["human"]["genome"]["sha256"] = "0" * 64
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    target = tmp_path / "results" / "downloads" / "human" / "genome.fa.gz"
+    r = subprocess.run([exe, "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path), "--configfile",
+                        str(tmp_path / "tiny.yaml"), "--cores", "1", str(target)],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, **env})
+    return r, tmp_path / "logs" / "download_genome" / "human.log"
+
+
+@pytest.mark.pipeline
+def test_failed_job_writes_its_reason_to_the_log_and_one_line(tmp_path: Path) -> None:
+    r, log = _wrong_checksum_run(tmp_path / "a", ISOCLR_DEBUG="0")
+    out = r.stdout + r.stderr
+    assert r.returncode == 1
+    assert "sha256 mismatch: expected " + "0" * 64 in log.read_text()  # the log was empty before
+    lines = [line for line in out.splitlines() if "sha256 mismatch" in line]
+    assert len(lines) == 1 and lines[0].startswith("isoclr download_genome: error: file://")
+    assert "Traceback (most recent call last)" not in out
+    assert not (tmp_path / "a" / "results" / "downloads" / "human" / "genome.fa.gz").exists()
+    # the debug switch adds a short traceback
+    r, _ = _wrong_checksum_run(tmp_path / "b", ISOCLR_DEBUG="1")
+    assert r.returncode == 1 and "Traceback (most recent call last)" in r.stdout + r.stderr
+
+
+def test_jobs_helpers_report_one_line(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.path.insert(0, {src!r})\n"
+        "from isoclr import jobs\n"
+        "def fail(x):\n"
+        "    try:\n"
+        "        {{}}['k']\n"
+        "    except KeyError as e:\n"
+        "        raise ValueError(f'{{x}}: line 3: bad value\\nsecond line') from e\n"
+        "{how}\n"
+    )
+    src = str(ROOT / "src")
+    for how in ("jobs.start({log!r}, 'demo'); fail('data.tsv')", "jobs.run({log!r}, fail, 'data.tsv', name='demo')",
+                "with jobs.job({log!r}, 'demo'):\n    fail('data.tsv')"):
+        log = tmp_path / "job.log"
+        log.unlink(missing_ok=True)
+        script = tmp_path / "s.py"
+        script.write_text(code.format(src=src, how=how.format(log=str(log))))
+        r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                           env={**os.environ, "ISOCLR_DEBUG": ""})
+        assert r.returncode == 1, how
+        assert r.stderr.strip().splitlines() == [f"isoclr demo: error: data.tsv: line 3: bad value second line (log: {log})"], how
+        text = log.read_text()
+        assert "ERROR isoclr.jobs: demo failed: data.tsv: line 3: bad value" in text and "Traceback" in text
