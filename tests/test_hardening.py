@@ -381,7 +381,7 @@ def _fasta_cases(tmp_path: Path) -> dict[str, Path]:
         "empty": b"", "blank": b"\n \n", "empty_gzip": gzip.compress(b"", mtime=0),
         "truncated_gzip": (DEMO / "human" / "genome.fa.gz").read_bytes()[:300000],
         "bad_bzip2": b"BZh91AY&SY" + b"junk" * 10, "sequence_first": b"ACGT\n>chr1\nACGT\n",
-        "header_not_utf8": b">\xff\xfechr1\nACGT\n",
+        "header_not_utf8": b">\xff\xfechr1\nACGT\n", "duplicate": b">chr1\nACGT\n>chr1\nACGT\n",
     }
     out = {}
     for name, data in cases.items():
@@ -401,6 +401,7 @@ FASTA_ERRORS = {
     "bad_bzip2": r"bad_bzip2.fa: corrupt or truncated bzip2 FASTA file",
     "sequence_first": r"sequence_first.fa: not a FASTA file: it starts with text b'ACGT",
     "header_not_utf8": r"header_not_utf8.fa.*FASTA header .* is not UTF-8 text",
+    "duplicate": r"duplicate.fa.*duplicate sequence name 'chr1'",
 }
 
 
@@ -420,7 +421,7 @@ def test_fasta_compression_and_errors(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match=pattern):
             list(FastaReader(cases[name]))
     # a whole build names the FASTA, not the annotation (it blamed the annotation before)
-    for name in ("empty", "junk", "zstd"):
+    for name in ("empty", "junk", "zstd", "duplicate"):
         with pytest.raises(ValueError, match=FASTA_ERRORS[name]):
             build_store(cases[name], DEMO / "human" / "annotation.gtf.gz", "human", tmp_path / "stores" / "h.h5")
     assert not (tmp_path / "stores").exists() or not list((tmp_path / "stores").iterdir())

@@ -109,9 +109,13 @@ def _open(url: str, timeout: float) -> tuple[IO[bytes], int | None]:
     try:
         resp = urllib.request.urlopen(req, timeout=timeout)
     except urllib.error.HTTPError as exc:
+        reason = " ".join(str(exc.reason).split())
+        if 300 <= exc.code < 400:  # urllib gave up following redirects (a loop, or too many)
+            raise DownloadError(f"{url}: HTTP {exc.code}: redirect loop or too many redirects "
+                                f"({' '.join(str(exc.msg).split())}) (not retried)") from exc
         if _is_transient_http(exc.code):
-            raise TransientError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
-        raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason} (not retried)") from exc
+            raise TransientError(f"{url}: HTTP {exc.code} {reason}") from exc
+        raise DownloadError(f"{url}: HTTP {exc.code} {reason} (not retried)") from exc
     except urllib.error.URLError as exc:
         reason = exc.reason
         if isinstance(reason, FileNotFoundError) or "550" in str(reason):

@@ -198,10 +198,10 @@ def scan_fasta(path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES,
     check_fasta(path)
     fai = read_fai(path)
     if fai is not None:
-        return [name for name, _ in fai], file_sha256(path, BLOCK_BYTES) if checksum else None
+        return _unique([name for name, _ in fai], path), file_sha256(path, BLOCK_BYTES) if checksum else None
     sha = hashlib.sha256() if checksum else None
     if compression(path) == "plain":
-        names = _scan_names(path, block_bytes, sha)
+        names = _unique(_scan_names(path, block_bytes, sha), path)
         return names, sha.hexdigest() if sha is not None else None
     fh, hasher = _open_binary(path, checksum)
     names = []
@@ -211,7 +211,18 @@ def scan_fasta(path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES,
             block = block.removeprefix(UTF8_BOM)
             first = False
         names.extend(_name(h, path) for _, _, h in _headers(block))
-    return names, hasher.sha256.hexdigest() if checksum else None
+    return _unique(names, path), hasher.sha256.hexdigest() if checksum else None
+
+
+def _unique(names: list[str], path: Path) -> list[str]:
+    """``names``, or a ValueError naming the FASTA and the first repeated name."""
+    if len(set(names)) != len(names):
+        seen: dict[str, int] = {}
+        for i, name in enumerate(names, 1):
+            if name in seen and name:  # empty headers: the reader's "empty FASTA header" error
+                raise ValueError(f"{path}: duplicate sequence name {name!r} (records {seen[name]} and {i})")
+            seen[name] = i
+    return names
 
 
 def _scan_names(path: Path, block_bytes: int = BLOCK_BYTES, sha: Any = None) -> list[str]:
