@@ -30,7 +30,7 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
-from isoclr.io import UTF8_BOM, CheckedRaw, check_readable, compression, file_sha256
+from isoclr.io import UTF8_BOM, CheckedStream, check_readable, compression, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +110,8 @@ def _open_binary(path: Path, checksum: bool = True) -> tuple[IO[bytes], _Hashing
     else:
         inner = bz2.BZ2File(buffered, "rb") if kind == "bzip2" else lzma.LZMAFile(buffered, "rb")  # noqa: SIM115
     # corrupt or truncated data: a ValueError naming the file, not a bare EOFError
-    checked = CheckedRaw(inner, f"{path}: corrupt or truncated {kind} FASTA file")
-    return io.BufferedReader(checked, buffer_size=1 << 20), hasher
+    checked = CheckedStream(inner, f"{path}: corrupt or truncated {kind} FASTA file")
+    return checked, hasher  # type: ignore[return-value]
 
 
 def check_fasta(path: str | os.PathLike[str]) -> None:

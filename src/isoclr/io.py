@@ -111,6 +111,48 @@ class CheckedRaw(io.RawIOBase):
         super().close()
 
 
+class CheckedStream:
+    """A thin proxy of a decompressing stream (``read``/``readinto``/``close``, a context
+    manager) whose data errors become a ValueError with ``message``; no extra buffering, so
+    big block reads cost nothing more."""
+
+    def __init__(self, inner: IO[bytes], message: str) -> None:
+        self.inner = inner
+        self.message = message
+
+    def _fail(self, exc: BaseException) -> ValueError:
+        return ValueError(f"{self.message} ({exc})")
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self.inner.read(size)
+        except DECOMPRESSION_ERRORS as exc:
+            raise self._fail(exc) from None
+        except OSError as exc:  # bz2: "Invalid data stream"
+            if getattr(exc, "errno", None) is None:
+                raise self._fail(exc) from None
+            raise
+
+    def readinto(self, b: Any) -> int:
+        try:
+            return self.inner.readinto(b)  # type: ignore[attr-defined,no-any-return]
+        except DECOMPRESSION_ERRORS as exc:
+            raise self._fail(exc) from None
+        except OSError as exc:
+            if getattr(exc, "errno", None) is None:
+                raise self._fail(exc) from None
+            raise
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __enter__(self) -> CheckedStream:  # noqa: PYI034
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class _NamedText(io.TextIOWrapper):
     """A text stream whose decoding errors name the file (and say it is not UTF-8 text)."""
 
