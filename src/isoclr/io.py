@@ -371,26 +371,24 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
 
 
 @contextlib.contextmanager
-def h5_create(path: str | os.PathLike[str], increment: int = 64 << 20) -> Iterator[Any]:
+def h5_create(path: str | os.PathLike[str]) -> Iterator[Any]:
     """A new HDF5 file built in memory and written to ``path`` (a temp path from
     :func:`atomic_path`) in one plain write when the block ends.
 
     HDF5 never touches the disk itself: an out-of-space or I/O error inside the HDF5 library
-    (sec2 driver) leaves it in a state where closing the file crashes the process (segmentation
-    fault); here the only disk write is Python's, which raises an ordinary ``OSError``. Memory:
-    the file's size (twice, briefly, while it is written out).
+    (its sec2 driver) leaves the file in a state where closing it crashes the process
+    (segmentation fault, h5py 3.16 / HDF5 1.14, on any thread); here the only disk write is
+    Python's, which raises an ordinary ``OSError``. Memory: the file's size.
     """
     import h5py
 
-    f = h5py.File(Path(path).name + f".{id(path)}.mem", "w", driver="core", backing_store=False,
-                  block_size=increment)
+    image = io.BytesIO()
+    f = h5py.File(image, "w")  # h5py's "fileobj" driver: HDF5 reads and writes the BytesIO
     try:
         yield f
-        f.flush()
-        image = f.id.get_file_image()
     finally:
         f.close()
     with open(path, "wb") as out:
-        out.write(image)
+        out.write(image.getbuffer())
         out.flush()
         os.fsync(out.fileno())
