@@ -201,6 +201,34 @@ def test_full_disk_download_names_the_output(small_tmpfs: Path, tmp_path: Path) 
     assert list(small_tmpfs.iterdir()) == []
 
 
+def test_permission_denied_names_the_output(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from isoclr.io import StorageError
+    from isoclr.splits import write_tsv
+
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="isoclr-perm-", dir="/tmp"))  # searchable by others
+    base.chmod(0o755)
+    locked = base / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    root = os.geteuid() == 0
+    if root:  # root ignores file modes: write as nobody (effective uid only, restored below)
+        os.seteuid(65534)
+    try:
+        with pytest.raises(StorageError, match=r"locked/splits.tsv: cannot write: permission denied"):
+            write_tsv(pd.DataFrame({"a": [1]}), locked / "splits.tsv")
+    finally:
+        if root:
+            os.seteuid(0)
+    try:
+        assert list(locked.iterdir()) == []
+    finally:
+        shutil.rmtree(base)
+
+
 # --- 2b. a killed job's temp files are removed by the rerun ---------------------------------
 def test_kill_during_store_build_leaves_nothing_after_the_rerun(tmp_path: Path) -> None:
     import signal
