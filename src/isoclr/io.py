@@ -38,6 +38,7 @@ MAGIC = {
 }
 #: compressions that are read (zstd, zip and 7z are refused by name)
 READABLE = ("plain", "gzip", "bgzip", "bzip2", "xz")
+_UNPACK = {"zstd": "zstd -dc", "zip": "unzip -p", "7z": "7z x -so"}
 
 
 def is_gzip(path: str | os.PathLike[str]) -> bool:
@@ -64,8 +65,8 @@ def check_readable(path: str | os.PathLike[str], what: str = "file") -> str:
     if kind not in READABLE:
         raise ValueError(
             f"{path}: {what} is {kind}-compressed, which isoclr does not read; decompress it or "
-            f"recompress it with gzip or bgzip (e.g. `{'zstd -dc' if kind == 'zstd' else 'unzip -p'} "
-            f"{Path(path).name} | bgzip > {Path(path).stem}.gz`)"
+            f"recompress it with gzip or bgzip (e.g. `{_UNPACK[kind]} {Path(path).name} | bgzip > "
+            f"{Path(path).stem}.gz`)"
         )
     return kind
 
@@ -86,8 +87,21 @@ def open_decompressed(path: str | os.PathLike[str], what: str = "file") -> IO[by
 DECOMPRESSION_ERRORS: tuple[type[BaseException], ...] = (EOFError, gzip.BadGzipFile, lzma.LZMAError, zlib.error)
 
 
+def _checked(call: Any, message: str, *args: Any) -> Any:
+    """``call(*args)``; a decompression error becomes a ValueError with ``message``."""
+    try:
+        return call(*args)
+    except DECOMPRESSION_ERRORS as exc:
+        raise ValueError(f"{message} ({exc})") from None
+    except OSError as exc:  # bz2 says "Invalid data stream" with an OSError without errno
+        if getattr(exc, "errno", None) is None:
+            raise ValueError(f"{message} ({exc})") from None
+        raise
+
+
 class CheckedRaw(io.RawIOBase):
-    """A decompressing stream whose data errors become a ValueError with ``message``."""
+    """A decompressing stream whose data errors become a ValueError with ``message`` (a raw
+    stream, for ``io.BufferedReader`` and text wrappers)."""
 
     def __init__(self, inner: IO[bytes], message: str) -> None:
         self.inner = inner
@@ -97,14 +111,7 @@ class CheckedRaw(io.RawIOBase):
         return True
 
     def readinto(self, b: Any) -> int:
-        try:
-            return self.inner.readinto(b)  # type: ignore[attr-defined,no-any-return]
-        except DECOMPRESSION_ERRORS as exc:
-            raise ValueError(f"{self.message} ({exc})") from None
-        except OSError as exc:  # bz2: "Invalid data stream"
-            if getattr(exc, "errno", None) is None:
-                raise ValueError(f"{self.message} ({exc})") from None
-            raise
+        return int(_checked(self.inner.readinto, self.message, b))  # type: ignore[attr-defined]
 
     def close(self) -> None:
         self.inner.close()
@@ -112,36 +119,18 @@ class CheckedRaw(io.RawIOBase):
 
 
 class CheckedStream:
-    """A thin proxy of a decompressing stream (``read``/``readinto``/``close``, a context
-    manager) whose data errors become a ValueError with ``message``; no extra buffering, so
-    big block reads cost nothing more."""
+    """The same as a thin proxy (``read``/``readinto``/``close``, a context manager): no
+    extra buffer layer, so big block reads cost nothing more."""
 
     def __init__(self, inner: IO[bytes], message: str) -> None:
         self.inner = inner
         self.message = message
 
-    def _fail(self, exc: BaseException) -> ValueError:
-        return ValueError(f"{self.message} ({exc})")
-
     def read(self, size: int = -1) -> bytes:
-        try:
-            return self.inner.read(size)
-        except DECOMPRESSION_ERRORS as exc:
-            raise self._fail(exc) from None
-        except OSError as exc:  # bz2: "Invalid data stream"
-            if getattr(exc, "errno", None) is None:
-                raise self._fail(exc) from None
-            raise
+        return bytes(_checked(self.inner.read, self.message, size))
 
     def readinto(self, b: Any) -> int:
-        try:
-            return self.inner.readinto(b)  # type: ignore[attr-defined,no-any-return]
-        except DECOMPRESSION_ERRORS as exc:
-            raise self._fail(exc) from None
-        except OSError as exc:
-            if getattr(exc, "errno", None) is None:
-                raise self._fail(exc) from None
-            raise
+        return int(_checked(self.inner.readinto, self.message, b))  # type: ignore[attr-defined]
 
     def close(self) -> None:
         self.inner.close()
@@ -276,8 +265,11 @@ def storage_error(target: str | os.PathLike[str], exc: BaseException) -> Storage
             return None
     if isinstance(exc, StorageError):
         return exc
-    where = getattr(exc, "filename", None)
-    detail = f" ({where})" if where and Path(str(where)).name != Path(target).name and not Path(str(where)).name.startswith(".") else ""
+    # the path the OS names, when it is another one than the output or its temp file (a
+    # parent folder that cannot be created, say)
+    where = str(getattr(exc, "filename", None) or "")
+    own = Path(where).name in (Path(target).name, "") or Path(where).name.startswith(f".{Path(target).name}.")
+    detail = "" if own else f" ({where})"
     err = StorageError(
         code, f"{target}: cannot write: {STORAGE_ERRNOS[code]}{detail}; no partial file was left "
         "behind, fix this and run again"
