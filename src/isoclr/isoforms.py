@@ -647,6 +647,10 @@ def run(args: argparse.Namespace) -> int:
     _tune_malloc()
     if args.transcripts:
         return _run_transcripts(args)
+    given = [f"--{k.replace('_', '-')}" for k in ("gene_map", "gene_column", "gene_name_column", "transcripts_url")
+             if getattr(args, k)]
+    if given or args.length_mismatch != "error" or args.missing != "drop":
+        raise ValueError(f"{', '.join(given) or '--length-mismatch/--missing'}: only with --transcripts (a transcriptome build)")
     stats = build_store(
         args.genome,
         args.annotation,
