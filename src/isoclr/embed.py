@@ -17,6 +17,7 @@ import argparse
 import logging
 import os
 import re
+import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -347,8 +348,13 @@ def run(args: argparse.Namespace) -> int:
             else:
                 from isoclr.transcriptome import build_store_from_transcripts
 
-                build_store_from_transcripts(args.transcripts, args.annotation, args.species, path,
-                                             fmt=args.format, max_length=0)
+                stats = build_store_from_transcripts(args.transcripts, args.annotation, args.species, path,
+                                                     fmt=args.format, max_length=0)
+                left = {k: v for k, v in stats["dropped"].items() if v}
+                if left:
+                    print(f"{args.out}: not embedded: " + ", ".join(f"{v} {k}" for k, v in left.items())
+                          + " (missing_annotation: FASTA records absent from the annotation; embed "
+                          "them without --annotation)", file=sys.stderr)
                 extra = {"input": args.transcripts}
             result = emb.embeddings_of_store(path, progress=True, annotation=args.annotation, **extra)
     write_embeddings(args.out, result)

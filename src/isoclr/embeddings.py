@@ -131,7 +131,7 @@ def write_embeddings(path: str | os.PathLike[str], emb: Embeddings | pd.DataFram
                     else:
                         f.create_dataset(c, data=t[c].to_numpy(dtype=object), dtype=str_dt)
                 for k, v in emb.attrs.items():
-                    f.attrs[str(k)] = v
+                    f.attrs[str(k)] = "" if v is None else v if isinstance(v, (int, float, np.generic)) else str(v)
         elif fmt == "npz":
             arrays = {c: (t[c].to_numpy(dtype=np.int64) if c == "length" else t[c].to_numpy(dtype=str))
                       for c in COLUMNS}
