@@ -20,6 +20,9 @@ two runs give the same bytes. Writes, into OUT_DIR:
 * go/goa_human.gaf.gz: the GAF header and the annotation rows of these Entrez genes.
 * go/gene_ids.tsv.gz: entrez_gene_id, symbol, ensembl_gene_id with one row per Entrez gene and
   its chosen id. The GO task then maps each GAF row (Entrez) to exactly one store gene.
+* identical_genes.tsv.gz: pairs of different genes whose mRNAs here have an identical
+  sequence (a `pairs` homology source), so the homology-aware splits and folds keep them
+  together.
 """
 
 from __future__ import annotations
@@ -80,9 +83,23 @@ def main(go_dir: Path, saluki: Path, out: Path) -> None:
     ids = ["entrez_gene_id\tsymbol\tensembl_gene_id"]
     ids += [f"{g}\t{genes[g][0]}\t{chosen[g] if chosen[g].startswith('ENSG') else ''}" for g in order]
     write_gz(out / "go" / "gene_ids.tsv.gz", ids)
+    gene_of = {r["transcript_id"]: (chosen[r["entrez_id"]] if r["entrez_id"] else r["transcript_id"]) for r in rows}
+    by_seq: dict[str, set[str]] = {}
+    name, parts = None, []
+    for ln in [*read_text(here / "transcripts.fa.gz"), ">"]:
+        if ln.startswith(">"):
+            if name is not None:
+                by_seq.setdefault("".join(parts).upper(), set()).add(gene_of[name])
+            name, parts = ln[1:].split()[0] if ln[1:].strip() else None, []
+        else:
+            parts.append(ln.strip())
+    pairs = sorted({(a, b) for g in by_seq.values() if len(g) > 1 for a in sorted(g) for b in sorted(g) if a < b})
+    write_gz(out / "identical_genes.tsv.gz",
+             ["# genes with an identical mRNA sequence in transcripts.fa.gz (homology pairs, no header)"]
+             + [f"{a}\t{b}" for a, b in pairs])
     n_ens = sum(chosen[g].startswith("ENSG") for g in order)
     print(f"{len(rows)} transcripts, {len(genes)} Entrez genes ({n_ens} with an Ensembl id), "
-          f"{sum(1 for ln in keep if not ln.startswith('!'))} GO annotations")
+          f"{sum(1 for ln in keep if not ln.startswith('!'))} GO annotations, {len(pairs)} identical-sequence gene pairs")
 
 
 if __name__ == "__main__":
