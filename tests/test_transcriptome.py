@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"  # beside the checkout
 GENOMES = SHARED / "genomes"
 SETS = sorted(p.name for p in GENOMES.iterdir()) if GENOMES.exists() else []
-CPAT = SHARED / "transcriptomes" / "human_refseq_cpat"
-CPAT_COPY = ROOT / "resources" / "human_mrna"  # the copy the study config uses
+CPAT_SHARED = SHARED / "transcriptomes" / "human_refseq_cpat"
+CPAT = ROOT / "resources" / "human_mrna"  # the project's copy (the study config's input)
 HAS_GFFREAD = shutil.which("gffread") is not None
 DEMO = ROOT / "resources" / "demo" / "human"
 
@@ -164,7 +164,12 @@ def test_match_ids() -> None:
     assert match_ids(fa, ann).tolist() == [0, 1, 2, -1, -1]  # D is ambiguous (D.1, D.2)
 
 
-@pytest.mark.skipif(not CPAT.exists(), reason="CPAT set not available")
+@pytest.mark.skipif(not CPAT_SHARED.exists(), reason="curated data collection not available")
+def test_cpat_copy_is_the_curated_set() -> None:
+    for name in ("transcripts.fa.gz", "structure.bed12.gz", "genes.tsv.gz", "make_files.py"):
+        assert (CPAT / name).read_bytes() == (CPAT_SHARED / name).read_bytes(), name
+
+
 def test_cpat_set_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The counts of the set's README: 4,000 transcripts (block sums = FASTA lengths), 3,551
     Entrez genes + 8 unmapped accessions, 379 isoform groups (326 x 2, 46 x 3, 5 x 4, 2 x 5),
