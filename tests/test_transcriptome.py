@@ -217,3 +217,18 @@ def test_cli_transcripts_and_genome_exclusive(demo: dict[str, Path], tmp_path: P
     assert cli_main(["build", "--transcripts", str(demo["fasta"]), "--annotation", str(demo["gtf"]),
                      "--species", "human", "--max-length", "0", "--out", str(tmp_path / "x.h5")]) == 0
     assert_same_store(demo["store"], tmp_path / "x.h5")
+
+
+def test_n_and_iupac_codes_counted(demo: dict[str, Path], tmp_path: Path) -> None:
+    recs = store_fasta(demo["store"])
+    first = next(iter(recs))
+    seq = recs[first]
+    recs[first] = seq[:5] + "Rn" + seq[7:]
+    stats = build_store_from_transcripts(write_fasta(tmp_path / "iupac.fa", recs), demo["gtf"], "human",
+                                         tmp_path / "t.h5", max_length=0)
+    base = build_store(DEMO / "genome.fa.gz", DEMO / "annotation.gtf.gz", "human", tmp_path / "g.h5", max_length=0)
+    assert stats["summary"]["transcript_iupac_nt"] == 1
+    assert stats["summary"]["transcript_n_nt"] == base["summary"]["transcript_n_nt"] + 2
+    st = IsoformStore(tmp_path / "t.h5")
+    row = int(np.flatnonzero(st.table()["transcript_id"] == first)[0])
+    assert st.codes(row)[5:7].tolist() == [4, 4] and int(st.all_codes().max()) == 4

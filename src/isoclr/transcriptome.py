@@ -26,7 +26,8 @@ Every transcript is checked (docs/store.md, "Transcriptome input"):
   biotypes and the maximum length (``chrom_excluded``, ``biotype``, ``too_long``).
 
 No per-nucleotide Python: the FASTA is decoded by :class:`isoclr.genome.FastaReader` (one
-``bytes.translate`` per block) and the kept records are joined with one ``np.concatenate``.
+``bytes.translate`` per block) and each kept record is copied into the store's sequence with
+one slice assignment (:func:`gather_records`); N/IUPAC counts come from the reader.
 """
 
 from __future__ import annotations
@@ -63,13 +64,12 @@ class TranscriptFasta:
     path: Path
     names: list[str]
     headers: list[str]
-    codes: list[npt.NDArray[np.uint8]]
+    codes: list[npt.NDArray[np.uint8] | None]  # None once moved into a store's sequence
     offsets: list[int]  # byte offset of each header in the decompressed file
     sha256: str | None
-
-    @property
-    def lengths(self) -> npt.NDArray[np.int64]:
-        return np.fromiter((len(c) for c in self.codes), dtype=np.int64, count=len(self.codes))
+    n_count: npt.NDArray[np.int64]  # per record: bases read as N
+    n_ambiguous: npt.NDArray[np.int64]  # per record: other IUPAC letters (code AMBIGUOUS)
+    lengths: npt.NDArray[np.int64]
 
     def line(self, i: int) -> int:
         """1-based line of record ``i``'s header (for error messages)."""
@@ -79,13 +79,39 @@ class TranscriptFasta:
 def read_transcript_fasta(path: str | os.PathLike[str], checksum: bool = True) -> TranscriptFasta:
     """Read every record of a (plain or gzip) FASTA; names must be unique (else an error)."""
     reader = FastaReader(path, checksum=checksum)
-    names, headers, codes, offsets = [], [], [], []
+    names, headers, codes, offsets, n_count = [], [], [], [], []
     for rec in reader:
         names.append(rec.name)
         headers.append(rec.header)
         codes.append(rec.codes)
         offsets.append(rec.offset)
-    return TranscriptFasta(Path(path), names, headers, codes, offsets, reader.sha256)
+        n_count.append(rec.n_count)
+    n = len(names)
+    amb = np.fromiter((reader.ambiguous.get(x, 0) for x in names), dtype=np.int64, count=n)
+    lengths = np.fromiter((len(c) for c in codes), dtype=np.int64, count=n)
+    return TranscriptFasta(Path(path), names, headers, codes, offsets, reader.sha256,
+                           np.asarray(n_count, dtype=np.int64), amb, lengths)
+
+
+def gather_records(fasta: TranscriptFasta, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
+    """Records ``rows`` (in that order) concatenated, ambiguous IUPAC codes stored as 4 (N).
+
+    Each record is copied into one preallocated array and then released, so the peak is the
+    FASTA's codes plus the unkept records, not twice the sequence."""
+    lens = fasta.lengths[rows]
+    seq = np.empty(int(lens.sum()), dtype=np.uint8)
+    pos = 0
+    for j, n in zip(rows.tolist(), lens.tolist(), strict=True):
+        rec = fasta.codes[j]
+        if rec is None:
+            raise ValueError(f"{fasta.path}: record {fasta.names[j]} used twice")
+        seq[pos : pos + n] = rec
+        if fasta.n_ambiguous[j]:
+            part = seq[pos : pos + n]
+            part[part == AMBIGUOUS] = 4
+        fasta.codes[j] = None
+        pos += n
+    return seq
 
 
 def match_ids(fasta_names: Iterable[str], ann_ids: Iterable[str]) -> npt.NDArray[np.int64]:
@@ -274,13 +300,11 @@ def build_store_from_transcripts(
                   max_length or None, ann_path)
 
     lay = transcript_layout(tx, ex, keep, ann_path)
-    seq = np.concatenate([fasta.codes[int(j)] for j in rec[lay.kept]]) if lay.n else np.zeros(0, np.uint8)
-    del fasta.codes[:]  # the records are copied into ``seq``
-    amb = seq == AMBIGUOUS
-    n_iupac = int(amb.sum())
-    seq[amb] = 4
-    pos4 = np.flatnonzero(seq == 4)
-    tx_with_n = len(np.unique(np.searchsorted(lay.seq_offset, pos4, side="right")))
+    used = rec[lay.kept]
+    seq = gather_records(fasta, used)
+    fasta.codes.clear()  # the unkept records too
+    n_iupac = int(fasta.n_ambiguous[used].sum())
+    n_any = fasta.n_count[used] + fasta.n_ambiguous[used]  # code 4 in the store
     attrs: dict[str, Any] = {
         "species": species,
         "annotation_format": str(ann_fmt),
@@ -298,8 +322,8 @@ def build_store_from_transcripts(
     del stats["dropped_contig"]
     stats["summary"].update({
         "fasta_records": len(fasta.names),
-        "transcripts_with_n": tx_with_n,
-        "transcript_n_nt": len(pos4),
+        "transcripts_with_n": int((n_any > 0).sum()),
+        "transcript_n_nt": int(n_any.sum()),
         "transcript_iupac_nt": n_iupac,
     })
     log.info("%s: %d transcripts of %d genes (%d nt) from %s written to %s; dropped %s", species,
