@@ -64,6 +64,7 @@ class Contig:
     offset: int  # byte offset of its header in the (decompressed) file
     n_bases: int = field(init=False)
     n_count: int = 0  # bases read as N (code 4)
+    header: str = ""  # the whole header line after '>' (name and description)
 
     def __post_init__(self) -> None:
         self.n_bases = int(self.codes.size)
@@ -357,6 +358,7 @@ class FastaReader:
         check_fasta(self.path)
         fh, hasher = _open_binary(self.path, self.checksum)
         name: str | None = None
+        header = ""
         header_offset = 0
         parts: list[npt.NDArray[np.uint8]] = []
         n_amb = n_n = 0
@@ -367,7 +369,7 @@ class FastaReader:
             parts.clear()
             assert name is not None
             self.ambiguous[name] = n_amb
-            return Contig(name, codes, header_offset, n_n)
+            return Contig(name, codes, header_offset, n_n, header)
 
         with fh:
             # Chunks are decoded as read, cut anywhere (a sequence line may continue in the next
@@ -417,6 +419,7 @@ class FastaReader:
                     except UnicodeDecodeError:
                         raise ValueError(f"{self.path} line {line_at(self.path, header_offset)}: FASTA header "
                                          f"{h_text[:40]!r} is not UTF-8 text") from None
+                    header = h_text.decode(errors="replace")
                     if name in seen:
                         raise ValueError(
                             f"{self.path} line {line_at(self.path, header_offset)}: duplicate sequence name "
