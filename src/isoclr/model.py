@@ -698,7 +698,8 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(
             f"{path}: refused: not a checkpoint that loads with only tensors and plain types "
-            f"(torch.load weights_only=True says: {first})"
+            f"(torch.load weights_only=True says: {first}); checkpoints of isoclr before this check "
+            "held NumPy RNG state: make them again"
         ) from err
 
 
