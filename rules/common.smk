@@ -113,7 +113,9 @@ def store_inputs(wildcards):
     sp = config["species"][wildcards.species]
     out = {"annotation": annotation_path(wildcards.species)}
     if "transcripts" in sp:
-        out["transcripts"] = download_path(S.species_input_download(wildcards.species, "transcripts"))
+        out["transcripts"] = download_path(
+            S.species_input_download(wildcards.species, "transcripts")
+        )
         if "gene_map" in sp:
             out["gene_map"] = download_path(S.species_input_download(wildcards.species, "gene_map"))
     else:

@@ -429,12 +429,9 @@ def resumable_checkpoint(out: Path, fingerprint: Mapping[str, Any]) -> Path | No
             _clean(out)
         log.info("no checkpoint in %s: starting from scratch", out / "checkpoints")
         return None
-    try:
-        ckpt = model.load_checkpoint(path, map_location="cpu")
-    except ValueError as err:  # e.g. written by an older isoclr: not resumable
-        log.warning("%s cannot be resumed (%s): starting fresh in a clean %s", path, err, out)
-        _clean(out)
-        return None
+    # a file that does not load with weights_only (a crafted pickle, an older isoclr's) is
+    # refused with a message naming it, not silently deleted
+    ckpt = model.load_checkpoint(path, map_location="cpu")
     old = ckpt.get("fingerprint")
     if old == _plain(fingerprint):
         return path
