@@ -109,10 +109,18 @@ def download_settings(wildcards):
 
 # --- store -----------------------------------------------------------------------------------
 def store_inputs(wildcards):
-    return {
-        "genome": genome_path(wildcards.species),
-        "annotation": annotation_path(wildcards.species),
-    }
+    """The store's sequence source: the genome, or transcripts (+ gene map) in its place."""
+    sp = config["species"][wildcards.species]
+    out = {"annotation": annotation_path(wildcards.species)}
+    if "transcripts" in sp:
+        out["transcripts"] = download_path(
+            S.species_input_download(wildcards.species, "transcripts")
+        )
+        if "gene_map" in sp:
+            out["gene_map"] = download_path(S.species_input_download(wildcards.species, "gene_map"))
+    else:
+        out["genome"] = genome_path(wildcards.species)
+    return out
 
 
 def store_settings(wildcards):

@@ -48,7 +48,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def _states(path: Path) -> dict[str, torch.Tensor]:
-    ck = torch.load(path, map_location="cpu", weights_only=False)
+    ck = torch.load(path, map_location="cpu", weights_only=True)
     out = {f"encoder.{k}": v for k, v in ck["encoder"].items()}
     for part in ("projector", "mlm_head"):
         out.update({f"{part}.{k}": v for k, v in (ck.get(part) or {}).items()})
@@ -186,6 +186,40 @@ def test_second_concurrent_run_fails_at_once_naming_the_folder(sim: dict, tmp_pa
         first.wait()
 
 
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(sim: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    out = tmp_path / "run"
+    _, cfg = P.resolve(_cfg(sim, steps=8, val_every=100))
+    calls = []
+    dcl = P.losses.dcl_loss
+
+    def nan_at_step_6(*args, **kwargs):  # the 6th training loss is NaN (no test hook in pretrain)
+        calls.append(1)
+        loss = dcl(*args, **kwargs)
+        return loss * float("nan") if len(calls) == 6 else loss
+
+    monkeypatch.setattr(P.losses, "dcl_loss", nan_at_step_6)
+    with pytest.raises(P.NonFiniteLossError, match=r"non-finite training loss .* at step 6 .*step_0000004\.pt"):
+        P.pretrain(cfg, out)
+    monkeypatch.undo()
+    assert sorted(p.name for p in (out / "checkpoints").glob("*.pt")) == ["step_0000004.pt"]
+    assert not (out / "checkpoint.pt").exists()
+    ck = torch.load(out / "checkpoints" / "step_0000004.pt", weights_only=True)
+    assert all(torch.isfinite(v).all() for v in ck["encoder"].values() if v.is_floating_point())
+    assert ck["set_weight_norm"] > 0
+    # another architecture or objective does not resume: a fresh start, the difference logged
+    _, other = P.resolve(_cfg(sim, steps=2, val_every=100, widths=[16, 32, 32, 48]))
+    with caplog.at_level("INFO", logger="isoclr.pretrain"):
+        P.pretrain(other, out, resume=True)
+    assert "widths" in caplog.text and "[16, 32, 32, 48]" in caplog.text and "starting fresh" in caplog.text
+    assert load_encoder(out / "checkpoint.pt")[1]["step"] == 2
+    _, mlm = P.resolve(_cfg(sim, steps=2, val_every=100, objective="mlm"))
+    caplog.clear()
+    with caplog.at_level("INFO", logger="isoclr.pretrain"):
+        P.pretrain(mlm, out, resume=True)
+    assert "objective: checkpoint 'dcl' vs config 'mlm'" in caplog.text
+
+
 def test_empty_validation_split_is_a_clear_error(sim: dict, tmp_path: Path) -> None:
     splits = tmp_path / "splits.tsv"
     lines = Path(sim["splits"]).read_text().splitlines()
@@ -222,7 +256,7 @@ def test_other_objectives_train(sim: dict, tmp_path: Path, objective: str) -> No
     ck = P.pretrain(cfg, tmp_path / objective)
     enc, info = load_encoder(ck)
     assert info["objective"] == objective
-    saved = torch.load(ck, weights_only=False)
+    saved = torch.load(ck, weights_only=True)
     assert (saved["mlm_head"] is not None) == (objective == "mlm")
 
 

@@ -39,7 +39,7 @@ def _field_defaults(cls: type) -> dict:
 # (dataclass, schema node, fields that are not config keys, config keys that are not fields)
 PAIRS = [
     (S.DownloadSettings, DEFS["download"], {"url", "sha256", "size"}, {"files"}),
-    (S.StoreSettings, DEFS["filters"], {"species", "format", "aliases", "provenance"}, set()),
+    (S.StoreSettings, DEFS["filters"], {"species", "format", "aliases", "provenance", "gene_map"}, set()),
     (S.HomologySettings, DEFS["homology"], {"species", "taxids"}, set()),
     (S.SplitsSettings, DEFS["splits"], set(), set()),
     (S.PretrainSettings, DEFS["pretrain_model"], {"name", "architecture"}, set(S.ARCH_KEYS)),

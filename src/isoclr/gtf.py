@@ -35,7 +35,7 @@ from isoclr.annotation import (
     _obj,
     _to_int,
 )
-from isoclr.io import is_gzip
+from isoclr.io import UTF8_BOM, open_decompressed
 
 # ----------------------------------------------------------------------------- GTF
 
@@ -53,10 +53,13 @@ _SPACE[[9, 10, 11, 12, 13, 32]] = True
 def _gtf_blocks(path: PathLike, block_bytes: int = _GTF_BLOCK) -> Iterator[bytes]:
     """Blocks of complete lines of a plain or gzip text file (the last may lack its newline):
     about ``block_bytes`` read at once, completed by the rest of their last line."""
-    opener = gzip.open if is_gzip(path) else open
     try:
-        with opener(path, "rb") as fh:
+        with open_decompressed(path, "annotation") as fh:
+            first = True
             while chunk := fh.read(block_bytes):
+                if first and chunk.startswith(UTF8_BOM):  # a byte-order mark (Windows editors)
+                    chunk = chunk[len(UTF8_BOM):]
+                first = False
                 yield chunk if chunk.endswith(b"\n") else chunk + fh.readline()
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise ValueError(f"{path}: corrupt or truncated gzip file ({exc})") from None

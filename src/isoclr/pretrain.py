@@ -241,15 +241,25 @@ def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[s
 
 
 def _rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every RNG's state as tensors and plain numbers (so checkpoints load with weights_only)."""
+    version, mt, gauss = random.getstate()
+    kind, key, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": {"version": int(version), "state": torch.tensor(mt, dtype=torch.int64), "gauss": gauss},
+        "numpy": {"kind": str(kind), "key": torch.from_numpy(np.asarray(key, dtype=np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def _set_rng_state(state: Mapping[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    py, npy = state["python"], state["numpy"]
+    random.setstate((int(py["version"]), tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
+    np.random.set_state((npy["kind"], npy["key"].numpy().astype(np.uint32), int(npy["pos"]),
+                         int(npy["has_gauss"]), float(npy["cached_gaussian"])))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -419,7 +429,9 @@ def resumable_checkpoint(out: Path, fingerprint: Mapping[str, Any]) -> Path | No
             _clean(out)
         log.info("no checkpoint in %s: starting from scratch", out / "checkpoints")
         return None
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    # a file that does not load with weights_only (a crafted pickle, an older isoclr's) is
+    # refused with a message naming it, not silently deleted
+    ckpt = model.load_checkpoint(path, map_location="cpu")
     old = ckpt.get("fingerprint")
     if old == _plain(fingerprint):
         return path
@@ -493,7 +505,7 @@ def _train(s: PretrainSettings, out: Path, resume: bool, callbacks: Sequence[Ste
         dist.broadcast_object_list(found, src=0)
         ckpt_path = Path(found[0]) if found[0] else None
     if ckpt_path is not None:
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        ckpt = model.load_checkpoint(ckpt_path, map_location=device)
         net.encoder.load_state_dict(ckpt["encoder"])
         if net.projector is not None:
             net.projector.load_state_dict(ckpt["projector"])
@@ -535,7 +547,7 @@ def _train(s: PretrainSettings, out: Path, resume: bool, callbacks: Sequence[Ste
             path, net.encoder, s.objective, net.projector,
             mlm_head=net.head.state_dict() if net.head is not None else None,
             optimizer=opt.state_dict(), scheduler=sched.state_dict(), sampler=sampler.state_dict(),
-            rng=rngs, step=step, epoch=sampler.epoch, config=_plain(resolved), set_weight_norm=data["weight_norm"],
+            rng=rngs, step=step, epoch=sampler.epoch, config=_plain(resolved), set_weight_norm=float(data["weight_norm"]),
             fingerprint=_plain(fingerprint),
         )
 

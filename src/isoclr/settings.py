@@ -152,9 +152,10 @@ class DownloadSettings(_Settings):
     size: int | None = None
     retries: int = 3
     timeout: float = 120
+    deadline: float = 21600
     backoff: float = 5
 
-    TRANSPORT = ("retries", "timeout", "backoff")
+    TRANSPORT = ("retries", "timeout", "deadline", "backoff")
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], path: str) -> DownloadSettings:
@@ -191,6 +192,16 @@ def genome_download(species: str) -> str:
     return f"{species}/genome.fa.gz"
 
 
+#: species inputs besides genome and annotation: file name in downloads/{species}/ -> config key
+SPECIES_INPUTS = {"transcripts.fa": "transcripts", "gene_map.tsv": "gene_map"}
+
+
+def species_input_download(species: str, key: str) -> str:
+    """``{species}/transcripts.fa.gz`` or ``{species}/gene_map.tsv.gz``."""
+    name = {v: k for k, v in SPECIES_INPUTS.items()}[key]
+    return f"{species}/{name}.gz"
+
+
 def annotation_download(config: Mapping[str, Any], species: str) -> str:
     return f"{species}/annotation.{annotation_format(config, species)}.gz"
 
@@ -206,8 +217,13 @@ def file_download(name: str) -> str:
 def downloads(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Every configured download: its path under ``downloads/`` -> its remote (url, sha256...)."""
     table: dict[str, dict[str, Any]] = {}
+    remote_keys = ("url", "sha256", "size")
     for sp, spec in _section(config, "species").items():
-        table[genome_download(sp)] = dict(spec["genome"])
+        if "genome" in spec:
+            table[genome_download(sp)] = dict(spec["genome"])
+        for key in SPECIES_INPUTS.values():
+            if key in spec:
+                table[species_input_download(sp, key)] = {k: v for k, v in spec[key].items() if k in remote_keys}
         table[annotation_download(config, sp)] = {
             k: v for k, v in spec["annotation"].items() if k in ("url", "sha256", "size")
         }
@@ -231,23 +247,28 @@ class StoreSettings(_Settings):
     chromosomes_include: tuple[str, ...] = ()
     chromosomes_exclude: tuple[str, ...] = ()
     biotypes: tuple[str, ...] = ()
+    strict: bool = False
     aliases: dict[str, str] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: transcript stores (``species.NAME.transcripts``): the gene map's columns, if one is given
+    gene_map: dict[str, str | None] | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], species: str) -> StoreSettings:
         sp = _lookup(config, "species", species)
         filters = {**_section(config, "filters"), **dict(sp.get("filters") or {})}
-        provenance = {
-            "taxid": sp.get("taxid", ""),
-            "genome_url": sp["genome"]["url"],
-            "annotation_url": sp["annotation"]["url"],
-            "annotation_version": sp["annotation"].get("version", ""),
-        }
+        provenance = {"taxid": sp.get("taxid", "")}
+        if "genome" in sp:
+            provenance["genome_url"] = sp["genome"]["url"]
+        if "transcripts" in sp:
+            provenance["transcripts_url"] = sp["transcripts"]["url"]
+        provenance.update(annotation_url=sp["annotation"]["url"], annotation_version=sp["annotation"].get("version", ""))
+        gm = sp.get("gene_map")
         return cls(
             species=species, format=annotation_format(config, species),
             **{k: tuple(v) if isinstance(v, list) else v for k, v in filters.items()},
             aliases=dict(sp.get("chrom_aliases") or {}), provenance=provenance,
+            gene_map={"gene_column": gm.get("gene_column"), "name_column": gm.get("name_column")} if gm else None,
         )
 
 

@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
-from isoclr.io import atomic_path
+from isoclr.io import atomic_path, h5_create
 from isoclr.task_folds import assign_folds, min_train_applied, n_train_rows, train_ranks
 from isoclr.task_labels import JoinReport
 
@@ -174,7 +174,7 @@ def write_task(
     attrs.update(extra_attrs or {})
     attrs["join_report"] = report.to_json()
     with atomic_path(path, suffix=".h5") as tmp:  # noqa: SIM117 (the file must close before the rename)
-        with h5py.File(tmp, "w") as f:
+        with h5_create(tmp) as f:
             for k, v in attrs.items():
                 f.attrs[k] = v
             f.create_dataset("transcript", data=np.asarray(transcript, dtype=np.int32))

@@ -1,15 +1,14 @@
 import sys; from pathlib import Path  # noqa: E702
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
 
-import logging  # noqa: E402
+from isoclr.jobs import start as start_job  # noqa: E402
 
 from isoclr.download import fetch  # noqa: E402
 from isoclr.settings import DownloadSettings  # noqa: E402
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,  # noqa: F821
-                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+start_job(snakemake.log[0], snakemake.rule)  # noqa: F821
 s = snakemake.params.settings  # noqa: F821  what: url, sha256, size (isoclr.settings.DownloadSettings)
-# how (retries, timeout, backoff) does not change the file, so it is not a param (no reruns)
+# how (retries, timeout, deadline, backoff) does not change the file, so it is not a param (no reruns)
 how = DownloadSettings.from_config(snakemake.config, snakemake.wildcards.path)  # noqa: F821
 fetch(s["url"], snakemake.output[0], sha256=s["sha256"], size=s["size"],  # noqa: F821
-      retries=how.retries, timeout=how.timeout, backoff=how.backoff)
+      retries=how.retries, timeout=how.timeout, backoff=how.backoff, deadline=how.deadline)

@@ -1,7 +1,7 @@
 import sys; from pathlib import Path  # noqa: E702
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
 
-import logging  # noqa: E402
+from isoclr.jobs import start as start_job  # noqa: E402
 
 import os  # noqa: E402
 import subprocess  # noqa: E402
@@ -12,8 +12,7 @@ from isoclr.pretrain import pretrain  # noqa: E402
 from isoclr.settings import PretrainSettings  # noqa: E402
 
 sm = snakemake  # noqa: F821
-logging.basicConfig(filename=sm.log[0], level=logging.INFO, force=True,
-                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+start_job(sm.log[0], sm.rule)  # noqa: F821
 # Every setting comes from the rule's params (never the whole config), the data from its inputs.
 s = PretrainSettings.from_params(
     sm.params.settings, sets=sm.input.sets, splits=sm.input.splits,
