@@ -107,8 +107,12 @@ def test_human_mrna_plan(tmp_path: Path) -> None:
     map) and its annotation, no genome; both encoders; every task x model x fraction x fold."""
     counts, elapsed, want = _check("config/human_mrna.yaml", tmp_path)
     config = load_config("config/human_mrna.yaml")
-    assert counts["build_store"] == 1 and counts["download_species_input"] == 2
-    assert "download_genome" not in counts
+    from isoclr.settings import downloads
+
+    planned = downloads(config)  # what the one download rule fetches (path -> remote)
+    assert counts["store"] == 1 and counts["download"] == len(planned)
+    assert {"human/transcripts.fa.gz", "human/gene_map.tsv.gz"} <= set(planned)
+    assert "human/genome.fa.gz" not in planned
     assert counts["pretrain"] == 2 == len(config["pretrain"]["models"])
     assert config["results"] == "results/human_mrna"
     assert set(config["evaluation"]["models"]) == {"isoclr-linear", "mlm-linear", "random-linear",
