@@ -61,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if top_args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from isoclr.logs import quiet_third_party
+
+    quiet_third_party()  # no fontTools/matplotlib INFO chatter
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=f"isoclr {name}", description=help_text)
     module.add_arguments(parser)

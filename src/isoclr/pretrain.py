@@ -14,6 +14,10 @@ process); backward; clip the gradient norm; AdamW step; LR schedule step (linear
 ``lr / sqrt(epoch + 1)`` with a linear decay to 0 over the last ``decay_fraction`` of the
 steps, as in the original code, or cosine). Mixed precision (bf16 autocast) on GPU.
 
+Every ``progress_every`` steps (and at the last): one progress line in the log (step, loss,
+learning rate, throughput in real nucleotides per second over all processes, elapsed time,
+ETA), in every launch mode; the interactive progress bar only when stderr is a terminal and
+``ISOCLR_PROGRESS_BAR`` is not ``0`` (the pipeline sets 0, so its jobs log lines, no bar).
 Every ``val_every`` steps: validation loss on the validation split plus alignment and
 uniformity of the normalised projections (Wang & Isola 2020). Every ``checkpoint_every`` steps
 and at the end: an atomic checkpoint (model, projector / MLM head, optimiser, scheduler,
@@ -21,7 +25,8 @@ sampler position, RNG states, step), so ``--resume`` continues exactly. A non-fi
 the run with a clear message and leaves the last good checkpoint untouched.
 
 Outputs in ``--out``: ``checkpoint.pt`` (final), ``checkpoints/step_*.pt``, ``config.yaml``
-(resolved), ``metrics.csv``, ``curves.pdf``/``curves.png``, ``tensorboard/`` (if installed).
+(resolved), ``metrics.csv``, ``tensorboard/`` (if installed). The curves figure is drawn from
+``metrics.csv`` by :func:`isoclr.figures.fig_pretrain_curves` (``isoclr figures --figure fig_pretrain_curves``).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import os
 import random
 import re
 import signal
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -83,6 +89,7 @@ DEFAULTS: dict[str, Any] = {
     "chunk_batches": 50,
     "length_groups": 4,  # pad each batch as <= this many length groups (loader.length_groups)
     "log_every": 10,
+    "progress_every": 100,  # a progress line in the log (steps, loss, nt/s, ETA) every this many steps
     "val_every": 50,
     "val_batches": 8,
     "checkpoint_every": 50,
@@ -289,7 +296,7 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Logs and figure
+# Logs
 # --------------------------------------------------------------------------------------------
 class MetricsLog:
     """metrics.csv (append, truncated to the resume step) + optional TensorBoard."""
@@ -330,41 +337,46 @@ class MetricsLog:
             self.tb.close()
 
 
-def plot_curves(metrics_csv: Path, out_stem: Path, title: str = "") -> None:
-    """curves.pdf/png: training and validation loss, LR, alignment/uniformity vs step."""
-    import matplotlib
+class ProgressMeter:
+    """The progress line every ``every`` steps: step, loss, LR, nt/s over all processes, ETA.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import pandas as pd
+    ``nt`` counts this process's real (unpadded) nucleotides since the last line; under DDP the
+    counts are summed over the processes (a collective: every rank calls :meth:`line` at the
+    same steps).
+    """
 
-    df = pd.read_csv(metrics_csv)
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
-    ax = axes[0]
-    tr = df.dropna(subset=["loss"])
-    ax.plot(tr["step"], tr["loss"], label="training")
-    va = df.dropna(subset=["val_loss"])
-    if len(va):
-        ax.plot(va["step"], va["val_loss"], "o-", label="validation")
-    ax.set_xlabel("optimiser step")
-    ax.set_ylabel("loss")
-    ax.legend()
-    ax.set_title(title)
-    axes[1].plot(tr["step"], tr["lr"])
-    axes[1].set_xlabel("optimiser step")
-    axes[1].set_ylabel("learning rate")
-    ax = axes[2]
-    if len(va):
-        ax.plot(va["step"], va["val_alignment"], "o-", label="alignment (lower = closer views)")
-        ax.plot(va["step"], va["val_uniformity"], "s-", label="uniformity (lower = more uniform)")
-        ax.legend(fontsize=7)
-    ax.set_xlabel("optimiser step")
-    ax.set_ylabel("validation metric")
-    fig.tight_layout()
-    for ext in ("pdf", "png"):
-        with atomic_path(out_stem.with_suffix(f".{ext}"), suffix=f".{ext}") as tmp:
-            fig.savefig(tmp, format=ext, dpi=120)
-    plt.close(fig)
+    def __init__(self, name: str, total: int, start_step: int, every: int) -> None:
+        self.name, self.total, self.every = name, int(total), max(1, int(every))
+        self.start_step, self.t0 = int(start_step), time.time()
+        self.last_t, self.nt = self.t0, 0
+
+    def due(self, step: int) -> bool:
+        return step % self.every == 0 or step == self.total
+
+    def line(self, step: int, loss: float, lr: float, world: int) -> str:
+        now = time.time()
+        nt = torch.tensor(float(self.nt))
+        if world > 1:
+            nt = _all_mean(nt.to(_dist_device()), world).cpu() * world
+        rate = float(nt) / max(now - self.last_t, 1e-9)
+        done = step - self.start_step
+        per_step = (now - self.t0) / max(done, 1)
+        eta = per_step * (self.total - step)
+        self.last_t, self.nt = now, 0
+        return (f"progress {self.name}: step {step}/{self.total} ({100 * step / max(self.total, 1):.0f}%) | "
+                f"loss {loss:.4f} | lr {lr:.2e} | {rate:,.0f} nt/s | {1 / max(per_step, 1e-9):.2f} steps/s | "
+                f"elapsed {_hms(now - self.t0)} | ETA {_hms(eta)}")
+
+
+def _dist_device() -> torch.device:
+    if dist.is_initialized() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def _hms(seconds: float) -> str:
+    s = int(round(max(0.0, seconds)))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -475,9 +487,11 @@ def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = Fa
         out.mkdir(parents=True, exist_ok=True)
         with atomic_path(out / "config.yaml", suffix=".yaml") as tmp:
             tmp.write_text(yaml.safe_dump(_plain(cfg), sort_keys=False))
-        log.info("%s: %s objective, %d encoder parameters, %d training sets, %d steps (%d per epoch), device %s%s",
+        log.info("%s: %s objective, %d encoder parameters, %d training sets, %d steps (%d per epoch), "
+                 "batch %d sets x %d accumulated, lr %g (%s), device %s%s; progress every %d steps",
                  cfg["name"], objective, model.count_parameters(net.encoder), len(sampler.set_ids), total,
-                 steps_per_epoch, device, f", {world} processes" if world > 1 else "")
+                 steps_per_epoch, int(cfg["batch_size"]), int(cfg["accumulate"]), float(cfg["lr"]), cfg["schedule"],
+                 device, f", {world} processes" if world > 1 else "", int(cfg["progress_every"]))
     metrics = MetricsLog(out, step, main)
 
     def save(path: Path) -> None:
@@ -549,10 +563,11 @@ def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = Fa
     t_start = time.time()
     t_last, sets_since, real_nt, padded_nt = time.time(), 0, 0, 0
     progress = None
-    if main:
+    if main and sys.stderr.isatty() and os.environ.get("ISOCLR_PROGRESS_BAR", "1") != "0":
         from tqdm import tqdm
 
         progress = tqdm(total=total, initial=step, desc=f"pretrain {cfg['name']}", unit="step", leave=False)
+    meter = ProgressMeter(cfg["name"], total, step, int(cfg["progress_every"]))
     last_good = ckpt_path
     try:
         while step < total:
@@ -568,6 +583,7 @@ def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = Fa
                 sampler.advance_to(batch["epoch"], batch["index"])
                 sets_since += len(batch["set_ids"]) * world
                 real_nt += int(batch["lengths"].sum())
+                meter.nt += int(batch["lengths"].sum())
                 padded_nt += sum(int(g["codes"].numel()) for g in batch["groups"])
             if not math.isfinite(loss_sum):
                 raise NonFiniteLossError(
@@ -582,6 +598,10 @@ def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = Fa
             if progress is not None:
                 progress.update(1)
                 progress.set_postfix(loss=f"{loss_sum:.3f}")
+            if meter.due(step):
+                line = meter.line(step, loss_sum, sched.get_last_lr()[0], world)
+                if main:
+                    log.info("%s", line)
             row: dict[str, Any] = {}
             if step % int(cfg["log_every"]) == 0 or step == total:
                 now = time.time()
@@ -611,7 +631,6 @@ def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = Fa
     final = out / "checkpoint.pt"
     save(final)
     if main:
-        plot_curves(out / "metrics.csv", out / "curves", title=f"{cfg['name']} ({objective})")
         log.info("%s: %d steps in %.1f s -> %s", cfg["name"], step, time.time() - t_start, final)
     if world > 1:
         dist.barrier()

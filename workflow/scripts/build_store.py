@@ -1,12 +1,10 @@
 import sys; from pathlib import Path  # noqa: E702
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
 
-import logging  # noqa: E402
-
+from isoclr.logs import job_log  # noqa: E402
 from isoclr.isoforms import build_store, write_stats  # noqa: E402
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,  # noqa: F821
-                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+job_log(snakemake, "build the isoform store (HDF5, every mature transcript encoded) of one species")  # noqa: F821
 p, out = snakemake.params, snakemake.output  # noqa: F821
 stats = build_store(
     snakemake.input.genome, snakemake.input.annotation, snakemake.wildcards.species,  # noqa: F821

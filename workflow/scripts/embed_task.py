@@ -1,12 +1,10 @@
 import sys; from pathlib import Path  # noqa: E702
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
 
-import logging  # noqa: E402
-
+from isoclr.logs import job_log  # noqa: E402
 from isoclr.evaluate import embed_task  # noqa: E402
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,  # noqa: F821
-                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+job_log(snakemake, "embed a task's transcripts with one frozen encoder")  # noqa: F821
 sm = snakemake  # noqa: F821
 embed_task(sm.input.task, sm.wildcards.encoder, sm.output[0], checkpoint=sm.input.get("checkpoint"),
            threads=sm.threads, **sm.params.settings)

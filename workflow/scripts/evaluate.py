@@ -1,12 +1,10 @@
 import sys; from pathlib import Path  # noqa: E702
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
 
-import logging  # noqa: E402
-
+from isoclr.logs import job_log  # noqa: E402
 from isoclr.evaluate import run_job  # noqa: E402  (imports torch only for network models)
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,  # noqa: F821
-                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+job_log(snakemake, "train and test one model on one task, training fraction and fold")  # noqa: F821
 sm = snakemake  # noqa: F821
 run_job(
     sm.input.task, sm.params.model, float(sm.wildcards.fraction), int(sm.wildcards.fold), sm.output[0],

@@ -1,12 +1,10 @@
 import sys; from pathlib import Path  # noqa: E702
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
 
-import logging  # noqa: E402
-
+from isoclr.logs import job_log  # noqa: E402
 from isoclr.figures import draw  # noqa: E402
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,  # noqa: F821
-                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+job_log(snakemake, "draw one figure (PDF and PNG)")  # noqa: F821
 inp, name, options = snakemake.input, snakemake.params.name, dict(snakemake.params.options)  # noqa: F821
 if name == "fig_pretrain_curves":  # metrics.csv lies beside the final checkpoint (docs/interfaces.md)
     options["pretrain_metrics"] = str(Path(inp.checkpoint).parent / "metrics.csv")

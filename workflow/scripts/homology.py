@@ -1,12 +1,10 @@
 import sys; from pathlib import Path  # noqa: E702
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
 
-import logging  # noqa: E402
-
+from isoclr.logs import job_log  # noqa: E402
 from isoclr.homology import Source, build_sets, write_sets  # noqa: E402
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,  # noqa: F821
-                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+job_log(snakemake, "merge isoform groups and homology tables into transcript sets")  # noqa: F821
 p = snakemake.params  # noqa: F821
 stores = dict(zip(p.species, snakemake.input.stores))  # noqa: F821
 sources = [Source(s["format"], s["path"], tuple(s["species"]), s["name"]) for s in p.sources]

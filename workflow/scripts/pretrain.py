@@ -1,17 +1,17 @@
 import sys; from pathlib import Path  # noqa: E702
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
 
-import logging  # noqa: E402
 import os  # noqa: E402
 import subprocess  # noqa: E402
 
 import yaml  # noqa: E402
 
+from isoclr.logs import job_log  # noqa: E402
 from isoclr.pretrain import pretrain, resolve  # noqa: E402
 
 sm = snakemake  # noqa: F821
-logging.basicConfig(filename=sm.log[0], level=logging.INFO, force=True,
-                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+job_log(sm, "pre-train one encoder")
+os.environ["ISOCLR_PROGRESS_BAR"] = "0"  # progress lines in the log in every launch mode, no bar
 name, cfg = resolve(sm.config, sm.wildcards.model)
 cfg.update(sets=sm.input.sets, splits=sm.input.splits, stores=dict(zip(sm.params.species, sm.input.stores)),
            threads=sm.threads)

@@ -1,12 +1,10 @@
 import sys; from pathlib import Path  # noqa: E702
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
 
-import logging  # noqa: E402
-
+from isoclr.logs import job_log  # noqa: E402
 from isoclr.tasks import TaskSettings, build_task  # noqa: E402
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,  # noqa: F821
-                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+job_log(snakemake, "build one downstream task dataset with homology-aware folds")  # noqa: F821
 inp, out, spec, s = snakemake.input, snakemake.output, dict(snakemake.params.spec), snakemake.params.settings  # noqa: F821
 build_task(
     snakemake.wildcards.task, spec.pop("kind"), out.task, report_tsv=out.report,  # noqa: F821
