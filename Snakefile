@@ -14,6 +14,11 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
+# `snakemake --report results/report.html`: this description, every figure (PNG) with its
+# caption, the metrics table and the pre-training curves.
+report: "docs/report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/download.smk"
 include: "rules/isoforms.smk"

@@ -1,5 +1,6 @@
-# Stage: figures, each its own target (results/figures/NAME.pdf and .png), collected by
-# `snakemake --report report.zip`. Drawing is cheap: local rules.
+# Stage: figures, each its own target (results/figures/NAME.pdf and .png). The PNG goes into
+# `snakemake --report results/report.html` with its caption (docs/report/); the PDF beside it is
+# the vector version (not registered, so the report shows every figure once). Local rules.
 
 
 include: "figures_common.smk"
@@ -19,17 +20,7 @@ rule figure_fig2a_go_linear_probe:
     input:
         metrics=figure_metrics("fig2a_go_linear_probe"),
     output:
-        pdf=report(
-            results("figures", "fig2a_go_linear_probe.pdf"),
-            caption="../docs/report/fig2a_go_linear_probe.rst",
-            category=FIGURE_CATEGORY,
-            subcategory="Gene Ontology",
-            labels={
-                "task": "GO molecular function",
-                "panel": "linear probe vs supervised",
-                "format": "PDF",
-            },
-        ),
+        pdf=results("figures", "fig2a_go_linear_probe.pdf"),
         png=report(
             results("figures", "fig2a_go_linear_probe.png"),
             caption="../docs/report/fig2a_go_linear_probe.rst",
@@ -38,7 +29,6 @@ rule figure_fig2a_go_linear_probe:
             labels={
                 "task": "GO molecular function",
                 "panel": "linear probe vs supervised",
-                "format": "PNG",
             },
         ),
     log:
@@ -58,19 +48,13 @@ rule figure_fig2b_halflife_linear_probe_mse:
     input:
         metrics=figure_metrics("fig2b_halflife_linear_probe_mse"),
     output:
-        pdf=report(
-            results("figures", "fig2b_halflife_linear_probe_mse.pdf"),
-            caption="../docs/report/fig2b_halflife_linear_probe_mse.rst",
-            category=FIGURE_CATEGORY,
-            subcategory="RNA half-life",
-            labels={"task": "half-life", "panel": "linear probe MSE", "format": "PDF"},
-        ),
+        pdf=results("figures", "fig2b_halflife_linear_probe_mse.pdf"),
         png=report(
             results("figures", "fig2b_halflife_linear_probe_mse.png"),
             caption="../docs/report/fig2b_halflife_linear_probe_mse.rst",
             category=FIGURE_CATEGORY,
             subcategory="RNA half-life",
-            labels={"task": "half-life", "panel": "linear probe MSE", "format": "PNG"},
+            labels={"task": "half-life", "panel": "linear probe MSE"},
         ),
     log:
         "logs/figure_fig2b_halflife_linear_probe_mse/fig2b_halflife_linear_probe_mse.log",
@@ -93,19 +77,13 @@ rule figure_fig2c_halflife_linear_probe_pearson:
     input:
         metrics=figure_metrics("fig2c_halflife_linear_probe_pearson"),
     output:
-        pdf=report(
-            results("figures", "fig2c_halflife_linear_probe_pearson.pdf"),
-            caption="../docs/report/fig2c_halflife_linear_probe_pearson.rst",
-            category=FIGURE_CATEGORY,
-            subcategory="RNA half-life",
-            labels={"task": "half-life", "panel": "linear probe Pearson", "format": "PDF"},
-        ),
+        pdf=results("figures", "fig2c_halflife_linear_probe_pearson.pdf"),
         png=report(
             results("figures", "fig2c_halflife_linear_probe_pearson.png"),
             caption="../docs/report/fig2c_halflife_linear_probe_pearson.rst",
             category=FIGURE_CATEGORY,
             subcategory="RNA half-life",
-            labels={"task": "half-life", "panel": "linear probe Pearson", "format": "PNG"},
+            labels={"task": "half-life", "panel": "linear probe Pearson"},
         ),
     log:
         "logs/figure_fig2c_halflife_linear_probe_pearson/fig2c_halflife_linear_probe_pearson.log",
@@ -128,19 +106,13 @@ rule figure_fig3_halflife_finetune:
     input:
         metrics=figure_metrics("fig3_halflife_finetune"),
     output:
-        pdf=report(
-            results("figures", "fig3_halflife_finetune.pdf"),
-            caption="../docs/report/fig3_halflife_finetune.rst",
-            category=FIGURE_CATEGORY,
-            subcategory="RNA half-life",
-            labels={"task": "half-life", "panel": "fine-tuning", "format": "PDF"},
-        ),
+        pdf=results("figures", "fig3_halflife_finetune.pdf"),
         png=report(
             results("figures", "fig3_halflife_finetune.png"),
             caption="../docs/report/fig3_halflife_finetune.rst",
             category=FIGURE_CATEGORY,
             subcategory="RNA half-life",
-            labels={"task": "half-life", "panel": "fine-tuning", "format": "PNG"},
+            labels={"task": "half-life", "panel": "fine-tuning"},
         ),
     log:
         "logs/figure_fig3_halflife_finetune/fig3_halflife_finetune.log",
@@ -159,17 +131,7 @@ rule figure_fig_linear_probe_comparison:
     input:
         metrics=figure_metrics("fig_linear_probe_comparison"),
     output:
-        pdf=report(
-            results("figures", "fig_linear_probe_comparison.pdf"),
-            caption="../docs/report/fig_linear_probe_comparison.rst",
-            category=FIGURE_CATEGORY,
-            subcategory="Encoders",
-            labels={
-                "task": "half-life",
-                "panel": "linear probes of every encoder",
-                "format": "PDF",
-            },
-        ),
+        pdf=results("figures", "fig_linear_probe_comparison.pdf"),
         png=report(
             results("figures", "fig_linear_probe_comparison.png"),
             caption="../docs/report/fig_linear_probe_comparison.rst",
@@ -178,7 +140,6 @@ rule figure_fig_linear_probe_comparison:
             labels={
                 "task": "half-life",
                 "panel": "linear probes of every encoder",
-                "format": "PNG",
             },
         ),
     log:
@@ -201,19 +162,13 @@ rule figure_fig4_tsne_go_cellular_component:
         embeddings=figure_tsne_embeddings(),
         task_file=figure_tsne_task(),
     output:
-        pdf=report(
-            results("figures", "fig4_tsne_go_cellular_component.pdf"),
-            caption="../docs/report/fig4_tsne_go_cellular_component.rst",
-            category=FIGURE_CATEGORY,
-            subcategory="Latent space",
-            labels={"task": "GO cellular component", "panel": "t-SNE", "format": "PDF"},
-        ),
+        pdf=results("figures", "fig4_tsne_go_cellular_component.pdf"),
         png=report(
             results("figures", "fig4_tsne_go_cellular_component.png"),
             caption="../docs/report/fig4_tsne_go_cellular_component.rst",
             category=FIGURE_CATEGORY,
             subcategory="Latent space",
-            labels={"task": "GO cellular component", "panel": "t-SNE", "format": "PNG"},
+            labels={"task": "GO cellular component", "panel": "t-SNE"},
         ),
     log:
         "logs/figure_fig4_tsne_go_cellular_component/fig4_tsne_go_cellular_component.log",
@@ -236,19 +191,12 @@ rule figure_pretrain_curves:
     input:
         checkpoint=results("pretrain", "{model}", "checkpoint.pt"),
     output:
-        pdf=report(
-            results("figures", "pretrain_curves_{model}.pdf"),
-            caption="../docs/report/pretrain_curves.rst",
-            category=FIGURE_CATEGORY,
-            subcategory="Pre-training",
-            labels={"model": "{model}", "panel": "training curves", "format": "PDF"},
-        ),
+        pdf=results("figures", "pretrain_curves_{model}.pdf"),
         png=report(
             results("figures", "pretrain_curves_{model}.png"),
             caption="../docs/report/pretrain_curves.rst",
-            category=FIGURE_CATEGORY,
-            subcategory="Pre-training",
-            labels={"model": "{model}", "panel": "training curves", "format": "PNG"},
+            category="Pre-training",
+            labels={"model": "{model}", "panel": "loss, alignment/uniformity, learning rate"},
         ),
     log:
         "logs/figure_pretrain_curves/{model}.log",

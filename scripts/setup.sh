@@ -8,6 +8,7 @@
 #                                    are compared with them), slurm-wlm and munge (a one-node SLURM
 #                                    cluster), chromium (the HTML report is rendered in it) and
 #                                    graphviz (the rule graph picture); pip: pytest, snakefmt, ruff,
+#                                    websocket-client (drives Chromium),
 #                                    and transformers + multimolecule (external
 #                                    encoders, tested offline).
 # Environment:

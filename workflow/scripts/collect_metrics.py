@@ -5,4 +5,4 @@ from isoclr.logs import job_log  # noqa: E402
 from isoclr.evaluate import collect_metrics  # noqa: E402
 
 job_log(snakemake, "collect every evaluation job's metrics into one table")  # noqa: F821
-collect_metrics(list(snakemake.input), snakemake.output[0])  # noqa: F821
+collect_metrics(list(snakemake.input), snakemake.output.tsv, html=snakemake.output.html)  # noqa: F821
