@@ -172,4 +172,7 @@ def evaluation_targets():
     """metrics.tsv (every job) plus the embeddings the figures read directly."""
     if not _evaluation().get("tasks"):
         return []
-    return [results("metrics", "metrics.tsv"), results("metrics", "metrics.html")] + tsne_embeddings()
+    return [
+        results("metrics", "metrics.tsv"),
+        results("metrics", "metrics.html"),
+    ] + tsne_embeddings()
