@@ -334,8 +334,8 @@ PRETRAIN_LABEL = {
     "loss": "Contrastive loss (nats)",
     "mlm": "Masked-nucleotide cross-entropy (nats)",
     "lr": "Learning rate (AdamW)",
-    "val_alignment": "Alignment E‖z₁ − z₂‖² (lower: views closer)",
-    "val_uniformity": "Uniformity log E exp(−2‖zᵢ − zⱼ‖²) (lower: more uniform)",
+    "val_alignment": "Alignment E‖z₁ − z₂‖² (unitless)",
+    "val_uniformity": "Uniformity log E e^(−2‖zᵢ − zⱼ‖²) (unitless)",
 }
 
 
@@ -358,7 +358,7 @@ def fig_pretrain_curves(metrics_csv: str | os.PathLike[str], out: str | os.PathL
         found = re.search(r"^objective:\s*['\"]?(\w+)", resolved.read_text(), re.MULTILINE)
         objective = found.group(1) if found else None
     mlm = objective == "mlm" if objective is not None else model_name.startswith("mlm")
-    fig, axes = plt.subplots(1, 3, figsize=(13.5, 3.9))
+    fig, axes = plt.subplots(1, 3, figsize=(15.0, 4.2))
     tr, va = df.dropna(subset=["step", "loss"]), df.dropna(subset=["step", "val_loss"])
     ax = axes[0]
     ax.plot(tr["step"], tr["loss"], color=OKABE_ITO[0], lw=1.6, label="training")
@@ -369,18 +369,18 @@ def fig_pretrain_curves(metrics_csv: str | os.PathLike[str], out: str | os.PathL
         ax.legend(frameon=False)
     ax = axes[1]
     au = df.dropna(subset=["step", "val_alignment"])
-    ax.plot(au["step"], au["val_alignment"], color=OKABE_ITO[2], marker="s", ms=5, lw=1.6, label="alignment (left axis)")
+    ax.plot(au["step"], au["val_alignment"], color=OKABE_ITO[2], marker="s", ms=5, lw=1.6, label="alignment, left axis (lower: views of a set closer)")
     ax.set_ylabel(PRETRAIN_LABEL["val_alignment"])
     ax2 = ax.twinx()
     ax2.spines["right"].set_visible(True)
     un = df.dropna(subset=["step", "val_uniformity"])
-    ax2.plot(un["step"], un["val_uniformity"], color=OKABE_ITO[4], marker="^", ms=5, lw=1.6, ls=":", label="uniformity (right axis)")
+    ax2.plot(un["step"], un["val_uniformity"], color=OKABE_ITO[4], marker="^", ms=5, lw=1.6, ls=":", label="uniformity, right axis (lower: spread more evenly)")
     ax2.set_ylabel(PRETRAIN_LABEL["val_uniformity"])
     ax.set_title("b  Validation alignment and uniformity", loc="left")
     if len(au) or len(un):
         h1, l1 = ax.get_legend_handles_labels()
         h2, l2 = ax2.get_legend_handles_labels()
-        ax.legend(h1 + h2, l1 + l2, frameon=False, loc="best", fontsize=8)
+        ax.legend(h1 + h2, l1 + l2, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=9)
     ax = axes[2]
     lr = df.dropna(subset=["step", "lr"])
     ax.plot(lr["step"], lr["lr"], color=OKABE_ITO[1], lw=1.6)
