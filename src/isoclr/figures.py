@@ -244,7 +244,7 @@ def fig_linear_probe_comparison(metrics: pd.DataFrame, out: str | os.PathLike[st
         styles = [_style(m, i) for i, m in enumerate(s["model"])]
         x = np.arange(len(s))
         ax.bar(x, s["mean"], yerr=s["std"], capsize=4, color=[st["color"] for st in styles], edgecolor="black", linewidth=0.8,
-               hatch=None, error_kw={"elinewidth": 1.2})
+               hatch=None, error_kw={"elinewidth": 1.4, "ecolor": "#777777"})  # grey: visible on the black bar too
         # value labels beyond the end of the error bar (above it for a positive mean, below it for
         # a negative one), offset in points, so they never sit on the error bar or its caps
         for xi, (m, sd) in enumerate(zip(s["mean"], s["std"])):
