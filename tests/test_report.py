@@ -69,24 +69,33 @@ def test_report_in_chromium(report: Path, browser: Browser, tmp_path: Path) -> N
     assert sorted(cats["Pre-training"]) == sorted(f"{c}.png" for c in CURVES)
     assert not [n for n in cats["Figures"] if n.startswith("pretrain_curves")]
 
-    # each figure shown: the image decodes, at a sensible size
-    browser.evaluate("app.showCategory('Figures')")
-    browser.pump(1)
+    # each figure shown as a user gets there (its category, then the result: caption in the side
+    # bar, the image in the main panel); the image decodes, at a sensible size
     for name in FIGURES + CURVES:
+        category = "Pre-training" if name.startswith("pretrain_curves") else "Figures"
+        browser.evaluate(f"app.showCategory('{category}')")
+        browser.pump(0.3)
         size = browser.evaluate(
             "(async () => { const [p, r] = Object.entries(results).find(([p, r]) => r.name === "
-            f"'{name}.png'); app.setView({{content: 'img', contentPath: r.data_uri, resultPath: p}});"
+            f"'{name}.png'); app.showResultInfo(p); await new Promise(ok => setTimeout(ok, 200));"
+            " app.setView({content: 'img', contentPath: r.data_uri, resultPath: p});"
             " await new Promise(ok => setTimeout(ok, 400)); const img = document.querySelector('#app img[src^=\"data:image/png\"]');"
             " return img && img.complete ? [img.naturalWidth, img.naturalHeight] : null; })()"
         )
         assert size and size[0] > 400 and size[1] > 200, (name, size)
-        if name in ("fig2c_halflife_linear_probe_pearson", "pretrain_curves_isoclr_demo"):
+        caption = browser.evaluate("document.body.innerText")
+        assert "Vector version" in caption, (name, caption[:500])  # the caption is on screen
+        if name in ("fig2c_halflife_linear_probe_pearson", "pretrain_curves_isoclr_demo", "fig_linear_probe_comparison"):
             browser.screenshot(shots / f"report_{name}.png")
     # the metrics table, as the report shows it (an iframe of the HTML page)
-    browser.evaluate("(() => { const [p, r] = Object.entries(results).find(([p, r]) => r.name === 'metrics.html');"
-                     " app.showCategory('Metrics'); app.setView({content: 'html', contentPath: r.data_uri, resultPath: p}); })()")
+    browser.evaluate("app.showCategory('Metrics')")
+    browser.pump(0.3)
+    browser.evaluate("(async () => { const [p, r] = Object.entries(results).find(([p, r]) => r.name === 'metrics.html');"
+                     " app.showResultInfo(p); await new Promise(ok => setTimeout(ok, 200));"
+                     " app.setView({content: 'html', contentPath: r.data_uri, resultPath: p}); })()")
     browser.pump(2)
     assert browser.evaluate("document.querySelectorAll('#app iframe').length") == 1
+    assert "Metrics table" in browser.evaluate("document.body.innerText")
     browser.screenshot(shots / "report_metrics.png")
     assert browser.errors == [], browser.errors
 
@@ -118,5 +127,6 @@ def test_metrics_table_filters_and_sorts(report: Path, browser: Browser, tmp_pat
 def test_report_data_is_embedded(report: Path) -> None:
     """Self-contained: figures are embedded as data URIs (the file opens anywhere)."""
     html = report.read_text()
-    assert html.count("data:image/png;base64,") >= len(FIGURES + CURVES)
+    assert html.count("data:image/png;") == len(FIGURES + CURVES)  # each figure once
+    assert html.count("data:text/html;") == 1  # the metrics table
     assert "data:application/pdf" not in html
