@@ -393,7 +393,7 @@ def fig_pretrain_curves(metrics_csv: str | os.PathLike[str], out: str | os.PathL
     if df.dropna(subset=["step"]).empty:
         axes[0].text(0.5, 0.5, f"no curves in {p}", ha="center", va="center", transform=axes[0].transAxes)
     fig.suptitle(f"Pre-training of {model_name}" + (f" ({objective})" if objective else ""), fontsize=12)
-    fig.tight_layout()
+    fig.tight_layout(w_pad=3.0)  # room between panel b's right axis label and panel c
     return _save(fig, out, dpi)
 
 
