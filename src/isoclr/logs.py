@@ -19,6 +19,9 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: Loggers of third-party libraries that log at INFO (or DEBUG) what a user never needs.
 NOISY = ("fontTools", "matplotlib", "PIL", "h5py", "numba", "urllib3", "filelock", "fsspec", "asyncio")
 
+#: Parameters left out of the first line (source fingerprints say nothing to a reader).
+SKIP = frozenset({"code"})
+
 log = logging.getLogger("isoclr.job")
 
 
@@ -46,7 +49,7 @@ def _items(obj: Any) -> dict[str, Any]:
 
 def describe(what: str, settings: Mapping[str, Any]) -> str:
     """``WHAT | key=value, ...`` with long values shortened."""
-    parts = [f"{k}={_short(v)}" for k, v in settings.items() if not str(k).startswith("_")]
+    parts = [f"{k}={_short(v)}" for k, v in settings.items() if not str(k).startswith("_") and k not in SKIP]
     return what + (" | " + ", ".join(parts) if parts else "")
 
 
