@@ -152,3 +152,10 @@ def test_dry_rewrites_only_snakemake_commands() -> None:
     body = "snakemake --cores 8\nCONDA_OVERRIDE_CUDA=12.9 snakemake --use-conda\npip install snakemake\nls | snakemake --help\n"
     assert _dry(body) == ("snakemake -n --cores 8\nCONDA_OVERRIDE_CUDA=12.9 snakemake -n --use-conda\n"
                           "pip install snakemake\nls | snakemake -n --help\n")
+
+
+def test_config_comments_cite_the_paper() -> None:
+    """Users do not have the developers' reference notes: config comments cite the paper."""
+    for path in sorted((ROOT / "config").glob("*.yaml")):
+        bad = [i + 1 for i, line in enumerate(path.read_text().splitlines()) if "REFERENCE" in line]
+        assert not bad, f"{path.name}: lines {bad} cite REFERENCE; cite Fradkin et al. 2023 (arXiv:2310.08738)"
