@@ -92,6 +92,7 @@ def test_job_log_header_and_no_fonttools_noise(tmp_path: Path) -> None:
     smk = SimpleNamespace(log=[str(log)], rule="figure", wildcards={"figure": "fig2c"}, threads=1,
                           resources={"mem_mb": 1000, "runtime": 10, "tmpdir": "/tmp"},
                           params={"name": "fig2c_halflife_linear_probe_pearson", "options": {"dpi": 60}})
+    hook = sys.excepthook
     try:
         job_log(smk, "draw one figure (PDF and PNG)")
         metrics = pd.DataFrame(
@@ -102,6 +103,7 @@ def test_job_log_header_and_no_fonttools_noise(tmp_path: Path) -> None:
         F.draw("fig2c_halflife_linear_probe_pearson", tmp_path / "fig.pdf", metrics, dpi=60)  # PDF: fonts subset
         logging.getLogger("isoclr.figures").info("done")
     finally:
+        sys.excepthook = hook  # job_log installs the one-line failure report (isoclr.jobs.start)
         logging.basicConfig(level=logging.WARNING, force=True)
     lines = log.read_text().splitlines()
     assert re.search(r"INFO isoclr\.job: rule figure: draw one figure \(PDF and PNG\) \| figure=fig2c, threads=1, "

@@ -4,8 +4,9 @@
   ~150 INFO lines per PDF, matplotlib's font cache, PIL, ...) out of our logs: they log at
   WARNING and above only.
 * :func:`job_log` is what every shim in ``workflow/scripts/`` calls first: it sends logging to
-  the job's log file and starts the log with one line saying what the job does and its main
-  settings (rule, wildcards, threads, resources, parameters), so a log reads on its own.
+  the job's log file, reports a failure as one line (:mod:`isoclr.jobs`), and starts the log
+  with one line saying what the job does and its main settings (rule, wildcards, threads,
+  resources, parameters), so a log reads on its own.
 """
 
 from __future__ import annotations
@@ -54,11 +55,15 @@ def describe(what: str, settings: Mapping[str, Any]) -> str:
 
 
 def job_log(smk: Any, what: str, **extra: Any) -> logging.Logger:
-    """Log to ``smk.log[0]`` and write the job's first line: rule, what it does, main settings.
+    """Start a pipeline job: log to ``smk.log[0]``, report a failure as one line
+    (:func:`isoclr.jobs.start`), and write the job's first line: rule, what it does, main
+    settings.
 
     ``smk`` is the ``snakemake`` object of a script shim; ``extra`` adds settings to the line.
     """
-    logging.basicConfig(filename=smk.log[0], level=logging.INFO, force=True, format=FORMAT)
+    from isoclr.jobs import start
+
+    start(smk.log[0], getattr(smk, "rule", None))
     quiet_third_party()
     settings: dict[str, Any] = {}
     settings.update(_items(getattr(smk, "wildcards", None)))

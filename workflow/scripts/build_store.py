@@ -20,5 +20,5 @@ else:
     stats = build_store(
         inp.genome, inp.annotation, snakemake.wildcards.species, out.store, fmt=p.fmt,  # noqa: F821
         aliases=p.aliases, provenance={k: v for k, v in p.provenance.items() if k != "transcripts_url"},
-        **filters)
+        strict=p.filters.get("strict", False), **filters)
 write_stats(stats, out.stats)

@@ -8,4 +8,4 @@ job_log(snakemake, "download one input file (verified, retried, atomic)")  # noq
 remote, settings = snakemake.params.remote, snakemake.params.settings  # noqa: F821
 fetch(remote["url"], snakemake.output[0], sha256=remote.get("sha256"), size=remote.get("size"),  # noqa: F821
       retries=settings.get("retries", 3), timeout=settings.get("timeout", 120),
-      backoff=settings.get("backoff", 5))
+      backoff=settings.get("backoff", 5), deadline=settings.get("deadline", 21600))
