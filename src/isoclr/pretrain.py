@@ -399,7 +399,8 @@ def _data(cfg: Mapping[str, Any], world: int, rank: int) -> dict[str, Any]:
     val_common = dict(common, batch_size=min(per_rank, max(2, len(val_ids) // world)))
     val = L.SetBatchSampler(val_ids, seed=int(cfg["seed"]) + 1, **val_common)
     dataset = L.ViewPairDataset(sets, mask_prob=float(cfg["mask_prob"]), return_targets=cfg["objective"] == "mlm",
-                                length_groups=int(cfg["length_groups"]))
+                                length_groups=int(cfg["length_groups"]),
+                                width_buckets=L.COMPILE_WIDTH_BUCKETS if cfg["compile"] else None)
     norm = losses.weight_norm(sizes[train_ids], float(cfg["weight_c"]))
     return {"sets": sets, "train": train, "val": val, "dataset": dataset, "weight_norm": norm}
 
@@ -434,7 +435,7 @@ def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = Fa
         (no_decay if p.ndim < 2 else decay).append(p)
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": float(cfg["weight_decay"])}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=float(cfg["lr"]), betas=tuple(cfg["betas"]),
+        lr=float(cfg["lr"]), betas=tuple(cfg["betas"]), **model.adamw_options(device),
     )
     schedule = Schedule(cfg["schedule"], total, int(cfg["warmup_steps"]), steps_per_epoch,
                         float(cfg["decay_fraction"]), float(cfg["min_lr_ratio"]))
@@ -469,7 +470,7 @@ def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = Fa
     if world > 1:
         fwd = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg["compile"]:
-        fwd = torch.compile(fwd)  # type: ignore[assignment]
+        fwd = model.compile_model(fwd, device)  # type: ignore[assignment]
 
     if main:
         out.mkdir(parents=True, exist_ok=True)
@@ -543,7 +544,8 @@ def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = Fa
 
     if rng_state is not None:
         _set_rng_state(rng_state)
-    loader = L.make_loader(data["dataset"], sampler, num_workers=int(cfg["num_workers"]), seed=int(cfg["seed"]))
+    loader = L.make_loader(data["dataset"], sampler, num_workers=int(cfg["num_workers"]), seed=int(cfg["seed"]),
+                           pin_memory=device.type == "cuda")
     batches: Iterator[dict[str, Any]] = iter(loader)
     fwd.train()
     t_start = time.time()
