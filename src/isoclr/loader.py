@@ -44,7 +44,10 @@ from typing import Any
 import h5py
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
+try:  # reading batches needs no pandas (benchmarks/bench_gpu.py runs with torch, numpy, h5py)
+    import pandas as pd
+except ImportError:  # pragma: no cover - pandas is a dependency of the package
+    pd = None  # type: ignore[assignment]  # read_splits need it
 import torch
 
 from isoclr.encoding import PAD, N
