@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tasks": ("isoclr.tasks", "build a downstream task dataset (half-life, GO, ribosome load)"),
     "evaluate": ("isoclr.evaluate", "train/evaluate one model on one task, fraction and fold"),
     "figures": ("isoclr.figures", "draw the paper's figures from the metrics table"),
+    "cost": ("isoclr.cost", "wall time and device hours of a config's pre-training and evaluation grid"),
 }
 
 
