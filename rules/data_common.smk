@@ -64,6 +64,14 @@ def genome_remote(wildcards):
     return config["species"][wildcards.species]["genome"]
 
 
+# species inputs besides genome and annotation: file name in results/downloads/{species}/ -> config key
+SPECIES_INPUTS = {"transcripts.fa": "transcripts", "gene_map.tsv": "gene_map"}
+
+
+def species_input_remote(wildcards):
+    return config["species"][wildcards.species][SPECIES_INPUTS[wildcards.kind]]
+
+
 def annotation_remote(wildcards):
     return config["species"][wildcards.species]["annotation"]
 
@@ -85,8 +93,23 @@ def data_targets():
     ]
 
 
-def store_annotation(wildcards):
-    return annotation_path(wildcards.species)
+def store_inputs(wildcards):
+    """The store's sequence source: the genome, or transcripts (+ gene map) in its place."""
+    sp = config["species"][wildcards.species]
+    out = {"annotation": annotation_path(wildcards.species)}
+    if "transcripts" in sp:
+        out["transcripts"] = results("downloads", wildcards.species, "transcripts.fa.gz")
+        if "gene_map" in sp:
+            out["gene_map"] = results("downloads", wildcards.species, "gene_map.tsv.gz")
+    else:
+        out["genome"] = genome_path(wildcards.species)
+    return out
+
+
+def store_gene_map(wildcards):
+    """Columns of species.NAME.gene_map (transcript stores), or nothing."""
+    gm = config["species"][wildcards.species].get("gene_map") or {}
+    return {"gene_column": gm.get("gene_column"), "name_column": gm.get("name_column")}
 
 
 def store_filters(wildcards):
@@ -101,7 +124,8 @@ def store_provenance(wildcards):
     sp = config["species"][wildcards.species]
     return {
         "taxid": sp.get("taxid", ""),
-        "genome_url": sp["genome"]["url"],
+        "genome_url": sp["genome"]["url"] if "genome" in sp else "",
+        "transcripts_url": sp["transcripts"]["url"] if "transcripts" in sp else "",
         "annotation_url": sp["annotation"]["url"],
         "annotation_version": sp["annotation"].get("version", ""),
     }

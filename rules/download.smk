@@ -8,6 +8,7 @@ include: "data_common.smk"
 
 localrules:
     download_genome,
+    download_species_input,
     download_annotation,
     download_homology,
     download_file,
@@ -26,6 +27,26 @@ rule download_genome:
         runtime=rule_resources("download", "runtime", 120),
     params:
         remote=genome_remote,
+        settings=config["download"],
+    script:
+        "../workflow/scripts/download.py"
+
+
+rule download_species_input:
+    output:
+        results("downloads", "{species}", "{kind}.gz"),
+    log:
+        "logs/download_species_input/{species}.{kind}.log",
+    benchmark:
+        results("benchmarks", "download_species_input", "{species}.{kind}.tsv")
+    wildcard_constraints:
+        kind="|".join(re.escape(k) for k in SPECIES_INPUTS),
+    conda:
+        "../envs/data.yaml"
+    resources:
+        runtime=rule_resources("download", "runtime", 120),
+    params:
+        remote=species_input_remote,
         settings=config["download"],
     script:
         "../workflow/scripts/download.py"

@@ -3,8 +3,7 @@
 
 rule build_store:
     input:
-        genome=results("downloads", "{species}", "genome.fa.gz"),
-        annotation=store_annotation,
+        unpack(store_inputs),
     output:
         store=results("stores", "{species}.h5"),
         stats=results("stores", "{species}.stats.tsv"),
@@ -22,5 +21,6 @@ rule build_store:
         filters=store_filters,
         aliases=store_aliases,
         provenance=store_provenance,
+        gene_map=store_gene_map,
     script:
         "../workflow/scripts/build_store.py"

@@ -51,6 +51,7 @@ LAZY_NOT_IN_ENV = {
         "python-isal": ISAL_WHY,
         "transformers": "external encoders are optional: pip install 'isoclr[external]'",
         "multimolecule": "external encoders are optional: pip install 'isoclr[external]'",
+        "pyarrow": "only for .parquet embeddings (isoclr embed / Embedder); the pipeline's embed_task writes .h5",
     },
 }
 STDLIB = set(sys.stdlib_module_names) | {"__future__"}

@@ -92,3 +92,17 @@ def test_paper_plan_every_task_model_fraction_fold(tmp_path: Path) -> None:
 def test_demo_plan_counts(tmp_path: Path) -> None:
     counts, elapsed, want = _check("config/config.yaml", tmp_path)
     print(f"demo plan: {counts['total']} jobs ({want}) in {elapsed:.1f} s")
+
+
+def test_human_mrna_plan(tmp_path: Path) -> None:
+    """The 4,000-mRNA study plans from the transcriptome input: the store from transcripts (+ gene
+    map) and its annotation, no genome; both encoders; every task x model x fraction x fold."""
+    counts, elapsed, want = _check("config/human_mrna.yaml", tmp_path)
+    config = load_config("config/human_mrna.yaml")
+    assert counts["build_store"] == 1 and counts["download_species_input"] == 2
+    assert "download_genome" not in counts
+    assert counts["pretrain"] == 2 == len(config["pretrain"]["models"])
+    assert config["results"] == "results/human_mrna"
+    assert set(config["evaluation"]["models"]) == {"isoclr-linear", "mlm-linear", "random-linear",
+                                                    "isoclr-finetune", "supervised", "saluki"}
+    print(f"human_mrna plan: {counts['total']} jobs ({want}) in {elapsed:.1f} s")

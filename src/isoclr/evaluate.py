@@ -17,7 +17,8 @@ saluki              network  the Saluki half-life network (:mod:`isoclr.baseline
 Every model of a task is scored on the same rows: the split comes only from the task file,
 ``TaskData.split(fold, fraction)`` (nested training fractions, fixed validation and test
 folds). Embeddings are computed once per encoder and task (:func:`embed_task`,
-``results/embeddings/{encoder}/{task}.h5`` with ``/h`` (N, D) in task row order) and read by
+``results/embeddings/{encoder}/{task}.h5``, the layout of :mod:`isoclr.embeddings`: ``/h``
+(N, D) in task row order, ``/transcript_id``, ``/gene_id``, ``/species``, ``/length``) and read by
 every probe job of that pair; probe jobs (:func:`evaluate_linear`) import NumPy, pandas, h5py
 and scikit-learn only (never torch), so they start fast and need no GPU. Network jobs
 (:func:`evaluate_network`) import torch lazily.
@@ -248,14 +249,19 @@ def embed_task(
     h = np.asarray(h, dtype=np.float32)
     if h.shape[0] != len(rows):
         raise RuntimeError(f"encoder {encoder} returned {h.shape[0]} embeddings for {len(rows)} rows")
-    ids = np.asarray(task.transcript_id, dtype=object)
-    with atomic_path(out, suffix=".h5") as tmp, h5py.File(tmp, "w") as f:
-        f.create_dataset("h", data=h)
-        f.create_dataset("transcript_id", data=ids, dtype=h5py.string_dtype())
-        f.attrs["encoder"] = encoder
-        f.attrs["task"] = str(task.attrs.get("task", ""))
-        f.attrs["source"] = source
-        f.attrs["seed"] = int(seed)
+    # the one embeddings layout of isoclr.embeddings (as `isoclr embed` writes it)
+    from isoclr.embeddings import Embeddings, write_embeddings
+
+    st = store.table()
+    table = pd.DataFrame({
+        "transcript_id": np.asarray(task.transcript_id, dtype=object),
+        "gene_id": st["gene_id"].to_numpy()[rows] if len(rows) else [],
+        "species": store.species or str(task.attrs.get("species", "")) or "unknown",
+        "length": store.lengths()[rows],
+        "tracks": "annotation",
+    })
+    write_embeddings(out, Embeddings(table, h, {"encoder": encoder, "task": str(task.attrs.get("task", "")),
+                                                "source": source, "seed": int(seed)}))
     log.info("embedded %d rows of %s with %s -> %s (%d dims)", len(rows), task_path, encoder, out, h.shape[1])
     return h
 

@@ -62,6 +62,7 @@ class Contig:
     offset: int  # byte offset of its header in the (decompressed) file
     n_bases: int = field(init=False)
     n_count: int = 0  # bases read as N (code 4)
+    header: str = ""  # the whole header line after '>' (name and description)
 
     def __post_init__(self) -> None:
         self.n_bases = int(self.codes.size)
@@ -295,6 +296,7 @@ class FastaReader:
     def __iter__(self) -> Iterator[Contig]:
         fh, hasher = _open_binary(self.path, self.checksum)
         name: str | None = None
+        header = ""
         header_offset = 0
         parts: list[npt.NDArray[np.uint8]] = []
         n_amb = n_n = 0
@@ -305,7 +307,7 @@ class FastaReader:
             parts.clear()
             assert name is not None
             self.ambiguous[name] = n_amb
-            return Contig(name, codes, header_offset, n_n)
+            return Contig(name, codes, header_offset, n_n, header)
 
         with fh:
             # Chunks are decoded as read, cut anywhere (a sequence line may continue in the next
@@ -346,6 +348,7 @@ class FastaReader:
                     if not fields:
                         raise ValueError(f"{self.path} line {line_at(self.path, header_offset)}: empty FASTA header")
                     name = fields[0].decode()
+                    header = h_text.decode(errors="replace")
                     if name in seen:
                         raise ValueError(
                             f"{self.path} line {line_at(self.path, header_offset)}: duplicate sequence name "

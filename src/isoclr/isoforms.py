@@ -36,6 +36,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -173,6 +174,137 @@ def cds_to_transcript(
     return tx_s, tx_e, bad
 
 
+@dataclass
+class Layout:
+    """Kept transcripts in store order with their exons in transcript order (see
+    :func:`transcript_layout`): everything of a store but the sequences."""
+
+    ktx: pd.DataFrame  # kept rows of the annotation's transcript table, store order
+    kept: npt.NDArray[np.int64]  # their rows in the annotation's table
+    minus_tx: npt.NDArray[np.bool_]
+    e_tx: npt.NDArray[np.int64]  # exons sorted by transcript then genomic start
+    e_start: npt.NDArray[np.int64]
+    e_end: npt.NDArray[np.int64]
+    o_tx: npt.NDArray[np.int64]  # exons in transcript order (store order)
+    o_start: npt.NDArray[np.int64]
+    o_end: npt.NDArray[np.int64]
+    lengths: npt.NDArray[np.int64]
+    seq_offset: npt.NDArray[np.int64]
+    exon_offset: npt.NDArray[np.int64]
+    exon_tx_end: npt.NDArray[np.int64]
+    exon_tx_start: npt.NDArray[np.int64]
+    cds_start: npt.NDArray[np.int64]
+    cds_end: npt.NDArray[np.int64]
+    table: pd.DataFrame  # the store's transcript table (write_store's ``table``)
+
+    @property
+    def n(self) -> int:
+        return len(self.ktx)
+
+
+def exon_lengths(tx: pd.DataFrame, ex: pd.DataFrame) -> npt.NDArray[np.int64]:
+    """Mature length of every annotation transcript (sum of its exon lengths)."""
+    ex_tx = ex["tx"].to_numpy(dtype=np.int64)
+    ex_len = ex["end"].to_numpy(dtype=np.int64) - ex["start"].to_numpy(dtype=np.int64)
+    return np.bincount(ex_tx, weights=ex_len, minlength=len(tx)).astype(np.int64)
+
+
+def transcript_layout(tx: pd.DataFrame, ex: pd.DataFrame, keep: npt.NDArray[np.bool_],
+                      ann_path: Any) -> Layout:
+    """The store layout of the ``keep`` rows of an annotation (``tx``: its transcript table,
+    ``ex``: its exons sorted by transcript then start): store order = annotation order,
+    exons in transcript order (descending on the minus strand), offsets, exon ends and the CDS
+    in transcript coordinates. Shared by the genome and the transcriptome builds, so both make
+    the same store. A CDS end outside the exons is an error naming the annotation line."""
+    import pandas as pd
+
+    ex_tx = ex["tx"].to_numpy(dtype=np.int64)
+    ex_start = ex["start"].to_numpy(dtype=np.int64)
+    ex_end = ex["end"].to_numpy(dtype=np.int64)
+    tx_len = exon_lengths(tx, ex)
+    # --- kept transcripts, new numbering, exons in transcript order --------------------------
+    kept = np.flatnonzero(keep)
+    new_id = np.full(len(tx), -1, dtype=np.int64)
+    new_id[kept] = np.arange(len(kept))
+    ktx = tx.iloc[kept].reset_index(drop=True)
+    n = len(ktx)
+    minus_tx = (ktx["strand"].to_numpy() == "-")
+    emask = keep[ex_tx]
+    e_tx = new_id[ex_tx[emask]]
+    e_start, e_end = ex_start[emask], ex_end[emask]  # sorted by tx then genomic start
+    e_minus = minus_tx[e_tx]
+    order = np.lexsort((np.where(e_minus, -e_start, e_start), e_tx))  # transcript order
+    o_tx, o_start, o_end = e_tx[order], e_start[order], e_end[order]
+    o_len = o_end - o_start
+    lengths = tx_len[kept]
+    seq_offset = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=seq_offset[1:])
+    exon_offset = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(o_tx, minlength=n), out=exon_offset[1:])
+    cum = np.cumsum(o_len)
+    exon_tx_end = cum - np.repeat(cum[exon_offset[1:] - 1] - lengths, np.diff(exon_offset)) if n else cum
+    exon_tx_start = exon_tx_end - o_len
+
+    # --- CDS to transcript coordinates ---------------------------------------------------------
+    g_tx_start = np.empty_like(exon_tx_start)
+    g_tx_start[order] = exon_tx_start
+    cds_s, cds_e, bad = cds_to_transcript(
+        e_tx, e_start, e_end, g_tx_start, minus_tx,
+        ktx["cds_start"].to_numpy(dtype=np.int64), ktx["cds_end"].to_numpy(dtype=np.int64),
+    )
+    if len(bad):
+        r = ktx.iloc[int(bad[0])]
+        raise ValueError(
+            f"{ann_path} line {r.get('line', '?')}: transcript {r['transcript_id']}: CDS "
+            f"{r['chrom']}:{int(r['cds_start']) + 1}-{int(r['cds_end'])} does not start and end inside its exons"
+        )
+
+    table = pd.DataFrame(
+        {
+            "transcript_id": ktx["transcript_id"].astype(str),
+            "gene_id": ktx["gene_id"].astype(str),
+            "gene_name": ktx["gene_name"].fillna("").astype(str) if "gene_name" in ktx else "",
+            "chrom": ktx["chrom"].astype(str),
+            "strand": ktx["strand"].astype(str),
+            "cds_start": cds_s,
+            "cds_end": cds_e,
+            "cds_phase": ktx["cds_phase"].fillna(0).astype(int).where(cds_s >= 0, 0) if "cds_phase" in ktx else 0,
+            "biotype": ktx["biotype"].fillna("").astype(str) if "biotype" in ktx else "",
+            "tags": ktx["tags"].fillna("").astype(str) if "tags" in ktx else "",
+        }
+    )
+    return Layout(ktx, kept, minus_tx, e_tx, e_start, e_end, o_tx, o_start, o_end, lengths,
+                  seq_offset, exon_offset, exon_tx_end, exon_tx_start, cds_s, cds_e, table)
+
+
+def layout_stats(species: str, lay: Layout, n_ann: int, dropped: Mapping[str, int],
+                 missing: Mapping[str, int], ann: Any) -> dict[str, dict[str, Any]]:
+    """The stats sections every build writes (the genome build adds its genome counts)."""
+    table, lengths, n = lay.table, lay.lengths, lay.n
+    n_genes = int(table["gene_id"].nunique())
+    per_gene = table.groupby("gene_id", sort=False).size().value_counts().sort_index()
+    stats: dict[str, dict[str, Any]] = {
+        "summary": {
+            "species": species,
+            "annotation_transcripts": n_ann,
+            "genes": n_genes,
+            "transcripts": n,
+            "coding_transcripts": int((lay.cds_start >= 0).sum()),
+            "exons": len(lay.o_tx),
+            "nucleotides": int(lay.seq_offset[-1]),
+            "median_length": float(np.median(lengths)) if n else 0.0,
+            "mean_length": float(lengths.mean()) if n else 0.0,
+            "max_length": int(lengths.max()) if n else 0,
+            "genes_with_isoforms": int(per_gene[per_gene.index > 1].sum()),
+        },
+        "isoforms_per_gene": {int(k): int(v) for k, v in per_gene.items()},
+        "dropped": dict(dropped),
+        "dropped_contig": dict(sorted(missing.items())),
+        "annotation": {str(k): int(v) for k, v in dict(getattr(ann, "counts", {}) or {}).items()},
+    }
+    return stats
+
+
 def _chrom_keep(chroms: pd.Series, include: Iterable[str], exclude: Iterable[str]) -> npt.NDArray[np.bool_]:
     """Per transcript: contig name passes the include/exclude regexes (``re.fullmatch``)."""
     import pandas as pd
@@ -185,6 +317,31 @@ def _chrom_keep(chroms: pd.Series, include: Iterable[str], exclude: Iterable[str
         keep = keep and not any(re.fullmatch(p, c) for p in exclude)
         ok[c] = keep
     return chroms.map(ok).to_numpy(dtype=bool)
+
+
+def apply_filters(tx: pd.DataFrame, tx_len: npt.NDArray[np.int64], keep: npt.NDArray[np.bool_],
+                  dropped: Counter[str], chromosomes_include: Iterable[str],
+                  chromosomes_exclude: Iterable[str], biotypes: Iterable[str],
+                  max_length: int | None, ann_path: Any) -> None:
+    """Clear ``keep`` (in place) for transcripts failing the chromosome, biotype and length
+    filters, each counted in ``dropped`` under its first reason; an error if none is left."""
+    chrom_ok = _chrom_keep(tx["chrom"], chromosomes_include, chromosomes_exclude)
+    dropped["chrom_excluded"] += int((keep & ~chrom_ok).sum())
+    keep &= chrom_ok
+    biotypes = list(biotypes or ())
+    if biotypes:
+        bio_ok = tx["biotype"].isin(biotypes).to_numpy()
+        dropped["biotype"] += int((keep & ~bio_ok).sum())
+        keep &= bio_ok
+    if max_length:
+        len_ok = tx_len <= int(max_length)
+        dropped["too_long"] += int((keep & ~len_ok).sum())
+        keep &= len_ok
+    if not keep.any():
+        raise ValueError(
+            f"{ann_path}: no transcript left after the filters (dropped: "
+            + ", ".join(f"{k} {v}" for k, v in dropped.items() if v) + ")"
+        )
 
 
 def build_store(
@@ -283,76 +440,14 @@ def _build_store(
     dropped: Counter[str] = Counter({r: 0 for r in DROP_REASONS})
     dropped["contig_missing"] = sum(missing.values())
     keep = np.ones(len(tx), dtype=bool)
-    chrom_ok = _chrom_keep(tx["chrom"], chromosomes_include, chromosomes_exclude)
-    dropped["chrom_excluded"] = int((keep & ~chrom_ok).sum())
-    keep &= chrom_ok
-    biotypes = list(biotypes or ())
-    if biotypes:
-        bio_ok = tx["biotype"].isin(biotypes).to_numpy()
-        dropped["biotype"] = int((keep & ~bio_ok).sum())
-        keep &= bio_ok
-    if max_length:
-        len_ok = tx_len <= int(max_length)
-        dropped["too_long"] = int((keep & ~len_ok).sum())
-        keep &= len_ok
+    apply_filters(tx, tx_len, keep, dropped, chromosomes_include, chromosomes_exclude, biotypes,
+                  max_length, ann_path)
 
-    if not keep.any():
-        raise ValueError(
-            f"{ann_path}: no transcript left after the filters (dropped: "
-            + ", ".join(f"{k} {v}" for k, v in dropped.items() if v) + ")"
-        )
-
-    # --- kept transcripts, new numbering, exons in transcript order --------------------------
-    kept = np.flatnonzero(keep)
-    new_id = np.full(len(tx), -1, dtype=np.int64)
-    new_id[kept] = np.arange(len(kept))
-    ktx = tx.iloc[kept].reset_index(drop=True)
-    n = len(ktx)
-    minus_tx = (ktx["strand"].to_numpy() == "-")
-    emask = keep[ex_tx]
-    e_tx = new_id[ex_tx[emask]]
-    e_start, e_end = ex_start[emask], ex_end[emask]  # sorted by tx then genomic start
-    e_minus = minus_tx[e_tx]
-    order = np.lexsort((np.where(e_minus, -e_start, e_start), e_tx))  # transcript order
-    o_tx, o_start, o_end = e_tx[order], e_start[order], e_end[order]
-    o_len = o_end - o_start
-    lengths = tx_len[kept]
-    seq_offset = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(lengths, out=seq_offset[1:])
-    exon_offset = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(o_tx, minlength=n), out=exon_offset[1:])
-    cum = np.cumsum(o_len)
-    exon_tx_end = cum - np.repeat(cum[exon_offset[1:] - 1] - lengths, np.diff(exon_offset)) if n else cum
-    exon_tx_start = exon_tx_end - o_len
-
-    # --- CDS to transcript coordinates ---------------------------------------------------------
-    g_tx_start = np.empty_like(exon_tx_start)
-    g_tx_start[order] = exon_tx_start
-    cds_s, cds_e, bad = cds_to_transcript(
-        e_tx, e_start, e_end, g_tx_start, minus_tx,
-        ktx["cds_start"].to_numpy(dtype=np.int64), ktx["cds_end"].to_numpy(dtype=np.int64),
-    )
-    if len(bad):
-        r = ktx.iloc[int(bad[0])]
-        raise ValueError(
-            f"{ann_path} line {r.get('line', '?')}: transcript {r['transcript_id']}: CDS "
-            f"{r['chrom']}:{int(r['cds_start']) + 1}-{int(r['cds_end'])} does not start and end inside its exons"
-        )
-
-    table = pd.DataFrame(
-        {
-            "transcript_id": ktx["transcript_id"].astype(str),
-            "gene_id": ktx["gene_id"].astype(str),
-            "gene_name": ktx["gene_name"].fillna("").astype(str) if "gene_name" in ktx else "",
-            "chrom": ktx["chrom"].astype(str),
-            "strand": ktx["strand"].astype(str),
-            "cds_start": cds_s,
-            "cds_end": cds_e,
-            "cds_phase": ktx["cds_phase"].fillna(0).astype(int).where(cds_s >= 0, 0) if "cds_phase" in ktx else 0,
-            "biotype": ktx["biotype"].fillna("").astype(str) if "biotype" in ktx else "",
-            "tags": ktx["tags"].fillna("").astype(str) if "tags" in ktx else "",
-        }
-    )
+    lay = transcript_layout(tx, ex, keep, ann_path)
+    ktx, n, minus_tx, o_tx = lay.ktx, lay.n, lay.minus_tx, lay.o_tx
+    o_start, o_end, seq_offset = lay.o_start, lay.o_end, lay.seq_offset
+    exon_offset, exon_tx_end, exon_tx_start = lay.exon_offset, lay.exon_tx_end, lay.exon_tx_start
+    table = lay.table
     attrs: dict[str, Any] = {
         "species": species,
         "annotation_format": str(ann_fmt),
@@ -432,34 +527,17 @@ def _build_store(
     sequences.set_result(seq)
     writer.result()
 
-    n_genes = int(table["gene_id"].nunique())
-    per_gene = table.groupby("gene_id", sort=False).size().value_counts().sort_index()
-    stats: dict[str, dict[str, Any]] = {
-        "summary": {
-            "species": species,
-            "annotation_transcripts": n_ann,
-            "genes": n_genes,
-            "transcripts": n,
-            "coding_transcripts": int((cds_s >= 0).sum()),
-            "exons": len(o_tx),
-            "nucleotides": int(seq_offset[-1]),
-            "median_length": float(np.median(lengths)) if n else 0.0,
-            "mean_length": float(lengths.mean()) if n else 0.0,
-            "max_length": int(lengths.max()) if n else 0,
-            "genes_with_isoforms": int(per_gene[per_gene.index > 1].sum()),
-            "transcripts_with_n": tx_with_n,
-            "transcript_n_nt": n_tx_n,
-            "transcript_iupac_nt": n_iupac_tx,
-            "genome_contigs": len(seen),
-            "genome_bases": genome_bases,
-            "genome_n_bases": genome_n,
-            "genome_iupac_bases": int(sum(reader.ambiguous.values())),
-        },
-        "isoforms_per_gene": {int(k): int(v) for k, v in per_gene.items()},
-        "dropped": dict(dropped),
-        "dropped_contig": dict(sorted(missing.items())),
-        "annotation": {str(k): int(v) for k, v in dict(getattr(ann, "counts", {}) or {}).items()},
-    }
+    stats = layout_stats(species, lay, n_ann, dropped, missing, ann)
+    stats["summary"].update({
+        "transcripts_with_n": tx_with_n,
+        "transcript_n_nt": n_tx_n,
+        "transcript_iupac_nt": n_iupac_tx,
+        "genome_contigs": len(seen),
+        "genome_bases": genome_bases,
+        "genome_n_bases": genome_n,
+        "genome_iupac_bases": int(sum(reader.ambiguous.values())),
+    })
+    n_genes = stats["summary"]["genes"]
     log.info(
         "%s: %d transcripts of %d genes (%d nt) written to %s; dropped %s",
         species, n, n_genes, int(seq_offset[-1]), out,
@@ -497,7 +575,10 @@ def read_aliases(path: str | os.PathLike[str]) -> dict[str, str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--genome", required=True, help="genome FASTA, plain or gzip/bgzip")
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--genome", help="genome FASTA, plain or gzip/bgzip")
+    src.add_argument("--transcripts", help="transcript FASTA (mature sequences 5'->3', plain or gzip) "
+                     "instead of a genome: the annotation gives their exons (isoclr.transcriptome)")
     parser.add_argument("--annotation", required=True, help="GTF, GFF3, genePred, refFlat or BED12 (plain or gzip)")
     parser.add_argument("--species", required=True, help="species name stored in the file")
     parser.add_argument("--out", required=True, help="output store (.h5), written atomically")
@@ -517,6 +598,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--genome-url", default="", help="provenance")
     parser.add_argument("--annotation-url", default="", help="provenance")
     parser.add_argument("--annotation-version", default="", help="provenance")
+    tr = parser.add_argument_group("with --transcripts")
+    tr.add_argument("--gene-map", help="TSV with a header, column 1 transcript id: replaces the "
+                    "annotation's gene ids (e.g. BED12, which has none)")
+    tr.add_argument("--gene-column", help="gene id column of --gene-map (default: column 2)")
+    tr.add_argument("--gene-name-column", help="gene name column of --gene-map (optional)")
+    tr.add_argument("--length-mismatch", choices=("error", "drop"), default="error",
+                    help="exon lengths not adding up to the sequence length: error (default) or "
+                    "drop and count (length_mismatch)")
+    tr.add_argument("--missing", choices=("drop", "error"), default="drop",
+                    help="an id in only one of the two files: drop and count (default: "
+                    "missing_sequence / missing_annotation) or error")
+    tr.add_argument("--transcripts-url", default="", help="provenance")
 
 
 @functools.cache
@@ -552,6 +645,12 @@ def _tune_malloc() -> None:
 
 def run(args: argparse.Namespace) -> int:
     _tune_malloc()
+    if args.transcripts:
+        return _run_transcripts(args)
+    given = [f"--{k.replace('_', '-')}" for k in ("gene_map", "gene_column", "gene_name_column", "transcripts_url")
+             if getattr(args, k)]
+    if given or args.length_mismatch != "error" or args.missing != "drop":
+        raise ValueError(f"{', '.join(given) or '--length-mismatch/--missing'}: only with --transcripts (a transcriptome build)")
     stats = build_store(
         args.genome,
         args.annotation,
@@ -569,6 +668,27 @@ def run(args: argparse.Namespace) -> int:
             "annotation_url": args.annotation_url,
             "annotation_version": args.annotation_version,
         },
+    )
+    if args.stats:
+        write_stats(stats, args.stats)
+    s = stats["summary"]
+    print(f"{args.out}: {s['transcripts']} transcripts, {s['genes']} genes, {s['nucleotides']} nt")
+    return 0
+
+
+def _run_transcripts(args: argparse.Namespace) -> int:
+    from isoclr.transcriptome import build_store_from_transcripts, read_gene_map
+
+    if args.aliases:
+        raise ValueError("--aliases needs --genome (a transcriptome build reads no contig names)")
+    stats = build_store_from_transcripts(
+        args.transcripts, args.annotation, args.species, args.out, fmt=args.format,
+        max_length=args.max_length, chromosomes_include=args.chromosomes_include,
+        chromosomes_exclude=args.chromosomes_exclude, biotypes=args.biotypes,
+        gene_map=read_gene_map(args.gene_map, args.gene_column, args.gene_name_column) if args.gene_map else None,
+        length_mismatch=args.length_mismatch, missing=args.missing,
+        provenance={"taxid": args.taxid, "transcripts_url": args.transcripts_url,
+                    "annotation_url": args.annotation_url, "annotation_version": args.annotation_version},
     )
     if args.stats:
         write_stats(stats, args.stats)

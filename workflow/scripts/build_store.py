@@ -7,12 +7,20 @@ from isoclr.isoforms import build_store, write_stats  # noqa: E402
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,  # noqa: F821
                     format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-p, out = snakemake.params, snakemake.output  # noqa: F821
-stats = build_store(
-    snakemake.input.genome, snakemake.input.annotation, snakemake.wildcards.species,  # noqa: F821
-    out.store, fmt=p.fmt, max_length=p.filters["max_length"],
-    chromosomes_include=p.filters["chromosomes_include"],
-    chromosomes_exclude=p.filters["chromosomes_exclude"], biotypes=p.filters["biotypes"],
-    aliases=p.aliases, provenance=p.provenance,
-)
+p, out, inp = snakemake.params, snakemake.output, snakemake.input  # noqa: F821
+filters = {"max_length": p.filters["max_length"], "chromosomes_include": p.filters["chromosomes_include"],
+           "chromosomes_exclude": p.filters["chromosomes_exclude"], "biotypes": p.filters["biotypes"]}
+if inp.get("transcripts"):  # transcript sequences in place of a genome (isoclr.transcriptome)
+    from isoclr.transcriptome import build_store_from_transcripts, read_gene_map
+
+    gene_map = read_gene_map(inp.gene_map, p.gene_map["gene_column"], p.gene_map["name_column"]) \
+        if inp.get("gene_map") else None
+    stats = build_store_from_transcripts(
+        inp.transcripts, inp.annotation, snakemake.wildcards.species, out.store, fmt=p.fmt,  # noqa: F821
+        gene_map=gene_map, provenance={k: v for k, v in p.provenance.items() if k != "genome_url"}, **filters)
+else:
+    stats = build_store(
+        inp.genome, inp.annotation, snakemake.wildcards.species, out.store, fmt=p.fmt,  # noqa: F821
+        aliases=p.aliases, provenance={k: v for k, v in p.provenance.items() if k != "transcripts_url"},
+        **filters)
 write_stats(stats, out.stats)
