@@ -181,7 +181,9 @@ def to_markdown(rows: Sequence[Mapping[str, Any]], source: str, epochs: float, m
         vals = []
         for c in cols:
             v = r[c]
-            if c == "nucleotides":
+            if c == "device_name":
+                v = str(v).split(";")[0]
+            elif c == "nucleotides":
                 v = f"{v:.3g}"
             elif c in ("wall_h", "device_h"):
                 v = "n/a" if v != v else (f"{v:,.1f}" if v >= 1 else f"{v:.3f}")
