@@ -259,7 +259,7 @@ def largest_batch(size: str, device: torch.device, offset: np.ndarray, lengths: 
     # the longest batches of the length table: the worst case a run meets
     cands = batch_lengths(offset, lengths, 64, 50, seed=7)
     worst = max(cands, key=lambda v: v.max())
-    ok, bad = lo, None
+    ok, bad = 0, None
     probe = lo
     while time.time() < deadline:
         lens = np.resize(np.sort(worst)[::-1], 2 * probe)
@@ -276,6 +276,10 @@ def largest_batch(size: str, device: torch.device, offset: np.ndarray, lengths: 
             if probe >= hi:
                 return f">={hi}"
             probe = min(hi, probe * 2)
+        elif ok == 0:  # the first probe did not fit: halve until one does
+            probe = bad // 2
+            if probe < 1:
+                return "0"
         else:
             if bad - ok <= max(1, ok // 16):
                 return str(ok)
@@ -387,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sets", default=None, help="a built sets.h5 for the loader measurement (default: a store written from the length table)")
     p.add_argument("--workers", type=int, default=3, help="DataLoader workers of the loader measurement (paper config: 3 per GPU)")
     p.add_argument("--loader-steps", type=int, default=None)
-    p.add_argument("--max-batch", type=int, default=4096, help="upper bound of the largest-batch search (CUDA)")
+    p.add_argument("--max-batch", type=int, default=2048, help="upper bound of the largest-batch search (CUDA)")
     p.add_argument("--budget-s", type=float, default=420.0, help="stop starting new measurements after this many seconds")
     p.add_argument("--quick", action="store_true", help="CPU: short run (batch 4, 1 timed step, eager only)")
     p.add_argument("--threads", type=int, default=None)
@@ -408,7 +412,10 @@ def main(argv: list[str] | None = None) -> int:
         # Inductor's CPU compile of one encoder graph takes minutes on 2 cores (409 s for tiny
         # under load): the quick CPU run measures eager only
         modes = ["eager"]
+    # compiled: bf16 for every size (what training uses), fp32 for the first size only (the
+    # GPU budget allows about four compiles)
     compile_precisions = a.compile_precisions or (["bf16", "fp32"] if cuda else ["fp32"])
+    compile_fp32_sizes = compile_sizes if a.compile_precisions or not cuda else a.sizes[:1]
     offset, lengths = read_lengths(Path(a.lengths), a.source)
     print(f"device: {machine(device)}", flush=True)
 
@@ -427,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     for size in a.sizes:
         for prec in a.precisions:
             for mode in modes:
-                if mode == "compiled" and (size not in compile_sizes or prec not in compile_precisions):
+                if mode == "compiled" and (size not in compile_sizes or prec not in compile_precisions
+                                           or (prec == "fp32" and size not in compile_fp32_sizes)):
                     continue
                 row: dict[str, Any] = {"size": size, "precision": prec, "mode": mode, "batch_sets": batch,
                                        "length_groups": a.length_groups}
@@ -442,9 +450,11 @@ def main(argv: list[str] | None = None) -> int:
                     row["status"] = "out of memory"
                     torch.cuda.empty_cache()
                 print(" ".join(f"{k}={fmt(v)}" for k, v in row.items()), flush=True)
+                # results so far on disk after every measurement (a run cut short keeps them)
+                write_results(a, device, ceil, rows, {}, time.time() - t_start, argv, quiet=True)
         if cuda and time.time() < deadline:
-            lb = largest_batch(size, device, offset, lengths, a.length_groups, max(batch // 4, 16), a.max_batch,
-                               min(deadline, time.time() + 60))
+            lb = largest_batch(size, device, offset, lengths, a.length_groups, batch, a.max_batch,
+                               min(deadline, time.time() + 25))
             for r in rows:
                 if r["size"] == size:
                     r["largest_batch_sets"] = lb
@@ -515,7 +525,7 @@ def run_config(size: str, prec: str, mode: str, device: torch.device, batches: l
 
 
 def write_results(a: argparse.Namespace, device: torch.device, ceil: dict[str, float], rows: list[dict[str, Any]],
-                  loader_row: dict[str, Any], elapsed: float, argv: list[str] | None) -> None:
+                  loader_row: dict[str, Any], elapsed: float, argv: list[str] | None, quiet: bool = False) -> None:
     out = Path(a.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"bench_gpu_{device.type}"
@@ -546,6 +556,8 @@ def write_results(a: argparse.Namespace, device: torch.device, ceil: dict[str, f
            "roofline_s / measured s per step; `graphs` = Dynamo graphs compiled; `compile_s` = warm-up time "
            "beyond two steady steps. CPU peak memory is the process's peak RSS."]
     stem.with_suffix(".md").write_text("\n".join(md) + "\n")
+    if quiet:
+        return
     # the short table, last
     print()
     print(f"{'size':7s} {'prec':5s} {'mode':9s} {'nt/s':>11s} {'sets/s':>8s} {'TFLOP/s':>8s} {'MFU':>6s} "
