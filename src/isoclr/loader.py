@@ -288,6 +288,9 @@ class ViewPairDataset(torch.utils.data.Dataset):  # type: ignore[type-arg]
 
     The stores are opened lazily by the process that first reads from them (a DataLoader
     worker, normally), never inherited across ``fork``. ``opened_in`` records that process id.
+    ``width_buckets`` (pre-training sets it when ``compile`` is on): each group is padded to
+    its longest view's width rounded up by :func:`bucket_widths` with that many steps per
+    octave; None pads to the longest view exactly.
     """
 
     def __init__(
