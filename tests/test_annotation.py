@@ -434,11 +434,12 @@ def test_duplicate_transcript_ids(tmp_path, fmt):
 
 
 def test_gff3_parent_missing(tmp_path):
+    """An error under ``strict``; by default implicit transcripts/genes (tests/test_hardening.py)."""
     text = ("c\t.\tmRNA\t1\t100\t.\t+\t.\tID=t1\nc\t.\texon\t1\t50\t.\t+\t.\tParent=t1\n"
             "c\t.\tCDS\t1\t30\t.\t+\t0\tParent=t9\n")
-    check_error(write(tmp_path, "x.gff3", text), "line 3: CDS feature's Parent 't9' is not defined")
+    check_error(write(tmp_path, "x.gff3", text), "line 3: CDS feature's Parent 't9' is not defined", strict=True)
     text = "c\t.\tmRNA\t1\t100\t.\t+\t.\tID=t1;Parent=g0\nc\t.\texon\t1\t50\t.\t+\t.\tParent=t1\n"
-    check_error(write(tmp_path, "y.gff3", text), "line 1: mRNA t1's Parent 'g0' is not defined")
+    check_error(write(tmp_path, "y.gff3", text), "line 1: mRNA t1's Parent 'g0' is not defined", strict=True)
 
 
 @pytest.mark.parametrize("name,text", [

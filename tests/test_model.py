@@ -220,7 +220,7 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
     x, ln = _batch([90, 15], 90)
     torch.testing.assert_close(loaded(x, ln), enc(x, ln))
     # a state dict saved from a DDP wrapper ("module." prefix) loads too
-    ckpt = torch.load(path, weights_only=False)
+    ckpt = torch.load(path, weights_only=True)
     ckpt["encoder"] = {f"module.{k}": v for k, v in ckpt["encoder"].items()}
     torch.save(ckpt, tmp_path / "ddp.pt")
     torch.testing.assert_close(load_encoder(tmp_path / "ddp.pt")[0](x, ln), enc(x, ln))

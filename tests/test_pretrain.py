@@ -48,7 +48,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def _states(path: Path) -> dict[str, torch.Tensor]:
-    ck = torch.load(path, map_location="cpu", weights_only=False)
+    ck = torch.load(path, map_location="cpu", weights_only=True)
     out = {f"encoder.{k}": v for k, v in ck["encoder"].items()}
     for part in ("projector", "mlm_head"):
         out.update({f"{part}.{k}": v for k, v in (ck.get(part) or {}).items()})
@@ -92,7 +92,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(sim: dict, tmp_path: Path
         P.pretrain(cfg, out)
     assert [p.name for p in (out / "checkpoints").iterdir()] == ["step_0000004.pt"]
     assert not (out / "checkpoint.pt").exists()
-    ck = torch.load(out / "checkpoints" / "step_0000004.pt", weights_only=False)
+    ck = torch.load(out / "checkpoints" / "step_0000004.pt", weights_only=True)
     assert all(torch.isfinite(v).all() for v in ck["encoder"].values() if v.is_floating_point())
     assert ck["set_weight_norm"] > 0
     # resuming with a different architecture is refused, naming the difference
@@ -140,7 +140,7 @@ def test_other_objectives_train(sim: dict, tmp_path: Path, objective: str) -> No
     ck = P.pretrain(cfg, tmp_path / objective)
     enc, info = load_encoder(ck)
     assert info["objective"] == objective
-    saved = torch.load(ck, weights_only=False)
+    saved = torch.load(ck, weights_only=True)
     assert (saved["mlm_head"] is not None) == (objective == "mlm")
 
 

@@ -62,7 +62,7 @@ from urllib.parse import unquote
 import numpy as np
 import pandas as pd
 
-from isoclr.io import is_gzip, open_text
+from isoclr.io import UTF8_BOM, check_readable, open_decompressed, open_text
 
 try:  # optional: RE2 regexes over Arrow arrays are ~3x faster than Python's re per row
     import pyarrow as pa
@@ -572,10 +572,13 @@ _SPACE[[9, 10, 11, 12, 13, 32]] = True
 def _gtf_blocks(path: PathLike, block_bytes: int = _GTF_BLOCK) -> Iterator[bytes]:
     """Blocks of complete lines of a plain or gzip text file (the last may lack its newline):
     about ``block_bytes`` read at once, completed by the rest of their last line."""
-    opener = gzip.open if is_gzip(path) else open
     try:
-        with opener(path, "rb") as fh:
+        with open_decompressed(path, "annotation") as fh:
+            first = True
             while chunk := fh.read(block_bytes):
+                if first and chunk.startswith(UTF8_BOM):  # a byte-order mark (Windows editors)
+                    chunk = chunk[len(UTF8_BOM):]
+                first = False
                 yield chunk if chunk.endswith(b"\n") else chunk + fh.readline()
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise ValueError(f"{path}: corrupt or truncated gzip file ({exc})") from None
@@ -911,8 +914,16 @@ def read_gtf(path: PathLike) -> Annotation:
 _GFF_CHILD = {"exon": "exon", "CDS": "cds", "stop_codon": "stop"}
 
 
-def read_gff3(path: PathLike) -> Annotation:
-    """Read a GFF3 file (GENCODE, Ensembl, RefSeq styles)."""
+def read_gff3(path: PathLike, strict: bool = False) -> Annotation:
+    """Read a GFF3 file (GENCODE, Ensembl, RefSeq styles).
+
+    An exon/CDS row whose ``Parent`` transcript row is absent (common in region excerpts of a
+    whole-genome file) gets an implicit transcript, as gffread builds one: its ID is the
+    Parent, its attributes those of its first child row; a transcript whose Parent gene row
+    is absent gets an implicit gene of that ID. Both are counted in ``Annotation.counts``
+    (``implicit_transcript_missing_parent``, ``implicit_gene_missing_parent``); ``strict``
+    makes them errors instead."""
+    counts: dict[str, int] = {}
     raw = _read_columns(path, 9, "GFF3", stop="##FASTA")
     if raw.empty:
         raise ValueError(f"{path}: empty annotation (no records)")
@@ -945,18 +956,32 @@ def read_gff3(path: PathLike) -> Annotation:
     }).explode("tid")
     crow["tid"] = _unescape(crow["tid"].str.strip())
     miss = ~crow["tid"].isin(feats.index)
-    if miss.any():
+    if miss.any() and strict:
         r = crow.loc[miss].iloc[0]
         raise _err(path, r["line"], f"{'CDS' if r['kind'] == 'cds' else r['kind']} feature's "
-                   f"Parent {r['tid']!r} is not defined in the file")
+                   f"Parent {r['tid']!r} is not defined in the file (strict)")
+    if miss.any():  # implicit transcripts, as gffread makes them
+        first = crow.loc[miss].drop_duplicates("tid")
+        implicit = pd.DataFrame({
+            "parent": "", "type": "transcript", "attrs": attrs.loc[first.index].to_numpy(),
+            "line": first["line"].to_numpy(), "chrom": first["chrom"].to_numpy(),
+            "strand": first["strand"].to_numpy(),
+        }, index=pd.Index(first["tid"].to_numpy(), name="id"))
+        feats = pd.concat([feats, implicit])
+        counts["implicit_transcript_missing_parent"] = len(implicit)
     tx_ids = pd.unique(crow["tid"])
     tx = feats.loc[tx_ids]
     gref = tx["parent"].where(tx["parent"] != "", pd.Series(tx.index, index=tx.index))
     miss = ~gref.isin(feats.index)
-    if miss.any():
+    if miss.any() and strict:
         t = tx.loc[miss].iloc[0]
         raise _err(path, t["line"], f"{t['type']} {t.name}'s Parent {gref[miss].iloc[0]!r} is not "
-                   "defined in the file")
+                   "defined in the file (strict)")
+    if miss.any():  # implicit genes: the transcripts' gene_id attribute, else the Parent id
+        gids = pd.unique(gref[miss])
+        feats = pd.concat([feats, pd.DataFrame({"parent": "", "type": "gene", "attrs": "", "line": 0,
+                                                "chrom": "", "strand": ""}, index=pd.Index(gids, name="id"))])
+        counts["implicit_gene_missing_parent"] = len(gids)
     gene = feats.loc[gref.to_numpy()]
     ga = gene["attrs"].reset_index(drop=True)
     ta = tx["attrs"].reset_index(drop=True)
@@ -990,7 +1015,7 @@ def read_gff3(path: PathLike) -> Annotation:
         {"gene_name": gname.to_numpy(), "biotype": biotype.to_numpy(), "tags": tags.to_numpy()},
         index=tx.index,
     )
-    ann = _assemble(path, "gff3", rows, info, {})
+    ann = _assemble(path, "gff3", rows, info, counts)
     rename = pd.Series(tid_out.to_numpy(), index=tx.index)
     ann.transcripts["transcript_id"] = _obj(
         rename.reindex(ann.transcripts["transcript_id"]).to_numpy())
@@ -1211,23 +1236,26 @@ def detect_format(path: PathLike) -> str:
 
 def read_annotation(
     path: PathLike, fmt: str = "auto", species: str | None = None,
-    gene_map: Mapping[str, str] | None = None,
+    gene_map: Mapping[str, str] | None = None, strict: bool = False,
 ) -> Annotation:
     """Read an annotation file (plain or gzip) into the normalised :class:`Annotation`.
 
     ``fmt``: ``auto`` (see :func:`detect_format`), ``gtf``, ``gff3``, ``genepred``,
     ``refflat`` or ``bed12``. ``gene_map`` (transcript id -> gene id) is used by the formats
-    without gene ids (genePred, BED12). Raises ``ValueError`` naming file and line on bad input.
+    without gene ids (genePred, BED12). ``strict``: GFF3 rows whose Parent row is absent are
+    errors instead of implicit transcripts/genes (see :func:`read_gff3`). Raises ``ValueError``
+    naming file and line on bad input.
     """
     if not Path(path).exists():
         raise ValueError(f"{path}: annotation file not found")
+    check_readable(path, "annotation")  # zstd, zip...: refused by name
     fmt = (fmt or "auto").lower()
     if fmt == "auto":
         fmt = detect_format(path)
     if fmt == "gtf":
         ann = read_gtf(path)
     elif fmt in ("gff3", "gff"):
-        ann = read_gff3(path)
+        ann = read_gff3(path, strict=strict)
     elif fmt in ("genepred", "genepredext"):
         ann = read_genepred(path, refflat=False, gene_map=gene_map)
     elif fmt == "refflat":

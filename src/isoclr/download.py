@@ -18,10 +18,15 @@ download is not empty, its size equals ``size`` and its sha256 equals ``sha256``
 (both are about the bytes *as downloaded*, before any (de)compression), and a gzip source
 decompresses to the end (every member) without error and to at least one byte.
 
-Transient failures (connection errors, time-outs, HTTP 5xx / 408 / 429, a truncated transfer)
-are retried with exponential back-off (``backoff * 2**attempt`` seconds). Permanent failures
-(HTTP 4xx such as 404/403, a missing local file, a checksum or size mismatch, corrupt gzip data)
-raise at once with a message naming the URL.
+Transient failures (connection errors, time-outs, HTTP 5xx / 408 / 429, a truncated transfer,
+an attempt over its ``deadline``) are retried with exponential back-off (``backoff * 2**attempt``
+seconds). Permanent failures (HTTP 4xx such as 404/403, a TLS certificate that does not verify,
+a missing local file, a checksum or size mismatch, corrupt gzip data) raise at once with a
+message naming the URL.
+
+Two clocks bound an attempt: ``timeout`` for each socket operation (a silent server), and
+``deadline`` for the whole attempt (a server that trickles a byte now and then never trips
+the first).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import http.client
 import logging
 import os
 import shutil
+import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -50,6 +56,8 @@ from isoclr.io import GZIP_MAGIC, atomic_path
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
+#: seconds one attempt may take in all (config ``download.deadline``)
+DEFAULT_DEADLINE = 6 * 3600.0
 USER_AGENT = f"isoclr/{__version__} (+https://github.com/; research pipeline)"
 
 
@@ -101,14 +109,25 @@ def _open(url: str, timeout: float) -> tuple[IO[bytes], int | None]:
     try:
         resp = urllib.request.urlopen(req, timeout=timeout)
     except urllib.error.HTTPError as exc:
+        reason = " ".join(str(exc.reason).split())
+        if 300 <= exc.code < 400:  # urllib gave up following redirects (a loop, or too many)
+            raise DownloadError(f"{url}: HTTP {exc.code}: redirect loop or too many redirects "
+                                f"({' '.join(str(exc.msg).split())}) (not retried)") from exc
         if _is_transient_http(exc.code):
-            raise TransientError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
-        raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason} (not retried)") from exc
+            raise TransientError(f"{url}: HTTP {exc.code} {reason}") from exc
+        raise DownloadError(f"{url}: HTTP {exc.code} {reason} (not retried)") from exc
     except urllib.error.URLError as exc:
         reason = exc.reason
         if isinstance(reason, FileNotFoundError) or "550" in str(reason):
             raise DownloadError(f"{url}: not found ({reason})") from exc
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            raise DownloadError(
+                f"{url}: TLS certificate verification failed ({reason.verify_message or reason}); not "
+                "retried (a wrong or self-signed certificate, or a proxy intercepting TLS)"
+            ) from exc
         raise TransientError(f"{url}: {reason}") from exc
+    except ssl.SSLCertVerificationError as exc:
+        raise DownloadError(f"{url}: TLS certificate verification failed ({exc}); not retried") from exc
     except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
         raise TransientError(f"{url}: {exc!r}") from exc
     length = resp.headers.get("Content-Length") if resp.headers is not None else None
@@ -119,19 +138,29 @@ def _open(url: str, timeout: float) -> tuple[IO[bytes], int | None]:
     return resp, announced
 
 
-def _fetch_raw(url: str, dest: Path, timeout: float) -> tuple[str, int, bool]:
+def _fetch_raw(url: str, dest: Path, timeout: float, deadline: float | None = None) -> tuple[str, int, bool]:
     """Copy the URL's bytes to ``dest``; returns (sha256, size, whether the length was announced).
-    Raises on a short transfer."""
+    Raises on a short transfer, and when the attempt takes more than ``deadline`` seconds."""
+    start = time.monotonic()
     stream, announced = _open(url, timeout)
     digest = hashlib.sha256()
     size = 0
+    # read1: at most one socket read per call, so the deadline is checked however slowly the
+    # bytes come (read(n) would wait for all n bytes of a trickle)
+    read = getattr(stream, "read1", stream.read)
     try:
         with stream, open(dest, "wb") as out, tqdm(
             total=announced, unit="B", unit_scale=True, desc=Path(url).name, disable=None, leave=False
         ) as bar:
             while True:
+                if deadline is not None and time.monotonic() - start > deadline:
+                    raise TransientError(
+                        f"{url}: too slow: {size} bytes in {time.monotonic() - start:.1f} s"
+                        f"{f' of {announced}' if announced is not None else ''}, over the deadline of "
+                        f"{deadline:g} s per attempt (download.deadline)"
+                    )
                 try:
-                    chunk = stream.read(CHUNK)
+                    chunk = read(CHUNK)
                 except http.client.IncompleteRead as exc:
                     raise TransientError(
                         f"{url}: truncated transfer ({size + len(exc.partial)} bytes received, "
@@ -175,12 +204,13 @@ def _check_gzip(url: str, path: Path, size_known: bool) -> int:
     return total
 
 
-def fetch_once(url: str, out: Path, sha256: str | None, size: int | None, timeout: float) -> tuple[str, int, bool]:
+def fetch_once(url: str, out: Path, sha256: str | None, size: int | None, timeout: float,
+               deadline: float | None = None) -> tuple[str, int, bool]:
     """One attempt: download, verify and write ``out`` atomically. Returns (sha256, size, gzip)."""
     out = Path(out)
     want_gz = out.name.endswith(".gz")
     with atomic_path(out, suffix=".raw") as raw:
-        got_sha, got_size, announced = _fetch_raw(url, raw, timeout)
+        got_sha, got_size, announced = _fetch_raw(url, raw, timeout, deadline)
         if size is not None and got_size != size:
             raise DownloadError(f"{url}: size mismatch: expected {size} bytes, got {got_size}")
         if sha256 is not None and got_sha != sha256.lower():
@@ -218,22 +248,27 @@ def fetch(
     retries: int = 3,
     timeout: float = 60.0,
     backoff: float = 2.0,
+    deadline: float | None = DEFAULT_DEADLINE,
 ) -> DownloadResult:
     """Download ``url`` to ``out`` with verification, retries and an atomic write.
 
     ``retries`` is the number of extra attempts after the first for transient failures; the
-    wait before retry ``k`` (0-based) is ``backoff * 2**k`` seconds. See the module docstring for
-    the checks and the compression rule.
+    wait before retry ``k`` (0-based) is ``backoff * 2**k`` seconds. ``timeout``: seconds per
+    socket operation; ``deadline``: seconds per attempt in all (None or 0: none). See the module
+    docstring for the checks and the compression rule.
     """
     if retries < 0:
         raise ValueError(f"retries must be >= 0, got {retries}")
+    if deadline is not None and deadline < 0:
+        raise ValueError(f"deadline must be >= 0 seconds, got {deadline}")
+    deadline = deadline or None
     if sha256 is not None and (len(sha256) != 64 or any(c not in "0123456789abcdefABCDEF" for c in sha256)):
         raise ValueError(f"{url}: sha256 must be 64 hex digits, got {sha256!r}")
     out = Path(out)
     attempt = 0
     while True:
         try:
-            got_sha, got_size, src_gz = fetch_once(url, out, sha256, size, timeout)
+            got_sha, got_size, src_gz = fetch_once(url, out, sha256, size, timeout, deadline)
         except TransientError as exc:
             if attempt >= retries:
                 raise DownloadError(f"{exc} (gave up after {attempt + 1} attempts)") from exc
@@ -255,11 +290,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=None, help="expected size in bytes as downloaded")
     parser.add_argument("--retries", type=int, default=3, help="extra attempts on transient failures")
     parser.add_argument("--timeout", type=float, default=60.0, help="socket time-out in seconds")
+    parser.add_argument("--deadline", type=float, default=DEFAULT_DEADLINE,
+                        help="seconds one attempt may take in all (0: no limit)")
     parser.add_argument("--backoff", type=float, default=2.0,
                         help="seconds before the first retry, doubled on each further retry")
 
 
 def run(args: argparse.Namespace) -> int:
     fetch(args.url, args.out, sha256=args.sha256, size=args.size, retries=args.retries,
-          timeout=args.timeout, backoff=args.backoff)
+          timeout=args.timeout, backoff=args.backoff, deadline=args.deadline)
     return 0

@@ -122,8 +122,10 @@ def write_embeddings(path: str | os.PathLike[str], emb: Embeddings | pd.DataFram
         if fmt == "h5":
             import h5py
 
+            from isoclr.io import h5_create
+
             str_dt = h5py.string_dtype("utf-8")
-            with h5py.File(tmp, "w") as f:
+            with h5_create(tmp) as f:  # built in memory: a full disk is an OSError, not a crash
                 f.create_dataset("h", data=emb.h)
                 for c in COLUMNS:
                     if c == "length":

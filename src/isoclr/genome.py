@@ -13,10 +13,12 @@ Any other character is an error naming the file and line.
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import hashlib
 import io
 import logging
+import lzma
 import os
 import threading
 from collections import deque
@@ -28,7 +30,7 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
-from isoclr.io import file_sha256, is_gzip
+from isoclr.io import UTF8_BOM, CheckedStream, check_readable, compression, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +99,50 @@ class _PlainReader(_HashingReader):
 
 
 def _open_binary(path: Path, checksum: bool = True) -> tuple[IO[bytes], _HashingReader]:
+    kind = check_readable(path, "genome FASTA")  # zstd, zip...: refused by name
     raw = open(path, "rb")  # noqa: SIM115 - closed by the caller
     hasher = _HashingReader(raw) if checksum else _PlainReader(raw)
-    if is_gzip(path):
-        buffered = io.BufferedReader(hasher, buffer_size=1 << 20)
-        if _igzip is not None:
-            return _igzip.IGzipFile(fileobj=buffered, mode="rb"), hasher
-        return gzip.GzipFile(fileobj=buffered, mode="rb"), hasher
-    return io.BufferedReader(hasher, buffer_size=1 << 20), hasher
+    buffered = io.BufferedReader(hasher, buffer_size=1 << 20)
+    if kind == "plain":
+        return buffered, hasher
+    if kind in ("gzip", "bgzip"):
+        inner: IO[bytes] = (_igzip.IGzipFile(fileobj=buffered, mode="rb") if _igzip is not None
+                            else gzip.GzipFile(fileobj=buffered, mode="rb"))
+    else:
+        inner = bz2.BZ2File(buffered, "rb") if kind == "bzip2" else lzma.LZMAFile(buffered, "rb")  # noqa: SIM115
+    # corrupt or truncated data: a ValueError naming the file, not a bare EOFError
+    checked = CheckedStream(inner, f"{path}: corrupt or truncated {kind} FASTA file")
+    return checked, hasher  # type: ignore[return-value]
+
+
+def check_fasta(path: str | os.PathLike[str]) -> None:
+    """Raise a ValueError naming ``path`` and what is wrong when it cannot be a FASTA file:
+    an unreadable compression (zstd...), an empty file or one holding only blanks, or data that
+    does not start with a ``>`` header (binary junk, a wrong file); a UTF-8 byte-order mark
+    before the first ``>`` is accepted."""
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty FASTA file (0 bytes)")
+    fh, _ = _open_binary(path, checksum=False)
+    with fh:
+        head = fh.read(1 << 16)
+    head = head.removeprefix(UTF8_BOM).lstrip()
+    if not head:
+        raise ValueError(f"{path}: the FASTA file holds no records (only blank space)")
+    if not head.startswith(b">"):
+        text = head[:24]
+        looks = "binary data" if any(b < 9 or 13 < b < 32 or b > 126 for b in text) else "text"
+        raise ValueError(
+            f"{path}: not a FASTA file: it starts with {looks} {text!r}, not a '>' header line "
+            f"(read as {compression(path)})"
+        )
+
+
+def _name(header: bytes, path: Path) -> str:
+    try:
+        return header.split(maxsplit=1)[0].decode() if header.strip() else ""
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: FASTA header {header[:40]!r} is not UTF-8 text") from None
 
 
 def _line_blocks(fh: IO[bytes], block_bytes: int) -> Iterator[bytes]:
@@ -158,18 +196,34 @@ def scan_fasta(path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES,
     which decodes, does not hash).
     """
     path = Path(path)
+    check_fasta(path)
     fai = read_fai(path)
     if fai is not None:
-        return [name for name, _ in fai], file_sha256(path, BLOCK_BYTES) if checksum else None
+        return _unique([name for name, _ in fai], path), file_sha256(path, BLOCK_BYTES) if checksum else None
     sha = hashlib.sha256() if checksum else None
-    if not is_gzip(path):
-        names = _scan_names(path, block_bytes, sha)
+    if compression(path) == "plain":
+        names = _unique(_scan_names(path, block_bytes, sha), path)
         return names, sha.hexdigest() if sha is not None else None
     fh, hasher = _open_binary(path, checksum)
     names = []
+    first = True
     for block in _line_blocks(fh, min(block_bytes, SCAN_BLOCK_BYTES)):
-        names.extend(h.split(maxsplit=1)[0].decode() if h.strip() else "" for _, _, h in _headers(block))
-    return names, hasher.sha256.hexdigest() if checksum else None
+        if first:
+            block = block.removeprefix(UTF8_BOM)
+            first = False
+        names.extend(_name(h, path) for _, _, h in _headers(block))
+    return _unique(names, path), hasher.sha256.hexdigest() if checksum else None
+
+
+def _unique(names: list[str], path: Path) -> list[str]:
+    """``names``, or a ValueError naming the FASTA and the first repeated name."""
+    if len(set(names)) != len(names):
+        seen: dict[str, int] = {}
+        for i, name in enumerate(names, 1):
+            if name in seen and name:  # empty headers: the reader's "empty FASTA header" error
+                raise ValueError(f"{path}: duplicate sequence name {name!r} (records {seen[name]} and {i})")
+            seen[name] = i
+    return names
 
 
 def _scan_names(path: Path, block_bytes: int = BLOCK_BYTES, sha: Any = None) -> list[str]:
@@ -179,18 +233,24 @@ def _scan_names(path: Path, block_bytes: int = BLOCK_BYTES, sha: Any = None) -> 
     names: list[str] = []
 
     def add(h: bytes) -> None:
-        h = h.rstrip(b"\r\n")
-        names.append(h.split(maxsplit=1)[0].decode() if h.strip() else "")
+        names.append(_name(h.rstrip(b"\r\n"), path))
 
     buf = bytearray(block_bytes)
     view = memoryview(buf)
     prev = 10  # the byte before the block: the file start counts as a line start
     partial: bytearray | None = None  # a header running past the block end
+    bom = -1  # position of the '>' after a UTF-8 byte-order mark at the file start
+    first = True
     with open(path, "rb", buffering=0) as fh:
         while k := fh.readinto(buf):
             if sha is not None:
                 sha.update(view[:k])
             pos = 0
+            if first and buf.startswith(UTF8_BOM):  # the '>' after it starts a line
+                pos = bom = len(UTF8_BOM)
+            elif not first:
+                bom = -1
+            first = False
             if partial is not None:
                 e = buf.find(b"\n", 0, k)
                 if e < 0:
@@ -201,7 +261,8 @@ def _scan_names(path: Path, block_bytes: int = BLOCK_BYTES, sha: Any = None) -> 
                 add(bytes(partial))
                 partial, pos = None, e
             while (p := buf.find(b">", pos, k)) >= 0:
-                if (buf[p - 1] if p else prev) != 10:  # not at a line start: left to the reader
+                if (buf[p - 1] if p else prev) != 10 and p != bom:
+                    # not at a line start: left to the reader
                     pos = p + 1
                     continue
                 e = buf.find(b"\n", p, k)
@@ -294,6 +355,7 @@ class FastaReader:
         self.ambiguous: dict[str, int] = {}
 
     def __iter__(self) -> Iterator[Contig]:
+        check_fasta(self.path)
         fh, hasher = _open_binary(self.path, self.checksum)
         name: str | None = None
         header = ""
@@ -317,8 +379,13 @@ class FastaReader:
             carry = b""
             line_start = True  # ``data`` starts a line
             offset = 0  # bytes of the decompressed stream before ``data``
+            chunk = fh.read(self.block_bytes)
+            if chunk.startswith(UTF8_BOM):  # a byte-order mark before the first '>': skipped
+                chunk, offset = chunk[len(UTF8_BOM):], len(UTF8_BOM)
+            pending: bytes | None = chunk
             while True:
-                chunk = fh.read(self.block_bytes)
+                chunk = pending if pending is not None else fh.read(self.block_bytes)
+                pending = None
                 if not chunk and not carry:
                     break
                 data = carry + chunk if carry else chunk
@@ -347,7 +414,11 @@ class FastaReader:
                     fields = h_text.split(maxsplit=1)
                     if not fields:
                         raise ValueError(f"{self.path} line {line_at(self.path, header_offset)}: empty FASTA header")
-                    name = fields[0].decode()
+                    try:
+                        name = fields[0].decode()
+                    except UnicodeDecodeError:
+                        raise ValueError(f"{self.path} line {line_at(self.path, header_offset)}: FASTA header "
+                                         f"{h_text[:40]!r} is not UTF-8 text") from None
                     header = h_text.decode(errors="replace")
                     if name in seen:
                         raise ValueError(

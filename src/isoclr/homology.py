@@ -50,7 +50,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from isoclr.io import atomic_path, open_text
+from isoclr.io import atomic_path, h5_create, open_text
 
 log = logging.getLogger(__name__)
 
@@ -449,7 +449,7 @@ def build_sets(
 def write_sets(sets: Sets, out: str | os.PathLike[str], stats: str | os.PathLike[str] | None = None) -> None:
     """Write ``sets.h5`` (atomically) and, when given, the stats TSV (section, key, value)."""
     str_dt = h5py.string_dtype()
-    with atomic_path(out, suffix=".h5") as tmp, h5py.File(tmp, "w") as f:
+    with atomic_path(out, suffix=".h5") as tmp, h5_create(tmp) as f:
         f.attrs["species"] = np.array(sets.species, dtype=object).astype(str_dt)
         f.attrs["stores"] = np.array(sets.stores, dtype=object).astype(str_dt)
         kw = {"compression": "gzip", "shuffle": True} if len(sets.member_species) > 1024 else {}

@@ -356,8 +356,13 @@ def build_store(
     biotypes: Iterable[str] = (),
     aliases: Mapping[str, str] | None = None,
     provenance: Mapping[str, Any] | None = None,
+    strict: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Build ``out`` (an HDF5 species store) and return its stats ``{section: {key: value}}``.
+
+    ``strict``: GFF3 exon/CDS rows whose Parent transcript row (or transcripts whose Parent
+    gene row) is absent are errors; by default they get implicit transcripts/genes, as gffread
+    builds them, counted in the stats' ``annotation`` section.
 
     ``annotation``: a path (read with :func:`isoclr.annotation.read_annotation`, format
     ``fmt``) or an already-read ``Annotation``. ``max_length``: mature transcripts longer than
@@ -392,7 +397,7 @@ def build_store(
         try:
             return _build_store(pool, reader, contigs, annotation, species, out, fmt, max_length,
                                 chromosomes_include, chromosomes_exclude, biotypes, aliases,
-                                provenance)
+                                provenance, strict=strict)
         finally:
             contigs.close()
     finally:
@@ -404,6 +409,7 @@ def _build_store(
     species: str, out: str | os.PathLike[str], fmt: str, max_length: int | None,
     chromosomes_include: Iterable[str], chromosomes_exclude: Iterable[str],
     biotypes: Iterable[str], aliases: Mapping[str, str] | None, provenance: dict[str, Any],
+    strict: bool = False,
 ) -> dict[str, dict[str, Any]]:
     genome = reader.path
     names_future = pool.submit(scan_fasta, genome, checksum=not provenance.get("genome_sha256"))
@@ -418,7 +424,7 @@ def _build_store(
 
     if isinstance(annotation, (str, os.PathLike)):
         ann_path = Path(annotation)
-        ann = annotation_mod.read_annotation(ann_path, fmt=fmt, species=species)
+        ann = annotation_mod.read_annotation(ann_path, fmt=fmt, species=species, strict=strict)
     else:
         ann = annotation
         ann_path = Path(str(getattr(ann, "source", "") or "annotation"))
@@ -594,6 +600,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="drop contigs whose FASTA name fully matches one of these")
     parser.add_argument("--biotypes", nargs="*", default=[], help="keep only these transcript biotypes")
     parser.add_argument("--aliases", help="TSV of contig aliases: annotation name<TAB>FASTA name")
+    parser.add_argument("--strict", action="store_true",
+                        help="GFF3 rows whose Parent row is absent are errors (default: implicit "
+                             "transcripts/genes, as gffread makes them, counted in the stats)")
     parser.add_argument("--taxid", default="", help="NCBI taxonomy id (provenance)")
     parser.add_argument("--genome-url", default="", help="provenance")
     parser.add_argument("--annotation-url", default="", help="provenance")
@@ -668,6 +677,7 @@ def run(args: argparse.Namespace) -> int:
             "annotation_url": args.annotation_url,
             "annotation_version": args.annotation_version,
         },
+        strict=args.strict,
     )
     if args.stats:
         write_stats(stats, args.stats)

@@ -56,6 +56,10 @@ mlm_head       ``MLMHead.state_dict()`` (only for the ``mlm`` objective)
 objective      ``"dcl"``, ``"ntxent"`` or ``"mlm"``
 ...            training state (step, optimiser, scheduler, sampler, RNG, config)
 ============== =================================================================
+
+Only tensors, dicts, lists and str/int/float/bool/None are stored (RNG states as tensors), so
+every checkpoint loads with ``torch.load(weights_only=True)`` (:func:`load_checkpoint`); a file
+that needs more is refused, never unpickled.
 """
 
 from __future__ import annotations
@@ -704,8 +708,57 @@ def save_checkpoint(
         "objective": objective,
         **state,
     }
+    _check_plain(ckpt, str(path))
+    import io
+
+    buf = io.BytesIO()  # torch.save's own file writer reports a full disk as an opaque RuntimeError
+    torch.save(ckpt, buf)
     with atomic_path(path) as tmp:
-        torch.save(ckpt, tmp)
+        tmp.write_bytes(buf.getbuffer())
+
+
+_PLAIN_SCALARS = (str, int, float, bool, type(None), torch.Size, torch.dtype, torch.device)
+
+
+def _check_plain(value: Any, where: str) -> None:
+    """Refuse to save anything ``torch.load(weights_only=True)`` could not read back: only
+    tensors, dicts, lists, tuples and str/int/float/bool/None are allowed."""
+    if isinstance(value, (torch.Tensor, *_PLAIN_SCALARS)):
+        return
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, (str, int)):
+                raise TypeError(f"{where}: checkpoint key {k!r} is a {type(k).__name__}, not str/int")
+            _check_plain(v, f"{where}[{k!r}]")
+        return
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_plain(v, f"{where}[{i}]")
+        return
+    raise TypeError(
+        f"{where}: a {type(value).__module__}.{type(value).__name__} cannot go into a checkpoint "
+        "(only tensors, dicts, lists and str/int/float/bool/None, so that it loads with weights_only=True)"
+    )
+
+
+def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device | None = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``: never unpickles arbitrary objects. A file that
+    needs more than tensors and plain containers (a crafted pickle, or a checkpoint written by
+    another program) is refused with a ValueError naming it; nothing in it is executed."""
+    import pickle
+
+    path = Path(path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError, ValueError, EOFError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(
+            f"{path}: refused: not a checkpoint that loads with only tensors and plain types "
+            f"(torch.load weights_only=True says: {first}); checkpoints of isoclr before this check "
+            "held NumPy RNG state: make them again"
+        ) from err
 
 
 def load_encoder(
@@ -717,10 +770,7 @@ def load_encoder(
     checkpoint's scalar entries (step, epoch...).
     """
     path = Path(path)
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception:  # noqa: BLE001 - pipeline checkpoints may hold RNG state (numpy) too
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    ckpt = load_checkpoint(path, map_location=map_location)
     if not isinstance(ckpt, dict) or "model_config" not in ckpt or "encoder" not in ckpt:
         raise ValueError(
             f"{path}: not an isoclr checkpoint (needs the keys 'model_config' and 'encoder')"

@@ -274,15 +274,25 @@ def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[s
 
 
 def _rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every RNG's state as tensors and plain numbers (so checkpoints load with weights_only)."""
+    version, mt, gauss = random.getstate()
+    kind, key, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": {"version": int(version), "state": torch.tensor(mt, dtype=torch.int64), "gauss": gauss},
+        "numpy": {"kind": str(kind), "key": torch.from_numpy(np.asarray(key, dtype=np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def _set_rng_state(state: Mapping[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    py, npy = state["python"], state["numpy"]
+    random.setstate((int(py["version"]), tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
+    np.random.set_state((npy["kind"], npy["key"].numpy().astype(np.uint32), int(npy["pos"]),
+                         int(npy["has_gauss"]), float(npy["cached_gaussian"])))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -446,7 +456,7 @@ def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = Fa
     if resume and ckpt_path is None:
         log.info("--resume: no checkpoint in %s, starting from scratch", out / "checkpoints")
     if ckpt_path is not None:
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        ckpt = model.load_checkpoint(ckpt_path, map_location=device)
         diff = config_differences(ckpt["model_config"], cfg["model"])
         if ckpt.get("objective") != objective:
             diff.insert(0, f"objective: checkpoint {ckpt.get('objective')!r} vs config {objective!r}")
@@ -493,7 +503,7 @@ def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = Fa
             path, net.encoder, objective, net.projector,
             mlm_head=net.head.state_dict() if net.head is not None else None,
             optimizer=opt.state_dict(), scheduler=sched.state_dict(), sampler=sampler.state_dict(),
-            rng=rngs, step=step, epoch=sampler.epoch, config=_plain(cfg), set_weight_norm=data["weight_norm"],
+            rng=rngs, step=step, epoch=sampler.epoch, config=_plain(cfg), set_weight_norm=float(data["weight_norm"]),
         )
 
     def keep_last(n: int) -> None:

@@ -30,7 +30,7 @@ except ImportError:  # pragma: no cover - pandas is a dependency of the package
 
 from isoclr import __version__
 from isoclr.encoding import make_marks, tracks_numpy
-from isoclr.io import atomic_path
+from isoclr.io import atomic_path, h5_create
 
 try:  # optional: ISA-L deflate (same zlib format, several times faster)
     from isal import isal_zlib as _isal_zlib  # type: ignore[import-not-found]
@@ -231,7 +231,7 @@ def write_store(
         meta["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
     with atomic_path(path, suffix=".h5") as tmp:
-        with h5py.File(tmp, "w") as f:
+        with h5_create(tmp) as f:
             for key, value in meta.items():
                 f.attrs[key] = value
             t = f.create_group("transcripts")

@@ -59,7 +59,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from isoclr.io import atomic_path, open_text
+from isoclr.io import atomic_path, h5_create, open_text
 
 log = logging.getLogger(__name__)
 
@@ -721,7 +721,7 @@ def write_task(
     attrs.update(extra_attrs or {})
     attrs["join_report"] = report.to_json()
     with atomic_path(path, suffix=".h5") as tmp:  # noqa: SIM117 (the file must close before the rename)
-        with h5py.File(tmp, "w") as f:
+        with h5_create(tmp) as f:
             for k, v in attrs.items():
                 f.attrs[k] = v
             f.create_dataset("transcript", data=np.asarray(transcript, dtype=np.int32))
@@ -899,23 +899,12 @@ def arrays_to_store_parts(x: npt.NDArray[Any], chunk: int = 256) -> dict[str, np
 
 def read_ready_made(path: str | os.PathLike[str]) -> dict[str, npt.NDArray[Any]]:
     """``.npz`` with ``X`` (N, L, 6), ``y`` (N,) or (N, 1), ``genes`` (N,); optional ``transcripts``."""
-    from isoclr.io import is_gzip
+    from isoclr.io import load_npz
 
-    if is_gzip(path):  # the download rule keeps every file gzip-compressed: unpack beside it
-        import gzip
-        import shutil
-        import tempfile
-
-        with tempfile.TemporaryDirectory(dir=Path(path).parent) as tmp:
-            plain = Path(tmp) / "arrays.npz"
-            with gzip.open(path, "rb") as src, open(plain, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 24)
-            return read_ready_made(plain)
-    with np.load(path, allow_pickle=True) as z:
-        missing = {"X", "y", "genes"} - set(z.files)
-        if missing:
-            raise ValueError(f"{path}: ready-made arrays need X, y and genes; missing {sorted(missing)} (has {z.files})")
-        out = {k: z[k] for k in z.files}
+    out = load_npz(path)  # allow_pickle=False: object arrays (pickles) are refused
+    missing = {"X", "y", "genes"} - set(out)
+    if missing:
+        raise ValueError(f"{path}: ready-made arrays need X, y and genes; missing {sorted(missing)} (has {sorted(out)})")
     n = len(out["X"])
     if out["y"].reshape(n, -1).shape[1] != 1 or len(out["genes"]) != n:
         raise ValueError(f"{path}: X has {n} rows but y has shape {out['y'].shape} and genes {out['genes'].shape}")

@@ -1,12 +1,11 @@
 import sys; from pathlib import Path  # noqa: E702
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
 
-import logging  # noqa: E402
+from isoclr.jobs import start as start_job  # noqa: E402
 
 from isoclr.isoforms import build_store, write_stats  # noqa: E402
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,  # noqa: F821
-                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+start_job(snakemake.log[0], snakemake.rule)  # noqa: F821
 p, out, inp = snakemake.params, snakemake.output, snakemake.input  # noqa: F821
 filters = {"max_length": p.filters["max_length"], "chromosomes_include": p.filters["chromosomes_include"],
            "chromosomes_exclude": p.filters["chromosomes_exclude"], "biotypes": p.filters["biotypes"]}
@@ -22,5 +21,5 @@ else:
     stats = build_store(
         inp.genome, inp.annotation, snakemake.wildcards.species, out.store, fmt=p.fmt,  # noqa: F821
         aliases=p.aliases, provenance={k: v for k, v in p.provenance.items() if k != "transcripts_url"},
-        **filters)
+        strict=p.filters.get("strict", False), **filters)
 write_stats(stats, out.stats)

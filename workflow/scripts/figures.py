@@ -1,12 +1,11 @@
 import sys; from pathlib import Path  # noqa: E702
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
 
-import logging  # noqa: E402
+from isoclr.jobs import start as start_job  # noqa: E402
 
 from isoclr.figures import draw  # noqa: E402
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,  # noqa: F821
-                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+start_job(snakemake.log[0], snakemake.rule)  # noqa: F821
 inp, name, options = snakemake.input, snakemake.params.name, dict(snakemake.params.options)  # noqa: F821
 if name == "fig_pretrain_curves":  # metrics.csv lies beside the final checkpoint (docs/interfaces.md)
     options["pretrain_metrics"] = str(Path(inp.checkpoint).parent / "metrics.csv")

@@ -1,7 +1,7 @@
 import sys; from pathlib import Path  # noqa: E702
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
 
-import logging  # noqa: E402
+from isoclr.jobs import start as start_job  # noqa: E402
 import os  # noqa: E402
 import subprocess  # noqa: E402
 
@@ -10,8 +10,7 @@ import yaml  # noqa: E402
 from isoclr.pretrain import pretrain, resolve  # noqa: E402
 
 sm = snakemake  # noqa: F821
-logging.basicConfig(filename=sm.log[0], level=logging.INFO, force=True,
-                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+start_job(sm.log[0], sm.rule)
 name, cfg = resolve(sm.config, sm.wildcards.model)
 cfg.update(sets=sm.input.sets, splits=sm.input.splits, stores=dict(zip(sm.params.species, sm.input.stores)),
            threads=sm.threads)

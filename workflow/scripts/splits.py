@@ -3,10 +3,11 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src")) 
 
 import logging  # noqa: E402
 
+from isoclr.jobs import start as start_job  # noqa: E402
+
 from isoclr.splits import make_splits, write_tsv  # noqa: E402
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,  # noqa: F821
-                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+start_job(snakemake.log[0], snakemake.rule)  # noqa: F821
 p, out = snakemake.params, snakemake.output  # noqa: F821
 splits, genes, summary = make_splits(snakemake.input.sets, p.fractions, p.seed, p.weight)  # noqa: F821
 write_tsv(splits, out.splits)

@@ -1,12 +1,11 @@
 import sys; from pathlib import Path  # noqa: E702
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
 
-import logging  # noqa: E402
+from isoclr.jobs import start as start_job  # noqa: E402
 
 from isoclr.tasks import TaskSettings, build_task  # noqa: E402
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,  # noqa: F821
-                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+start_job(snakemake.log[0], snakemake.rule)  # noqa: F821
 inp, out, spec, s = snakemake.input, snakemake.output, dict(snakemake.params.spec), snakemake.params.settings  # noqa: F821
 build_task(
     snakemake.wildcards.task, spec.pop("kind"), out.task, report_tsv=out.report,  # noqa: F821
