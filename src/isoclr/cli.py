@@ -19,6 +19,7 @@ from isoclr import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "download": ("isoclr.download", "fetch a URL (http/https/ftp/file) with verification and retries"),
     "build": ("isoclr.isoforms", "build a species isoform store (HDF5) from a genome and an annotation"),
+    "store": ("isoclr.isoforms", "the store stage (rules/store.smk): the same as `isoclr build`"),
     "export": ("isoclr.export", "write a store's transcripts as FASTA / CDS FASTA / BED12"),
     "homology": ("isoclr.homology", "merge isoform groups and homology tables into transcript sets"),
     "splits": ("isoclr.splits", "leakage-free train/validation/test splits by connected component"),
