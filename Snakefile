@@ -1,15 +1,21 @@
 # isoclr: IsoCLR pre-training and evaluation, from public genomes to the paper's figures.
-#   snakemake --cores 8 --use-conda                 (workstation)
+#   snakemake --cores 8 --use-conda                 (workstation; the demo study, into results/)
+#   snakemake --configfile config/paper.yaml        (the paper study, into results/paper/)
 #   snakemake --profile profiles/slurm              (SLURM cluster)
 #   snakemake results/figures/fig2c_halflife_linear_probe_pearson.pdf   (one figure)
 # Stages, in order; each has its rules file here, a script shim in workflow/scripts/ and a
-# module in src/isoclr/ of the same name.
+# module in src/isoclr/ (docs/settings.md has the table); shared helpers: rules/common.smk.
+import os
+import sys
 
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+from isoclr.settings import needs_default_config  # noqa: E402
 
-# The embedded demo is the default config. A config given with --configfile (for example
-# config/paper.yaml) replaces it instead of being merged into it, so no demo species, models or
-# label files leak into a real study; --config KEY=VALUE still overrides single keys.
-if not workflow.overwrite_configfiles:
+# Config layering (docs/settings.md): the demo config/config.yaml is the base unless the first
+# --configfile declares a `study:` (a complete study config such as config/paper.yaml, so no
+# demo species, models or label files leak into it). Every other --configfile is an override
+# layered over the base (deep-merged, in order), and --config KEY=VALUE comes last.
+if needs_default_config(workflow.overwrite_configfiles or []):
 
     configfile: "config/config.yaml"
 
@@ -21,7 +27,7 @@ report: "docs/report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/download.smk"
-include: "rules/isoforms.smk"
+include: "rules/store.smk"
 include: "rules/homology.smk"
 include: "rules/splits.smk"
 include: "rules/pretrain.smk"

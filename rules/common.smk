@@ -1,29 +1,344 @@
-# Shared by every rules file: config validation, paths, wildcard constraints, target lists.
+# Shared by every rules file (the only file with functions; rules files hold rules only):
+# config checks, paths, wildcard constraints, the settings of each job (isoclr.settings, one
+# typed object per stage) and the target lists. See docs/settings.md.
+#
+# Every rule's params are exactly the settings its job uses (`settings`) plus `code`, a sha256
+# over the library modules the stage runs (isoclr.settings.source_fingerprint), so Snakemake's
+# default rerun triggers (params, code, input, mtime) see a changed setting or library module.
 import os
+import re
+import sys
 
+import yaml
 from snakemake.utils import min_version, validate
 
 min_version("8.0")
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+from isoclr import settings as S  # noqa: E402  (stdlib + yaml only)
 
-
+# unknown keys first (named, with the closest valid one), then the schema (types, patterns,
+# defaults), then names that point at nothing (named by their config key)
+with open(os.path.join(workflow.basedir, "config", "schema.yaml")) as _fh:
+    S.check_keys(config, yaml.safe_load(_fh))
 validate(config, schema="../config/schema.yaml")
+S.check_references(config)
 
 RESULTS = config["results"]
 SPECIES = list(config["species"])
+PRETRAIN_MODELS = S.pretrain_models(config)
+
+
+def names_regex(names):
+    """A wildcard constraint matching exactly one of `names`, escaped (nothing when empty)."""
+    names = list(names)
+    return "|".join(re.escape(str(n)) for n in names) if names else "(?!x)x"
 
 
 wildcard_constraints:
-    species="|".join(SPECIES),
+    species=names_regex(SPECIES),
+    model=names_regex(PRETRAIN_MODELS),
 
 
 def results(*parts):
-    """A path under the configured results folder."""
+    """A path under the study's results folder (config `results`)."""
     return os.path.join(RESULTS, *parts)
+
+
+def log_path(rule_name, *parts):
+    """A job's log, under the study's results folder (results/logs/RULE/...)."""
+    return results("logs", rule_name, *parts)
+
+
+def bench_path(rule_name, *parts):
+    return results("benchmarks", rule_name, *parts)
 
 
 def rule_resources(rule_name, key, default):
     """A resource for a rule from config `resources` (see config/schema.yaml)."""
     return config.get("resources", {}).get(rule_name, {}).get(key, default)
+
+
+def code(stage):
+    """The source fingerprint of a stage's library modules (a rule's `code` param)."""
+    return S.source_fingerprint(stage)
+
+
+# --- paths -----------------------------------------------------------------------------------
+def download_path(relative):
+    return results("downloads", relative)
+
+
+def genome_path(species):
+    return download_path(S.genome_download(species))
+
+
+def annotation_path(species):
+    return download_path(S.annotation_download(config, species))
+
+
+def homology_path(name):
+    return download_path(S.homology_download(name))
+
+
+def downloaded_file(name):
+    """The local copy of config `download.files.NAME`."""
+    return download_path(S.file_download(name))
+
+
+def store_path(species):
+    return results("stores", f"{species}.h5")
+
+
+def eval_table(task, model, fraction, fold):
+    return results("eval", task, model, f"frac{fraction}", f"fold{fold}.tsv")
+
+
+def pretrain_checkpoint(encoder):
+    return results("pretrain", S.pretrain_model_of(config, encoder), "checkpoint.pt")
+
+
+# --- download --------------------------------------------------------------------------------
+def download_regex():
+    return names_regex(S.downloads(config))
+
+
+def download_settings(wildcards):
+    """What is fetched (url, sha256, size); how (retries, timeout) is read by the shim."""
+    return S.DownloadSettings.from_config(config, wildcards.path).job_params()
+
+
+# --- store -----------------------------------------------------------------------------------
+def store_inputs(wildcards):
+    """The store's sequence source: the genome, or transcripts (+ gene map) in its place."""
+    sp = config["species"][wildcards.species]
+    out = {"annotation": annotation_path(wildcards.species)}
+    if "transcripts" in sp:
+        out["transcripts"] = download_path(
+            S.species_input_download(wildcards.species, "transcripts")
+        )
+        if "gene_map" in sp:
+            out["gene_map"] = download_path(S.species_input_download(wildcards.species, "gene_map"))
+    else:
+        out["genome"] = genome_path(wildcards.species)
+    return out
+
+
+def store_settings(wildcards):
+    return S.StoreSettings.from_config(config, wildcards.species).to_params()
+
+
+# --- homology and splits ---------------------------------------------------------------------
+def homology_settings():
+    return S.HomologySettings.from_config(config).to_params()
+
+
+def homology_inputs():
+    return {
+        "stores": [store_path(sp) for sp in SPECIES],
+        "sources": [homology_path(s["name"]) for s in homology_settings()["sources"]],
+    }
+
+
+def splits_settings():
+    return S.SplitsSettings.from_config(config).to_params()
+
+
+# --- pretrain --------------------------------------------------------------------------------
+def pretrain_settings(wildcards):
+    """Every setting of the model's job (not its data paths and threads: inputs, threads)."""
+    return S.PretrainSettings.from_config(config, wildcards.model).job_params()
+
+
+def pretrain_gpus():
+    return int(config["pretrain"]["gpus"])
+
+
+# --- tasks -----------------------------------------------------------------------------------
+def array_tasks():
+    """Tasks built from ready-made arrays (they write their own task-local store)."""
+    return [t for t in S.task_names(config) if S.task_kind(config, t) == "mrl_arrays"]
+
+
+def store_tasks():
+    return [t for t in S.task_names(config) if S.task_kind(config, t) != "mrl_arrays"]
+
+
+def task_file(value):
+    """A label/GO source: a `download.files` name (its local copy) or a path (as given)."""
+    if value in config["download"]["files"]:
+        return downloaded_file(value)
+    return value
+
+
+def task_inputs(wildcards):
+    """Everything one task reads: its species store, the annotation (for the join report),
+    the homology groups, and its label files."""
+    s = S.TaskStageSettings.from_config(config, wildcards.task)
+    inputs = {"genes": results("splits", "genes.tsv")}
+    if s.spec["kind"] != "mrl_arrays":
+        inputs["store"] = store_path(s.spec["species"])
+        inputs["annotation"] = annotation_path(s.spec["species"])
+    for key in ("labels", "obo", "gaf", "gene_ids"):
+        if s.spec.get(key):
+            inputs[key] = task_file(s.spec[key])
+    return inputs
+
+
+def task_settings(wildcards):
+    return S.TaskStageSettings.from_config(config, wildcards.task).to_params()
+
+
+# --- evaluation ------------------------------------------------------------------------------
+def eval_encoders_regex():
+    return names_regex(S.eval_encoders(config))
+
+
+def network_regex():
+    return names_regex(S.NETWORK_MODELS)
+
+
+def embed_inputs(wildcards):
+    """The task and, for isoclr/mlm, the checkpoint an embedding job reads."""
+    inputs = {"task": results("tasks", f"{wildcards.task}.h5")}
+    if wildcards.encoder in ("isoclr", "mlm"):
+        inputs["checkpoint"] = pretrain_checkpoint(wildcards.encoder)
+    return inputs
+
+
+def embed_settings(wildcards):
+    return S.EmbedSettings.from_config(config, wildcards.encoder).to_params()
+
+
+def linear_inputs(wildcards):
+    return {
+        "task": results("tasks", f"{wildcards.task}.h5"),
+        "embeddings": results("embeddings", wildcards.encoder, f"{wildcards.task}.h5"),
+    }
+
+
+def linear_settings(wildcards):
+    return S.EvaluationSettings.from_config(
+        config, wildcards.task, f"{wildcards.encoder}-linear"
+    ).to_params()
+
+
+def network_inputs(wildcards):
+    inputs = {"task": results("tasks", f"{wildcards.task}.h5")}
+    if wildcards.netmodel == "isoclr-finetune":
+        inputs["checkpoint"] = pretrain_checkpoint("isoclr")
+    return inputs
+
+
+def network_settings(wildcards):
+    return S.EvaluationSettings.from_config(config, wildcards.task, wildcards.netmodel).to_params()
+
+
+def evaluation_tables():
+    """Every evaluation job's TSV: each task x its models x fractions x folds."""
+    return [eval_table(*job) for job in S.eval_jobs(config)]
+
+
+# --- figures ---------------------------------------------------------------------------------
+FIGURE_SUBCATEGORY = {
+    "fig2a_go_linear_probe": "Gene Ontology",
+    "fig2b_halflife_linear_probe_mse": "RNA half-life",
+    "fig2c_halflife_linear_probe_pearson": "RNA half-life",
+    "fig3_halflife_finetune": "RNA half-life",
+    "fig4_tsne_go_cellular_component": "Latent space",
+    "fig_linear_probe_comparison": "Encoders",
+}
+FIGURE_LABELS = {
+    "fig2a_go_linear_probe": ("GO molecular function", "linear probe vs supervised"),
+    "fig2b_halflife_linear_probe_mse": ("half-life", "linear probe MSE"),
+    "fig2c_halflife_linear_probe_pearson": ("half-life", "linear probe Pearson"),
+    "fig3_halflife_finetune": ("half-life", "fine-tuning"),
+    "fig4_tsne_go_cellular_component": ("GO cellular component", "t-SNE"),
+    "fig_linear_probe_comparison": ("half-life", "linear probes of every encoder"),
+}
+
+
+def figure_names():
+    """Every figure the {figure} wildcard can take: the paper's and each model's curves."""
+    return list(S.FIGURES) + [f"pretrain_curves_{m}" for m in PRETRAIN_MODELS]
+
+
+def figure_inputs(wildcards):
+    """A figure's inputs: its evaluation tables, or t-SNE embeddings + task, or a model's
+    pre-training metrics."""
+    name = wildcards.figure
+    if name.startswith("pretrain_curves_"):
+        return {"pretrain_metrics": results("pretrain", name[16:], "metrics.csv")}
+    if name == "fig4_tsne_go_cellular_component":
+        f = S.FigureSettings.section(config)
+        return {
+            "embeddings": results("embeddings", f["tsne_encoder"], f"{f['tsne_task']}.h5"),
+            "task_file": results("tasks", f"{f['tsne_task']}.h5"),
+        }
+    return {"metrics": [eval_table(*job) for job in S.figure_jobs(config, name)]}
+
+
+def figure_settings(wildcards):
+    return S.FigureSettings.from_config(config, wildcards.figure).to_params()
+
+
+def figure_category(wildcards):
+    """Report category: the pre-training curves have their own, every other figure is a Figure."""
+    return "Pre-training" if wildcards.figure.startswith("pretrain_curves_") else "Figures"
+
+
+def figure_subcategory(wildcards):
+    if wildcards.figure.startswith("pretrain_curves_"):
+        return "Pre-training"
+    return FIGURE_SUBCATEGORY[wildcards.figure]
+
+
+def figure_labels():
+    def labels(wildcards):
+        if wildcards.figure.startswith("pretrain_curves_"):
+            return {"model": wildcards.figure[16:], "panel": "loss, alignment/uniformity, learning rate"}
+        task, panel = FIGURE_LABELS[wildcards.figure]
+        return {"task": task, "panel": panel}
+
+    return labels
+
+
+# --- targets ---------------------------------------------------------------------------------
+def data_targets():
+    """The data stage's outputs: every species store, the transcript sets and the splits."""
+    return [store_path(sp) for sp in SPECIES] + [
+        results("homology", "sets.h5"),
+        results("splits", "splits.tsv"),
+    ]
+
+
+def pretrain_targets():
+    return expand(
+        results("pretrain", "{model}", "{file}"),
+        model=PRETRAIN_MODELS,
+        file=["checkpoint.pt", "curves.pdf", "curves.png"],
+    )
+
+
+def tsne_embeddings():
+    """The embeddings the t-SNE figure reads (config figures.tsne_task / tsne_encoder)."""
+    f = S.FigureSettings.section(config)
+    if not f.get("tsne_task") or not f.get("tsne_encoder"):
+        return []
+    return [results("embeddings", f["tsne_encoder"], f"{f['tsne_task']}.h5")]
+
+
+def evaluation_targets():
+    """metrics.tsv (every job) plus the embeddings the figures read directly."""
+    if not S.eval_tasks(config):
+        return []
+    return [results("metrics", "metrics.tsv"), results("metrics", "metrics.html")] + tsne_embeddings()
+
+
+def figure_targets():
+    """Every configured figure (PDF; the PNG is made beside it) and the pre-training curves."""
+    names = list(S.FigureSettings.section(config)["names"])
+    names += [f"pretrain_curves_{m}" for m in PRETRAIN_MODELS]
+    return [results("figures", f"{n}.pdf") for n in names]
 
 
 def all_targets():

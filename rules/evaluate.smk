@@ -4,17 +4,13 @@
 # train networks (isoclr-finetune, supervised, saluki) ask for a GPU (config resources).
 
 
-include: "evaluate_common.smk"
-
-
 rule embed_task:
     input:
-        unpack(embed_checkpoint),
-        task=results("tasks", "{task}.h5"),
+        unpack(embed_inputs),
     output:
         results("embeddings", "{encoder}", "{task}.h5"),
     log:
-        "logs/embed_task/{encoder}/{task}.log",
+        log_path("embed_task", "{encoder}", "{task}.log"),
     benchmark:
         results("benchmarks", "embed_task", "{encoder}", "{task}.tsv")
     wildcard_constraints:
@@ -28,6 +24,7 @@ rule embed_task:
         gpu=rule_resources("embed_task", "gpu", 0),
     params:
         settings=embed_settings,
+        code=code("embed"),
     script:
         "../workflow/scripts/embed_task.py"
 
@@ -38,10 +35,11 @@ rule evaluate_linear:
     output:
         results("eval", "{task}", "{encoder}-linear", "frac{fraction}", "fold{fold}.tsv"),
     log:
-        "logs/evaluate_linear/{task}/{encoder}-linear/frac{fraction}/fold{fold}.log",
+        log_path(
+            "evaluate_linear", "{task}", "{encoder}-linear", "frac{fraction}", "fold{fold}.log"
+        ),
     benchmark:
-        results(
-            "benchmarks",
+        bench_path(
             "evaluate_linear",
             "{task}",
             "{encoder}-linear",
@@ -59,8 +57,8 @@ rule evaluate_linear:
         mem_mb=rule_resources("evaluate_linear", "mem_mb", 4000),
         runtime=rule_resources("evaluate_linear", "runtime", 30),
     params:
-        model=linear_model,
         settings=linear_settings,
+        code=code("evaluate"),
     script:
         "../workflow/scripts/evaluate.py"
 
@@ -71,10 +69,9 @@ rule evaluate_network:
     output:
         results("eval", "{task}", "{netmodel}", "frac{fraction}", "fold{fold}.tsv"),
     log:
-        "logs/evaluate_network/{task}/{netmodel}/frac{fraction}/fold{fold}.log",
+        log_path("evaluate_network", "{task}", "{netmodel}", "frac{fraction}", "fold{fold}.log"),
     benchmark:
-        results(
-            "benchmarks",
+        bench_path(
             "evaluate_network",
             "{task}",
             "{netmodel}",
@@ -82,7 +79,7 @@ rule evaluate_network:
             "fold{fold}.tsv",
         )
     wildcard_constraints:
-        netmodel="|".join(EVAL_NETWORK_MODELS),
+        netmodel=network_regex(),
         fraction=r"[0-9.e-]+",
         fold=r"[0-9]+",
     conda:
@@ -93,8 +90,8 @@ rule evaluate_network:
         runtime=rule_resources("evaluate_network", "runtime", 240),
         gpu=rule_resources("evaluate_network", "gpu", 0),
     params:
-        model="{netmodel}",
         settings=network_settings,
+        code=code("evaluate"),
     script:
         "../workflow/scripts/evaluate.py"
 
@@ -111,8 +108,10 @@ rule collect_metrics:
             labels={"table": "every task, model, fraction: mean ± SD over folds"},
         ),
     log:
-        "logs/collect_metrics/collect_metrics.log",
+        log_path("collect_metrics", "collect_metrics.log"),
     conda:
         "../envs/evaluate.yaml"
+    params:
+        code=code("collect"),
     script:
         "../workflow/scripts/collect_metrics.py"

@@ -1,27 +1,23 @@
 # Stage: homology merge into transcript sets. See docs/interfaces.md ("Transcript sets").
 
 
-rule homology_sets:
+rule homology:
     input:
-        stores=expand(results("stores", "{species}.h5"), species=SPECIES),
-        sources=[homology_path(name) for name in homology_sources()],
+        **homology_inputs(),
     output:
         sets=results("homology", "sets.h5"),
         stats=results("homology", "sets.stats.tsv"),
     log:
-        "logs/homology_sets/sets.log",
+        log_path("homology", "sets.log"),
     benchmark:
-        results("benchmarks", "homology_sets", "sets.tsv")
+        bench_path("homology", "sets.tsv")
     conda:
         "../envs/data.yaml"
     resources:
-        mem_mb=rule_resources("homology_sets", "mem_mb", 8000),
-        runtime=rule_resources("homology_sets", "runtime", 60),
+        mem_mb=rule_resources("homology", "mem_mb", 8000),
+        runtime=rule_resources("homology", "runtime", 60),
     params:
-        species=SPECIES,
-        sources=homology_source_specs(),
-        taxids=species_taxids(),
-        join_symbols=config["homology"]["join_symbols"],
-        max_genes_per_symbol=config["homology"]["max_genes_per_symbol"],
+        settings=homology_settings(),
+        code=code("homology"),
     script:
         "../workflow/scripts/homology.py"

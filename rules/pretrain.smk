@@ -1,16 +1,15 @@
 # Stage: pre-training, one job per pretrain.models entry. See docs/interfaces.md ("Pre-training").
-# gpu resource > 1 (config pretrain.gpus or resources.pretrain.gpu): the shim launches `torchrun --nproc_per_node=gpus -m isoclr.cli
-# pretrain ...` (DDP + synced BN, negatives gathered over all GPUs); otherwise one process.
-# A re-run resumes from results/pretrain/{model}/checkpoints/ when the model config is unchanged
-# (a changed architecture is refused with the difference named: delete the folder to retrain).
-
-
-include: "pretrain_common.smk"
+# gpu resource > 1 (config pretrain.gpus or resources.pretrain.gpu): the shim launches
+# `torchrun --nproc_per_node=gpus -m isoclr.cli pretrain ...` (DDP + synced BN, negatives
+# gathered over all GPUs); otherwise one process. params: every training setting of the model,
+# so a changed lr (or size, temperature...) reruns it; a re-run resumes from
+# results/pretrain/{model}/checkpoints/ only when the settings and input data are the same
+# (otherwise it starts fresh in a cleaned folder, and says so in its log).
 
 
 rule pretrain:
     input:
-        stores=expand(results("stores", "{species}.h5"), species=SPECIES),
+        stores=[store_path(sp) for sp in SPECIES],
         sets=results("homology", "sets.h5"),
         splits=results("splits", "splits.tsv"),
     output:
@@ -18,9 +17,9 @@ rule pretrain:
         config=results("pretrain", "{model}", "config.yaml"),
         metrics=results("pretrain", "{model}", "metrics.csv"),
     log:
-        "logs/pretrain/{model}.log",
+        log_path("pretrain", "{model}.log"),
     benchmark:
-        results("benchmarks", "pretrain", "{model}.tsv")
+        bench_path("pretrain", "{model}.tsv")
     conda:
         "../envs/torch.yaml"
     threads: config["pretrain"]["threads"]
@@ -30,5 +29,7 @@ rule pretrain:
         runtime=rule_resources("pretrain", "runtime", config["pretrain"]["runtime"]),
     params:
         species=SPECIES,
+        settings=pretrain_settings,
+        code=code("pretrain"),
     script:
         "../workflow/scripts/pretrain.py"

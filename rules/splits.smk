@@ -9,17 +9,16 @@ rule splits:
         genes=results("splits", "genes.tsv"),
         summary=results("splits", "summary.tsv"),
     log:
-        "logs/splits/splits.log",
+        log_path("splits", "splits.log"),
     benchmark:
-        results("benchmarks", "splits", "splits.tsv")
+        bench_path("splits", "splits.tsv")
     conda:
         "../envs/data.yaml"
     resources:
         mem_mb=rule_resources("splits", "mem_mb", 4000),
         runtime=rule_resources("splits", "runtime", 30),
     params:
-        fractions=config["splits"]["fractions"],
-        weight=config["splits"]["weight"],
-        seed=splits_seed(),
+        settings=splits_settings(),
+        code=code("splits"),
     script:
         "../workflow/scripts/splits.py"

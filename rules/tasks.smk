@@ -2,9 +2,6 @@
 # ("Task datasets") and the module docstring of src/isoclr/tasks.py (selection rule, folds).
 
 
-include: "tasks_common.smk"
-
-
 rule task:
     input:
         unpack(task_inputs),
@@ -12,9 +9,9 @@ rule task:
         task=results("tasks", "{task}.h5"),
         report=results("tasks", "{task}.report.tsv"),
     log:
-        "logs/task/{task}.log",
+        log_path("task", "{task}.log"),
     benchmark:
-        results("benchmarks", "task", "{task}.tsv")
+        bench_path("task", "{task}.tsv")
     wildcard_constraints:
         task=names_regex(store_tasks()),
     conda:
@@ -23,10 +20,10 @@ rule task:
         mem_mb=rule_resources("task", "mem_mb", 8000),
         runtime=rule_resources("task", "runtime", 30),
     params:
-        spec=task_spec,
-        settings=task_settings(),
+        settings=task_settings,
+        code=code("tasks"),
     script:
-        "../workflow/scripts/tasks_build.py"
+        "../workflow/scripts/tasks.py"
 
 
 rule task_arrays:
@@ -37,9 +34,9 @@ rule task_arrays:
         report=results("tasks", "{task}.report.tsv"),
         store=results("tasks", "{task}.store.h5"),
     log:
-        "logs/task_arrays/{task}.log",
+        log_path("task_arrays", "{task}.log"),
     benchmark:
-        results("benchmarks", "task_arrays", "{task}.tsv")
+        bench_path("task_arrays", "{task}.tsv")
     wildcard_constraints:
         task=names_regex(array_tasks()),
     conda:
@@ -48,7 +45,7 @@ rule task_arrays:
         mem_mb=rule_resources("task_arrays", "mem_mb", 32000),
         runtime=rule_resources("task_arrays", "runtime", 60),
     params:
-        spec=task_spec,
-        settings=task_settings(),
+        settings=task_settings,
+        code=code("tasks"),
     script:
-        "../workflow/scripts/tasks_build.py"
+        "../workflow/scripts/tasks.py"

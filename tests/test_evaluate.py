@@ -179,9 +179,12 @@ def test_random_encoder_is_deterministic(setup: dict[str, Path]) -> None:
     E.embed_task(setup["reg"], "random", again, model_cfg=TINY, seed=7, batch_size=5, device="cpu")
     with h5py.File(first) as f1, h5py.File(again) as f2:
         np.testing.assert_allclose(f1["h"][:], f2["h"][:], rtol=1e-5, atol=1e-6)
-    s1 = E.settings_from_config({"seed": 5, "evaluation": {}}, "random-linear", "reg")["seed"]
-    s2 = E.settings_from_config({"seed": 5, "evaluation": {}}, "random", "ml")["seed"]
-    assert s1 == s2  # one random encoder for every task
+    from isoclr.settings import EmbedSettings
+
+    conf = {"seed": 5, "evaluation": {"isoclr_model": "m"}, "pretrain": {"models": {"m": {"size": "tiny"}}}}
+    s1 = EmbedSettings.from_config(conf, "random")
+    assert s1.seed == E.derive_seed(5, "random-encoder")  # one random encoder for every task
+    assert s1.model_cfg == {"size": "tiny"}
 
 
 def test_collect_metrics(setup: dict[str, Path]) -> None:

@@ -569,7 +569,7 @@ def _wrong_checksum_run(tmp_path: Path, **env: str) -> tuple[subprocess.Complete
     r = subprocess.run([exe, "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path), "--configfile",
                         str(tmp_path / "tiny.yaml"), "--cores", "1", str(target)],
                        capture_output=True, text=True, timeout=300, env={**os.environ, **env}, check=False)
-    return r, tmp_path / "logs" / "download_genome" / "human.log"
+    return r, tmp_path / "results" / "logs" / "download" / "human" / "genome.fa.gz.log"
 
 
 @pytest.mark.pipeline
@@ -579,7 +579,7 @@ def test_failed_job_writes_its_reason_to_the_log_and_one_line(tmp_path: Path) ->
     assert r.returncode == 1
     assert "sha256 mismatch: expected " + "0" * 64 in log.read_text()  # the log was empty before
     lines = [line for line in out.splitlines() if "sha256 mismatch" in line]
-    assert len(lines) == 1 and lines[0].startswith("isoclr download_genome: error: file://")
+    assert len(lines) == 1 and lines[0].startswith("isoclr download: error: file://")
     assert "Traceback (most recent call last)" not in out
     assert not (tmp_path / "a" / "results" / "downloads" / "human" / "genome.fa.gz").exists()
     # the debug switch adds a short traceback

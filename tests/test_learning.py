@@ -18,7 +18,7 @@ from sklearn.preprocessing import StandardScaler
 
 from isoclr.embed import embed_store
 from isoclr.model import build_encoder, load_encoder
-from isoclr.pretrain import pretrain, resolve
+from isoclr.pretrain import architecture, pretrain, resolve
 from isoclr.simulate import SimConfig, write_simulation
 from isoclr.store import IsoformStore
 
@@ -86,7 +86,7 @@ def run_check(root: Path, seed: int = SEED, sim: dict[str, Any] | None = None,
     labels = pd.read_csv(paths["labels"], sep="\t")
     trained, _ = load_encoder(checkpoint)
     torch.manual_seed(seed)  # the same initial weights pretrain() started from
-    random_encoder = build_encoder(cfg["model"])
+    random_encoder = build_encoder(architecture(cfg))
     return probe_r(trained, root, labels, sim_cfg.species), probe_r(random_encoder, root, labels, sim_cfg.species)
 
 

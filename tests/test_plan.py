@@ -61,7 +61,7 @@ def expected_counts(config: dict) -> dict[str, int]:
 
 
 def load_config(configfile: str) -> dict:
-    """The config snakemake sees: a --configfile replaces the demo config (see Snakefile)."""
+    """The config snakemake sees for a study file (it declares `study:`, so it is the whole base)."""
     return yaml.safe_load((ROOT / configfile).read_text())
 
 
@@ -99,8 +99,12 @@ def test_human_mrna_plan(tmp_path: Path) -> None:
     map) and its annotation, no genome; both encoders; every task x model x fraction x fold."""
     counts, elapsed, want = _check("config/human_mrna.yaml", tmp_path)
     config = load_config("config/human_mrna.yaml")
-    assert counts["build_store"] == 1 and counts["download_species_input"] == 2
-    assert "download_genome" not in counts
+    from isoclr.settings import downloads
+
+    planned = downloads(config)  # what the one download rule fetches (path -> remote)
+    assert counts["store"] == 1 and counts["download"] == len(planned)
+    assert {"human/transcripts.fa.gz", "human/gene_map.tsv.gz"} <= set(planned)
+    assert "human/genome.fa.gz" not in planned
     assert counts["pretrain"] == 2 == len(config["pretrain"]["models"])
     assert config["results"] == "results/human_mrna"
     assert set(config["evaluation"]["models"]) == {"isoclr-linear", "mlm-linear", "random-linear",

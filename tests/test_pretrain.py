@@ -57,17 +57,46 @@ def _states(path: Path) -> dict[str, torch.Tensor]:
     return out
 
 
+def _run_py(code: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+
+
+KILL_AT = """
+import os, signal, sys, yaml, logging
+logging.basicConfig(level=logging.INFO)
+from isoclr import pretrain as P
+_, s = P.resolve(yaml.safe_load(open(sys.argv[1] if len(sys.argv) > 1 else {cfg!r})))
+def die(step):
+    if step == {step}:
+        os.kill(os.getpid(), signal.SIGKILL)  # like a pre-empted job
+P.pretrain(s, {out!r}, resume=True, callbacks=[die])
+"""
+
+#: metrics.csv columns that measure time (they differ between any two runs)
+TIMING = ("sets_per_s", "elapsed_s")
+
+
+def _metrics(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    with open(path, newline="") as fh:
+        return [{k: v for k, v in row.items() if k not in TIMING} for row in csv.DictReader(fh)]
+
+
 @pytest.mark.slow
 def test_sigkill_and_resume_matches_an_uninterrupted_run(sim: dict, tmp_path: Path) -> None:
     cfg = _cfg(sim)
     plain = _write(tmp_path / "plain.yaml", cfg)
-    killer = _write(tmp_path / "kill.yaml", {**cfg, "testing": {"kill_at_step": 7}})
     r = _cli("--config", str(plain), "--out", str(tmp_path / "straight"))
     assert r.returncode == 0, r.stderr
-    r = _cli("--config", str(killer), "--out", str(tmp_path / "resumed"))
-    assert r.returncode == -9  # SIGKILL after step 7: checkpoint of step 4 on disk, steps 5-7 lost
-    ckpts = sorted(p.name for p in (tmp_path / "resumed" / "checkpoints").iterdir())
+    r = _run_py(KILL_AT.format(cfg=str(plain), step=7, out=str(tmp_path / "resumed")))
+    assert r.returncode == -9, r.stderr  # SIGKILL after step 7: checkpoint of step 4 on disk, steps 5-7 lost
+    ckpts = sorted(p.name for p in (tmp_path / "resumed" / "checkpoints").glob("*.pt"))
     assert ckpts == ["step_0000004.pt"] and not (tmp_path / "resumed" / "checkpoint.pt").exists()
+    # as Snakemake does before rerunning an incomplete job: the declared outputs are deleted
+    for name in ("metrics.csv", "config.yaml"):
+        (tmp_path / "resumed" / name).unlink(missing_ok=True)
     r = _cli("--config", str(plain), "--out", str(tmp_path / "resumed"), "--resume")
     assert r.returncode == 0, r.stderr
     assert "resumed from" in r.stderr and "at step 4" in r.stderr
@@ -75,9 +104,10 @@ def test_sigkill_and_resume_matches_an_uninterrupted_run(sim: dict, tmp_path: Pa
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)
-    # metrics.csv holds each step once after the resume; outputs per contract
-    steps = [int(line.split(",")[0]) for line in (tmp_path / "resumed" / "metrics.csv").read_text().splitlines()[1:]]
-    assert steps == sorted(set(steps)) and steps[-1] == 10
+    # metrics.csv: the same rows as the uninterrupted run (every column but the timings)
+    straight, resumed = _metrics(tmp_path / "straight" / "metrics.csv"), _metrics(tmp_path / "resumed" / "metrics.csv")
+    assert [r["step"] for r in resumed] == ["2", "4", "5", "6", "8", "10"]
+    assert resumed == straight
     for name in ("config.yaml", "metrics.csv"):
         assert (tmp_path / "resumed" / name).stat().st_size > 0
     enc, info = load_encoder(tmp_path / "resumed" / "checkpoint.pt")
@@ -85,23 +115,109 @@ def test_sigkill_and_resume_matches_an_uninterrupted_run(sim: dict, tmp_path: Pa
     assert enc(torch.zeros(2, 6, 64), torch.tensor([64, 40])).shape == (2, enc.out_dim)
 
 
-def test_nan_loss_stops_and_keeps_last_good_checkpoint(sim: dict, tmp_path: Path) -> None:
+def test_resume_after_a_settings_change_starts_fresh(sim: dict, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A finished run, then the same folder with another lr and resume=True (what the pipeline
+    does after `-R pretrain`): the old checkpoint is not continued; the new weights equal a
+    fresh run with the new lr and differ from the old ones."""
+    short = dict(steps=4, val_every=100, checkpoint_every=2, log_every=2)
+    _, old = P.resolve(_cfg(sim, **short))
+    _, new = P.resolve(_cfg(sim, **short, lr=1e-2))
+    P.pretrain(old, tmp_path / "run")
+    before = _states(tmp_path / "run" / "checkpoint.pt")
+    with caplog.at_level("INFO", logger="isoclr.pretrain"):
+        P.pretrain(new, tmp_path / "run", resume=True)
+    assert "different run" in caplog.text and "lr: checkpoint 0.003 vs config 0.01" in caplog.text
+    assert "resumed from" not in caplog.text
+    P.pretrain(new, tmp_path / "fresh")
+    after, fresh = _states(tmp_path / "run" / "checkpoint.pt"), _states(tmp_path / "fresh" / "checkpoint.pt")
+    for k in fresh:
+        torch.testing.assert_close(after[k], fresh[k], rtol=0, atol=0, msg=k)
+    assert any(not torch.equal(after[k], before[k]) for k in before if k.startswith("encoder."))
+    # and the same settings resume (here: nothing left to do, the final checkpoint is kept)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="isoclr.pretrain"):
+        P.pretrain(new, tmp_path / "run", resume=True)
+    assert "resumed from" in caplog.text and "at step 4" in caplog.text
+
+
+def test_changed_input_data_starts_fresh(sim: dict, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    splits = tmp_path / "splits.tsv"
+    splits.write_text(Path(sim["splits"]).read_text())
+    _, s = P.resolve(_cfg(sim, steps=2, val_every=100, checkpoint_every=2, splits=str(splits)))
+    P.pretrain(s, tmp_path / "run")
+    lines = splits.read_text().splitlines()
+    moved = next(i for i, ln in enumerate(lines) if ln.endswith("\ttest"))
+    lines[moved] = lines[moved].replace("\ttest", "\ttrain")
+    splits.write_text("\n".join(lines) + "\n")
+    with caplog.at_level("INFO", logger="isoclr.pretrain"):
+        P.pretrain(s, tmp_path / "run", resume=True)
+    assert "different run" in caplog.text and "data: checkpoint" in caplog.text
+
+
+LOCK_HOLDER = """
+import sys, time, yaml
+from isoclr import pretrain as P
+_, s = P.resolve(yaml.safe_load(open({cfg!r})))
+P.pretrain(s, {out!r}, callbacks=[lambda step: time.sleep(0.5)])
+"""
+
+
+def test_second_concurrent_run_fails_at_once_naming_the_folder(sim: dict, tmp_path: Path) -> None:
+    import time
+
+    cfg = _write(tmp_path / "c.yaml", _cfg(sim, steps=30, val_every=100, checkpoint_every=100))
+    out = tmp_path / "model"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    first = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER.format(cfg=str(cfg), out=str(out))], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        while not (out / "checkpoints" / "metrics.csv").exists():  # the first run is training
+            assert first.poll() is None, first.stderr.read() if first.stderr else ""
+            assert time.time() < deadline
+            time.sleep(0.2)
+        t0 = time.time()
+        r = _cli("--config", str(cfg), "--out", str(out), "--resume")
+        assert r.returncode == 1
+        assert f"{out}: another pre-training is running in this model folder" in r.stderr
+        assert time.time() - t0 < 30 and first.poll() is None  # failed at once, the first one goes on
+    finally:
+        first.kill()
+        first.wait()
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(sim: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
     out = tmp_path / "run"
-    _, cfg = P.resolve(_cfg(sim, steps=8, val_every=100, testing={"nan_at_step": 6}))
+    _, cfg = P.resolve(_cfg(sim, steps=8, val_every=100))
+    calls = []
+    dcl = P.losses.dcl_loss
+
+    def nan_at_step_6(*args, **kwargs):  # the 6th training loss is NaN (no test hook in pretrain)
+        calls.append(1)
+        loss = dcl(*args, **kwargs)
+        return loss * float("nan") if len(calls) == 6 else loss
+
+    monkeypatch.setattr(P.losses, "dcl_loss", nan_at_step_6)
     with pytest.raises(P.NonFiniteLossError, match=r"non-finite training loss .* at step 6 .*step_0000004\.pt"):
         P.pretrain(cfg, out)
-    assert [p.name for p in (out / "checkpoints").iterdir()] == ["step_0000004.pt"]
+    monkeypatch.undo()
+    assert sorted(p.name for p in (out / "checkpoints").glob("*.pt")) == ["step_0000004.pt"]
     assert not (out / "checkpoint.pt").exists()
     ck = torch.load(out / "checkpoints" / "step_0000004.pt", weights_only=True)
     assert all(torch.isfinite(v).all() for v in ck["encoder"].values() if v.is_floating_point())
     assert ck["set_weight_norm"] > 0
-    # resuming with a different architecture is refused, naming the difference
-    _, other = P.resolve(_cfg(sim, steps=8, widths=[16, 32, 32, 48]))
-    with pytest.raises(ValueError, match=r"refusing to resume.*widths: checkpoint \[16, 32, 32, 64\] vs config \[16, 32, 32, 48\]"):
+    # another architecture or objective does not resume: a fresh start, the difference logged
+    _, other = P.resolve(_cfg(sim, steps=2, val_every=100, widths=[16, 32, 32, 48]))
+    with caplog.at_level("INFO", logger="isoclr.pretrain"):
         P.pretrain(other, out, resume=True)
-    _, mlm = P.resolve(_cfg(sim, steps=8, objective="mlm"))
-    with pytest.raises(ValueError, match="objective: checkpoint 'dcl' vs config 'mlm'"):
+    assert "widths" in caplog.text and "[16, 32, 32, 48]" in caplog.text and "starting fresh" in caplog.text
+    assert load_encoder(out / "checkpoint.pt")[1]["step"] == 2
+    _, mlm = P.resolve(_cfg(sim, steps=2, val_every=100, objective="mlm"))
+    caplog.clear()
+    with caplog.at_level("INFO", logger="isoclr.pretrain"):
         P.pretrain(mlm, out, resume=True)
+    assert "objective: checkpoint 'dcl' vs config 'mlm'" in caplog.text
 
 
 def test_empty_validation_split_is_a_clear_error(sim: dict, tmp_path: Path) -> None:
@@ -190,8 +306,8 @@ def test_pipeline_config_resolution(tmp_path: Path) -> None:
     conf = {"seed": 7, "results": "res", "pretrain": {"models": {"a": {"size": "tiny", "lr": 0.01}, "b": {"objective": "mlm"}}}}
     with pytest.raises(ValueError, match="pick one with --model"):
         P.resolve(conf)
-    name, cfg = P.resolve(conf, "a")
-    assert name == "a" and cfg["seed"] == 7 and cfg["lr"] == 0.01 and cfg["sets"] == os.path.join("res", "homology", "sets.h5")
-    assert cfg["model"]["widths"] == [16, 32, 32, 64]
-    with pytest.raises(ValueError, match="unknown key"):
+    name, s = P.resolve(conf, "a")
+    assert name == "a" and s.seed == 7 and s.lr == 0.01 and s.sets == os.path.join("res", "homology", "sets.h5")
+    assert P.architecture(s)["widths"] == [16, 32, 32, 64]
+    with pytest.raises(ValueError, match="unknown key 'lrr'; did you mean 'lr'"):
         P.resolve({"pretrain": {"models": {"a": {"lrr": 1}}}})

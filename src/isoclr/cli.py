@@ -19,6 +19,7 @@ from isoclr import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "download": ("isoclr.download", "fetch a URL (http/https/ftp/file) with verification and retries"),
     "build": ("isoclr.isoforms", "build a species isoform store (HDF5) from a genome and an annotation"),
+    "store": ("isoclr.isoforms", "the store stage (rules/store.smk): the same as `isoclr build`"),
     "export": ("isoclr.export", "write a store's transcripts as FASTA / CDS FASTA / BED12"),
     "homology": ("isoclr.homology", "merge isoform groups and homology tables into transcript sets"),
     "splits": ("isoclr.splits", "leakage-free train/validation/test splits by connected component"),
@@ -28,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tasks": ("isoclr.tasks", "build a downstream task dataset (half-life, GO, ribosome load)"),
     "evaluate": ("isoclr.evaluate", "train/evaluate one model on one task, fraction and fold"),
     "figures": ("isoclr.figures", "draw the paper's figures from the metrics table"),
+    "cost": ("isoclr.cost", "wall time and device hours of a config's pre-training and evaluation grid"),
 }
 
 

@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -49,12 +48,17 @@ import numpy.typing as npt
 import pandas as pd
 
 from isoclr.io import atomic_path
+from isoclr.settings import (
+    BUILTIN_ENCODERS,
+    NETWORK_MODELS,
+    EmbedSettings,
+    EvaluationSettings,
+    derive_seed,
+)
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ["task", "species", "model", "fraction", "fold", "metric", "value", "n_train"]
-NETWORK_MODELS = ("isoclr-finetune", "supervised", "saluki")
-BUILTIN_ENCODERS = ("isoclr", "mlm", "random")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -74,10 +78,7 @@ def parse_model(model: str) -> tuple[str, str]:
     )
 
 
-def derive_seed(base: int, *parts: object) -> int:
-    """A 31-bit seed from a base seed and names (stable across processes, unlike ``hash``)."""
-    text = "|".join(str(p) for p in (base, *parts))
-    return zlib.crc32(text.encode()) & 0x7FFFFFFF
+__all__ = ["derive_seed", "parse_model", "run_job", "embed_task", "collect_metrics"]
 
 
 def format_fraction(fraction: float) -> str:
@@ -224,8 +225,8 @@ def write_summary_html(summary: pd.DataFrame, out: str | os.PathLike[str], title
 # task access
 # ---------------------------------------------------------------------------------------------
 def load_task(path: str | os.PathLike[str]) -> Any:
-    """``isoclr.tasks.TaskData`` of a task file."""
-    from isoclr.tasks import TaskData
+    """``isoclr.task_file.TaskData`` of a task file."""
+    from isoclr.task_file import TaskData
 
     return TaskData.load(path)
 
@@ -509,34 +510,6 @@ def _load_config(path: str | None) -> dict[str, Any]:
         return yaml.safe_load(fh) or {}
 
 
-def settings_from_config(config: Mapping[str, Any], model: str, task: str = "") -> dict[str, Any]:
-    """Keyword arguments of :func:`run_job`/:func:`embed_task` a full config implies.
-
-    ``model`` is a model name or an ``{encoder}`` name. Used by the CLI; the Snakemake rules
-    pass the same pieces as params.
-    """
-    ev = dict(config.get("evaluation") or {})
-    base = int(config.get("seed", 0))
-    models = dict((config.get("pretrain") or {}).get("models") or {})
-    isoclr_model = ev.get("isoclr_model")
-    out: dict[str, Any] = {
-        "probe": ev.get("probe") or {},
-        "finetune": {**(ev.get("finetune") or {}), **(ev.get("finetune_by_model") or {}).get(model, {})},
-        "saluki": ev.get("saluki") or {},
-        "model_cfg": models.get(isoclr_model, {}) if isoclr_model else {},
-        "device": ev.get("device", "auto"),
-    }
-    if model in ("random", "random-linear"):
-        out["seed"] = derive_seed(base, "random-encoder")
-    elif model.startswith("external-"):
-        name = model.removeprefix("external-").removesuffix("-linear")
-        out["external"] = (ev.get("external") or {}).get(name, {})
-        out["seed"] = base
-    else:
-        out["seed"] = derive_seed(base, task, model)
-    return out
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     job = sub.add_parser("job", help="train/evaluate one model on one task, fraction and fold")
@@ -556,7 +529,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     emb.add_argument("--out", required=True)
     emb.add_argument("--checkpoint", help="pre-training checkpoint (isoclr, mlm)")
     emb.add_argument("--config", help="pipeline config YAML")
-    emb.add_argument("--batch-size", type=int, default=16)
+    emb.add_argument("--batch-size", type=int, default=None, help="default: evaluation.embed_batch_size (16)")
     emb.add_argument("--device", default=None)
     emb.add_argument("--threads", type=int, default=None)
     col = sub.add_parser("collect", help="concatenate job tables into metrics.tsv")
@@ -571,19 +544,19 @@ def run(args: argparse.Namespace) -> int:
     config = _load_config(args.config)
     task_name = Path(args.task).stem
     if args.action == "embed":
-        s = settings_from_config(config, args.encoder, task_name)
-        embed_task(
-            args.task, args.encoder, args.out, checkpoint=args.checkpoint, model_cfg=s["model_cfg"],
-            external=s.get("external"), seed=s["seed"], batch_size=args.batch_size,
-            device=args.device or s["device"], threads=args.threads,
-        )
+        e = EmbedSettings.from_config(config, args.encoder).to_params() if config else {"encoder": args.encoder}
+        e.pop("encoder")
+        e["batch_size"] = args.batch_size or e.get("batch_size", 16)
+        e["device"] = args.device or e.get("device", "auto")
+        embed_task(args.task, args.encoder, args.out, checkpoint=args.checkpoint, threads=args.threads, **e)
         return 0
-    s = settings_from_config(config, args.model, task_name)
+    # the same settings object as the pipeline's evaluation rules (isoclr.settings)
+    kw = EvaluationSettings.from_config(config, task_name, args.model).job_kwargs() if config else {}
+    if args.device:
+        kw["device"] = args.device
     table = run_job(
         args.task, args.model, args.fraction, args.fold, args.out, embeddings=args.embeddings,
-        probe=s["probe"], finetune=s["finetune"], checkpoint=args.checkpoint,
-        model_cfg=s["model_cfg"], saluki=s["saluki"], seed=s["seed"],
-        device=args.device or s["device"], threads=args.threads,
+        checkpoint=args.checkpoint, threads=args.threads, **kw,
     )
     print(table.to_string(index=False))
     return 0

@@ -293,7 +293,7 @@ def fig4_tsne_go_cellular_component(
     import h5py
     from sklearn.manifold import TSNE
 
-    from isoclr.tasks import TaskData
+    from isoclr.task_file import TaskData
 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.0, 5.2))

@@ -1,7 +1,8 @@
 """Pre-training of the encoder: contrastive (DCL, NT-Xent) or masked-nucleotide (MLM).
 
-One readable loop in the spirit of nanoGPT's ``train.py``; every knob is in the model's config
-entry (``pretrain.models.NAME`` in config/config.yaml, defaults in :data:`DEFAULTS`)::
+One readable loop in the spirit of nanoGPT's ``train.py``; every knob is a field of
+:class:`isoclr.settings.PretrainSettings`, read from the model's config entry
+(``pretrain.models.NAME`` in config/config.yaml; defaults there and in config/schema.yaml)::
 
     isoclr pretrain --config config/config.yaml --model isoclr_demo --out results/pretrain/isoclr_demo
     torchrun --nproc_per_node=4 -m isoclr.cli pretrain --config ... --out ...   (multi-GPU / CPU)
@@ -14,36 +15,42 @@ process); backward; clip the gradient norm; AdamW step; LR schedule step (linear
 ``lr / sqrt(epoch + 1)`` with a linear decay to 0 over the last ``decay_fraction`` of the
 steps, as in the original code, or cosine). Mixed precision (bf16 autocast) on GPU.
 
+Every ``val_every`` steps: validation loss on the validation split plus alignment and
+uniformity of the normalised projections (Wang & Isola 2020). Every ``checkpoint_every`` steps
+and at the end: an atomic checkpoint (model, projector / MLM head, optimiser, scheduler,
+sampler position, RNG states, step, and the run's fingerprint: every training setting and the
+sha256 of the input files), so ``--resume`` continues exactly, and only the same run: a
+checkpoint with another fingerprint is discarded (the folder cleaned, the log says why). A
+non-finite loss stops the run with a clear message and leaves the last good checkpoint
+untouched. The run holds an exclusive lock on the folder (``.lock``): a second run into it
+fails at once.
+
+Outputs in ``--out``: ``checkpoint.pt`` (final), ``checkpoints/step_*.pt`` and the live
+``checkpoints/metrics.csv``, ``config.yaml`` (resolved), ``metrics.csv`` (copied from the live
+one at the end, so a resumed run has every row), ``tensorboard/`` (if installed). The curves
+figure is drawn from ``metrics.csv`` by :func:`isoclr.figures.fig_pretrain_curves`.
+
 Every ``progress_every`` steps (and at the last): one progress line in the log (step, loss,
 learning rate, throughput in real nucleotides per second over all processes, elapsed time,
 ETA), in every launch mode; the interactive progress bar only when stderr is a terminal and
 ``ISOCLR_PROGRESS_BAR`` is not ``0`` (the pipeline sets 0, so its jobs log lines, no bar).
-Every ``val_every`` steps: validation loss on the validation split plus alignment and
-uniformity of the normalised projections (Wang & Isola 2020). Every ``checkpoint_every`` steps
-and at the end: an atomic checkpoint (model, projector / MLM head, optimiser, scheduler,
-sampler position, RNG states, step), so ``--resume`` continues exactly. A non-finite loss stops
-the run with a clear message and leaves the last good checkpoint untouched.
-
-Outputs in ``--out``: ``checkpoint.pt`` (final), ``checkpoints/step_*.pt``, ``config.yaml``
-(resolved), ``metrics.csv``, ``tensorboard/`` (if installed). The curves figure is drawn from
-``metrics.csv`` by :func:`isoclr.figures.fig_pretrain_curves` (``isoclr figures --figure fig_pretrain_curves``).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import csv
+import fcntl
+import shutil
 import logging
 import math
 import os
 import random
 import re
-import signal
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,54 +63,20 @@ from torch import nn
 from isoclr import loader as L
 from isoclr import losses, model
 from isoclr.encoding import tracks_torch
-from isoclr.io import atomic_path
+from isoclr.io import atomic_path, file_sha256
+from isoclr.settings import PretrainSettings
 
 log = logging.getLogger(__name__)
 
-OBJECTIVES = ("dcl", "ntxent", "mlm")
+OBJECTIVES = PretrainSettings.OBJECTIVES
 
-#: Training defaults; a model entry in the config overrides any of them (see config/schema.yaml).
-DEFAULTS: dict[str, Any] = {
-    "objective": "dcl",
-    "size": "tiny",
-    "seed": None,  # None: the config's top-level seed
-    "batch_size": 64,  # sets per micro-batch over all processes (two views each)
-    "accumulate": 1,  # micro-batches per optimiser step (each is its own contrastive batch)
-    "steps": 200,  # optimiser steps
-    "lr": 1e-3,
-    "weight_decay": 1e-6,
-    "betas": [0.9, 0.999],
-    "schedule": "sqrt",  # sqrt (original code) | cosine | constant
-    "warmup_steps": 20,
-    "decay_fraction": 0.1,  # sqrt: linear decay to 0 over this last share of the steps
-    "min_lr_ratio": 0.0,  # cosine: final LR / peak LR
-    "temperature": 0.1,
-    "weight_c": 0.4,  # set weight w = log(n + c) / norm
-    "mask_prob": 0.15,
-    "grad_clip": 1.0,
-    "amp": "auto",  # auto: bf16 autocast on GPU, off on CPU; true | false force it
-    "compile": False,  # torch.compile the model
-    "device": "auto",  # auto | cpu | cuda
-    "num_workers": 2,  # DataLoader workers (each opens the HDF5 stores itself)
-    "bucket": True,  # length bucketing
-    "chunk_batches": 50,
-    "length_groups": 4,  # pad each batch as <= this many length groups (loader.length_groups)
-    "log_every": 10,
-    "progress_every": 100,  # a progress line in the log (steps, loss, nt/s, ETA) every this many steps
-    "val_every": 50,
-    "val_batches": 8,
-    "checkpoint_every": 50,
-    "keep_checkpoints": 2,
-    "mlm_hidden": 32,
-    "threads": None,  # torch CPU threads (None: torch's default)
-    "sets": None,  # paths; None: {results}/homology/sets.h5, {results}/splits/splits.tsv
-    "splits": None,
-    "stores": None,  # species -> store path overrides (None: from sets.h5)
-    "testing": {},  # hooks for tests: nan_at_step, kill_at_step
-}
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite (the run stops; checkpoints are kept)."""
+
+
+class FolderLockedError(RuntimeError):
+    """Another pre-training holds the lock of this model folder."""
 
 
 METRIC_COLUMNS = [
@@ -111,55 +84,47 @@ METRIC_COLUMNS = [
     "val_loss", "val_alignment", "val_uniformity", "elapsed_s",
 ]
 
+#: Called after every optimiser step (and its checkpoint, if any) with the step number.
+StepCallback = Callable[[int], None]
+
 
 # --------------------------------------------------------------------------------------------
 # Configuration
 # --------------------------------------------------------------------------------------------
-def resolve(config: Mapping[str, Any], model_name: str | None = None) -> tuple[str, dict[str, Any]]:
-    """Pipeline config (with ``pretrain.models``) or a bare model entry -> (name, full config).
+def resolve(config: Mapping[str, Any], model_name: str | None = None) -> tuple[str, PretrainSettings]:
+    """Pipeline config (with ``pretrain.models``) or a bare model entry -> (name, settings).
 
-    The result holds every training key (defaults filled in), the resolved architecture under
-    ``model`` and absolute-or-relative data paths.
+    Defaults, the seed (``null`` = the top-level seed) and the data paths are filled in by
+    :class:`isoclr.settings.PretrainSettings`; unknown keys are refused, naming the closest one.
     """
     if "pretrain" in config:
-        models = (config.get("pretrain") or {}).get("models") or {}
-        if not models:
-            raise ValueError("config: pretrain.models is empty (no model to pre-train)")
-        if model_name is None:
-            if len(models) > 1:
-                raise ValueError(f"config: several models under pretrain.models ({', '.join(models)}); pick one with --model")
-            model_name = next(iter(models))
-        if model_name not in models:
-            raise ValueError(f"config: no model {model_name!r} under pretrain.models (have {', '.join(models)})")
-        entry = dict(models[model_name] or {})
-        results = str(config.get("results", "results"))
-        base_seed = config.get("seed", 0)
-    else:
-        entry = dict(config)
-        model_name = model_name or str(entry.pop("name", "model"))
-        results = str(entry.pop("results", "results"))
-        base_seed = 0
-    unknown = set(entry) - set(DEFAULTS) - set(model.ARCH_KEYS) - {"model"}
-    if unknown:
-        raise ValueError(f"config: model {model_name!r}: unknown key(s) {sorted(unknown)}")
-    cfg = copy.deepcopy(DEFAULTS)
-    cfg.update({k: v for k, v in entry.items() if k in DEFAULTS})
-    arch = dict(entry.get("model") or {})  # an already resolved config (e.g. config.yaml)
-    arch.update({k: v for k, v in entry.items() if k in model.ARCH_KEYS or k == "size"})
-    cfg["model"] = model.resolve_config(arch)
-    if cfg["objective"] not in OBJECTIVES:
-        raise ValueError(f"config: model {model_name!r}: objective must be one of {OBJECTIVES}, got {cfg['objective']!r}")
-    if cfg["schedule"] not in ("sqrt", "cosine", "constant"):
-        raise ValueError(f"config: model {model_name!r}: schedule must be sqrt, cosine or constant")
-    if cfg["seed"] is None:
-        cfg["seed"] = int(base_seed)
-    cfg["sets"] = cfg["sets"] or os.path.join(results, "homology", "sets.h5")
-    cfg["splits"] = cfg["splits"] or os.path.join(results, "splits", "splits.tsv")
-    cfg["name"] = model_name
-    for key in ("batch_size", "accumulate", "steps"):
-        if int(cfg[key]) < 1:
-            raise ValueError(f"config: model {model_name!r}: {key} must be >= 1, got {cfg[key]}")
-    return model_name, cfg
+        s = PretrainSettings.from_config(config, model_name)
+        return s.name, s
+    entry = dict(config)
+    name = model_name or str(entry.pop("name", "model"))
+    entry.pop("name", None)
+    results = str(entry.pop("results", "results"))
+    s = PretrainSettings.from_entry(entry, name, seed=0, results=results)
+    return name, s
+
+
+def architecture(s: PretrainSettings) -> dict[str, Any]:
+    """The full resolved architecture (:func:`isoclr.model.resolve_config`)."""
+    return model.resolve_config(s.arch_config())
+
+
+def data_digest(s: PretrainSettings) -> dict[str, str]:
+    """sha256 of every input file of a run: sets.h5, splits.tsv and each species store."""
+    sets = L.TranscriptSets.load(s.sets, s.stores)  # type: ignore[arg-type]
+    files = {"sets": str(s.sets), "splits": str(s.splits)}
+    files.update({f"store:{sp}": str(p) for sp, p in zip(sets.species, sets.stores)})
+    return {k: file_sha256(p) for k, p in files.items()}
+
+
+def run_fingerprint(s: PretrainSettings, data: Mapping[str, str]) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: every training setting (architecture
+    resolved) and the input data's checksums."""
+    return {**s.training(), "architecture": architecture(s), "data": dict(data)}
 
 
 class Schedule:
@@ -195,15 +160,16 @@ class Schedule:
 class PretrainModel(nn.Module):
     """Encoder + projector (contrastive) or encoder + MLM head; ``forward`` returns z or logits."""
 
-    def __init__(self, cfg: Mapping[str, Any]) -> None:
+    def __init__(self, s: PretrainSettings) -> None:
         super().__init__()
-        self.objective = cfg["objective"]
-        self.encoder = model.build_encoder(cfg["model"])
+        self.objective = s.objective
+        arch = architecture(s)
+        self.encoder = model.build_encoder(arch)
         if self.objective == "mlm":
             self.projector = None
-            self.head = model.build_mlm_head(self.encoder, hidden=int(cfg["mlm_hidden"]))
+            self.head = model.build_mlm_head(self.encoder, hidden=s.mlm_hidden)
         else:
-            self.projector = model.build_projector(cfg["model"], self.encoder.out_dim)
+            self.projector = model.build_projector(arch, self.encoder.out_dim)
             self.head = None
 
     def forward(self, xs: list[torch.Tensor], lengths: list[torch.Tensor], order: torch.Tensor) -> Any:
@@ -306,13 +272,15 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Logs
+# Logs and figure
 # --------------------------------------------------------------------------------------------
 class MetricsLog:
-    """metrics.csv (append, truncated to the resume step) + optional TensorBoard."""
+    """The live ``checkpoints/metrics.csv`` (appended, truncated to the resume step; not a
+    declared output, so Snakemake leaves it for a resumed job) + optional TensorBoard. The
+    declared ``metrics.csv`` is a copy written at the end."""
 
     def __init__(self, out: Path, resume_step: int, enabled: bool) -> None:
-        self.path = out / "metrics.csv"
+        self.path = out / "checkpoints" / "metrics.csv"
         self.enabled = enabled
         self.tb = None
         if not enabled:
@@ -392,89 +360,163 @@ def _hms(seconds: float) -> str:
 # --------------------------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------------------------
-def _data(cfg: Mapping[str, Any], world: int, rank: int) -> dict[str, Any]:
-    sets = L.TranscriptSets.load(cfg["sets"], cfg.get("stores"))
-    splits = L.read_splits(cfg["splits"], sets.n_sets)
-    train_ids = L.select_sets(sets, splits, "train", cfg["splits"])
-    val_ids = L.select_sets(sets, splits, "validation", cfg["splits"])
+def _data(s: PretrainSettings, world: int, rank: int) -> dict[str, Any]:
+    sets = L.TranscriptSets.load(s.sets, s.stores)  # type: ignore[arg-type]
+    splits = L.read_splits(s.splits, sets.n_sets)  # type: ignore[arg-type]
+    train_ids = L.select_sets(sets, splits, "train", s.splits)
+    val_ids = L.select_sets(sets, splits, "validation", s.splits)
     sizes = sets.sizes()
-    if cfg["objective"] != "mlm" and not np.any(sizes[train_ids] > 1):
+    if s.objective != "mlm" and not np.any(sizes[train_ids] > 1):
         raise ValueError(
-            f"{cfg['sets']}: no training set has more than one transcript, so there are no "
+            f"{s.sets}: no training set has more than one transcript, so there are no "
             "positive pairs of different transcripts to contrast (check the stores' isoforms and "
             "the homology sources)"
         )
     if np.any(sizes[train_ids] < 1):
-        raise ValueError(f"{cfg['sets']}: training sets without transcripts")
+        raise ValueError(f"{s.sets}: training sets without transcripts")
     lengths = L.member_lengths(sets)
-    per_rank = int(cfg["batch_size"]) // world
-    if per_rank < 2 and cfg["objective"] != "mlm":
-        raise ValueError(f"batch_size {cfg['batch_size']} gives < 2 sets per process for {world} processes")
+    per_rank = s.batch_size // world
+    if per_rank < 2 and s.objective != "mlm":
+        raise ValueError(f"batch_size {s.batch_size} gives < 2 sets per process for {world} processes")
     if len(train_ids) < per_rank * world:
         raise ValueError(
-            f"{cfg['splits']}: the training split has {len(train_ids)} sets, fewer than one batch "
-            f"({cfg['batch_size']}); lower batch_size"
+            f"{s.splits}: the training split has {len(train_ids)} sets, fewer than one batch "
+            f"({s.batch_size}); lower batch_size"
         )
-    common = {"offset": sets.offset, "lengths": lengths, "batch_size": per_rank, "bucket": bool(cfg["bucket"]),
-              "chunk_batches": int(cfg["chunk_batches"]), "rank": rank, "world": world}
-    train = L.SetBatchSampler(train_ids, seed=int(cfg["seed"]), **common)
+    common = {"offset": sets.offset, "lengths": lengths, "batch_size": per_rank, "bucket": s.bucket,
+              "chunk_batches": s.chunk_batches, "rank": rank, "world": world}
+    train = L.SetBatchSampler(train_ids, seed=s.seed, **common)
     val_common = dict(common, batch_size=min(per_rank, max(2, len(val_ids) // world)))
-    val = L.SetBatchSampler(val_ids, seed=int(cfg["seed"]) + 1, **val_common)
-    dataset = L.ViewPairDataset(sets, mask_prob=float(cfg["mask_prob"]), return_targets=cfg["objective"] == "mlm",
-                                length_groups=int(cfg["length_groups"]))
-    norm = losses.weight_norm(sizes[train_ids], float(cfg["weight_c"]))
+    val = L.SetBatchSampler(val_ids, seed=s.seed + 1, **val_common)
+    dataset = L.ViewPairDataset(sets, mask_prob=s.mask_prob, return_targets=s.objective == "mlm",
+                                length_groups=s.length_groups,
+                                width_buckets=L.COMPILE_WIDTH_BUCKETS if s.compile else None)
+    norm = losses.weight_norm(sizes[train_ids], s.weight_c)
     return {"sets": sets, "train": train, "val": val, "dataset": dataset, "weight_norm": norm}
+
+
+# --------------------------------------------------------------------------------------------
+# The model folder: lock, resume or a clean start
+# --------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def folder_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock (``flock``) on ``out/.lock`` while training into ``out``; a second
+    run into the same folder fails at once (the lock goes with the process, even on SIGKILL)."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / ".lock"
+    fh = open(path, "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise FolderLockedError(
+            f"{out}: another pre-training is running in this model folder (it holds {path}); "
+            "wait for it to finish or train into another folder"
+        ) from None
+    try:
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}\n")
+        fh.flush()
+        yield
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
+
+
+def _clean(out: Path) -> None:
+    """Remove what an earlier, different run left in ``out`` (checkpoints, curves, logs)."""
+    for name in ("checkpoints", "tensorboard"):
+        shutil.rmtree(out / name, ignore_errors=True)
+    for name in ("checkpoint.pt", "metrics.csv", "config.yaml", "curves.pdf", "curves.png"):
+        (out / name).unlink(missing_ok=True)
+
+
+def resumable_checkpoint(out: Path, fingerprint: Mapping[str, Any]) -> Path | None:
+    """The newest checkpoint of ``out`` if it belongs to the same run (same settings and input
+    data, :func:`run_fingerprint`); otherwise None, after cleaning the folder and logging why."""
+    path = latest_checkpoint(out)
+    if path is None:
+        if (out / "checkpoints").exists() or (out / "checkpoint.pt").exists():
+            _clean(out)
+        log.info("no checkpoint in %s: starting from scratch", out / "checkpoints")
+        return None
+    # a file that does not load with weights_only (a crafted pickle, an older isoclr's) is
+    # refused with a message naming it, not silently deleted
+    ckpt = model.load_checkpoint(path, map_location="cpu")
+    old = ckpt.get("fingerprint")
+    if old == _plain(fingerprint):
+        return path
+    diff = config_differences(old or {}, _plain(fingerprint)) if isinstance(old, Mapping) else ["no fingerprint"]
+    log.warning("%s is from a different run (%s): starting fresh in a clean %s", path, "; ".join(diff), out)
+    _clean(out)
+    return None
 
 
 # --------------------------------------------------------------------------------------------
 # The loop
 # --------------------------------------------------------------------------------------------
-def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = False) -> Path:
-    """Pre-train one model; returns the final checkpoint path (``out/checkpoint.pt``)."""
+def pretrain(
+    s: PretrainSettings,
+    out: str | os.PathLike[str],
+    resume: bool = False,
+    callbacks: Sequence[StepCallback] = (),
+) -> Path:
+    """Pre-train one model into ``out``; returns the final checkpoint (``out/checkpoint.pt``).
+
+    ``resume``: continue from the newest checkpoint when it is of the same run (every training
+    setting and the input data identical); otherwise start fresh in a cleaned folder.
+    """
     out = Path(out)
-    world, rank, device = _setup_distributed(str(cfg["device"]))
+    world, rank, device = _setup_distributed(s.device)
     main = rank == 0
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg["threads"]))
-    objective = cfg["objective"]
-    amp = (device.type == "cuda") if cfg["amp"] == "auto" else bool(cfg["amp"])
-    testing = cfg.get("testing") or {}
+    lock = folder_lock(out) if main else contextlib.nullcontext()
+    with lock:
+        return _train(s, out, resume, callbacks, world, rank, device)
 
-    data = _data(cfg, world, rank)
+
+def _train(s: PretrainSettings, out: Path, resume: bool, callbacks: Sequence[StepCallback],
+           world: int, rank: int, device: torch.device) -> Path:
+    main = rank == 0
+    if s.threads:
+        torch.set_num_threads(s.threads)
+    amp = (device.type == "cuda") if s.amp == "auto" else bool(s.amp)
+    fingerprint = run_fingerprint(s, data_digest(s))
+
+    data = _data(s, world, rank)
     sampler: L.SetBatchSampler = data["train"]
-    steps_per_epoch = max(1, sampler.batches_per_epoch() // int(cfg["accumulate"]))
-    total = int(cfg["steps"])
+    steps_per_epoch = max(1, sampler.batches_per_epoch() // s.accumulate)
+    total = s.steps
 
-    random.seed(cfg["seed"])
-    np.random.seed(cfg["seed"] % 2**32)
-    torch.manual_seed(cfg["seed"])
-    net = PretrainModel(cfg).to(device)
+    random.seed(s.seed)
+    np.random.seed(s.seed % 2**32)
+    torch.manual_seed(s.seed)
+    net = PretrainModel(s).to(device)
     if world > 1:
         model.convert_sync_batchnorm(net)
     decay, no_decay = [], []
-    for name, p in net.named_parameters():
+    for _, p in net.named_parameters():
         (no_decay if p.ndim < 2 else decay).append(p)
     opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": float(cfg["weight_decay"])}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=float(cfg["lr"]), betas=tuple(cfg["betas"]),
+        [{"params": decay, "weight_decay": s.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=s.lr, betas=tuple(s.betas), **model.adamw_options(device),
     )
-    schedule = Schedule(cfg["schedule"], total, int(cfg["warmup_steps"]), steps_per_epoch,
-                        float(cfg["decay_fraction"]), float(cfg["min_lr_ratio"]))
+    schedule = Schedule(s.schedule, total, s.warmup_steps, steps_per_epoch, s.decay_fraction, s.min_lr_ratio)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
 
     step, rng_state = 0, None
-    ckpt_path = latest_checkpoint(out) if resume else None
-    if resume and ckpt_path is None:
-        log.info("--resume: no checkpoint in %s, starting from scratch", out / "checkpoints")
+    if main:
+        ckpt_path = resumable_checkpoint(out, fingerprint) if resume else None
+        if not resume:
+            _clean(out)
+    else:
+        ckpt_path = None
+    if world > 1:
+        found: list[Any] = [str(ckpt_path) if ckpt_path else None]
+        dist.broadcast_object_list(found, src=0)
+        ckpt_path = Path(found[0]) if found[0] else None
     if ckpt_path is not None:
         ckpt = model.load_checkpoint(ckpt_path, map_location=device)
-        diff = config_differences(ckpt["model_config"], cfg["model"])
-        if ckpt.get("objective") != objective:
-            diff.insert(0, f"objective: checkpoint {ckpt.get('objective')!r} vs config {objective!r}")
-        if diff:
-            raise ValueError(
-                f"{ckpt_path}: refusing to resume, the model config differs from the checkpoint's: " + "; ".join(diff)
-            )
         net.encoder.load_state_dict(ckpt["encoder"])
         if net.projector is not None:
             net.projector.load_state_dict(ckpt["projector"])
@@ -490,18 +532,17 @@ def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = Fa
     fwd: nn.Module = net
     if world > 1:
         fwd = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-    if cfg["compile"]:
-        fwd = torch.compile(fwd)  # type: ignore[assignment]
+    if s.compile:
+        fwd = model.compile_model(fwd, device)  # type: ignore[assignment]
 
+    resolved = {**s.to_params(), "model": architecture(s)}
     if main:
         out.mkdir(parents=True, exist_ok=True)
         with atomic_path(out / "config.yaml", suffix=".yaml") as tmp:
-            tmp.write_text(yaml.safe_dump(_plain(cfg), sort_keys=False))
-        log.info("%s: %s objective, %d encoder parameters, %d training sets, %d steps (%d per epoch), "
-                 "batch %d sets x %d accumulated, lr %g (%s), device %s%s; progress every %d steps",
-                 cfg["name"], objective, model.count_parameters(net.encoder), len(sampler.set_ids), total,
-                 steps_per_epoch, int(cfg["batch_size"]), int(cfg["accumulate"]), float(cfg["lr"]), cfg["schedule"],
-                 device, f", {world} processes" if world > 1 else "", int(cfg["progress_every"]))
+            tmp.write_text(yaml.safe_dump(_plain(resolved), sort_keys=False))
+        log.info("%s: %s objective, %d encoder parameters, %d training sets, %d steps (%d per epoch), device %s%s",
+                 s.name, s.objective, model.count_parameters(net.encoder), len(sampler.set_ids), total,
+                 steps_per_epoch, device, f", {world} processes" if world > 1 else "")
     metrics = MetricsLog(out, step, main)
 
     def save(path: Path) -> None:
@@ -513,10 +554,11 @@ def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = Fa
         if not main:
             return
         model.save_checkpoint(
-            path, net.encoder, objective, net.projector,
+            path, net.encoder, s.objective, net.projector,
             mlm_head=net.head.state_dict() if net.head is not None else None,
             optimizer=opt.state_dict(), scheduler=sched.state_dict(), sampler=sampler.state_dict(),
-            rng=rngs, step=step, epoch=sampler.epoch, config=_plain(cfg), set_weight_norm=float(data["weight_norm"]),
+            rng=rngs, step=step, epoch=sampler.epoch, config=_plain(resolved), set_weight_norm=float(data["weight_norm"]),
+            fingerprint=_plain(fingerprint),
         )
 
     def keep_last(n: int) -> None:
@@ -535,7 +577,7 @@ def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = Fa
         with ctx:
             y = fwd(xs, lens, order)
         b = len(batch["set_ids"])
-        if objective == "mlm":
+        if s.objective == "mlm":
             loss = losses.mlm_loss(y, [g["targets"].to(device) for g in groups], [g["mask"].to(device) for g in groups])
             if fwd.training:
                 return loss, loss, loss
@@ -543,18 +585,18 @@ def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = Fa
             with ctx:
                 h = net.encoder(xs, lens)[order]
             return loss, h[:b], h[b:]
-        w = losses.set_weights(batch["set_sizes"].to(device), float(cfg["weight_c"]), data["weight_norm"])
-        lossf = losses.dcl_loss if objective == "dcl" else losses.ntxent_loss
-        loss = lossf(y[:b].float(), y[b:].float(), w, float(cfg["temperature"]))
+        w = losses.set_weights(batch["set_sizes"].to(device), s.weight_c, data["weight_norm"])
+        lossf = losses.dcl_loss if s.objective == "dcl" else losses.ntxent_loss
+        loss = lossf(y[:b].float(), y[b:].float(), w, s.temperature)
         return loss, y[:b], y[b:]
 
     @torch.no_grad()
     def validate() -> dict[str, float]:
         fwd.eval()
         vals, aligns, unifs = [], [], []
-        vloader = L.make_loader(data["dataset"], data["val"], num_workers=0, seed=int(cfg["seed"]) + 1)
+        vloader = L.make_loader(data["dataset"], data["val"], num_workers=0, seed=s.seed + 1)
         for i, batch in enumerate(vloader):
-            if i >= int(cfg["val_batches"]) or batch["epoch"] > 0:
+            if i >= s.val_batches or batch["epoch"] > 0:
                 break
             loss, z1, z2 = compute_loss(batch)
             vals.append(float(_all_mean(loss, world)))
@@ -567,7 +609,8 @@ def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = Fa
 
     if rng_state is not None:
         _set_rng_state(rng_state)
-    loader = L.make_loader(data["dataset"], sampler, num_workers=int(cfg["num_workers"]), seed=int(cfg["seed"]))
+    loader = L.make_loader(data["dataset"], sampler, num_workers=s.num_workers, seed=s.seed,
+                           pin_memory=device.type == "cuda")
     batches: Iterator[dict[str, Any]] = iter(loader)
     fwd.train()
     t_start = time.time()
@@ -576,20 +619,18 @@ def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = Fa
     if main and sys.stderr.isatty() and os.environ.get("ISOCLR_PROGRESS_BAR", "1") != "0":
         from tqdm import tqdm
 
-        progress = tqdm(total=total, initial=step, desc=f"pretrain {cfg['name']}", unit="step", leave=False)
-    meter = ProgressMeter(cfg["name"], total, step, int(cfg["progress_every"]))
+        progress = tqdm(total=total, initial=step, desc=f"pretrain {s.name}", unit="step", leave=False)
+    meter = ProgressMeter(s.name, total, step, s.progress_every)
     last_good = ckpt_path
     try:
         while step < total:
             opt.zero_grad(set_to_none=True)
             loss_sum = 0.0
-            for _ in range(int(cfg["accumulate"])):
+            for _ in range(s.accumulate):
                 batch = next(batches)
                 loss, _, _ = compute_loss(batch)
-                if testing.get("nan_at_step") is not None and step + 1 == int(testing["nan_at_step"]):
-                    loss = loss * float("nan")
-                (loss / int(cfg["accumulate"])).backward()
-                loss_sum += float(_all_mean(loss.detach(), world)) / int(cfg["accumulate"])
+                (loss / s.accumulate).backward()
+                loss_sum += float(_all_mean(loss.detach(), world)) / s.accumulate
                 sampler.advance_to(batch["epoch"], batch["index"])
                 sets_since += len(batch["set_ids"]) * world
                 real_nt += int(batch["lengths"].sum())
@@ -597,11 +638,11 @@ def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = Fa
                 padded_nt += sum(int(g["codes"].numel()) for g in batch["groups"])
             if not math.isfinite(loss_sum):
                 raise NonFiniteLossError(
-                    f"non-finite training loss ({loss_sum}) at step {step + 1} of model {cfg['name']!r}; "
+                    f"non-finite training loss ({loss_sum}) at step {step + 1} of model {s.name!r}; "
                     f"stopped. The last good checkpoint is kept: {last_good or 'none written yet'}. "
                     "Lower the learning rate or check the input data."
                 )
-            grad_norm = nn.utils.clip_grad_norm_(net.parameters(), float(cfg["grad_clip"]))
+            grad_norm = nn.utils.clip_grad_norm_(net.parameters(), s.grad_clip)
             opt.step()
             sched.step()
             step += 1
@@ -613,26 +654,26 @@ def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = Fa
                 if main:
                     log.info("%s", line)
             row: dict[str, Any] = {}
-            if step % int(cfg["log_every"]) == 0 or step == total:
+            if step % s.log_every == 0 or step == total:
                 now = time.time()
                 row.update(step=step, epoch=sampler.epoch, lr=sched.get_last_lr()[0], loss=loss_sum,
                            grad_norm=float(grad_norm), sets_per_s=sets_since / max(now - t_last, 1e-9),
                            padding=1 - real_nt / max(padded_nt, 1), elapsed_s=now - t_start)
                 t_last, sets_since, real_nt, padded_nt = now, 0, 0, 0
-            if step % int(cfg["val_every"]) == 0 or step == total:
+            if step % s.val_every == 0 or step == total:
                 row.update(step=step, epoch=sampler.epoch, **validate())
                 if main:
                     log.info("step %d: loss %.4f, validation %.4f (alignment %.3f, uniformity %.3f)", step,
                              loss_sum, row["val_loss"], row["val_alignment"], row["val_uniformity"])
             if row:
                 metrics.write(row)
-            if step % int(cfg["checkpoint_every"]) == 0 or step == total:
+            if step % s.checkpoint_every == 0 or step == total:
                 path = out / "checkpoints" / f"step_{step:07d}.pt"
                 save(path)
                 last_good = path
-                keep_last(int(cfg["keep_checkpoints"]))
-            if testing.get("kill_at_step") is not None and step == int(testing["kill_at_step"]):
-                os.kill(os.getpid(), signal.SIGKILL)  # tests: die like a pre-empted job
+                keep_last(s.keep_checkpoints)
+            for callback in callbacks:
+                callback(step)
     finally:
         if progress is not None:
             progress.close()
@@ -641,7 +682,9 @@ def pretrain(cfg: dict[str, Any], out: str | os.PathLike[str], resume: bool = Fa
     final = out / "checkpoint.pt"
     save(final)
     if main:
-        log.info("%s: %d steps in %.1f s -> %s", cfg["name"], step, time.time() - t_start, final)
+        with atomic_path(out / "metrics.csv", suffix=".csv") as tmp:
+            shutil.copyfile(metrics.path, tmp)
+        log.info("%s: %d steps in %.1f s -> %s", s.name, step, time.time() - t_start, final)
     if world > 1:
         dist.barrier()
     return final
@@ -676,7 +719,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder, e.g. results/pretrain/MODEL")
     parser.add_argument("--model", default=None, help="model name under pretrain.models (needed when there are several)")
     parser.add_argument("--max-steps", type=int, default=None, help="override the number of optimiser steps")
-    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in OUT/checkpoints")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the newest checkpoint in OUT/checkpoints if it is of the same run "
+                             "(same settings and data); otherwise start fresh")
     parser.add_argument("--sets", default=None, help="sets.h5 (default: {results}/homology/sets.h5)")
     parser.add_argument("--splits", default=None, help="splits.tsv (default: {results}/splits/splits.tsv)")
     parser.add_argument("--store", action="append", default=[], metavar="SPECIES=PATH", help="store path override (repeatable)")
@@ -687,23 +732,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     raw = load_config(args.config)
-    name, cfg = resolve(raw, args.model)
+    name, s = resolve(raw, args.model)
+    changes: dict[str, Any] = {}
     for item in args.set:
         key, sep, value = item.partition("=")
-        if not sep or key not in DEFAULTS:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(DEFAULTS)}")
-        cfg[key] = yaml.safe_load(value)
-    if args.max_steps is not None:
-        cfg["steps"] = int(args.max_steps)
-    if args.sets:
-        cfg["sets"] = args.sets
-    if args.splits:
-        cfg["splits"] = args.splits
-    if args.store:
-        cfg["stores"] = dict(s.split("=", 1) for s in args.store)
-    if args.threads:
-        cfg["threads"] = args.threads
-    if args.device:
-        cfg["device"] = args.device
-    pretrain(cfg, args.out, resume=args.resume)
+        if not sep:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
+        changes[key] = yaml.safe_load(value)
+    if changes:
+        entry = {k: v for k, v in s.to_params().items() if k != "architecture"}
+        entry.update(s.architecture)
+        entry.update(changes)
+        entry.pop("name")
+        s = PretrainSettings.from_entry(entry, name, seed=s.seed or 0)
+    s = s.replace(
+        steps=int(args.max_steps) if args.max_steps is not None else s.steps,
+        sets=args.sets or s.sets, splits=args.splits or s.splits,
+        stores=dict(x.split("=", 1) for x in args.store) if args.store else s.stores,
+        threads=args.threads or s.threads, device=args.device or s.device,
+    )
+    pretrain(s, args.out, resume=args.resume)
     return 0

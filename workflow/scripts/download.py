@@ -3,9 +3,11 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src")) 
 
 from isoclr.logs import job_log  # noqa: E402
 from isoclr.download import fetch  # noqa: E402
+from isoclr.settings import DownloadSettings  # noqa: E402
 
 job_log(snakemake, "download one input file (verified, retried, atomic)")  # noqa: F821
-remote, settings = snakemake.params.remote, snakemake.params.settings  # noqa: F821
-fetch(remote["url"], snakemake.output[0], sha256=remote.get("sha256"), size=remote.get("size"),  # noqa: F821
-      retries=settings.get("retries", 3), timeout=settings.get("timeout", 120),
-      backoff=settings.get("backoff", 5), deadline=settings.get("deadline", 21600))
+s = snakemake.params.settings  # noqa: F821  what: url, sha256, size (isoclr.settings.DownloadSettings)
+# how (retries, timeout, deadline, backoff) does not change the file, so it is not a param (no reruns)
+how = DownloadSettings.from_config(snakemake.config, snakemake.wildcards.path)  # noqa: F821
+fetch(s["url"], snakemake.output[0], sha256=s["sha256"], size=s["size"],  # noqa: F821
+      retries=how.retries, timeout=how.timeout, backoff=how.backoff, deadline=how.deadline)

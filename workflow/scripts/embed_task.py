@@ -6,5 +6,6 @@ from isoclr.evaluate import embed_task  # noqa: E402
 
 job_log(snakemake, "embed a task's transcripts with one frozen encoder")  # noqa: F821
 sm = snakemake  # noqa: F821
-embed_task(sm.input.task, sm.wildcards.encoder, sm.output[0], checkpoint=sm.input.get("checkpoint"),
-           threads=sm.threads, **sm.params.settings)
+s = dict(sm.params.settings)  # isoclr.settings.EmbedSettings
+embed_task(sm.input.task, s.pop("encoder"), sm.output[0], checkpoint=sm.input.get("checkpoint"),
+           threads=sm.threads, **s)

@@ -6,8 +6,9 @@ from isoclr.evaluate import run_job  # noqa: E402  (imports torch only for netwo
 
 job_log(snakemake, "train and test one model on one task, training fraction and fold")  # noqa: F821
 sm = snakemake  # noqa: F821
+s = sm.params.settings  # isoclr.settings.EvaluationSettings
 run_job(
-    sm.input.task, sm.params.model, float(sm.wildcards.fraction), int(sm.wildcards.fold), sm.output[0],
+    sm.input.task, s["model"], float(sm.wildcards.fraction), int(sm.wildcards.fold), sm.output[0],
     embeddings=sm.input.get("embeddings"), checkpoint=sm.input.get("checkpoint"), threads=sm.threads,
-    **sm.params.settings,
+    **{k: s[k] for k in ("probe", "finetune", "saluki", "model_cfg", "seed", "device") if s[k] is not None},
 )

@@ -5,8 +5,7 @@ from isoclr.logs import job_log  # noqa: E402
 from isoclr.figures import draw  # noqa: E402
 
 job_log(snakemake, "draw one figure (PDF and PNG)")  # noqa: F821
-inp, name, options = snakemake.input, snakemake.params.name, dict(snakemake.params.options)  # noqa: F821
-if name == "fig_pretrain_curves":  # metrics.csv lies beside the final checkpoint (docs/interfaces.md)
-    options["pretrain_metrics"] = str(Path(inp.checkpoint).parent / "metrics.csv")
-draw(name, snakemake.output.pdf, inp.get("metrics"), embeddings=inp.get("embeddings"),  # noqa: F821
-     task_file=inp.get("task_file"), **options)
+inp, s = snakemake.input, dict(snakemake.params.settings)  # noqa: F821  (isoclr.settings.FigureSettings)
+options = {k: v for k, v in s.items() if k != "name" and v is not None}
+draw(s["name"], snakemake.output.pdf, inp.get("metrics"), embeddings=inp.get("embeddings"),  # noqa: F821
+     task_file=inp.get("task_file"), pretrain_metrics=inp.get("pretrain_metrics"), **options)

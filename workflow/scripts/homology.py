@@ -5,9 +5,9 @@ from isoclr.logs import job_log  # noqa: E402
 from isoclr.homology import Source, build_sets, write_sets  # noqa: E402
 
 job_log(snakemake, "merge isoform groups and homology tables into transcript sets")  # noqa: F821
-p = snakemake.params  # noqa: F821
-stores = dict(zip(p.species, snakemake.input.stores))  # noqa: F821
-sources = [Source(s["format"], s["path"], tuple(s["species"]), s["name"]) for s in p.sources]
-sets = build_sets(stores, sources, taxids=p.taxids, join_symbols=p.join_symbols,
-                  max_genes_per_symbol=p.max_genes_per_symbol)
+s, inp = snakemake.params.settings, snakemake.input  # noqa: F821  (isoclr.settings.HomologySettings)
+stores = dict(zip(s["species"], inp.stores))
+sources = [Source(src["format"], path, tuple(src["species"]), src["name"]) for src, path in zip(s["sources"], inp.sources)]
+sets = build_sets(stores, sources, taxids=s["taxids"], join_symbols=s["join_symbols"],
+                  max_genes_per_symbol=s["max_genes_per_symbol"])
 write_sets(sets, snakemake.output.sets, snakemake.output.stats)  # noqa: F821

@@ -5,9 +5,10 @@ from isoclr.logs import job_log  # noqa: E402
 from isoclr.tasks import TaskSettings, build_task  # noqa: E402
 
 job_log(snakemake, "build one downstream task dataset with homology-aware folds")  # noqa: F821
-inp, out, spec, s = snakemake.input, snakemake.output, dict(snakemake.params.spec), snakemake.params.settings  # noqa: F821
+inp, out, s = snakemake.input, snakemake.output, snakemake.params.settings  # noqa: F821  (TaskStageSettings)
+spec = dict(s["spec"])
 build_task(
-    snakemake.wildcards.task, spec.pop("kind"), out.task, report_tsv=out.report,  # noqa: F821
+    s["name"], spec.pop("kind"), out.task, report_tsv=out.report,
     store=inp.get("store"), annotation=inp.get("annotation"), genes_tsv=inp.get("genes"),
     labels=inp.get("labels"), obo=inp.get("obo"), gaf=inp.get("gaf"), gene_ids=inp.get("gene_ids"),
     task_store=out.get("store"), species=spec.pop("species"),

@@ -1,0 +1,904 @@
+"""One typed settings object per pipeline stage, read from the pipeline config.
+
+Every stage (download, store, homology, splits, pretrain, tasks, evaluation, figures) has one
+frozen dataclass here with ``from_config(config, **wildcards)``; it owns the stage's defaults
+(the same as ``config/schema.yaml``: ``tests/test_settings.py`` compares them), its seed
+derivation and its model lists. The Snakemake rules (``rules/common.smk``), the ``isoclr`` CLI
+and the library all get their settings from these objects, so a setting is read in one place.
+
+``to_params()`` gives the plain dict a rule passes as its ``params`` (exactly the settings that
+job uses, so Snakemake's default ``params`` rerun trigger sees every change that matters and no
+other), and :func:`source_fingerprint` gives a sha256 over the library modules a stage imports
+(its ``code`` param: editing one of them reruns the stage's jobs).
+
+This module imports nothing heavy (no torch, numpy or pandas): the Snakefile imports it.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import difflib
+import functools
+import hashlib
+import re
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+#: Species, model, task, download-file and homology-source names (they become file names and
+#: wildcard values): letters, digits, ``_``, ``-`` and ``.``, not starting with ``.``.
+NAME_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
+
+NETWORK_MODELS = ("isoclr-finetune", "supervised", "saluki")
+BUILTIN_ENCODERS = ("isoclr", "mlm", "random")
+FIGURES = (
+    "fig2a_go_linear_probe",
+    "fig2b_halflife_linear_probe_mse",
+    "fig2c_halflife_linear_probe_pearson",
+    "fig3_halflife_finetune",
+    "fig4_tsne_go_cellular_component",
+    "fig_linear_probe_comparison",
+)
+#: The models each metrics figure draws; None: every linear probe. A figure's inputs are
+#: exactly those models' per-job tables, so asking for one figure runs only the jobs it shows.
+FIGURE_MODELS: dict[str, tuple[str, ...] | None] = {
+    "fig2a_go_linear_probe": ("isoclr-linear", "supervised", "random-linear"),
+    "fig2b_halflife_linear_probe_mse": ("isoclr-linear", "supervised", "random-linear"),
+    "fig2c_halflife_linear_probe_pearson": ("isoclr-linear", "supervised", "random-linear"),
+    "fig3_halflife_finetune": ("isoclr-finetune", "supervised", "saluki"),
+    "fig_linear_probe_comparison": None,
+}
+ANNOTATION_FORMATS = ("gtf", "gff3", "genepred", "refflat", "bed12")
+#: file-name endings that name an annotation format (used when format is ``auto``)
+ANNOTATION_SUFFIXES = {
+    "gtf": "gtf", "gff": "gff3", "gff3": "gff3", "genepred": "genepred", "gp": "genepred",
+    "refflat": "refflat", "bed": "bed12", "bed12": "bed12",
+}
+
+
+class ConfigError(ValueError):
+    """A config value is wrong or points at something that does not exist; names the key."""
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+def derive_seed(base: int, *parts: object) -> int:
+    """A job's seed from the base seed and names (CRC32 of ``base|part|...``, 31 bits)."""
+    text = "|".join(str(p) for p in (base, *parts))
+    return zlib.crc32(text.encode()) & 0x7FFFFFFF
+
+
+def _section(config: Mapping[str, Any], key: str) -> dict[str, Any]:
+    return dict(config.get(key) or {})
+
+
+def _suggest(key: str, valid: Sequence[str]) -> str:
+    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else f" (valid: {', '.join(sorted(valid))})"
+
+
+def _lookup(config: Mapping[str, Any], path: str, name: str) -> Any:
+    """``config[path][name]`` where ``path`` is dotted; a missing name is a :class:`ConfigError`
+    naming the key and the names that exist."""
+    node: Any = config
+    for part in path.split("."):
+        node = (node or {}).get(part) or {}
+    if name not in node:
+        have = ", ".join(sorted(node)) or "none"
+        raise ConfigError(f"config {path} has no entry {name!r} (have: {have})")
+    return node[name]
+
+
+def _plain(value: Any) -> Any:
+    """Tuples -> lists, dataclasses -> dicts, recursively (YAML/JSON-safe params)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+class _Settings:
+    """Shared by the stage dataclasses."""
+
+    def to_params(self) -> dict[str, Any]:
+        """Plain types (dicts, lists, numbers, strings) for a rule's params or a YAML file."""
+        return _plain(self)  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], where: str) -> Any:
+        """Build from a mapping, refusing unknown keys (named, with the closest valid one)."""
+        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        for key in values:
+            if key not in names:
+                raise ConfigError(f"config {where}: unknown key {key!r}{_suggest(key, names)}")
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        return cls(**kwargs)
+
+
+def base_seed(config: Mapping[str, Any]) -> int:
+    return int(config.get("seed", 0))
+
+
+def _seed(config: Mapping[str, Any], value: int | None) -> int:
+    return base_seed(config) if value is None else int(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# download
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DownloadSettings(_Settings):
+    """How one URL is fetched: what (url, sha256, size: the rule's params) and how (config
+    ``download``: retries, timeout, backoff). The how does not change the file, so it is not
+    in the params: raising ``download.timeout`` reruns nothing."""
+
+    url: str = ""
+    sha256: str | None = None
+    size: int | None = None
+    retries: int = 3
+    timeout: float = 120
+    deadline: float = 21600
+    backoff: float = 5
+
+    TRANSPORT = ("retries", "timeout", "deadline", "backoff")
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], path: str) -> DownloadSettings:
+        """``path``: the download's path under ``{results}/downloads/`` (see :func:`downloads`)."""
+        table = downloads(config)
+        if path not in table:
+            raise ConfigError(f"no configured download is written to downloads/{path}")
+        remote = table[path]
+        dl = {k: v for k, v in _section(config, "download").items() if k in cls.TRANSPORT}
+        return cls(**dl, url=remote["url"], sha256=remote.get("sha256"), size=remote.get("size"))
+
+    def job_params(self) -> dict[str, Any]:
+        """What is fetched (the download rule's params)."""
+        return {k: v for k, v in self.to_params().items() if k not in self.TRANSPORT}
+
+
+def annotation_format(config: Mapping[str, Any], species: str) -> str:
+    """The annotation format of a species: from config, or from the URL's file name."""
+    ann = _lookup(config, "species", species)["annotation"]
+    fmt = ann.get("format", "auto")
+    if fmt != "auto":
+        return str(fmt)
+    name = re.sub(r"\.(gz|bgz)$", "", ann["url"].rsplit("/", 1)[-1].lower())
+    ext = name.rsplit(".", 1)[-1]
+    if ext not in ANNOTATION_SUFFIXES:
+        raise ConfigError(
+            f"config species.{species}.annotation: cannot tell the format from {ann['url']}; "
+            f"set species.{species}.annotation.format to one of {list(ANNOTATION_FORMATS)}"
+        )
+    return ANNOTATION_SUFFIXES[ext]
+
+
+def genome_download(species: str) -> str:
+    return f"{species}/genome.fa.gz"
+
+
+#: species inputs besides genome and annotation: file name in downloads/{species}/ -> config key
+SPECIES_INPUTS = {"transcripts.fa": "transcripts", "gene_map.tsv": "gene_map"}
+
+
+def species_input_download(species: str, key: str) -> str:
+    """``{species}/transcripts.fa.gz`` or ``{species}/gene_map.tsv.gz``."""
+    name = {v: k for k, v in SPECIES_INPUTS.items()}[key]
+    return f"{species}/{name}.gz"
+
+
+def annotation_download(config: Mapping[str, Any], species: str) -> str:
+    return f"{species}/annotation.{annotation_format(config, species)}.gz"
+
+
+def homology_download(name: str) -> str:
+    return f"homology/{name}.gz"
+
+
+def file_download(name: str) -> str:
+    return f"files/{name}.gz"
+
+
+def downloads(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every configured download: its path under ``downloads/`` -> its remote (url, sha256...)."""
+    table: dict[str, dict[str, Any]] = {}
+    remote_keys = ("url", "sha256", "size")
+    for sp, spec in _section(config, "species").items():
+        if "genome" in spec:
+            table[genome_download(sp)] = dict(spec["genome"])
+        for key in SPECIES_INPUTS.values():
+            if key in spec:
+                table[species_input_download(sp, key)] = {k: v for k, v in spec[key].items() if k in remote_keys}
+        table[annotation_download(config, sp)] = {
+            k: v for k, v in spec["annotation"].items() if k in ("url", "sha256", "size")
+        }
+    for name, src in _section(_section(config, "homology"), "sources").items():
+        table[homology_download(name)] = {k: v for k, v in src.items() if k in ("url", "sha256", "size")}
+    for name, src in _section(_section(config, "download"), "files").items():
+        table[file_download(name)] = dict(src)
+    return table
+
+
+# ---------------------------------------------------------------------------------------------
+# store
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StoreSettings(_Settings):
+    """One species store: its annotation format, transcript filters, aliases and provenance."""
+
+    species: str
+    format: str
+    max_length: int = 12288
+    chromosomes_include: tuple[str, ...] = ()
+    chromosomes_exclude: tuple[str, ...] = ()
+    biotypes: tuple[str, ...] = ()
+    strict: bool = False
+    aliases: dict[str, str] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    #: transcript stores (``species.NAME.transcripts``): the gene map's columns, if one is given
+    gene_map: dict[str, str | None] | None = None
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], species: str) -> StoreSettings:
+        sp = _lookup(config, "species", species)
+        filters = {**_section(config, "filters"), **dict(sp.get("filters") or {})}
+        provenance = {"taxid": sp.get("taxid", "")}
+        if "genome" in sp:
+            provenance["genome_url"] = sp["genome"]["url"]
+        if "transcripts" in sp:
+            provenance["transcripts_url"] = sp["transcripts"]["url"]
+        provenance.update(annotation_url=sp["annotation"]["url"], annotation_version=sp["annotation"].get("version", ""))
+        gm = sp.get("gene_map")
+        return cls(
+            species=species, format=annotation_format(config, species),
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in filters.items()},
+            aliases=dict(sp.get("chrom_aliases") or {}), provenance=provenance,
+            gene_map={"gene_column": gm.get("gene_column"), "name_column": gm.get("name_column")} if gm else None,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# homology
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HomologySource(_Settings):
+    name: str
+    format: str
+    species: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HomologySettings(_Settings):
+    """Transcript sets: the species (store order), homology tables and symbol joining."""
+
+    species: tuple[str, ...]
+    sources: tuple[HomologySource, ...] = ()
+    taxids: dict[str, int] = field(default_factory=dict)
+    join_symbols: bool = True
+    max_genes_per_symbol: int | None = None
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> HomologySettings:
+        h = _section(config, "homology")
+        species = _section(config, "species")
+        sources = []
+        for name, src in _section(h, "sources").items():
+            for sp in src.get("species", []):
+                if sp not in species:
+                    raise ConfigError(
+                        f"config homology.sources.{name}.species names {sp!r}, which is not a "
+                        f"`species` entry (have: {', '.join(species)})"
+                    )
+            sources.append(HomologySource(name, src["format"], tuple(src.get("species", []))))
+        return cls(
+            species=tuple(species), sources=tuple(sources),
+            taxids={sp: int(c["taxid"]) for sp, c in species.items() if "taxid" in c},
+            join_symbols=bool(h.get("join_symbols", True)),
+            max_genes_per_symbol=h.get("max_genes_per_symbol"),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# splits
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SplitsSettings(_Settings):
+    """Leakage-free splits: target fractions, what they count, and the seed (resolved)."""
+
+    fractions: dict[str, float] = field(default_factory=lambda: {"train": 0.8, "validation": 0.1, "test": 0.1})
+    weight: str = "transcripts"
+    seed: int | None = None
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> SplitsSettings:
+        s = _section(config, "splits")
+        base = cls()
+        return cls(
+            fractions=dict(s.get("fractions") or base.fractions),
+            weight=str(s.get("weight", base.weight)),
+            seed=_seed(config, s.get("seed")),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# pretrain
+# ---------------------------------------------------------------------------------------------
+#: architecture keys of a model entry (isoclr.model.ARCH_KEYS less in_channels; kept here so
+#: this module needs no torch)
+ARCH_KEYS = ("stem_width", "widths", "blocks", "dilations", "kernel_size", "dropout", "h_dim", "projector")
+
+
+@dataclass(frozen=True)
+class PretrainSettings(_Settings):
+    """One pre-training run (config ``pretrain.models.NAME``; defaults = config/schema.yaml).
+
+    ``architecture`` holds the keys given for the encoder (``size`` preset plus overrides);
+    :func:`isoclr.model.resolve_config` turns them into the full architecture.
+    """
+
+    name: str = "model"
+    objective: str = "dcl"
+    size: str = "tiny"
+    architecture: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    batch_size: int = 64
+    accumulate: int = 1
+    steps: int = 200
+    lr: float = 1e-3
+    weight_decay: float = 1e-6
+    betas: tuple[float, float] = (0.9, 0.999)
+    schedule: str = "sqrt"
+    warmup_steps: int = 20
+    decay_fraction: float = 0.1
+    min_lr_ratio: float = 0.0
+    temperature: float = 0.1
+    weight_c: float = 0.4
+    mask_prob: float = 0.15
+    grad_clip: float = 1.0
+    amp: str | bool = "auto"
+    compile: bool = False
+    device: str = "auto"
+    num_workers: int = 2
+    bucket: bool = True
+    chunk_batches: int = 50
+    length_groups: int = 4
+    log_every: int = 10
+    progress_every: int = 100  # a progress line in the log (steps, loss, nt/s, ETA) every this many steps
+    val_every: int = 50
+    val_batches: int = 8
+    checkpoint_every: int = 50
+    keep_checkpoints: int = 2
+    mlm_hidden: int = 32
+    threads: int | None = None
+    #: data paths (the rule passes its inputs; the CLI its options); not part of the params
+    sets: str | None = None
+    splits: str | None = None
+    stores: dict[str, str] | None = None
+
+    OBJECTIVES = ("dcl", "ntxent", "mlm")
+    SCHEDULES = ("sqrt", "cosine", "constant")
+    #: fields that are where the data lie or how fast it runs, not what is trained; left out of
+    #: the rule's params (paths are its inputs) and of the resume fingerprint
+    NOT_TRAINING = ("sets", "splits", "stores", "threads", "keep_checkpoints", "name")
+
+    def __post_init__(self) -> None:
+        where = f"pretrain.models.{self.name}"
+        if self.objective not in self.OBJECTIVES:
+            raise ConfigError(f"config {where}.objective must be one of {self.OBJECTIVES}, got {self.objective!r}")
+        if self.schedule not in self.SCHEDULES:
+            raise ConfigError(f"config {where}.schedule must be one of {self.SCHEDULES}, got {self.schedule!r}")
+        for key in ("batch_size", "accumulate", "steps"):
+            if int(getattr(self, key)) < 1:
+                raise ConfigError(f"config {where}.{key} must be >= 1, got {getattr(self, key)}")
+
+    @classmethod
+    def from_entry(cls, entry: Mapping[str, Any], name: str, seed: int = 0, results: str = "results") -> PretrainSettings:
+        """A model entry (as in ``pretrain.models.NAME``) -> settings, seed and paths resolved."""
+        entry = dict(entry or {})
+        arch = dict(entry.pop("architecture", None) or entry.pop("model", None) or {})
+        arch.pop("size", None)
+        arch.pop("in_channels", None)
+        for key in ARCH_KEYS:
+            if key in entry:
+                arch[key] = entry.pop(key)
+        names = [f.name for f in dataclasses.fields(cls)]
+        for key in entry:
+            if key not in names:
+                raise ConfigError(
+                    f"config pretrain.models.{name}: unknown key {key!r}{_suggest(key, names + list(ARCH_KEYS))}"
+                )
+        entry["name"] = name
+        entry["seed"] = seed if entry.get("seed") is None else int(entry["seed"])
+        entry["sets"] = entry.get("sets") or str(Path(results) / "homology" / "sets.h5")
+        entry["splits"] = entry.get("splits") or str(Path(results) / "splits" / "splits.tsv")
+        if "betas" in entry:
+            entry["betas"] = tuple(float(b) for b in entry["betas"])
+        return cls(**entry, architecture={k: _plain(v) for k, v in arch.items() if v is not None})
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], model: str | None = None) -> PretrainSettings:
+        models = _section(_section(config, "pretrain"), "models")
+        if not models:
+            raise ConfigError("config pretrain.models is empty (no model to pre-train)")
+        if model is None:
+            if len(models) > 1:
+                raise ConfigError(f"config pretrain.models has several models ({', '.join(models)}); pick one with --model")
+            model = next(iter(models))
+        entry = _lookup(config, "pretrain.models", model)
+        return cls.from_entry(entry, model, base_seed(config), str(config.get("results", "results")))
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], **extra: Any) -> PretrainSettings:
+        """Back from :meth:`job_params` (a rule's params), with the data paths added."""
+        d = {**dict(params), **extra}
+        name = str(d.pop("name", "model"))
+        return cls.from_entry(d, name, seed=int(d.get("seed") or 0))
+
+    def job_params(self) -> dict[str, Any]:
+        """Every setting of the job but its data paths and threads (the rule's inputs and
+        threads): the pretrain rule's params."""
+        return {k: v for k, v in self.to_params().items() if k not in ("sets", "splits", "stores", "threads")}
+
+    def arch_config(self) -> dict[str, Any]:
+        """The architecture keys for :func:`isoclr.model.resolve_config`."""
+        return {"size": self.size, **self.architecture}
+
+    def training(self) -> dict[str, Any]:
+        """Every setting that shapes the trained weights (rule params, resume fingerprint)."""
+        return {k: v for k, v in self.to_params().items() if k not in self.NOT_TRAINING}
+
+    def replace(self, **changes: Any) -> PretrainSettings:
+        return dataclasses.replace(self, **changes)
+
+
+def pretrain_models(config: Mapping[str, Any]) -> list[str]:
+    return list(_section(_section(config, "pretrain"), "models"))
+
+
+# ---------------------------------------------------------------------------------------------
+# tasks
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TaskStageSettings(_Settings):
+    """Folds, fractions and seed shared by every task (config ``tasks``), plus one task's spec."""
+
+    name: str
+    spec: dict[str, Any]
+    n_folds: int = 3
+    fractions: tuple[float, ...] = (1.0, 0.3, 0.1, 0.01, 0.005)
+    min_train: int = 8
+    seed: int | None = None
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], task: str) -> TaskStageSettings:
+        t = _section(config, "tasks")
+        spec = dict(_lookup(config, "tasks.datasets", task))
+        if spec["kind"] != "mrl_arrays" and spec.get("species") not in _section(config, "species"):
+            raise ConfigError(
+                f"config tasks.datasets.{task}.species is {spec.get('species')!r}, which is not a "
+                f"`species` entry (have: {', '.join(_section(config, 'species'))})"
+            )
+        base = cls(task, {})
+        return cls(
+            name=task, spec=spec, n_folds=int(t.get("n_folds", base.n_folds)),
+            fractions=tuple(float(f) for f in t.get("fractions", base.fractions)),
+            min_train=int(t.get("min_train", base.min_train)), seed=_seed(config, t.get("seed")),
+        )
+
+
+def task_names(config: Mapping[str, Any]) -> list[str]:
+    return list(_section(_section(config, "tasks"), "datasets"))
+
+
+def task_kind(config: Mapping[str, Any], task: str) -> str:
+    return str(_lookup(config, "tasks.datasets", task)["kind"])
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluation
+# ---------------------------------------------------------------------------------------------
+_ENCODER_MODEL_KEY = {"isoclr": "isoclr_model", "mlm": "mlm_model", "random": "isoclr_model"}
+
+
+def _evaluation(config: Mapping[str, Any]) -> dict[str, Any]:
+    return _section(config, "evaluation")
+
+
+def pretrain_model_of(config: Mapping[str, Any], encoder: str) -> str:
+    """The ``pretrain.models`` entry behind a built-in encoder (isoclr, mlm, random)."""
+    key = _ENCODER_MODEL_KEY[encoder]
+    name = _evaluation(config).get(key)
+    models = pretrain_models(config)
+    if name not in models:
+        raise ConfigError(
+            f"config evaluation.{key} is {name!r}, which is not a pretrain.models entry "
+            f"({', '.join(models) or 'none'}); the {encoder} encoder needs it"
+        )
+    return str(name)
+
+
+def encoder_architecture(config: Mapping[str, Any], encoder: str = "isoclr") -> dict[str, Any]:
+    """The architecture keys (size + overrides) of the model behind ``encoder``: only these, so
+    a supervised or random job does not depend on the pre-training's learning rate."""
+    return PretrainSettings.from_config(config, pretrain_model_of(config, encoder)).arch_config()
+
+
+def eval_tasks(config: Mapping[str, Any]) -> list[str]:
+    """Tasks evaluated (config evaluation.tasks keys), each checked to be a configured task."""
+    tasks = list(_evaluation(config).get("tasks") or {})
+    known = task_names(config)
+    for t in tasks:
+        if t not in known:
+            raise ConfigError(
+                f"config evaluation.tasks names {t!r}, which is not a tasks.datasets entry (have: {', '.join(known)})"
+            )
+    return tasks
+
+
+def eval_models(config: Mapping[str, Any], task: str) -> list[str]:
+    """Models evaluated on a task (evaluation.tasks.TASK, or evaluation.models when null)."""
+    ev = _evaluation(config)
+    models = (ev.get("tasks") or {})[task]
+    return list(ev.get("models", []) if models is None else models)
+
+
+def eval_fractions(config: Mapping[str, Any]) -> list[str]:
+    """Training fractions (as wildcard strings): evaluation.fractions, or tasks.fractions."""
+    fractions = _evaluation(config).get("fractions") or _section(config, "tasks").get(
+        "fractions", TaskStageSettings.fractions
+    )
+    return [str(float(f)) for f in fractions]
+
+
+def eval_folds(config: Mapping[str, Any]) -> list[int]:
+    """Test folds: evaluation.folds, or every one of tasks.n_folds when null."""
+    folds = _evaluation(config).get("folds")
+    n = int(_section(config, "tasks").get("n_folds", TaskStageSettings.n_folds))
+    return [int(k) for k in (range(n) if folds is None else folds)]
+
+
+def eval_jobs(config: Mapping[str, Any]) -> list[tuple[str, str, str, int]]:
+    """Every evaluation job: (task, model, fraction, fold)."""
+    return [
+        (task, model, fraction, fold)
+        for task in eval_tasks(config)
+        for model in eval_models(config, task)
+        for fraction in eval_fractions(config)
+        for fold in eval_folds(config)
+    ]
+
+
+def eval_encoders(config: Mapping[str, Any]) -> list[str]:
+    return list(BUILTIN_ENCODERS) + [f"external-{n}" for n in _evaluation(config).get("external") or {}]
+
+
+@dataclass(frozen=True)
+class ProbeSettings(_Settings):
+    alphas: tuple[float, ...] = (1.0e-4, 1.0e-3, 1.0e-2, 0.1, 1.0, 10.0, 100.0)
+    Cs: tuple[float, ...] = (1.0e-3, 1.0e-2, 0.1, 1.0, 10.0)
+
+
+@dataclass(frozen=True)
+class FinetuneSettings(_Settings):
+    max_epochs: int = 30
+    patience: int = 5
+    lr: float = 1.0e-3
+    weight_decay: float = 1.0e-2
+    batch_size: int = 32
+    grad_clip: float = 1.0
+    head_dropout: float = 0.1
+    amp: bool = True
+
+
+@dataclass(frozen=True)
+class SalukiSettings(_Settings):
+    channels: int = 64
+    width: int = 5
+    blocks: int = 6
+    gru: int = 64
+    hidden: int = 64
+    dropout: float = 0.3
+
+
+@dataclass(frozen=True)
+class EmbedSettings(_Settings):
+    """One embedding job (encoder x task): batch size, device, and for the random encoder its
+    architecture and seed, for an external encoder its settings."""
+
+    encoder: str
+    batch_size: int = 16
+    device: str = "auto"
+    model_cfg: dict[str, Any] | None = None
+    seed: int = 0
+    external: dict[str, Any] | None = None
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], encoder: str) -> EmbedSettings:
+        ev = _evaluation(config)
+        kw: dict[str, Any] = {
+            "batch_size": int(ev.get("embed_batch_size", 16)), "device": str(ev.get("device", "auto")),
+        }
+        if encoder == "random":
+            kw["model_cfg"] = encoder_architecture(config, "random")
+            kw["seed"] = derive_seed(base_seed(config), "random-encoder")
+        elif encoder.startswith("external-"):
+            name = encoder.removeprefix("external-")
+            kw["external"] = dict(_lookup(config, "evaluation.external", name))
+            kw["seed"] = base_seed(config)
+        elif encoder not in BUILTIN_ENCODERS:
+            raise ConfigError(f"unknown encoder {encoder!r} (expected one of {eval_encoders(config)})")
+        return cls(encoder=encoder, **kw)
+
+
+@dataclass(frozen=True)
+class EvaluationSettings(_Settings):
+    """One evaluation job (task x model): exactly the settings that model uses.
+
+    Linear probes: ``probe`` only. Networks: ``finetune`` (with ``finetune_by_model``), seed,
+    device, and the architecture (supervised) or Saluki widths (saluki).
+    """
+
+    task: str
+    model: str
+    probe: ProbeSettings | None = None
+    finetune: FinetuneSettings | None = None
+    saluki: SalukiSettings | None = None
+    model_cfg: dict[str, Any] | None = None
+    seed: int = 0
+    device: str = "auto"
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], task: str, model: str) -> EvaluationSettings:
+        ev = _evaluation(config)
+        if model not in NETWORK_MODELS:
+            return cls(task=task, model=model, probe=ProbeSettings.from_mapping(ev.get("probe") or {}, "evaluation.probe"))
+        tune = {**(ev.get("finetune") or {}), **(ev.get("finetune_by_model") or {}).get(model, {})}
+        kw: dict[str, Any] = {
+            "finetune": FinetuneSettings.from_mapping(tune, f"evaluation.finetune ({model})"),
+            "seed": derive_seed(base_seed(config), task, model),
+            "device": str(ev.get("device", "auto")),
+        }
+        if model == "supervised":
+            kw["model_cfg"] = encoder_architecture(config, "isoclr")
+        elif model == "saluki":
+            kw["saluki"] = SalukiSettings.from_mapping(ev.get("saluki") or {}, "evaluation.saluki")
+        return cls(task=task, model=model, **kw)
+
+    def job_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`isoclr.evaluate.run_job` (plain types)."""
+        p = self.to_params()
+        return {k: p[k] for k in ("probe", "finetune", "saluki", "model_cfg", "seed", "device") if p[k] is not None}
+
+
+# ---------------------------------------------------------------------------------------------
+# figures
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FigureSettings(_Settings):
+    """One figure: its options for :func:`isoclr.figures.draw` (task, dpi, t-SNE settings)."""
+
+    name: str
+    dpi: int = 200
+    task: str | None = None
+    max_per_class: int | None = None
+    seed: int | None = None
+
+    #: config ``figures`` keys and their defaults (schema), read by from_config
+    DEFAULTS = {
+        "halflife_task": "halflife_human", "go_task": "go_mf_human", "tsne_task": "go_cc_human",
+        "tsne_encoder": "isoclr", "tsne_max_per_class": 500, "dpi": 200, "seed": None,
+        "names": list(FIGURES),
+    }
+
+    @classmethod
+    def section(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        return {**cls.DEFAULTS, **_section(config, "figures")}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], figure: str) -> FigureSettings:
+        f = cls.section(config)
+        if figure.startswith("pretrain_curves_"):
+            return cls(name="fig_pretrain_curves", dpi=int(f["dpi"]))
+        if figure not in FIGURES:
+            raise ConfigError(f"unknown figure {figure!r}{_suggest(figure, FIGURES)}")
+        if figure == "fig4_tsne_go_cellular_component":
+            return cls(name=figure, dpi=int(f["dpi"]), max_per_class=int(f["tsne_max_per_class"]),
+                       seed=_seed(config, f["seed"]))
+        task = f["go_task"] if figure == "fig2a_go_linear_probe" else f["halflife_task"]
+        return cls(name=figure, dpi=int(f["dpi"]), task=str(task))
+
+    def options(self) -> dict[str, Any]:
+        """Keyword options of :func:`isoclr.figures.draw`."""
+        return {k: v for k, v in self.to_params().items() if k != "name" and v is not None}
+
+
+def figure_jobs(config: Mapping[str, Any], figure: str) -> list[tuple[str, str, str, int]]:
+    """The evaluation jobs (task, model, fraction, fold) whose tables a metrics figure draws."""
+    s = FigureSettings.from_config(config, figure)
+    if s.task is None or s.task not in eval_tasks(config):
+        return []
+    wanted = FIGURE_MODELS[figure]
+    models = [m for m in eval_models(config, s.task) if (m.endswith("-linear") if wanted is None else m in wanted)]
+    fractions = eval_fractions(config)
+    if wanted is None and "1.0" in fractions:
+        fractions = ["1.0"]  # the comparison figure shows the full training set only
+    return [(s.task, m, f, k) for m in models for f in fractions for k in eval_folds(config)]
+
+
+# ---------------------------------------------------------------------------------------------
+# config checks: unknown keys (every level) and cross-references
+# ---------------------------------------------------------------------------------------------
+def _resolve_schema(node: Mapping[str, Any], root: Mapping[str, Any]) -> dict[str, Any]:
+    """``$ref`` and ``allOf`` merged into one schema dict (properties united)."""
+    node = dict(node)
+    if "$ref" in node:
+        ref = node.pop("$ref")
+        target: Any = root
+        for part in ref.lstrip("#/").split("/"):
+            target = target[part]
+        node = {**_resolve_schema(target, root), **node}
+    for sub in node.pop("allOf", []):
+        sub = _resolve_schema(sub, root)
+        props = {**sub.get("properties", {}), **node.get("properties", {})}
+        node = {**sub, **node, "properties": props}
+    return node
+
+
+def unknown_keys(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
+    """Every config key the schema does not know, at any level, each as ``'KEY' at PATH; did
+    you mean 'X'?`` (difflib's closest valid key)."""
+    problems: list[str] = []
+
+    def walk(value: Any, node: Mapping[str, Any], path: str) -> None:
+        node = _resolve_schema(node, schema)
+        if not isinstance(value, Mapping):
+            return
+        props = node.get("properties", {})
+        extra = node.get("additionalProperties", True)
+        if node.get("unevaluatedProperties") is False and "additionalProperties" not in node:
+            extra = False
+        for key, sub in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if key in props:
+                walk(sub, props[key], where)
+            elif isinstance(extra, Mapping):
+                walk(sub, extra, where)
+            elif extra is False:
+                at = path or "the top level"
+                problems.append(f"unknown key {key!r} at {at}{_suggest(str(key), list(props))}")
+
+    walk(config, schema, "")
+    return problems
+
+
+def check_keys(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
+    """Refuse unknown keys at every level, naming each and the closest valid one (run before
+    the schema validation, whose message for them names neither)."""
+    problems = unknown_keys(config, schema)
+    if problems:
+        raise ConfigError("config: " + "; ".join(problems))
+
+
+def check_references(config: Mapping[str, Any]) -> None:
+    """Refuse names that point at nothing (a task's species, evaluation tasks and encoders),
+    each error naming the config key at fault (run after the schema validation)."""
+    species = _section(config, "species")
+    for task, spec in _section(_section(config, "tasks"), "datasets").items():
+        if (spec or {}).get("kind") != "mrl_arrays" and (spec or {}).get("species") not in species:
+            raise ConfigError(
+                f"config tasks.datasets.{task}.species is {spec.get('species')!r}, which is not a "
+                f"`species` entry (have: {', '.join(species) or 'none'})"
+            )
+    HomologySettings.from_config(config)
+    tasks = eval_tasks(config)
+    models = {m for t in tasks for m in eval_models(config, t)}
+    for encoder, needs in (("isoclr", ("isoclr-linear", "isoclr-finetune", "supervised", "random-linear")),
+                           ("mlm", ("mlm-linear",))):
+        if models & set(needs):
+            pretrain_model_of(config, encoder)
+
+
+def check_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
+    """:func:`check_keys` then :func:`check_references` (the pipeline validates in between)."""
+    check_keys(config, schema)
+    check_references(config)
+
+
+# ---------------------------------------------------------------------------------------------
+# studies: which config files make the config
+# ---------------------------------------------------------------------------------------------
+def study_of(path: str | Path) -> str | None:
+    """The ``study`` a config file declares (a complete study config), or None (an override)."""
+    import yaml
+
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    return data.get("study") if isinstance(data, dict) else None
+
+
+def needs_default_config(configfiles: Sequence[str | Path]) -> bool:
+    """Whether the demo config (config/config.yaml) is the base of these ``--configfile`` files.
+
+    A file declaring ``study:`` is a complete study and the base: it must come first, and only
+    one may. Files without it are overrides layered (deep-merged, in order) over the base, so
+    ``--configfile my_overrides.yaml`` changes the demo and ``--configfile config/paper.yaml
+    my_cluster.yaml`` changes the paper study.
+    """
+    studies = [(i, str(p), study_of(p)) for i, p in enumerate(configfiles)]
+    named = [(i, p, s) for i, p, s in studies if s]
+    if len(named) > 1:
+        raise ConfigError(f"--configfile: {named[0][1]} and {named[1][1]} both declare a study; give one")
+    if named and named[0][0] != 0:
+        raise ConfigError(f"--configfile: the study config {named[0][1]} must come first (overrides after it)")
+    return not named
+
+
+# ---------------------------------------------------------------------------------------------
+# code fingerprints
+# ---------------------------------------------------------------------------------------------
+#: the library module each stage's jobs run (their imports are followed)
+STAGE_MODULES = {
+    "download": ("download",),
+    "store": ("isoforms",),
+    "homology": ("homology",),
+    "splits": ("splits",),
+    "pretrain": ("pretrain",),
+    "tasks": ("tasks",),
+    "embed": ("evaluate", "embed", "baselines", "external"),
+    "evaluate": ("evaluate", "probes", "metrics", "finetune", "baselines"),
+    "collect": ("evaluate",),
+    "figures": ("figures",),
+}
+
+
+def _imports(module: str) -> set[str]:
+    """isoclr modules imported anywhere in ``isoclr.<module>`` (static: the AST)."""
+    path = PACKAGE_DIR / f"{module.replace('.', '/')}.py"
+    if not path.exists():
+        path = PACKAGE_DIR / module.replace(".", "/") / "__init__.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == "isoclr":
+                found.update(a.name for a in node.names)
+            elif node.module.startswith("isoclr."):
+                found.add(node.module.removeprefix("isoclr."))
+        elif isinstance(node, ast.Import):
+            found.update(a.name.removeprefix("isoclr.") for a in node.names if a.name.startswith("isoclr."))
+    return {m for m in found if (PACKAGE_DIR / f"{m.replace('.', '/')}.py").exists()
+            or (PACKAGE_DIR / m.replace(".", "/") / "__init__.py").exists()}
+
+
+def stage_modules(stage: str) -> list[str]:
+    """Every isoclr module a stage's jobs can run: its modules and their isoclr imports."""
+    todo, seen = list(STAGE_MODULES[stage]), set()
+    while todo:
+        m = todo.pop()
+        if m in seen:
+            continue
+        seen.add(m)
+        todo.extend(_imports(m) - seen)
+    return sorted(seen)
+
+
+@functools.lru_cache(maxsize=None)
+def source_fingerprint(stage: str) -> str:
+    """sha256 over the source of every library module a stage runs (name and bytes), e.g. for
+    a rule's ``code`` param: editing one of them changes it, so Snakemake reruns the jobs."""
+    digest = hashlib.sha256()
+    for m in stage_modules(stage):
+        path = PACKAGE_DIR / f"{m.replace('.', '/')}.py"
+        if not path.exists():
+            path = PACKAGE_DIR / m.replace(".", "/") / "__init__.py"
+        digest.update(m.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
