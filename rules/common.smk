@@ -315,7 +315,7 @@ def pretrain_targets():
     return expand(
         results("pretrain", "{model}", "{file}"),
         model=PRETRAIN_MODELS,
-        file=["checkpoint.pt", "curves.pdf", "curves.png"],
+        file=["checkpoint.pt", "metrics.csv"],
     )
 
 
