@@ -540,9 +540,11 @@ def _train(s: PretrainSettings, out: Path, resume: bool, callbacks: Sequence[Ste
         out.mkdir(parents=True, exist_ok=True)
         with atomic_path(out / "config.yaml", suffix=".yaml") as tmp:
             tmp.write_text(yaml.safe_dump(_plain(resolved), sort_keys=False))
-        log.info("%s: %s objective, %d encoder parameters, %d training sets, %d steps (%d per epoch), device %s%s",
+        log.info("%s: %s objective, %d encoder parameters, %d training sets, %d steps (%d per epoch), "
+                 "batch %d sets x %d accumulated, lr %g (%s), device %s%s; progress every %d steps",
                  s.name, s.objective, model.count_parameters(net.encoder), len(sampler.set_ids), total,
-                 steps_per_epoch, device, f", {world} processes" if world > 1 else "")
+                 steps_per_epoch, s.batch_size, s.accumulate, s.lr, s.schedule, device,
+                 f", {world} processes" if world > 1 else "", s.progress_every)
     metrics = MetricsLog(out, step, main)
 
     def save(path: Path) -> None:
