@@ -295,7 +295,10 @@ def figure_subcategory(wildcards):
 def figure_labels():
     def labels(wildcards):
         if wildcards.figure.startswith("pretrain_curves_"):
-            return {"model": wildcards.figure[16:], "panel": "loss, alignment/uniformity, learning rate"}
+            return {
+                "model": wildcards.figure[16:],
+                "panel": "loss, alignment/uniformity, learning rate",
+            }
         task, panel = FIGURE_LABELS[wildcards.figure]
         return {"task": task, "panel": panel}
 
@@ -331,7 +334,10 @@ def evaluation_targets():
     """metrics.tsv (every job) plus the embeddings the figures read directly."""
     if not S.eval_tasks(config):
         return []
-    return [results("metrics", "metrics.tsv"), results("metrics", "metrics.html")] + tsne_embeddings()
+    return [
+        results("metrics", "metrics.tsv"),
+        results("metrics", "metrics.html"),
+    ] + tsne_embeddings()
 
 
 def figure_targets():
