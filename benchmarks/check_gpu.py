@@ -163,6 +163,7 @@ def run_checks(device: torch.device, size: str, backend: str, batch: int, groups
 
     # 2. compiled vs eager (the pre-training path: dynamic shapes, bucketed widths)
     torch._dynamo.reset()
+    counters.clear()  # reset() keeps the counters of earlier compiles in this process
     bb = grouped(seqs, groups, device, buckets=L.COMPILE_WIDTH_BUCKETS)
     net = fresh(cfg, device, state)
     le, ze, ge = step(net, net, bb, device, bf16=False)

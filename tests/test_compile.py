@@ -8,6 +8,7 @@ CPU time. ``benchmarks/check_gpu.py`` compiles with Inductor and compares losses
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,6 @@ def test_compiled_epoch_compiles_at_most_eight_graphs(tmp_path: Path, monkeypatc
     compile_model = model.compile_model
     monkeypatch.setattr(model, "compile_model",
                         lambda m, device, **kw: compile_model(m, device, backend="aot_eager", **kw))
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 64)  # never fall back silently
     _, cfg = P.resolve({"size": "tiny", "compile": True, "batch_size": 4, "length_groups": 2, "steps": 1,
                         "warmup_steps": 1, "num_workers": 0, "val_batches": 2, "threads": 1, "seed": 2,
                         "sets": str(sim["sets"]), "splits": str(sim["splits"])})
@@ -59,8 +59,9 @@ def test_compiled_epoch_compiles_at_most_eight_graphs(tmp_path: Path, monkeypatc
     assert len(shapes) > 8, f"the epoch must hold more than 8 batch shapes to test anything ({len(shapes)})"
     torch._dynamo.reset()
     counters.clear()
-    cfg["steps"] = epoch  # one full epoch, then the final validation (eval-mode graphs)
-    P.pretrain(cfg, tmp_path / "run")
+    cfg = dataclasses.replace(cfg, steps=epoch)  # one full epoch, then the final validation (eval-mode graphs)
+    with torch._dynamo.config.patch(recompile_limit=64):  # never fall back silently
+        P.pretrain(cfg, tmp_path / "run")
     graphs = counters["stats"]["unique_graphs"]
     print(f"{graphs} graphs for {len(shapes)} batch shapes over {epoch} batches")
     assert 1 <= graphs <= 8, f"{graphs} graphs compiled over an epoch of {len(shapes)} batch shapes"
