@@ -20,6 +20,11 @@ if needs_default_config(workflow.overwrite_configfiles or []):
     configfile: "config/config.yaml"
 
 
+# `snakemake --report results/report.html`: this description, every figure (PNG) with its
+# caption, the metrics table and the pre-training curves.
+report: "docs/report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/download.smk"
 include: "rules/store.smk"

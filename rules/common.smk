@@ -299,18 +299,26 @@ def figure_settings(wildcards):
     return S.FigureSettings.from_config(config, wildcards.figure).to_params()
 
 
+def figure_category(wildcards):
+    """Report category: the pre-training curves have their own, every other figure is a Figure."""
+    return "Pre-training" if wildcards.figure.startswith("pretrain_curves_") else "Figures"
+
+
 def figure_subcategory(wildcards):
     if wildcards.figure.startswith("pretrain_curves_"):
         return "Pre-training"
     return FIGURE_SUBCATEGORY[wildcards.figure]
 
 
-def figure_labels(fmt):
+def figure_labels():
     def labels(wildcards):
         if wildcards.figure.startswith("pretrain_curves_"):
-            return {"model": wildcards.figure[16:], "panel": "training curves", "format": fmt}
+            return {
+                "model": wildcards.figure[16:],
+                "panel": "loss, alignment/uniformity, learning rate",
+            }
         task, panel = FIGURE_LABELS[wildcards.figure]
-        return {"task": task, "panel": panel, "format": fmt}
+        return {"task": task, "panel": panel}
 
     return labels
 
@@ -328,7 +336,7 @@ def pretrain_targets():
     return expand(
         results("pretrain", "{model}", "{file}"),
         model=PRETRAIN_MODELS,
-        file=["checkpoint.pt", "curves.pdf", "curves.png"],
+        file=["checkpoint.pt", "metrics.csv"],
     )
 
 
@@ -344,7 +352,10 @@ def evaluation_targets():
     """metrics.tsv (every job) plus the embeddings the figures read directly."""
     if not S.eval_tasks(config):
         return []
-    return [results("metrics", "metrics.tsv")] + tsne_embeddings()
+    return [
+        results("metrics", "metrics.tsv"),
+        results("metrics", "metrics.html"),
+    ] + tsne_embeddings()
 
 
 def figure_targets():

@@ -100,7 +100,13 @@ rule collect_metrics:
     input:
         evaluation_tables(),
     output:
-        results("metrics", "metrics.tsv"),
+        tsv=results("metrics", "metrics.tsv"),
+        html=report(
+            results("metrics", "metrics.html"),
+            caption="../docs/report/metrics.rst",
+            category="Metrics",
+            labels={"table": "every task, model, fraction: mean ± SD over folds"},
+        ),
     log:
         log_path("collect_metrics", "collect_metrics.log"),
     conda:

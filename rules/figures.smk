@@ -1,7 +1,8 @@
 # Stage: figures, one rule over {figure}: the paper's figures (config figures.names) and each
 # model's pre-training curves (pretrain_curves_MODEL), each its own target
-# results/figures/{figure}.pdf and .png, collected by `snakemake --report report.zip`. Drawing
-# is cheap: a local rule.
+# results/figures/{figure}.pdf and .png. The PNG goes into `snakemake --report results/report.html`
+# with its caption (docs/report/figure.rst); the PDF beside it is the vector version (not
+# registered, so the report shows every figure once). Drawing is cheap: a local rule.
 
 
 localrules:
@@ -12,19 +13,13 @@ rule figure:
     input:
         unpack(figure_inputs),
     output:
-        pdf=report(
-            results("figures", "{figure}.pdf"),
-            caption="../docs/report/figure.rst",
-            category="Figures",
-            subcategory=figure_subcategory,
-            labels=figure_labels("PDF"),
-        ),
+        pdf=results("figures", "{figure}.pdf"),
         png=report(
             results("figures", "{figure}.png"),
             caption="../docs/report/figure.rst",
-            category="Figures",
+            category=figure_category,
             subcategory=figure_subcategory,
-            labels=figure_labels("PNG"),
+            labels=figure_labels(),
         ),
     log:
         log_path("figure", "{figure}.log"),

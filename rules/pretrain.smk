@@ -16,16 +16,6 @@ rule pretrain:
         checkpoint=results("pretrain", "{model}", "checkpoint.pt"),
         config=results("pretrain", "{model}", "config.yaml"),
         metrics=results("pretrain", "{model}", "metrics.csv"),
-        curves_pdf=report(
-            results("pretrain", "{model}", "curves.pdf"),
-            category="Pre-training",
-            labels={"model": "{model}", "figure": "training curves (pdf)"},
-        ),
-        curves_png=report(
-            results("pretrain", "{model}", "curves.png"),
-            category="Pre-training",
-            labels={"model": "{model}", "figure": "training curves"},
-        ),
     log:
         log_path("pretrain", "{model}.log"),
     benchmark:

@@ -111,3 +111,68 @@ def test_pretrain_curves(tmp_path: Path) -> None:
     csv.parent.mkdir()
     pd.DataFrame({"step": np.arange(20), "loss": np.linspace(5, 1, 20), "lr": np.linspace(0, 1e-3, 20)}).to_csv(csv, index=False)
     _check(F.draw("fig_pretrain_curves", tmp_path / "curves.pdf", pretrain_metrics=csv, dpi=60))
+
+
+def _capture(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Keep the figure objects that F._save writes (and still write them)."""
+    figs: list = []
+    real = F._save
+
+    def keep(fig, out, dpi=200):  # type: ignore[no-untyped-def]
+        fig.canvas.draw()
+        figs.append(fig)
+        return real(fig, out, dpi)
+
+    monkeypatch.setattr(F, "_save", keep)
+    return figs
+
+
+def test_pretrain_curves_are_three_labelled_panels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = tmp_path / "isoclr_demo"
+    run.mkdir()
+    steps = np.arange(1, 61)
+    df = pd.DataFrame({"step": steps, "epoch": steps // 8, "lr": 3e-3 * np.minimum(1, steps / 6), "loss": np.linspace(5, 2, 60),
+                       "grad_norm": 1.0, "sets_per_s": 100.0, "padding": 0.3, "elapsed_s": steps * 0.5,
+                       "val_loss": np.where(steps % 20 == 0, 4.0, np.nan), "val_alignment": np.where(steps % 20 == 0, 0.5, np.nan),
+                       "val_uniformity": np.where(steps % 20 == 0, -2.0, np.nan)})
+    df.to_csv(run / "metrics.csv", index=False)
+    (run / "config.yaml").write_text("objective: dcl\nsize: tiny\n")
+    figs = _capture(monkeypatch)
+    _check(F.draw("fig_pretrain_curves", tmp_path / "curves.pdf", pretrain_metrics=run / "metrics.csv", dpi=60))
+    fig = figs[0]
+    main = [ax for ax in fig.axes if ax.get_xlabel()]
+    assert len(main) == 3 and all(ax.get_xlabel() == "Optimiser step" for ax in main)
+    ylabels = [ax.get_ylabel() for ax in fig.axes]
+    assert "Contrastive loss (nats)" in ylabels and "Learning rate (AdamW)" in ylabels
+    assert any(y.startswith("Alignment") for y in ylabels) and any(y.startswith("Uniformity") for y in ylabels)
+    # not a dump of every column: no epoch, elapsed time, throughput or padding panels
+    assert not [y for y in ylabels if y in ("epoch", "elapsed_s", "sets_per_s", "padding", "grad_norm")]
+    assert all(ax.get_yscale() == "linear" for ax in fig.axes)  # no "2x10^0" log ticks
+    assert "dcl" in fig._suptitle.get_text()
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_comparison_labels_clear_of_error_bars(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sign: int) -> None:
+    rows = [("halflife_human", "human", m, 1.0, k, "pearson", sign * (base + 0.02 * (k - 1)), 100)
+            for m, base in (("isoclr-linear", 0.62), ("random-linear", 0.58), ("mlm-linear", 0.6)) for k in range(3)]
+    figs = _capture(monkeypatch)
+    F.draw("fig_linear_probe_comparison", tmp_path / "cmp.pdf", pd.DataFrame(rows, columns=F.METRICS_COLUMNS), dpi=100)
+    fig = figs[0]
+    ax = fig.axes[0]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    s = F.summarise(pd.DataFrame(rows, columns=F.METRICS_COLUMNS), "halflife_human", "pearson").sort_values("mean", ascending=False)
+    labels = [t for t in ax.texts if t.get_text().replace(".", "").replace("-", "").isdigit()]
+    assert len(labels) == 3
+    for xi, (m, sd), label in zip(range(3), zip(s["mean"], s["std"]), labels):
+        box = label.get_window_extent(renderer)
+        top = ax.transData.transform((xi, m + sd))[1]
+        bottom = ax.transData.transform((xi, m - sd))[1]
+        if m >= 0:
+            assert box.y0 >= top + 4, (label.get_text(), box.y0, top)  # clear of the upper cap
+        else:
+            assert box.y1 <= bottom - 4, (label.get_text(), box.y1, bottom)  # below the lower cap
+        assert ax.bbox.y0 <= box.y0 and box.y1 <= ax.bbox.y1  # inside the axes

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("isoclr.evaluate", "train/evaluate one model on one task, fraction and fold"),
     "figures": ("isoclr.figures", "draw the paper's figures from the metrics table"),
     "tables": ("isoclr.tables", "summary over runs and the table against the paper, from the metrics table"),
+    "cost": ("isoclr.cost", "wall time and device hours of a config's pre-training and evaluation grid"),
 }
 
 
@@ -63,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if top_args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from isoclr.logs import quiet_third_party
+
+    quiet_third_party()  # no fontTools/matplotlib INFO chatter
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=f"isoclr {name}", description=help_text)
     module.add_arguments(parser)

@@ -145,14 +145,97 @@ def read_tsv(path: str | os.PathLike[str]) -> pd.DataFrame:
     return table[COLUMNS]
 
 
-def collect_metrics(paths: Iterable[str | os.PathLike[str]], out: str | os.PathLike[str]) -> pd.DataFrame:
-    """Concatenate job tables into ``metrics.tsv`` (sorted by task, model, fraction, fold)."""
+def collect_metrics(paths: Iterable[str | os.PathLike[str]], out: str | os.PathLike[str],
+                    html: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+    """Concatenate job tables into ``metrics.tsv`` (sorted by task, model, fraction, fold);
+    with ``html``, also the summary over folds as a browsable page (:func:`write_summary_html`)."""
     tables = [read_tsv(p) for p in paths]
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS)
     table = table.sort_values(["task", "model", "fraction", "fold", "metric"], kind="stable")
     write_tsv(table.reset_index(drop=True), out)
     log.info("wrote %d metric rows from %d jobs to %s", len(table), len(tables), out)
+    if html is not None:
+        write_summary_html(summarise_metrics(table), html, title="Metrics: mean ± SD over folds")
     return table
+
+
+def summarise_metrics(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per task, metric, model and training fraction: mean, SD (ddof 1) and number of
+    folds, and the mean number of training rows."""
+    keys = ["task", "species", "metric", "model", "fraction"]
+    if table.empty:
+        return pd.DataFrame(columns=[*keys, "mean", "sd", "folds", "n_train"])
+    g = table.assign(value=pd.to_numeric(table["value"], errors="coerce")).groupby(keys, sort=True)
+    out = pd.DataFrame({"mean": g["value"].mean(), "sd": g["value"].std(ddof=1), "folds": g["fold"].nunique(),
+                        "n_train": g["n_train"].mean().round(0)}).reset_index()
+    return out.sort_values(["task", "metric", "fraction", "mean"], ascending=[True, True, False, False], kind="stable")
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: sans-serif; font-size: 14px; margin: 1em; }}
+table {{ border-collapse: collapse; }}
+th, td {{ border: 1px solid #ccc; padding: 3px 8px; text-align: left; }}
+td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+th {{ background: #eee; position: sticky; top: 0; cursor: pointer; }}
+tr:nth-child(even) td {{ background: #fafafa; }}
+</style></head><body>
+<h2>{title}</h2>
+<p>{note} Filter: <input id="filter" type="search" placeholder="e.g. halflife pearson"> (click a column header to sort)</p>
+{table}
+<script>
+(function () {{
+  var table = document.querySelector("table");
+  var body = table.tBodies[0];
+  document.getElementById("filter").addEventListener("input", function (ev) {{
+    var words = ev.target.value.toLowerCase().split(/\s+/).filter(Boolean);
+    Array.prototype.forEach.call(body.rows, function (row) {{
+      var text = row.textContent.toLowerCase();
+      row.style.display = words.every(function (w) {{ return text.indexOf(w) >= 0; }}) ? "" : "none";
+    }});
+  }});
+  Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {{
+    var asc = true;
+    th.addEventListener("click", function () {{
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {{
+        var x = a.cells[col].textContent, y = b.cells[col].textContent;
+        var nx = parseFloat(x), ny = parseFloat(y);
+        var c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
+        return asc ? c : -c;
+      }});
+      asc = !asc;
+      rows.forEach(function (r) {{ body.appendChild(r); }});
+    }});
+  }});
+}})();
+</script>
+</body></html>
+"""
+
+
+def write_summary_html(summary: pd.DataFrame, out: str | os.PathLike[str], title: str, note: str = "") -> None:
+    """A self-contained HTML page with ``summary`` as a filterable, sortable table (atomic)."""
+    import html as _html
+
+    note = note or (f"{len(summary)} rows. mean and sd over the test folds (sd: sample standard deviation); "
+                    "folds: number of folds; n_train: mean training rows of the fraction.")
+    if summary.empty:
+        body = "<table><thead><tr><th>no results</th></tr></thead><tbody></tbody></table>"
+    else:
+        shown = summary.copy()
+        num = [c for c in ("mean", "sd") if c in shown.columns]
+        for c in num:
+            shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
+        if "fraction" in shown.columns:
+            shown["fraction"] = shown["fraction"].map(lambda v: f"{float(v):g}")
+        if "n_train" in shown.columns:
+            shown["n_train"] = shown["n_train"].map(lambda v: "" if pd.isna(v) else f"{int(v)}")
+        body = shown.to_html(index=False, border=0, escape=True, na_rep="")
+    page = _PAGE.format(title=_html.escape(title), note=_html.escape(note), table=body)
+    with atomic_path(out, suffix=".html") as tmp:
+        Path(tmp).write_text(page, encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------------------------

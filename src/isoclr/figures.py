@@ -270,9 +270,18 @@ def fig_linear_probe_comparison(metrics: pd.DataFrame, out: str | os.PathLike[st
         styles = [_style(m, i) for i, m in enumerate(s["model"])]
         x = np.arange(len(s))
         ax.bar(x, s["mean"], yerr=s["std"], capsize=4, color=[st["color"] for st in styles], edgecolor="black", linewidth=0.8,
-               hatch=None, error_kw={"elinewidth": 1.2})
-        for xi, (m, sd, st) in enumerate(zip(s["mean"], s["std"], styles)):
-            ax.text(xi, m + sd + 0.01 * (abs(m) + 1e-9), f"{m:.2f}", ha="center", va="bottom", fontsize=9)
+               hatch=None, error_kw={"elinewidth": 1.4, "ecolor": "#777777"})  # grey: visible on the black bar too
+        # value labels beyond the end of the error bar (above it for a positive mean, below it for
+        # a negative one), offset in points, so they never sit on the error bar or its caps
+        for xi, (m, sd) in enumerate(zip(s["mean"], s["std"])):
+            up = m >= 0
+            end = max(m + sd, 0.0) if up else min(m - sd, 0.0)
+            ax.annotate(f"{m:.2f}", (xi, end), xytext=(0, 4 if up else -4), textcoords="offset points",
+                        ha="center", va="bottom" if up else "top", fontsize=9)
+        lo = min(0.0, float((s["mean"] - s["std"]).min()))
+        hi = max(0.0, float((s["mean"] + s["std"]).max()))
+        pad = 0.15 * max(hi - lo, 1e-6)  # room for the labels inside the axes
+        ax.set_ylim(lo - (pad if lo < 0 else 0), hi + pad)
         ax.set_xticks(x)
         ax.set_xticklabels([st["short"] for st in styles], rotation=20, ha="right")
         ax.axhline(0, color="grey", lw=0.8)
@@ -346,31 +355,71 @@ def fig4_tsne_go_cellular_component(
     return _save(fig, out, dpi)
 
 
-def fig_pretrain_curves(metrics_csv: str | os.PathLike[str], out: str | os.PathLike[str], dpi: int = 200, **_: Any) -> tuple[Path, Path]:
-    """Pre-training curves from ``results/pretrain/{model}/metrics.csv``: every numeric column
-    against ``step`` (or the first column), one panel each, losses on a log axis."""
+PRETRAIN_LABEL = {
+    "step": "Optimiser step",
+    "loss": "Contrastive loss (nats)",
+    "mlm": "Masked-nucleotide cross-entropy (nats)",
+    "lr": "Learning rate (AdamW)",
+    "val_alignment": "Alignment E‖z₁ − z₂‖² (unitless)",
+    "val_uniformity": "Uniformity log E e^(−2‖zᵢ − zⱼ‖²) (unitless)",
+}
+
+
+def fig_pretrain_curves(metrics_csv: str | os.PathLike[str], out: str | os.PathLike[str], dpi: int = 200, objective: str | None = None, **_: Any) -> tuple[Path, Path]:
+    """Pre-training curves of one model from ``results/pretrain/{model}/metrics.csv``, three
+    panels against the optimiser step: (a) training loss (every ``log_every`` steps) and
+    validation loss (every ``val_every``), (b) validation alignment and uniformity of the
+    normalised projections (Wang & Isola 2020), (c) the learning rate. Other columns of the
+    table (epoch, throughput, padding, elapsed time) are not drawn."""
     plt = _plt()
     p = Path(metrics_csv)
-    df = pd.read_csv(p) if p.exists() and p.stat().st_size else pd.DataFrame()
-    x = "step" if "step" in df.columns else (df.columns[0] if len(df.columns) else None)
-    cols = [c for c in df.columns if c != x and pd.api.types.is_numeric_dtype(df[c]) and df[c].notna().any()]
-    n = max(1, len(cols))
-    ncol = min(3, n)
-    fig, axes = plt.subplots((n + ncol - 1) // ncol, ncol, figsize=(4.2 * ncol, 3.3 * ((n + ncol - 1) // ncol)), squeeze=False)
-    for ax, c in zip(axes.flat, cols):
-        d = df[[x, c]].dropna()
-        ax.plot(d[x], d[c], color=OKABE_ITO[0], lw=1.5, marker="." if len(d) < 50 else None)
-        ax.set_xlabel("training step" if x == "step" else str(x))
-        ax.set_ylabel(c)
-        if "loss" in c and (d[c] > 0).all():
-            ax.set_yscale("log")
-        ax.grid(True, alpha=0.3)
-    if not cols:
-        axes.flat[0].text(0.5, 0.5, f"no curves in {p}", ha="center", va="center", transform=axes.flat[0].transAxes)
-    for ax in list(axes.flat)[len(cols) or 1 :]:
-        ax.set_visible(False)
-    fig.suptitle(f"Pre-training: {p.parent.name}", fontsize=12)
-    fig.tight_layout()
+    df = pd.read_csv(p) if p.exists() and p.stat().st_size else pd.DataFrame(columns=["step"])
+    for c in ("step", "loss", "val_loss", "lr", "val_alignment", "val_uniformity"):
+        df[c] = pd.to_numeric(df[c], errors="coerce") if c in df.columns else np.nan
+    model_name = p.parent.name
+    resolved = p.parent / "config.yaml"  # the run's resolved config (pretrain.py), for the objective
+    if objective is None and resolved.exists():  # a top-level `objective: NAME` line (no YAML parser in envs/figures.yaml)
+        import re
+
+        found = re.search(r"^objective:\s*['\"]?(\w+)", resolved.read_text(), re.MULTILINE)
+        objective = found.group(1) if found else None
+    mlm = objective == "mlm" if objective is not None else model_name.startswith("mlm")
+    fig, axes = plt.subplots(1, 3, figsize=(15.0, 4.2))
+    tr, va = df.dropna(subset=["step", "loss"]), df.dropna(subset=["step", "val_loss"])
+    ax = axes[0]
+    ax.plot(tr["step"], tr["loss"], color=OKABE_ITO[0], lw=1.6, label="training")
+    ax.plot(va["step"], va["val_loss"], color=OKABE_ITO[3], lw=1.6, ls="--", marker="o", ms=5, label="validation")
+    ax.set_ylabel(PRETRAIN_LABEL["mlm" if mlm else "loss"])
+    ax.set_title("a  Loss", loc="left")
+    if len(tr) or len(va):
+        ax.legend(frameon=False)
+    ax = axes[1]
+    au = df.dropna(subset=["step", "val_alignment"])
+    ax.plot(au["step"], au["val_alignment"], color=OKABE_ITO[2], marker="s", ms=5, lw=1.6, label="alignment, left axis (lower: views of a set closer)")
+    ax.set_ylabel(PRETRAIN_LABEL["val_alignment"])
+    ax2 = ax.twinx()
+    ax2.spines["right"].set_visible(True)
+    un = df.dropna(subset=["step", "val_uniformity"])
+    ax2.plot(un["step"], un["val_uniformity"], color=OKABE_ITO[4], marker="^", ms=5, lw=1.6, ls=":", label="uniformity, right axis (lower: spread more evenly)")
+    ax2.set_ylabel(PRETRAIN_LABEL["val_uniformity"])
+    ax.set_title("b  Validation alignment and uniformity", loc="left")
+    if len(au) or len(un):
+        h1, l1 = ax.get_legend_handles_labels()
+        h2, l2 = ax2.get_legend_handles_labels()
+        ax.legend(h1 + h2, l1 + l2, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=9)
+    ax = axes[2]
+    lr = df.dropna(subset=["step", "lr"])
+    ax.plot(lr["step"], lr["lr"], color=OKABE_ITO[1], lw=1.6)
+    ax.set_ylabel(PRETRAIN_LABEL["lr"])
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+    ax.set_title("c  Learning rate", loc="left")
+    for a in axes:
+        a.set_xlabel(PRETRAIN_LABEL["step"])
+        a.grid(True, alpha=0.3)
+    if df.dropna(subset=["step"]).empty:
+        axes[0].text(0.5, 0.5, f"no curves in {p}", ha="center", va="center", transform=axes[0].transAxes)
+    fig.suptitle(f"Pre-training of {model_name}" + (f" ({objective})" if objective else ""), fontsize=12)
+    fig.tight_layout(w_pad=3.0)  # room between panel b's right axis label and panel c
     return _save(fig, out, dpi)
 
 

@@ -27,8 +27,13 @@ fails at once.
 
 Outputs in ``--out``: ``checkpoint.pt`` (final), ``checkpoints/step_*.pt`` and the live
 ``checkpoints/metrics.csv``, ``config.yaml`` (resolved), ``metrics.csv`` (copied from the live
-one at the end, so a resumed run has every row), ``curves.pdf``/``curves.png``,
-``tensorboard/`` (if installed).
+one at the end, so a resumed run has every row), ``tensorboard/`` (if installed). The curves
+figure is drawn from ``metrics.csv`` by :func:`isoclr.figures.fig_pretrain_curves`.
+
+Every ``progress_every`` steps (and at the last): one progress line in the log (step, loss,
+learning rate, throughput in real nucleotides per second over all processes, elapsed time,
+ETA), in every launch mode; the interactive progress bar only when stderr is a terminal and
+``ISOCLR_PROGRESS_BAR`` is not ``0`` (the pipeline sets 0, so its jobs log lines, no bar).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ import math
 import os
 import random
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -309,41 +315,46 @@ class MetricsLog:
             self.tb.close()
 
 
-def plot_curves(metrics_csv: Path, out_stem: Path, title: str = "") -> None:
-    """curves.pdf/png: training and validation loss, LR, alignment/uniformity vs step."""
-    import matplotlib
+class ProgressMeter:
+    """The progress line every ``every`` steps: step, loss, LR, nt/s over all processes, ETA.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import pandas as pd
+    ``nt`` counts this process's real (unpadded) nucleotides since the last line; under DDP the
+    counts are summed over the processes (a collective: every rank calls :meth:`line` at the
+    same steps).
+    """
 
-    df = pd.read_csv(metrics_csv)
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
-    ax = axes[0]
-    tr = df.dropna(subset=["loss"])
-    ax.plot(tr["step"], tr["loss"], label="training")
-    va = df.dropna(subset=["val_loss"])
-    if len(va):
-        ax.plot(va["step"], va["val_loss"], "o-", label="validation")
-    ax.set_xlabel("optimiser step")
-    ax.set_ylabel("loss")
-    ax.legend()
-    ax.set_title(title)
-    axes[1].plot(tr["step"], tr["lr"])
-    axes[1].set_xlabel("optimiser step")
-    axes[1].set_ylabel("learning rate")
-    ax = axes[2]
-    if len(va):
-        ax.plot(va["step"], va["val_alignment"], "o-", label="alignment (lower = closer views)")
-        ax.plot(va["step"], va["val_uniformity"], "s-", label="uniformity (lower = more uniform)")
-        ax.legend(fontsize=7)
-    ax.set_xlabel("optimiser step")
-    ax.set_ylabel("validation metric")
-    fig.tight_layout()
-    for ext in ("pdf", "png"):
-        with atomic_path(out_stem.with_suffix(f".{ext}"), suffix=f".{ext}") as tmp:
-            fig.savefig(tmp, format=ext, dpi=120)
-    plt.close(fig)
+    def __init__(self, name: str, total: int, start_step: int, every: int) -> None:
+        self.name, self.total, self.every = name, int(total), max(1, int(every))
+        self.start_step, self.t0 = int(start_step), time.time()
+        self.last_t, self.nt = self.t0, 0
+
+    def due(self, step: int) -> bool:
+        return step % self.every == 0 or step == self.total
+
+    def line(self, step: int, loss: float, lr: float, world: int) -> str:
+        now = time.time()
+        nt = torch.tensor(float(self.nt))
+        if world > 1:
+            nt = _all_mean(nt.to(_dist_device()), world).cpu() * world
+        rate = float(nt) / max(now - self.last_t, 1e-9)
+        done = step - self.start_step
+        per_step = (now - self.t0) / max(done, 1)
+        eta = per_step * (self.total - step)
+        self.last_t, self.nt = now, 0
+        return (f"progress {self.name}: step {step}/{self.total} ({100 * step / max(self.total, 1):.0f}%) | "
+                f"loss {loss:.4f} | lr {lr:.2e} | {rate:,.0f} nt/s | {1 / max(per_step, 1e-9):.2f} steps/s | "
+                f"elapsed {_hms(now - self.t0)} | ETA {_hms(eta)}")
+
+
+def _dist_device() -> torch.device:
+    if dist.is_initialized() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def _hms(seconds: float) -> str:
+    s = int(round(max(0.0, seconds)))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -378,7 +389,8 @@ def _data(s: PretrainSettings, world: int, rank: int) -> dict[str, Any]:
     val_common = dict(common, batch_size=min(per_rank, max(2, len(val_ids) // world)))
     val = L.SetBatchSampler(val_ids, seed=s.seed + 1, **val_common)
     dataset = L.ViewPairDataset(sets, mask_prob=s.mask_prob, return_targets=s.objective == "mlm",
-                                length_groups=s.length_groups)
+                                length_groups=s.length_groups,
+                                width_buckets=L.COMPILE_WIDTH_BUCKETS if s.compile else None)
     norm = losses.weight_norm(sizes[train_ids], s.weight_c)
     return {"sets": sets, "train": train, "val": val, "dataset": dataset, "weight_norm": norm}
 
@@ -488,7 +500,7 @@ def _train(s: PretrainSettings, out: Path, resume: bool, callbacks: Sequence[Ste
         (no_decay if p.ndim < 2 else decay).append(p)
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": s.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=s.lr, betas=tuple(s.betas),
+        lr=s.lr, betas=tuple(s.betas), **model.adamw_options(device),
     )
     schedule = Schedule(s.schedule, total, warmup, steps_per_epoch, s.decay_fraction, s.min_lr_ratio)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
@@ -522,7 +534,7 @@ def _train(s: PretrainSettings, out: Path, resume: bool, callbacks: Sequence[Ste
     if world > 1:
         fwd = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     if s.compile:
-        fwd = torch.compile(fwd)  # type: ignore[assignment]
+        fwd = model.compile_model(fwd, device)  # type: ignore[assignment]
 
     resolved = {**s.to_params(), "model": architecture(s), "steps_per_epoch": steps_per_epoch,
                 "resolved_steps": total, "resolved_warmup_steps": warmup}
@@ -530,9 +542,11 @@ def _train(s: PretrainSettings, out: Path, resume: bool, callbacks: Sequence[Ste
         out.mkdir(parents=True, exist_ok=True)
         with atomic_path(out / "config.yaml", suffix=".yaml") as tmp:
             tmp.write_text(yaml.safe_dump(_plain(resolved), sort_keys=False))
-        log.info("%s: %s objective, %d encoder parameters, %d training sets, %d steps (%d per epoch), device %s%s",
+        log.info("%s: %s objective, %d encoder parameters, %d training sets, %d steps (%d per epoch), "
+                 "batch %d sets x %d accumulated, lr %g (%s), device %s%s; progress every %d steps",
                  s.name, s.objective, model.count_parameters(net.encoder), len(sampler.set_ids), total,
-                 steps_per_epoch, device, f", {world} processes" if world > 1 else "")
+                 steps_per_epoch, s.batch_size, s.accumulate, s.lr, s.schedule, device,
+                 f", {world} processes" if world > 1 else "", s.progress_every)
     metrics = MetricsLog(out, step, main)
 
     def save(path: Path) -> None:
@@ -599,16 +613,18 @@ def _train(s: PretrainSettings, out: Path, resume: bool, callbacks: Sequence[Ste
 
     if rng_state is not None:
         _set_rng_state(rng_state)
-    loader = L.make_loader(data["dataset"], sampler, num_workers=s.num_workers, seed=s.seed)
+    loader = L.make_loader(data["dataset"], sampler, num_workers=s.num_workers, seed=s.seed,
+                           pin_memory=device.type == "cuda")
     batches: Iterator[dict[str, Any]] = iter(loader)
     fwd.train()
     t_start = time.time()
     t_last, sets_since, real_nt, padded_nt = time.time(), 0, 0, 0
     progress = None
-    if main:
+    if main and sys.stderr.isatty() and os.environ.get("ISOCLR_PROGRESS_BAR", "1") != "0":
         from tqdm import tqdm
 
         progress = tqdm(total=total, initial=step, desc=f"pretrain {s.name}", unit="step", leave=False)
+    meter = ProgressMeter(s.name, total, step, s.progress_every)
     last_good = ckpt_path
     try:
         while step < total:
@@ -622,6 +638,7 @@ def _train(s: PretrainSettings, out: Path, resume: bool, callbacks: Sequence[Ste
                 sampler.advance_to(batch["epoch"], batch["index"])
                 sets_since += len(batch["set_ids"]) * world
                 real_nt += int(batch["lengths"].sum())
+                meter.nt += int(batch["lengths"].sum())
                 padded_nt += sum(int(g["codes"].numel()) for g in batch["groups"])
             if not math.isfinite(loss_sum):
                 raise NonFiniteLossError(
@@ -636,6 +653,10 @@ def _train(s: PretrainSettings, out: Path, resume: bool, callbacks: Sequence[Ste
             if progress is not None:
                 progress.update(1)
                 progress.set_postfix(loss=f"{loss_sum:.3f}")
+            if meter.due(step):
+                line = meter.line(step, loss_sum, sched.get_last_lr()[0], world)
+                if main:
+                    log.info("%s", line)
             row: dict[str, Any] = {}
             if step % s.log_every == 0 or step == total:
                 now = time.time()
@@ -667,7 +688,6 @@ def _train(s: PretrainSettings, out: Path, resume: bool, callbacks: Sequence[Ste
     if main:
         with atomic_path(out / "metrics.csv", suffix=".csv") as tmp:
             shutil.copyfile(metrics.path, tmp)
-        plot_curves(out / "metrics.csv", out / "curves", title=f"{s.name} ({s.objective})")
         log.info("%s: %d steps in %.1f s -> %s", s.name, step, time.time() - t_start, final)
     if world > 1:
         dist.barrier()

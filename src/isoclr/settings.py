@@ -382,6 +382,7 @@ class PretrainSettings(_Settings):
     chunk_batches: int = 50
     length_groups: int = 4
     log_every: int = 10
+    progress_every: int = 100  # a progress line in the log (steps, loss, nt/s, ETA) every this many steps
     val_every: int = 50
     val_batches: int = 8
     checkpoint_every: int = 50

@@ -23,7 +23,10 @@ from typing import Any
 import h5py
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
+try:  # reading batches needs no pandas (benchmarks/bench_gpu.py runs with torch, numpy, h5py)
+    import pandas as pd
+except ImportError:  # pragma: no cover - pandas is a dependency of the package
+    pd = None  # type: ignore[assignment]  # writing a store and its tables need it
 
 from isoclr import __version__
 from isoclr.encoding import make_marks, tracks_numpy

@@ -1,11 +1,10 @@
 import sys; from pathlib import Path  # noqa: E702
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
 
-from isoclr.jobs import start as start_job  # noqa: E402
-
+from isoclr.logs import job_log  # noqa: E402
 from isoclr.evaluate import run_job  # noqa: E402  (imports torch only for network models)
 
-start_job(snakemake.log[0], snakemake.rule)  # noqa: F821
+job_log(snakemake, "train and test one model on one task, training fraction and fold")  # noqa: F821
 sm = snakemake  # noqa: F821
 s = sm.params.settings  # isoclr.settings.EvaluationSettings
 run_job(

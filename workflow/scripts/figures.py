@@ -1,11 +1,10 @@
 import sys; from pathlib import Path  # noqa: E702
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
 
-from isoclr.jobs import start as start_job  # noqa: E402
-
+from isoclr.logs import job_log  # noqa: E402
 from isoclr.figures import draw  # noqa: E402
 
-start_job(snakemake.log[0], snakemake.rule)  # noqa: F821
+job_log(snakemake, "draw one figure (PDF and PNG)")  # noqa: F821
 inp, s = snakemake.input, dict(snakemake.params.settings)  # noqa: F821  (isoclr.settings.FigureSettings)
 options = {k: v for k, v in s.items() if k != "name" and v is not None}
 draw(s["name"], snakemake.output.pdf, inp.get("metrics"), embeddings=inp.get("embeddings"),  # noqa: F821

@@ -1,11 +1,10 @@
 import sys; from pathlib import Path  # noqa: E702
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
 
-from isoclr.jobs import start as start_job  # noqa: E402
-
+from isoclr.logs import job_log  # noqa: E402
 from isoclr.homology import Source, build_sets, write_sets  # noqa: E402
 
-start_job(snakemake.log[0], snakemake.rule)  # noqa: F821
+job_log(snakemake, "merge isoform groups and homology tables into transcript sets")  # noqa: F821
 s, inp = snakemake.params.settings, snakemake.input  # noqa: F821  (isoclr.settings.HomologySettings)
 stores = dict(zip(s["species"], inp.stores))
 sources = [Source(src["format"], path, tuple(src["species"]), src["name"]) for src, path in zip(s["sources"], inp.sources)]

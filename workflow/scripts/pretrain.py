@@ -1,18 +1,18 @@
 import sys; from pathlib import Path  # noqa: E702
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
 
-from isoclr.jobs import start as start_job  # noqa: E402
-
 import os  # noqa: E402
 import subprocess  # noqa: E402
 
 import yaml  # noqa: E402
 
+from isoclr.logs import job_log  # noqa: E402
 from isoclr.pretrain import pretrain  # noqa: E402
 from isoclr.settings import PretrainSettings  # noqa: E402
 
 sm = snakemake  # noqa: F821
-start_job(sm.log[0], sm.rule)  # noqa: F821
+job_log(sm, "pre-train one encoder")  # noqa: F821
+os.environ["ISOCLR_PROGRESS_BAR"] = "0"  # progress lines in the log in every launch mode, no bar
 # Every setting comes from the rule's params (never the whole config), the data from its inputs.
 s = PretrainSettings.from_params(
     sm.params.settings, sets=sm.input.sets, splits=sm.input.splits,

@@ -3,11 +3,10 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src")) 
 
 import logging  # noqa: E402
 
-from isoclr.jobs import start as start_job  # noqa: E402
-
+from isoclr.logs import job_log  # noqa: E402
 from isoclr.splits import make_splits, write_tsv  # noqa: E402
 
-start_job(snakemake.log[0], snakemake.rule)  # noqa: F821
+job_log(snakemake, "split the transcript sets into train/validation/test by connected component")  # noqa: F821
 s, out = snakemake.params.settings, snakemake.output  # noqa: F821  (isoclr.settings.SplitsSettings)
 splits, genes, summary = make_splits(snakemake.input.sets, s["fractions"], s["seed"], s["weight"])  # noqa: F821
 write_tsv(splits, out.splits)

@@ -1,11 +1,10 @@
 import sys; from pathlib import Path  # noqa: E702
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
 
-from isoclr.jobs import start as start_job  # noqa: E402
-
+from isoclr.logs import job_log  # noqa: E402
 from isoclr.tasks import TaskSettings, build_task  # noqa: E402
 
-start_job(snakemake.log[0], snakemake.rule)  # noqa: F821
+job_log(snakemake, "build one downstream task dataset with homology-aware folds")  # noqa: F821
 inp, out, s = snakemake.input, snakemake.output, snakemake.params.settings  # noqa: F821  (TaskStageSettings)
 spec = dict(s["spec"])
 build_task(
