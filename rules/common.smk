@@ -248,7 +248,13 @@ def table_targets():
     if not S.eval_tasks(config):
         return []
     return [
-        results("tables", n) for n in ("summary.tsv", "paper_comparison.tsv", "paper_comparison.md")
+        results("tables", n)
+        for n in (
+            "summary.tsv",
+            "paper_comparison.tsv",
+            "paper_comparison.md",
+            "paper_comparison.html",
+        )
     ]
 
 

@@ -14,6 +14,12 @@ rule tables:
         summary=results("tables", "summary.tsv"),
         comparison=results("tables", "paper_comparison.tsv"),
         markdown=results("tables", "paper_comparison.md"),
+        html=report(
+            results("tables", "paper_comparison.html"),
+            caption="../docs/report/paper_comparison.rst",
+            category="Metrics",
+            labels={"table": "against the paper: reported value, ours with its 95% interval"},
+        ),
     log:
         log_path("tables", "tables.log"),
     conda:

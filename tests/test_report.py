@@ -61,7 +61,7 @@ def test_report_in_chromium(report: Path, browser: Browser, tmp_path: Path) -> N
     entries = browser.evaluate("Object.values(results).map(r => [r.name, r.mime_type, r.caption.length])")
     names = [n for n, _, _ in entries]
     # every figure once, as PNG; the PDFs are not registered; the metrics table as HTML
-    assert sorted(names) == sorted([f"{f}.png" for f in FIGURES + CURVES] + ["metrics.html"]), names
+    assert sorted(names) == sorted([f"{f}.png" for f in FIGURES + CURVES] + ["metrics.html", "paper_comparison.html"]), names
     assert all(length > 200 for _, _, length in entries), entries  # captions say what and how
     cats = browser.evaluate("Object.fromEntries(Object.entries(categories).map(([c, s]) => "
                             "[c, Object.values(s).flat().map(p => p.split('/').pop())]))")
@@ -128,5 +128,5 @@ def test_report_data_is_embedded(report: Path) -> None:
     """Self-contained: figures are embedded as data URIs (the file opens anywhere)."""
     html = report.read_text()
     assert html.count("data:image/png;") == len(FIGURES + CURVES)  # each figure once
-    assert html.count("data:text/html;") == 1  # the metrics table
+    assert html.count("data:text/html;") == 2  # the metrics table and the paper comparison
     assert "data:application/pdf" not in html

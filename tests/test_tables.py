@@ -77,6 +77,8 @@ def test_paper_comparison_columns_and_values(tmp_path: Path) -> None:
     paths = TB.write_tables(metrics, tmp_path / "tables", models, {"halflife": "halflife_human"}, "toy", "a note")
     back = pd.read_csv(paths["paper_comparison.tsv"], sep="\t")
     assert list(back.columns) == TB.COMPARISON_COLUMNS
+    page = paths["paper_comparison.html"].read_text()
+    assert "<table" in page and page.count("<tr>") == len(TB.PAPER_VALUES) and "0.65" in page
     md = paths["paper_comparison.md"].read_text()
     assert "| HL linear probe r, IsoCLR small (~0.9 M) | halflife_human | isoclr-linear | 1 | 0.65 | 0.62 [" in md
     assert "arXiv:2310.08738" in md and "a note" in md

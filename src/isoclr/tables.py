@@ -195,6 +195,21 @@ def comparison_markdown(table: pd.DataFrame, study: str = "", note: str = "") ->
     return "\n".join(lines) + "\n"
 
 
+def write_comparison_html(table: pd.DataFrame, out: str | os.PathLike[str], study: str = "", note: str = "") -> None:
+    """The comparison as a filterable, sortable HTML page (the report's browsable table)."""
+    from isoclr.evaluate import write_summary_html
+
+    shown = table.copy()
+    for col in ("paper", "ours", "ci95_low", "ci95_high", "difference"):
+        shown[col] = [_fmt(float(v)) for v in shown[col]]
+    shown["fraction"] = [f"{float(v):g}" for v in shown["fraction"]]
+    text = ("Paper: Fradkin et al. 2023 (arXiv:2310.08738), values read off its figures (+-0.01) and text. "
+            "Ours: mean over runs with the 95% interval of the mean (ci95_low, ci95_high); "
+            "difference = ours - paper; an empty 'ours' means this study did not evaluate that claim (see note).")
+    write_summary_html(shown, out, f"Against the paper{f' ({study})' if study else ''}",
+                       f"{text} {note}".strip())
+
+
 def write_tables(
     metrics_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -203,19 +218,21 @@ def write_tables(
     study: str = "",
     note: str = "",
 ) -> dict[str, Path]:
-    """summary.tsv, paper_comparison.tsv and paper_comparison.md from a metrics table."""
+    """summary.tsv and paper_comparison.{tsv,md,html} from a metrics table."""
     metrics = pd.read_csv(metrics_path, sep="\t")
     need = {"task", "model", "fraction", "metric", "value", "n_train"}
     if not need <= set(metrics.columns):
         raise ValueError(f"{metrics_path}: line 1: metrics table lacks columns {sorted(need - set(metrics.columns))}")
     out = Path(out_dir)
-    paths = {name: out / name for name in ("summary.tsv", "paper_comparison.tsv", "paper_comparison.md")}
+    names = ("summary.tsv", "paper_comparison.tsv", "paper_comparison.md", "paper_comparison.html")
+    paths = {name: out / name for name in names}
     comparison = paper_comparison(metrics, models, tasks)
     for name, table in (("summary.tsv", summarise(metrics)), ("paper_comparison.tsv", comparison)):
         with atomic_path(paths[name]) as tmp:
             table.to_csv(tmp, sep="\t", index=False, na_rep="NaN", float_format="%.6g")
     with atomic_path(paths["paper_comparison.md"]) as tmp:
         Path(tmp).write_text(comparison_markdown(comparison, study, note), encoding="utf-8")
+    write_comparison_html(comparison, paths["paper_comparison.html"], study, note)
     log.info("wrote %s", ", ".join(str(p) for p in paths.values()))
     return paths
 
