@@ -288,8 +288,8 @@ def fig_linear_probe_comparison(metrics: pd.DataFrame, out: str | os.PathLike[st
     ax.set_ylabel(f"{METRIC_LABEL.get(metric, metric)}, linear probe")
     ax.set_title(f"Linear probes on {task} (fraction {fraction:g})", loc="left")
     fig.tight_layout()
-    n_folds = int(s["n"].max()) if len(s) else 0
-    _note(fig, [f"mean ± SD over {n_folds} fold(s)"] if n_folds else [])
+    n_runs = int(s["n"].max()) if len(s) else 0
+    _note(fig, [f"mean ± SD over {n_runs} run(s) (each its own homology-aware test fold)"] if n_runs else [])
     return _save(fig, out, dpi)
 
 
