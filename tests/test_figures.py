@@ -153,7 +153,7 @@ def test_pretrain_curves_are_three_labelled_panels(tmp_path: Path, monkeypatch: 
 
 @pytest.mark.parametrize("sign", [1, -1])
 def test_comparison_labels_clear_of_error_bars(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sign: int) -> None:
-    rows = [("halflife_human", "human", m, 1.0, k, "pearson", sign * (base + 0.02 * (k - 1)), 100)
+    rows = [("halflife_human", "human", m, 1.0, k, k, "test", "pearson", sign * (base + 0.02 * (k - 1)), 100, False)
             for m, base in (("isoclr-linear", 0.62), ("random-linear", 0.58), ("mlm-linear", 0.6)) for k in range(3)]
     figs = _capture(monkeypatch)
     F.draw("fig_linear_probe_comparison", tmp_path / "cmp.pdf", pd.DataFrame(rows, columns=F.METRICS_COLUMNS), dpi=100)
