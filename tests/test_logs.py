@@ -96,7 +96,7 @@ def test_job_log_header_and_no_fonttools_noise(tmp_path: Path) -> None:
     try:
         job_log(smk, "draw one figure (PDF and PNG)")
         metrics = pd.DataFrame(
-            [("halflife_human", "human", m, f, k, "pearson", 0.1 * k, 10)
+            [("halflife_human", "human", m, f, k, k, "test", "pearson", 0.1 * k, 10, False)
              for m in ("isoclr-linear", "supervised") for f in (1.0, 0.1) for k in range(3)],
             columns=F.METRICS_COLUMNS,
         )
