@@ -28,6 +28,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from isoclr.io import atomic_path
+from isoclr.settings import FIGURES  # noqa: F401  (the figure names, owned by the settings)
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +53,6 @@ METRIC_LABEL = {
     "auprc_micro": "Test AUPRC (micro)",
 }
 FRACTION_LABEL = "Fraction of training data (log scale)"
-FIGURES = (
-    "fig2a_go_linear_probe",
-    "fig2b_halflife_linear_probe_mse",
-    "fig2c_halflife_linear_probe_pearson",
-    "fig3_halflife_finetune",
-    "fig4_tsne_go_cellular_component",
-    "fig_linear_probe_comparison",
-    "fig_mrl_linear_probe_comparison",
-    "fig_halflife_mouse",
-)
 METRICS_COLUMNS = [
     "task", "species", "model", "fraction", "run", "fold", "split", "metric", "value", "n_train",
     "min_train_applied",
