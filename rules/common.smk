@@ -355,14 +355,7 @@ def pretrain_targets():
 
 def tsne_embeddings():
     """The embeddings the configured t-SNE figures read (config figures.tsne_*task, tsne_encoder)."""
-    f = S.FigureSettings.section(config)
-    return sorted(
-        {
-            results("embeddings", f["tsne_encoder"], f"{f[S.TSNE_FIGURES[n][0]]}.h5")
-            for n in f["names"]
-            if n in S.TSNE_FIGURES
-        }
-    )
+    return [results("embeddings", enc, f"{task}.h5") for enc, task in S.tsne_jobs(config)]
 
 
 def evaluation_targets():

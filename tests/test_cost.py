@@ -21,9 +21,10 @@ def _bench(path: Path, rows: list[list[object]]) -> Path:
 CONFIG = {
     "splits": {"fractions": {"train": 0.5}},
     "pretrain": {"gpus": 4, "models": {"m_small": {"size": "small"}, "m_medium": {"size": "medium"}}},
-    "tasks": {"n_folds": 3, "fractions": [1.0, 0.5]},
+    "tasks": {"n_folds": 3, "fractions": [1.0, 0.5], "datasets": {"t1": {"kind": "halflife"}, "t2": {"kind": "go"}}},
     "evaluation": {"isoclr_model": "m_small", "models": ["isoclr-linear", "isoclr-finetune", "supervised"],
                    "tasks": {"t1": None, "t2": ["isoclr-finetune"]}, "finetune": {"max_epochs": 10}},
+    "figures": {"names": []},  # no t-SNE embeddings: the one linear probe's embedding only
 }
 
 
@@ -46,7 +47,7 @@ def test_plan_matches_hand_computation(tmp_path: Path) -> None:
     # fine-tune jobs: t1 (2 training models) + t2 (1), 2 fractions, 3 folds each
     ft = rows["evaluation: fine-tune + supervised jobs"]
     assert ft["jobs"] == 3 * 2 * 3
-    ft_nt = 3 * 10 * (2 * 300 + 600) * (1.0 + 0.5) * (2 / 3) * 100
+    ft_nt = 3 * 10 * (2 * 300 + 600) * (1.0 + 0.5) * (1 / 3) * 100  # trains on n_folds - 2 of 3 folds
     assert ft["device_h"] == pytest.approx(ft_nt / 4e6 / 3600)
     assert ft["wall_h"] == pytest.approx(ft["device_h"] / 4)
     probe = rows["evaluation: linear-probe embeddings"]

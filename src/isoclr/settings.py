@@ -929,6 +929,33 @@ def figure_jobs(config: Mapping[str, Any], figure: str) -> list[tuple[str, str, 
     return [(s.task, m, f, k) for m in models for f in fractions for k in eval_folds(config)]
 
 
+def tsne_jobs(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(encoder, task) of the embeddings the configured t-SNE figures (figures.names) read."""
+    f = FigureSettings.section(config)
+    out = []
+    for name in f["names"]:
+        if name in TSNE_FIGURES and (str(f["tsne_encoder"]), str(f[TSNE_FIGURES[name][0]])) not in out:
+            out.append((str(f["tsne_encoder"]), str(f[TSNE_FIGURES[name][0]])))
+    return out
+
+
+def embedding_jobs(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Every embedding the study builds, (encoder, task): one per linear model of each
+    evaluated task, plus those of the configured t-SNE figures."""
+    out = []
+    for task in eval_tasks(config):
+        for model in eval_models(config, task):
+            if model not in NETWORK_MODELS and (model.removesuffix("-linear"), task) not in out:
+                out.append((model.removesuffix("-linear"), task))
+    return out + [job for job in tsne_jobs(config) if job not in out]
+
+
+def built_tasks(config: Mapping[str, Any]) -> list[str]:
+    """The tasks the study builds: the evaluated ones and the t-SNE figures' (in config order)."""
+    used = set(eval_tasks(config)) | {task for _, task in embedding_jobs(config)}
+    return [t for t in task_names(config) if t in used]
+
+
 # ---------------------------------------------------------------------------------------------
 # config checks: unknown keys (every level) and cross-references
 # ---------------------------------------------------------------------------------------------
