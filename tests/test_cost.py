@@ -86,3 +86,15 @@ def test_cli_prints_the_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]
                  "--task-rows", "t2=600", "--out", str(tmp_path / "cost.md")]) == 0
     out = capsys.readouterr().out
     assert "pretrain m_small" in out and "GPU-X" in out and (tmp_path / "cost.md").exists()
+
+
+def test_each_model_its_own_pretraining_length(tmp_path: Path) -> None:
+    """epochs=None: a model's `epochs` x training sets, or its `steps` x batch, as the job does."""
+    bench = _bench(tmp_path / "b.tsv", [["small", "bf16", "eager", "ok", 1e6, "cuda", "GPU-X"]])
+    cfg = {**CONFIG, "pretrain": {"gpus": 1, "models": {
+        "by_epochs": {"size": "small", "epochs": 5, "batch_size": 10},
+        "by_steps": {"size": "small", "steps": 7, "batch_size": 10, "epochs": 99}}}}
+    cfg["evaluation"] = {**CONFIG["evaluation"], "isoclr_model": "by_epochs"}
+    rows = {r["job"]: r for r in cost.plan(cfg, cost.read_bench([bench]), 1000, mean_length=100, task_rows={"t1": 3, "t2": 3})}
+    assert rows["pretrain by_epochs"]["nucleotides"] == 5 * 1000 * 2 * 100
+    assert rows["pretrain by_steps"]["nucleotides"] == 7 * 10 * 2 * 100  # steps win over epochs

@@ -168,3 +168,26 @@ def test_plan_refuses_two_studies_and_unknown_keys(tmp_path: Path) -> None:
     bad.write_text("evaluation:\n  rnus: 1\n")
     with pytest.raises(ConfigError, match="rnus"):
         plan.load_config([bad], ROOT / "config/config.yaml", ROOT / "config/schema.yaml")
+
+
+def test_docs_quote_the_current_paper_plan() -> None:
+    """README and docs/running.md quote `isoclr plan` for config/paper.yaml: the numbers follow
+    the config (a changed config without updated docs fails here)."""
+    from isoclr import plan
+
+    config = plan.load_config([ROOT / "config/paper.yaml"], ROOT / "config/config.yaml", ROOT / "config/schema.yaml")
+    counts = plan.job_counts(config)
+    total = sum(counts.values())
+    readme = (ROOT / "README.md").read_text()
+    assert f"config/paper.yaml` {total:,} jobs" in readme and f"({total:,} jobs)" in readme
+    for rule in ("evaluate_linear", "evaluate_network"):
+        assert f"{counts[rule]:,} " in readme, rule
+    text = plan.report(config, [ROOT / "benchmarks/results/bench_gpu_cpu.tsv"], ROOT / "rules",
+                       ROOT / "benchmarks/results/build.tsv")
+    lines = text.splitlines()
+    first = lines.index(next(line for line in lines if line.startswith("| rule |")))
+    table = lines[first:first + len(counts) + 3]  # header, separator, one row per rule, total
+    running = (ROOT / "docs/running.md").read_text()
+    assert "\n".join(table) in running
+    cpu_total = next(line for line in text.splitlines() if "**total**" in line and "CPU" in line).split("**")[-2]
+    assert cpu_total in readme and cpu_total in running

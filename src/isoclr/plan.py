@@ -262,7 +262,9 @@ def report(config: Mapping[str, Any], bench: Sequence[str | Path], rules_dir: st
              "| rule | jobs | threads | mem_mb per job | runtime (min) per job | GPUs per job |", "|---|---:|---:|---:|---:|---:|"]
     for rule, n in counts.items():
         r = res[rule]
-        lines.append(f"| {rule} | {n:,} | {r['threads']:g} | {r['mem_mb']:,.0f} | {r['runtime']:,.0f} | {r['gpu']:g} |")
+        mem = f"{r['mem_mb']:,.0f}" if r["mem_mb"] else "-"  # no request: Snakemake's default
+        runtime = f"{r['runtime']:,.0f}" if r["runtime"] else "-"
+        lines.append(f"| {rule} | {n:,} | {r['threads']:g} | {mem} | {runtime} | {r['gpu']:g} |")
     lines.append(f"| **total** | **{sum(counts.values()):,}** | | | | |")
     peak = max(res.values(), key=lambda r: r["mem_mb"])
     peak_rule = next(k for k, r in res.items() if r is peak)
