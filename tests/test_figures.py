@@ -335,3 +335,17 @@ def test_tsne_and_curves_say_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     pd.DataFrame({"step": [1, 2], "loss": [2.0, 1.0]}).to_csv(csv, index=False)
     F.draw("fig_pretrain_curves", tmp_path / "c.pdf", pretrain_metrics=csv, study="demo", dpi=50)
     assert [t for t in figs[-1].texts if t.get_gid() == "demo-note"]
+
+
+def test_cli_takes_the_figure_settings_from_a_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`isoclr figures --config`: the size figure gets the config's encoders and study (banner)."""
+    from isoclr.cli import main
+
+    metrics = tmp_path / "metrics.tsv"
+    _size_metrics({"isoclr-linear": 0.3, "mlm-linear": 0.2}, ["halflife_human"], 40).to_csv(metrics, sep="\t", index=False)
+    figs = _capture(monkeypatch)
+    assert main(["figures", "--figure", "fig_model_sizes", "--config", str(ROOT / "config" / "config.yaml"),
+                 "--metrics", str(metrics), "--out", str(tmp_path / "s.pdf"), "--dpi", "50"]) == 0
+    fig = figs[-1]
+    assert [t for t in fig.texts if t.get_gid() == "demo-note"]
+    assert len(fig.axes[0].containers) == 2  # isoclr_demo and mlm_demo
