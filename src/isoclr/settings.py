@@ -1083,8 +1083,10 @@ STAGE_MODULES = {
 }
 
 
-def _imports(module: str) -> set[str]:
-    """isoclr modules imported anywhere in ``isoclr.<module>`` (static: the AST)."""
+@functools.lru_cache(maxsize=None)
+def _imports(module: str) -> frozenset[str]:
+    """isoclr modules imported anywhere in ``isoclr.<module>`` (static: the AST; each module
+    parsed once per process: the stages share most modules, and planning reads them all)."""
     path = PACKAGE_DIR / f"{module.replace('.', '/')}.py"
     if not path.exists():
         path = PACKAGE_DIR / module.replace(".", "/") / "__init__.py"
@@ -1098,8 +1100,8 @@ def _imports(module: str) -> set[str]:
                 found.add(node.module.removeprefix("isoclr."))
         elif isinstance(node, ast.Import):
             found.update(a.name.removeprefix("isoclr.") for a in node.names if a.name.startswith("isoclr."))
-    return {m for m in found if (PACKAGE_DIR / f"{m.replace('.', '/')}.py").exists()
-            or (PACKAGE_DIR / m.replace(".", "/") / "__init__.py").exists()}
+    return frozenset(m for m in found if (PACKAGE_DIR / f"{m.replace('.', '/')}.py").exists()
+                     or (PACKAGE_DIR / m.replace(".", "/") / "__init__.py").exists())
 
 
 def stage_modules(stage: str) -> list[str]:
