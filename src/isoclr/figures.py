@@ -8,7 +8,8 @@ model also has its own marker and line style, so the figures read in grey-scale 
 in a note on the figure; an empty table gives a figure that says so (never an exception).
 
 t-SNE (figure 4, one per GO aspect): one transcript per gene (the task rows), classes are the
-task's ``classes`` most frequent GO terms (all three of the cellular-component task). A gene
+task's GO terms, ``classes`` of them chosen to cover the most genes (:func:`top_terms`; all
+three of the cellular-component task). A gene
 annotated to several of them goes to the rarest of its terms (counted over the task), so the
 small classes keep their genes; the classes are then subsampled (seeded) to the size of the
 smallest, capped at ``max_per_class``. Perplexity is ``min(30, (n - 1) / 3)``, so a few dozen
@@ -348,11 +349,20 @@ def balanced_classes(y: npt.NDArray[np.integer], max_per_class: int = 500, seed:
 
 
 def top_terms(y: npt.NDArray[np.integer], k: int) -> npt.NDArray[np.int64]:
-    """Columns of the ``k`` most frequent terms of a multi-label matrix, in column order (ties:
-    the earlier column)."""
-    counts = np.asarray(y).astype(bool).sum(axis=0)
-    keep = np.argsort(-counts, kind="stable")[: max(1, int(k))]
-    return np.sort(keep).astype(np.int64)
+    """Columns of ``k`` terms that between them cover the most genes (greedy: each next term
+    the one with the most genes not yet covered; ties: the earlier column), in column order.
+    Nested terms (a term and its near-synonym parent, common at shallow GO depths) would
+    leave a class of a few genes after the rarest-term assignment; the greedy cover avoids it."""
+    y = np.asarray(y).astype(bool)
+    covered = np.zeros(len(y), dtype=bool)
+    chosen: list[int] = []
+    for _ in range(min(max(1, int(k)), y.shape[1])):
+        gain = (y & ~covered[:, None]).sum(axis=0)
+        gain[chosen] = -1
+        best = int(np.argmax(gain))
+        chosen.append(best)
+        covered |= y[:, best]
+    return np.sort(np.asarray(chosen, dtype=np.int64))
 
 
 def fig4_tsne_go_cellular_component(
@@ -361,8 +371,8 @@ def fig4_tsne_go_cellular_component(
     aspect: str = "cellular component", classes: int = 3, task: str | None = None, study: str = "",
     demo_below: int = 0, **_: Any,
 ) -> tuple[Path, Path]:
-    """t-SNE of the encoder's ``h`` for one transcript per gene, coloured by the task's
-    ``classes`` most frequent GO terms (of the ``aspect`` the title names)."""
+    """t-SNE of the encoder's ``h`` for one transcript per gene, coloured by ``classes`` of the
+    task's GO terms (of the ``aspect`` the title names; :func:`top_terms`)."""
     import h5py
     from sklearn.manifold import TSNE
 
@@ -410,12 +420,12 @@ def fig4_tsne_go_cellular_component(
 
 
 def fig4_tsne_go_molecular_function(metrics: pd.DataFrame | None, out: str | os.PathLike[str], **kw: Any) -> tuple[Path, Path]:
-    """t-SNE coloured by the task's most frequent GO molecular-function terms."""
+    """t-SNE coloured by the task's GO molecular-function terms (:func:`top_terms`)."""
     return fig4_tsne_go_cellular_component(metrics, out, **{"aspect": "molecular function", **kw})
 
 
 def fig4_tsne_go_biological_process(metrics: pd.DataFrame | None, out: str | os.PathLike[str], **kw: Any) -> tuple[Path, Path]:
-    """t-SNE coloured by the task's most frequent GO biological-process terms."""
+    """t-SNE coloured by the task's GO biological-process terms (:func:`top_terms`)."""
     return fig4_tsne_go_cellular_component(metrics, out, **{"aspect": "biological process", **kw})
 
 
