@@ -191,3 +191,25 @@ def test_docs_quote_the_current_paper_plan() -> None:
     assert "\n".join(table) in running
     cpu_total = next(line for line in text.splitlines() if "**total**" in line and "CPU" in line).split("**")[-2]
     assert cpu_total in readme and cpu_total in running
+
+
+def test_plan_gpu_memory_resources_and_disk_from_the_config(tmp_path: Path) -> None:
+    """GPU memory: a GPU row's peak scaled to the batch per GPU (CPU rows are not GPU memory);
+    resources: config over the rules' defaults; disk: checkpoints from the architecture."""
+    from isoclr import architecture, plan
+
+    config = plan.load_config([ROOT / "config/paper.yaml"], ROOT / "config/config.yaml", ROOT / "config/schema.yaml")
+    gpu = tmp_path / "bench_gpu_cuda.tsv"
+    gpu.write_text("size\tprecision\tmode\tstatus\tnt_per_s\tdevice\tdevice_name\tpeak_mem_gib\tbatch_sets\n"
+                   "small\tbf16\teager\tok\t1e6\tcuda\tGPU-X\t2.0\t64\n")
+    mem = plan._gpu_memory(config, [gpu])
+    assert "isoclr_small (small, 384 sets per GPU) 12.0 GiB on GPU-X" in mem  # 2 GiB x 384 / 64
+    assert plan._gpu_memory(config, [ROOT / "benchmarks/results/bench_gpu_cpu.tsv"]) == []
+    res = plan.resources(config, ROOT / "rules")
+    assert res["evaluate_network"] == {"threads": 4, "mem_mb": 32000, "runtime": 480, "gpu": 1}  # config resources
+    assert res["evaluate_linear"]["mem_mb"] == 4000 and res["store"]["mem_mb"] == 16000  # rules' defaults
+    disk = {r["what"]: r["bytes"] for r in plan.disk(config, {"halflife_human": 10})}
+    n = sum(architecture.encoder_parameters({"size": config["pretrain"]["models"][m]["size"]})
+            + plan.projector_parameters({"size": config["pretrain"]["models"][m]["size"]})
+            for m in config["pretrain"]["models"])
+    assert disk["pretrain/ (checkpoints)"] == n * 4 * 3 * 3  # fp32 weights + 2 moments, keep 2 + latest

@@ -285,9 +285,9 @@ def report(config: Mapping[str, Any], bench: Sequence[str | Path], rules_dir: st
             total = sum(r["device_h"] for r in cost_rows if r["device_name"] == dev and r["device_h"] == r["device_h"])
             lines.append(f"| {str(dev).split(';')[0]} | **total** | | | | | **{_hours(total)}** |")
         peak_gpu = _gpu_memory(config, paths)
-        if peak_gpu:
-            lines += ["", "Device memory per process (measured peak at the benchmark's batch, scaled linearly to the "
-                      "config's batch per GPU): " + "; ".join(peak_gpu) + "."]
+        lines += ["", ("GPU memory per process (measured peak at the benchmark's batch, scaled linearly to the "
+                       "config's batch per GPU): " + "; ".join(peak_gpu) + ".") if peak_gpu else
+                  "GPU memory: no GPU row in the throughput tables yet (docs/gpu.md has the measuring command)."]
         lines += ["", f"Training sets: {n_sets:,} ({source})."]
     else:
         lines += ["No throughput table (benchmarks/results/bench_gpu_*.tsv): no device hours."]
@@ -322,7 +322,8 @@ def _gpu_memory(config: Mapping[str, Any], bench: Sequence[str | Path]) -> list[
                     mem, batch = float(r.get("peak_mem_gib") or "nan"), float(r.get("batch_sets") or "nan")
                 except ValueError:
                     continue
-                if r.get("status") == "ok" and math.isfinite(mem) and math.isfinite(batch):
+                # GPU rows only: a CPU row's peak is the process's RSS (interpreter included)
+                if r.get("status") == "ok" and r.get("device") != "cpu" and math.isfinite(mem) and math.isfinite(batch):
                     key = (str(r.get("device_name", "?")).split(";")[0], r["size"])
                     peaks[key] = max(peaks.get(key, (0.0, batch)), (mem, batch))
     gpus = max(1, int((config.get("pretrain") or {}).get("gpus") or 1))
