@@ -78,6 +78,8 @@ def test_encoder_parameters_from_the_architecture_equal_the_built_module(cfg) ->
 
     assert architecture.N_TRACKS == encoding.N_TRACKS
     assert encoder_parameters(cfg) == count_parameters(build_encoder(cfg))
+    enc = build_encoder(cfg)
+    assert architecture.projector_parameters(cfg) == count_parameters(build_projector(cfg, enc.out_dim))
 
 
 def test_tiny_is_tiny_and_describe() -> None:

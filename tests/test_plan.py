@@ -210,6 +210,6 @@ def test_plan_gpu_memory_resources_and_disk_from_the_config(tmp_path: Path) -> N
     assert res["evaluate_linear"]["mem_mb"] == 4000 and res["store"]["mem_mb"] == 16000  # rules' defaults
     disk = {r["what"]: r["bytes"] for r in plan.disk(config, {"halflife_human": 10})}
     n = sum(architecture.encoder_parameters({"size": config["pretrain"]["models"][m]["size"]})
-            + plan.projector_parameters({"size": config["pretrain"]["models"][m]["size"]})
+            + architecture.projector_parameters({"size": config["pretrain"]["models"][m]["size"]})
             for m in config["pretrain"]["models"])
     assert disk["pretrain/ (checkpoints)"] == n * 4 * 3 * 3  # fp32 weights + 2 moments, keep 2 + latest

@@ -139,3 +139,14 @@ def encoder_parameters(model_cfg: Mapping[str, Any] | str | None = None) -> int:
     if cfg["h_dim"] != c:
         n += c * cfg["h_dim"]
     return n
+
+
+def projector_parameters(model_cfg: Mapping[str, Any] | str | None = None) -> int:
+    """Parameters of the projector ``g`` (:class:`isoclr.model.Projector`): bias-free linears,
+    a BN (2 per channel) after each hidden one."""
+    cfg = resolve_config(model_cfg)
+    n, prev = 0, cfg["h_dim"]
+    for d in cfg["projector"][:-1]:
+        n += prev * d + 2 * d
+        prev = d
+    return n + prev * cfg["projector"][-1]

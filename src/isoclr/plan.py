@@ -182,16 +182,6 @@ def store_bytes_per_nt(build_tsv: str | Path | None) -> tuple[float, str]:
     return STORE_BYTES_PER_NT_DEFAULT, "default"
 
 
-def projector_parameters(cfg: Mapping[str, Any]) -> int:
-    """Parameters of the projector g (bias-free linears, BN after each hidden layer)."""
-    c = architecture.resolve_config(cfg)
-    n, prev = 0, c["h_dim"]
-    for d in c["projector"][:-1]:
-        n += prev * d + 2 * d
-        prev = d
-    return n + prev * c["projector"][-1]
-
-
 def disk(config: Mapping[str, Any], task_rows: Mapping[str, int], build_tsv: str | Path | None = None) -> list[dict[str, Any]]:
     """Estimated bytes per output kind (see the module docstring for the assumptions)."""
     rows = []
@@ -206,7 +196,7 @@ def disk(config: Mapping[str, Any], task_rows: Mapping[str, int], build_tsv: str
     ck = 0.0
     for m in S.pretrain_models(config):
         s = S.PretrainSettings.from_config(config, m)
-        n = architecture.encoder_parameters(s.arch_config()) + projector_parameters(s.arch_config())
+        n = architecture.encoder_parameters(s.arch_config()) + architecture.projector_parameters(s.arch_config())
         ck += n * 4 * 3 * (s.keep_checkpoints + 1)  # weights + 2 AdamW moments, float32
     rows.append({"what": "pretrain/ (checkpoints)", "bytes": ck})
     emb = 0.0
