@@ -216,3 +216,21 @@ def test_plan_gpu_memory_resources_and_disk_from_the_config(tmp_path: Path) -> N
             + architecture.projector_parameters({"size": config["pretrain"]["models"][m]["size"]})
             for m in config["pretrain"]["models"])
     assert disk["pretrain/ (checkpoints)"] == n * 4 * 3 * 3  # fp32 weights + 2 moments, keep 2 + latest
+
+
+def test_plan_costs_a_built_study_on_its_own_sizes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built tasks count their matched labels (task report); local file: downloads their size."""
+    from isoclr import plan
+
+    monkeypatch.chdir(ROOT)  # the demo's file: URLs are relative to the repository
+    config = plan.load_config([ROOT / "config/config.yaml"])
+    config["results"] = str(tmp_path)
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "halflife_human.report.tsv").write_text(
+        "task\tsection\treason\tcount\texamples\tnote\nhalflife_human\tlabels\tin_label_table\t13921\t\t\n"
+        "halflife_human\tlabels\tmatched\t63\t\t\n")
+    assert plan.built_task_rows(config) == {"halflife_human": 63}
+    text = plan.report(config, [], ROOT / "rules")
+    assert "halflife_human 63" in text and "go_mf_human 20,728" in text
+    downloads = next(r["bytes"] for r in plan.disk(config, {}) if r["what"] == "downloads/")
+    assert 1e6 < downloads < 1e8  # the demo's resources (a few MB), not 3 assumed genomes

@@ -188,8 +188,14 @@ def disk(config: Mapping[str, Any], task_rows: Mapping[str, int], build_tsv: str
     remote = S.downloads(config)
     dl = 0.0
     for path, kind in needed_downloads(config).items():
-        size = remote.get(path, {}).get("size")
-        dl += float(size) if size else DOWNLOAD_BYTES[kind]
+        spec = remote.get(path, {})
+        local = Path(str(spec.get("url", "")).removeprefix("file://").removeprefix("file:"))
+        if spec.get("size"):
+            dl += float(spec["size"])
+        elif str(spec.get("url", "")).startswith("file:") and local.is_file():
+            dl += local.stat().st_size  # a local file (the demo's resources): its size
+        else:
+            dl += DOWNLOAD_BYTES[kind]
     rows.append({"what": "downloads/", "bytes": dl})
     per_nt, _ = store_bytes_per_nt(build_tsv)
     rows.append({"what": "stores/", "bytes": len(config.get("species") or {}) * TRANSCRIPTOME_NT * per_nt})
@@ -231,6 +237,21 @@ def _hours(v: float) -> str:
     return "n/a" if math.isnan(v) else (f"{v:,.0f}" if v >= 100 else f"{v:,.1f}" if v >= 1 else f"{v:.2f}")
 
 
+def built_task_rows(config: Mapping[str, Any]) -> dict[str, int]:
+    """Labelled rows of the study's tasks already built (``{results}/tasks/TASK.report.tsv``,
+    its ``labels matched`` row), so a built study is costed on its own sizes."""
+    out = {}
+    for task in S.built_tasks(config):
+        path = Path(str(config.get("results", "results")), "tasks", f"{task}.report.tsv")
+        if not path.exists():
+            continue
+        with open(path, newline="") as fh:
+            for r in csv.DictReader(fh, delimiter="\t"):
+                if r.get("section") == "labels" and r.get("reason") == "matched" and str(r.get("count", "")).isdigit():
+                    out[task] = int(r["count"])
+    return out
+
+
 def bench_tables(bench: Sequence[str | Path] | None, root: str | Path = ".") -> list[Path]:
     """The throughput tables: given, else every benchmarks/results/bench_gpu_*.tsv (GPU first)."""
     if bench:
@@ -243,7 +264,8 @@ def report(config: Mapping[str, Any], bench: Sequence[str | Path], rules_dir: st
            build_tsv: str | Path | None = None, task_rows: Mapping[str, int] | None = None,
            train_sets: int | None = None, configfiles: Sequence[str] = ()) -> str:
     """The plan as markdown: jobs and resources per rule, GPU hours, disk, memory, assumptions."""
-    rows_by_task = {**C.TASK_ROWS, **(task_rows or {})}
+    built = built_task_rows(config)
+    rows_by_task = {**C.TASK_ROWS, **built, **(task_rows or {})}
     counts = job_counts(config)
     res = resources(config, rules_dir)
     study = config.get("study", "?")
@@ -295,8 +317,9 @@ def report(config: Mapping[str, Any], bench: Sequence[str | Path], rules_dir: st
               "of each task's labelled rows (early stopping makes it fewer), Saluki and external encoders at the small encoder's rate; "
               "embeddings at 3x the training rate (inference); naive features on CPU, not counted;"),
               "- labelled rows per task: " + ", ".join(f"{t} {rows_by_task[t]:,}" for t in S.built_tasks(config) if t in rows_by_task)
-              + " (label files' gene counts; `--task-rows TASK=N` to change);",
-              (f"- disk: downloads as the config's `size`, else {', '.join(f'{k} {_bytes(v)}' for k, v in DOWNLOAD_BYTES.items())}; "
+              + (f" (built: {', '.join(sorted(built))} from their task reports; the others" if built else " (")
+              + ("" if built else "the") + " label files' gene counts, estimates; `--task-rows TASK=N` to change);",
+              (f"- disk: downloads as the config's `size` (local `file:` URLs: their size), else {', '.join(f'{k} {_bytes(v)}' for k, v in DOWNLOAD_BYTES.items())}; "
               f"stores {TRANSCRIPTOME_NT:.1e} nt per species x {per_nt} bytes/nt ({per_nt_src}); checkpoints: float32 weights + 2 AdamW "
               f"moments x (keep_checkpoints + 1); embeddings: rows x width x 4 bytes (external encoders {EXTERNAL_WIDTH} wide).")]
     return "\n".join(lines) + "\n"
