@@ -265,9 +265,12 @@ FIGURE_SUBCATEGORY = {
     "fig2c_halflife_linear_probe_pearson": "RNA half-life",
     "fig3_halflife_finetune": "RNA half-life",
     "fig4_tsne_go_cellular_component": "Latent space",
+    "fig4_tsne_go_molecular_function": "Latent space",
+    "fig4_tsne_go_biological_process": "Latent space",
     "fig_linear_probe_comparison": "Encoders",
     "fig_mrl_linear_probe_comparison": "Encoders",
     "fig_halflife_mouse": "RNA half-life",
+    "fig_model_sizes": "Encoders",
 }
 FIGURE_LABELS = {
     "fig2a_go_linear_probe": ("GO molecular function", "linear probe vs supervised"),
@@ -275,9 +278,12 @@ FIGURE_LABELS = {
     "fig2c_halflife_linear_probe_pearson": ("half-life", "linear probe Pearson"),
     "fig3_halflife_finetune": ("half-life", "fine-tuning"),
     "fig4_tsne_go_cellular_component": ("GO cellular component", "t-SNE"),
+    "fig4_tsne_go_molecular_function": ("GO molecular function", "t-SNE"),
+    "fig4_tsne_go_biological_process": ("GO biological process", "t-SNE"),
     "fig_linear_probe_comparison": ("half-life", "linear probes of every encoder"),
     "fig_mrl_linear_probe_comparison": ("mean ribosome load", "linear probes of every encoder"),
     "fig_halflife_mouse": ("mouse half-life", "linear probe and fine-tuning"),
+    "fig_model_sizes": ("half-life and mean ribosome load", "linear probe vs encoder parameters"),
 }
 
 
@@ -292,11 +298,12 @@ def figure_inputs(wildcards):
     name = wildcards.figure
     if name.startswith("pretrain_curves_"):
         return {"pretrain_metrics": results("pretrain", name[16:], "metrics.csv")}
-    if name == "fig4_tsne_go_cellular_component":
-        f = S.FigureSettings.section(config)
+    if name in S.TSNE_FIGURES:
+        task = S.FigureSettings.from_config(config, name).task
+        encoder = S.FigureSettings.section(config)["tsne_encoder"]
         return {
-            "embeddings": results("embeddings", f["tsne_encoder"], f"{f['tsne_task']}.h5"),
-            "task_file": results("tasks", f"{f['tsne_task']}.h5"),
+            "embeddings": results("embeddings", encoder, f"{task}.h5"),
+            "task_file": results("tasks", f"{task}.h5"),
         }
     return {"metrics": [eval_table(*job) for job in S.figure_jobs(config, name)]}
 
@@ -347,11 +354,8 @@ def pretrain_targets():
 
 
 def tsne_embeddings():
-    """The embeddings the t-SNE figure reads (config figures.tsne_task / tsne_encoder)."""
-    f = S.FigureSettings.section(config)
-    if not f.get("tsne_task") or not f.get("tsne_encoder"):
-        return []
-    return [results("embeddings", f["tsne_encoder"], f"{f['tsne_task']}.h5")]
+    """The embeddings the configured t-SNE figures read (config figures.tsne_*task, tsne_encoder)."""
+    return [results("embeddings", enc, f"{task}.h5") for enc, task in S.tsne_jobs(config)]
 
 
 def evaluation_targets():

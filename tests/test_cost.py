@@ -21,9 +21,10 @@ def _bench(path: Path, rows: list[list[object]]) -> Path:
 CONFIG = {
     "splits": {"fractions": {"train": 0.5}},
     "pretrain": {"gpus": 4, "models": {"m_small": {"size": "small"}, "m_medium": {"size": "medium"}}},
-    "tasks": {"n_folds": 3, "fractions": [1.0, 0.5]},
+    "tasks": {"n_folds": 3, "fractions": [1.0, 0.5], "datasets": {"t1": {"kind": "halflife"}, "t2": {"kind": "go"}}},
     "evaluation": {"isoclr_model": "m_small", "models": ["isoclr-linear", "isoclr-finetune", "supervised"],
                    "tasks": {"t1": None, "t2": ["isoclr-finetune"]}, "finetune": {"max_epochs": 10}},
+    "figures": {"names": []},  # no t-SNE embeddings: the one linear probe's embedding only
 }
 
 
@@ -46,7 +47,7 @@ def test_plan_matches_hand_computation(tmp_path: Path) -> None:
     # fine-tune jobs: t1 (2 training models) + t2 (1), 2 fractions, 3 folds each
     ft = rows["evaluation: fine-tune + supervised jobs"]
     assert ft["jobs"] == 3 * 2 * 3
-    ft_nt = 3 * 10 * (2 * 300 + 600) * (1.0 + 0.5) * (2 / 3) * 100
+    ft_nt = 3 * 10 * (2 * 300 + 600) * (1.0 + 0.5) * (1 / 3) * 100  # trains on n_folds - 2 of 3 folds
     assert ft["device_h"] == pytest.approx(ft_nt / 4e6 / 3600)
     assert ft["wall_h"] == pytest.approx(ft["device_h"] / 4)
     probe = rows["evaluation: linear-probe embeddings"]
@@ -85,3 +86,15 @@ def test_cli_prints_the_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]
                  "--task-rows", "t2=600", "--out", str(tmp_path / "cost.md")]) == 0
     out = capsys.readouterr().out
     assert "pretrain m_small" in out and "GPU-X" in out and (tmp_path / "cost.md").exists()
+
+
+def test_each_model_its_own_pretraining_length(tmp_path: Path) -> None:
+    """epochs=None: a model's `epochs` x training sets, or its `steps` x batch, as the job does."""
+    bench = _bench(tmp_path / "b.tsv", [["small", "bf16", "eager", "ok", 1e6, "cuda", "GPU-X"]])
+    cfg = {**CONFIG, "pretrain": {"gpus": 1, "models": {
+        "by_epochs": {"size": "small", "epochs": 5, "batch_size": 10},
+        "by_steps": {"size": "small", "steps": 7, "batch_size": 10, "epochs": 99}}}}
+    cfg["evaluation"] = {**CONFIG["evaluation"], "isoclr_model": "by_epochs"}
+    rows = {r["job"]: r for r in cost.plan(cfg, cost.read_bench([bench]), 1000, mean_length=100, task_rows={"t1": 3, "t2": 3})}
+    assert rows["pretrain by_epochs"]["nucleotides"] == 5 * 1000 * 2 * 100
+    assert rows["pretrain by_steps"]["nucleotides"] == 7 * 10 * 2 * 100  # steps win over epochs

@@ -11,7 +11,11 @@ import pandas as pd
 import pytest
 
 from isoclr import figures as F
+from isoclr import settings as S
 from isoclr import tasks as T
+from isoclr.architecture import encoder_parameters
+
+ROOT = Path(__file__).resolve().parents[1]
 
 FRACTIONS = [1.0, 0.3, 0.1, 0.01, 0.005]
 
@@ -43,14 +47,14 @@ def _check(paths: tuple[Path, Path]) -> None:
     assert pdf.read_bytes()[:4] == b"%PDF" and png.read_bytes()[:4] == b"\x89PNG"
 
 
-@pytest.mark.parametrize("name", [n for n in F.FIGURES if n != "fig4_tsne_go_cellular_component"])
+@pytest.mark.parametrize("name", [n for n in F.FIGURES if n not in S.TSNE_FIGURES])
 def test_metric_figures(name: str, tmp_path: Path) -> None:
     metrics = tmp_path / "metrics.tsv"
     synthetic_metrics().to_csv(metrics, sep="\t", index=False)
     _check(F.draw(name, tmp_path / f"{name}.pdf", metrics, dpi=80))
 
 
-@pytest.mark.parametrize("name", [n for n in F.FIGURES if n != "fig4_tsne_go_cellular_component"])
+@pytest.mark.parametrize("name", [n for n in F.FIGURES if n not in S.TSNE_FIGURES])
 def test_metric_figures_missing_data(name: str, tmp_path: Path) -> None:
     # only one model, and an empty table: drawn with a note, never an exception
     _check(F.draw(name, tmp_path / "partial.pdf", synthetic_metrics(("isoclr-linear",)), dpi=60))
@@ -84,6 +88,43 @@ def test_balanced_classes() -> None:
     assert np.bincount(cls).tolist() == [4, 4, 4]
     assert all(y[r, c] for r, c in zip(rows, cls))
     assert np.array_equal(rows, F.balanced_classes(y, seed=1)[0])
+
+
+def _go_task(tmp_path: Path, n_terms: int = 3, n: int = 45) -> tuple[Path, Path]:
+    """A GO task of n genes over n_terms terms (term k on every gene i with i % n_terms == k,
+    term 0 on the first 5 too) and embeddings that separate the terms."""
+    rng = np.random.default_rng(0)
+    y = np.zeros((n, n_terms), dtype=np.uint8)
+    y[np.arange(n), np.arange(n) % n_terms] = 1
+    y[:5, 0] = 1
+    names = ["GO:0043226 organelle", "GO:0016020 membrane", "GO:0031224 intrinsic component of membrane",
+             "GO:0000004 four", "GO:0000005 five"][:n_terms]
+    task = T.write_task(
+        tmp_path / "go_task.h5", task="go_task", species="human", kind="multilabel", label_names=names,
+        store="s.h5", transcript=np.arange(n), transcript_id=[f"t{i}" for i in range(n)], gene_id=[f"g{i}" for i in range(n)],
+        y=y, group=np.arange(n), n_folds=3, fractions=[1.0], seed=0, min_train=1, report=T.JoinReport("cc"),
+    )
+    emb = tmp_path / "emb.h5"
+    with h5py.File(emb, "w") as f:
+        f["h"] = rng.normal(size=(n, 16)).astype(np.float32) + 3 * y.argmax(1)[:, None]
+    return Path(task.path), emb
+
+
+@pytest.mark.parametrize("name", list(S.TSNE_FIGURES))
+def test_tsne_figures_colour_by_the_most_frequent_terms(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """BP and MF t-SNE (5 terms here) show `classes` of the task's terms (greedy cover), titled by aspect."""
+    task, emb = _go_task(tmp_path, n_terms=5, n=60)
+    figs = _capture(monkeypatch)
+    aspect = S.TSNE_FIGURES[name][1]
+    _check(F.draw(name, tmp_path / f"{name}.pdf", None, embeddings=emb, task_file=task, classes=3, dpi=60, task="go_task"))
+    ax = figs[0].axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(labels) == 3 and labels[0].startswith("GO:0043226")  # term 0: the most genes
+    assert aspect in ax.get_title(loc="left") and "go_task" in ax.get_title(loc="left")
+    # greedy cover: the commonest term (2), then the one adding most genes (0 adds one, 1 none)
+    assert F.top_terms(np.array([[1, 0, 0], [1, 0, 1], [0, 1, 1], [0, 0, 1]]), 2).tolist() == [0, 2]
+    nested = np.array([[1, 1, 0], [1, 1, 0], [1, 1, 0], [1, 0, 0], [0, 0, 1], [0, 0, 1]])  # term 1 inside term 0
+    assert F.top_terms(nested, 2).tolist() == [0, 2]
 
 
 def test_fig4_tsne(tmp_path: Path) -> None:
@@ -176,3 +217,138 @@ def test_comparison_labels_clear_of_error_bars(tmp_path: Path, monkeypatch: pyte
         else:
             assert box.y1 <= bottom - 4, (label.get_text(), box.y1, bottom)  # below the lower cap
         assert ax.bbox.y0 <= box.y0 and box.y1 <= ax.bbox.y1  # inside the axes
+
+
+def _size_metrics(models: dict[str, float], tasks: list[str], n_train: int = 11000) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    rows = [(t, "human", m, 1.0, k, k, "test", "pearson", b + rng.normal(0, 0.02), n_train, False)
+            for t in tasks for m, b in models.items() for k in range(3)]
+    return pd.DataFrame(rows, columns=F.METRICS_COLUMNS)
+
+
+def _paper() -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+
+
+def _demo() -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+def test_model_sizes_one_point_per_pretrained_model_at_its_parameter_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Paper config: small/medium/large + MLM as points at their encoders' parameter counts (from
+    the architecture), random/naive/Saluki as reference lines, two panels (half-life, MRL)."""
+    settings = S.FigureSettings.from_config(_paper(), "fig_model_sizes")
+    enc = settings.encoders
+    assert {e["size"] for e in enc.values()} == {"small", "medium", "large"}
+    for e in enc.values():
+        assert e["parameters"] == encoder_parameters(S.PretrainSettings.from_config(_paper(), e["model"]).arch_config())
+    means = {"isoclr-linear": 0.65, "pretrained-isoclr_medium-linear": 0.665, "pretrained-isoclr_large-linear": 0.68,
+             "mlm-linear": 0.5, "random-linear": 0.3, "naive-linear": 0.45, "saluki": 0.77}
+    metrics = _size_metrics(means, ["halflife_human", "mrl_human"])
+    figs = _capture(monkeypatch)
+    _check(F.draw("fig_model_sizes", tmp_path / "sizes.pdf", metrics, **settings.options()))
+    fig = figs[0]
+    panels = [ax for ax in fig.axes if ax.get_xlabel().startswith("Encoder parameters")]
+    assert len(panels) == 2
+    want = sorted({e["parameters"] for e in enc.values()})
+    s = F.summarise(metrics, "halflife_human", "pearson").set_index("model")
+    for ax in panels:
+        assert ax.get_xscale() == "log"
+        assert sorted(ax.get_xticks()) == pytest.approx(want)
+        points = {}
+        for c in ax.containers:  # one error bar per pre-trained model
+            x, y = (v[0] for v in c.lines[0].get_data())
+            points[round(float(y), 6)] = float(x)
+        assert len(points) == len(enc) == 4
+        for model, e in enc.items():  # each at its parameter count (side by side when equal)
+            if ax is panels[0]:
+                x = points[round(float(s.loc[model, "mean"]), 6)]
+                assert x == pytest.approx(e["parameters"], rel=0.05)
+        flat = [ln.get_ydata()[0] for ln in ax.get_lines() if len(set(np.atleast_1d(ln.get_ydata()))) == 1 and len(ln.get_xdata()) == 2]
+        if ax is panels[0]:
+            for ref in ("random-linear", "naive-linear", "saluki"):
+                assert any(abs(v - s.loc[ref, "mean"]) < 1e-9 for v in flat), ref
+    assert not [t for t in fig.texts if "DEMO" in t.get_text()]  # the paper study at full size: no banner
+
+
+def test_model_sizes_draws_on_the_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Demo: two encoders of one size, no MRL task: both points drawn side by side, the MRL
+    panel says it has no results, and the figure says it is demo-sized."""
+    settings = S.FigureSettings.from_config(_demo(), "fig_model_sizes")
+    assert set(settings.encoders) == {"isoclr-linear", "mlm-linear"}
+    assert len({e["parameters"] for e in settings.encoders.values()}) == 1
+    jobs = S.figure_jobs(_demo(), "fig_model_sizes")
+    assert {m for _, m, _, _ in jobs} == {"isoclr-linear", "mlm-linear", "random-linear", "naive-linear", "saluki"}
+    assert {f for _, _, f, _ in jobs} == {"1.0"} and {t for t, _, _, _ in jobs} == {"halflife_human"}
+    metrics = _size_metrics({"isoclr-linear": 0.3, "mlm-linear": 0.2, "random-linear": 0.1, "saluki": 0.2}, ["halflife_human"], 40)
+    figs = _capture(monkeypatch)
+    _check(F.draw("fig_model_sizes", tmp_path / "sizes.pdf", metrics, **settings.options()))
+    fig = figs[0]
+    a, b = [ax for ax in fig.axes if ax.get_xlabel().startswith("Encoder parameters")]
+    xs = sorted(float(c.lines[0].get_data()[0][0]) for c in a.containers)
+    assert len(xs) == 2 and xs[0] < xs[1] < 1.1 * xs[0]
+    assert any("no linear-probe" in t.get_text() for t in b.texts)
+    assert [t for t in fig.texts if t.get_text().startswith("DEMO-SIZED DATA")]
+    _check(F.draw("fig_model_sizes", tmp_path / "empty.pdf", tmp_path / "absent.tsv", **settings.options()))
+
+
+def test_demo_note_rule() -> None:
+    """Banner: the demo study always; another study when its largest training set is small."""
+    assert F.demo_note("demo", 5000, 1000)  # the demo, whatever its size
+    assert F.demo_note("demo") and "demo" in F.demo_note("demo")
+    assert "46 training rows" in F.demo_note("human_mrna", 46, 1000)
+    assert F.demo_note("paper", 2000, 1000) is None
+    assert F.demo_note("paper", None, 1000) is None and F.demo_note("paper", 10, 0) is None
+
+
+@pytest.mark.parametrize("name", [n for n in S.FIGURES if n not in S.TSNE_FIGURES])
+def test_demo_sized_figures_say_so(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every metrics figure draws the banner for the demo study or small training sets, and not
+    for a full-sized study; the settings carry the study (a param: the figure reruns)."""
+    assert S.FigureSettings.from_config(_demo(), name).study == "demo"
+    assert S.FigureSettings.from_config(_paper(), name).options()["study"] == "paper"
+    d = synthetic_metrics()
+    d = pd.concat([d, d.loc[d.task == "halflife_human"].assign(task="mrl_human"),
+                   d.loc[d.task == "halflife_human"].assign(task="halflife_mouse")], ignore_index=True)
+    figs = _capture(monkeypatch)
+
+    def banner(**kw: object) -> list[str]:
+        F.draw(name, tmp_path / f"{name}.pdf", d, dpi=50, **kw)
+        return [t.get_text() for t in figs[-1].texts if t.get_gid() == "demo-note"]
+
+    assert banner(study="demo", demo_below=1000)
+    assert not banner(study="paper", demo_below=100)  # n_train up to 3,000 (GO: 500)
+    small = banner(study="paper", demo_below=100_000)
+    assert small and "paper" in small[0] and "training rows" in small[0]
+
+
+def test_tsne_and_curves_say_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    task, emb = _go_task(tmp_path)
+    figs = _capture(monkeypatch)
+    F.draw("fig4_tsne_go_biological_process", tmp_path / "t.pdf", None, embeddings=emb, task_file=task, study="paper", demo_below=1000, dpi=50)
+    assert [t for t in figs[-1].texts if "45 genes" in t.get_text()]
+    F.draw("fig4_tsne_go_biological_process", tmp_path / "t.pdf", None, embeddings=emb, task_file=task, study="paper", demo_below=10, dpi=50)
+    assert not [t for t in figs[-1].texts if t.get_gid() == "demo-note"]
+    csv = tmp_path / "m" / "metrics.csv"
+    csv.parent.mkdir()
+    pd.DataFrame({"step": [1, 2], "loss": [2.0, 1.0]}).to_csv(csv, index=False)
+    F.draw("fig_pretrain_curves", tmp_path / "c.pdf", pretrain_metrics=csv, study="demo", dpi=50)
+    assert [t for t in figs[-1].texts if t.get_gid() == "demo-note"]
+
+
+def test_cli_takes_the_figure_settings_from_a_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`isoclr figures --config`: the size figure gets the config's encoders and study (banner)."""
+    from isoclr.cli import main
+
+    metrics = tmp_path / "metrics.tsv"
+    _size_metrics({"isoclr-linear": 0.3, "mlm-linear": 0.2}, ["halflife_human"], 40).to_csv(metrics, sep="\t", index=False)
+    figs = _capture(monkeypatch)
+    assert main(["figures", "--figure", "fig_model_sizes", "--config", str(ROOT / "config" / "config.yaml"),
+                 "--metrics", str(metrics), "--out", str(tmp_path / "s.pdf"), "--dpi", "50"]) == 0
+    fig = figs[-1]
+    assert [t for t in fig.texts if t.get_gid() == "demo-note"]
+    assert len(fig.axes[0].containers) == 2  # isoclr_demo and mlm_demo

@@ -23,6 +23,7 @@ from isoclr.model import (
     convert_sync_batchnorm,
     count_parameters,
     describe,
+    encoder_parameters,
     load_encoder,
     resolve_config,
     save_checkpoint,
@@ -64,6 +65,21 @@ def test_parameter_counts_match_reference(size: str) -> None:
     linears = [m for m in proj.modules() if isinstance(m, nn.Linear)]
     assert [lin.out_features for lin in linears] == [2048, 2048, 512]
     assert all(lin.bias is None for lin in linears)
+
+
+@pytest.mark.parametrize("cfg", [
+    "tiny", "small", "medium", "large", {"size": "small", "h_dim": 100},
+    {"size": "tiny", "kernel_size": 3, "stem_width": 8, "widths": [8, 8, 16, 16], "blocks": [2, 1, 3, 1]},
+])
+def test_encoder_parameters_from_the_architecture_equal_the_built_module(cfg) -> None:
+    """isoclr.architecture counts without torch (the Snakefile's figure settings use it): the
+    count must be exactly the built encoder's, for every preset and for overrides."""
+    from isoclr import architecture, encoding
+
+    assert architecture.N_TRACKS == encoding.N_TRACKS
+    assert encoder_parameters(cfg) == count_parameters(build_encoder(cfg))
+    enc = build_encoder(cfg)
+    assert architecture.projector_parameters(cfg) == count_parameters(build_projector(cfg, enc.out_dim))
 
 
 def test_tiny_is_tiny_and_describe() -> None:

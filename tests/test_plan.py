@@ -8,9 +8,9 @@ with the counts worked out here from the config file alone.
 from __future__ import annotations
 
 import re
+import resource
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -22,15 +22,19 @@ NETWORK = {"isoclr-finetune", "supervised", "saluki"}
 pytestmark = pytest.mark.pipeline
 
 
-def planned_jobs(configfile: str, results: Path) -> tuple[dict[str, int], float]:
-    """Rule -> planned job count of a dry run, and its wall time in seconds."""
+def planned_jobs(configfile: str | list[str], results: Path) -> tuple[dict[str, int], float]:
+    """Rule -> planned job count of a dry run, and its CPU time in seconds."""
     exe = shutil.which("snakemake")
     if exe is None:
         pytest.skip("snakemake is not installed")
-    cmd = [exe, "-n", "--quiet", "rules", "--configfile", configfile, "--config", f"results={results}"]
-    t0 = time.perf_counter()
+    files = [configfile] if isinstance(configfile, str) else list(configfile)
+    cmd = [exe, "-n", "--quiet", "rules", "--configfile", *files, "--config", f"results={results}"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(cmd, check=False, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds of the dry run (user + system): the planning work, whatever else the machine
+    # runs (its wall time on the shared 2-core test machine under load was up to 10x that)
+    elapsed = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", proc.stdout + proc.stderr, re.MULTILINE)}
     assert "total" in counts, proc.stdout[-2000:]
@@ -58,8 +62,11 @@ def expected_counts(config: dict) -> dict[str, int]:
                 linear += len(fractions) * n_folds
                 embeddings.add((model.removesuffix("-linear"), task))
     fig = config.get("figures", {})
-    if fig.get("tsne_task") and fig.get("tsne_encoder"):
-        embeddings.add((fig["tsne_encoder"], fig["tsne_task"]))
+    tsne = {"fig4_tsne_go_cellular_component": "tsne_task", "fig4_tsne_go_molecular_function": "tsne_mf_task",
+            "fig4_tsne_go_biological_process": "tsne_bp_task"}
+    for name, key in tsne.items():
+        if name in fig.get("names", []):
+            embeddings.add((fig["tsne_encoder"], fig[key]))
     return {"evaluate_linear": linear, "evaluate_network": network, "embed_task": len(embeddings), "collect_metrics": 1}
 
 
@@ -74,6 +81,11 @@ def _check(configfile: str, tmp_path: Path) -> tuple[dict[str, int], float, dict
     want = expected_counts(config)
     for rule, n in want.items():
         assert counts.get(rule, 0) == n, (rule, counts.get(rule, 0), n)
+    # `isoclr plan` counts every rule's jobs exactly as the dry run plans them
+    from isoclr import plan
+
+    assert plan.job_counts(plan.load_config([ROOT / configfile], ROOT / "config/config.yaml", ROOT / "config/schema.yaml")) == \
+        {rule: n for rule, n in counts.items() if rule != "total"}
     return counts, elapsed, want
 
 
@@ -91,10 +103,14 @@ def test_paper_plan_every_task_model_fraction_fold(tmp_path: Path) -> None:
     paper = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
     assert {"isoclr_small", "isoclr_medium", "isoclr_large"} <= set(paper["pretrain"]["models"])
     assert "pretrained-linear" in ev["models"]
-    # The requirement is < 30 s on an idle machine (measured and reported); the shared CI/dev
-    # machine can be several times slower, hence the looser bound here.
-    assert elapsed < 120, f"planning took {elapsed:.1f} s"
-    print(f"paper plan: {counts['total']} jobs ({want}) in {elapsed:.1f} s")
+    # every new figure and the BP t-SNE's task are planned
+    assert counts["figure"] == len(paper["figures"]["names"]) + len(paper["pretrain"]["models"])
+    assert {"fig_model_sizes", "fig4_tsne_go_biological_process", "fig4_tsne_go_molecular_function"} <= set(paper["figures"]["names"])
+    assert counts["task"] + counts["task_arrays"] == 6  # the evaluated tasks + go_cc_human, go_bp_human (t-SNE)
+    # the requirement: the paper study plans in under 30 s: about 4.5 CPU s (7 s wall on the
+    # shared 2-core machine at light load); CPU time, so a loaded machine does not fail it
+    assert elapsed < 30, f"planning took {elapsed:.1f} CPU s"
+    print(f"paper plan: {counts['total']} jobs ({want}) in {elapsed:.1f} CPU s")
 
 
 def test_demo_plan_counts(tmp_path: Path) -> None:
@@ -118,3 +134,103 @@ def test_human_mrna_plan(tmp_path: Path) -> None:
     assert set(config["evaluation"]["models"]) == {"isoclr-linear", "mlm-linear", "random-linear",
                                                     "isoclr-finetune", "supervised", "saluki"}
     print(f"human_mrna plan: {counts['total']} jobs ({want}) in {elapsed:.1f} s")
+
+
+def test_plan_layers_overrides_as_the_snakefile(tmp_path: Path) -> None:
+    """An override without `study:` over the paper study: `isoclr plan` and the dry run agree
+    (one run instead of three: a third of the evaluation jobs), and the CLI prints the table."""
+    override = tmp_path / "one_run.yaml"
+    override.write_text("evaluation:\n  runs: 1\nfigures:\n  names: [fig_model_sizes]\n")
+    counts, _ = planned_jobs(["config/paper.yaml", str(override)], tmp_path / "results")
+    from isoclr import plan
+    from isoclr.cli import main
+
+    config = plan.load_config([ROOT / "config/paper.yaml", override], ROOT / "config/config.yaml", ROOT / "config/schema.yaml")
+    assert config["evaluation"]["runs"] == 1 and config["study"] == "paper"  # deep-merged, study kept
+    assert plan.job_counts(config) == {rule: n for rule, n in counts.items() if rule != "total"}
+    full = plan.job_counts(load_config("config/paper.yaml"))
+    assert 3 * counts["evaluate_linear"] == full["evaluate_linear"]
+    out = tmp_path / "plan.md"
+    assert main(["plan", "--configfile", str(ROOT / "config/paper.yaml"), str(override), "--out", str(out),
+                 "--rules", str(ROOT / "rules"), "--default-config", str(ROOT / "config/config.yaml"),
+                 "--schema", str(ROOT / "config/schema.yaml"), "--bench", str(ROOT / "benchmarks/results/bench_gpu_cpu.tsv"),
+                 "--build-bench", str(ROOT / "benchmarks/results/build.tsv")]) == 0
+    text = out.read_text()
+    assert f"| evaluate_linear | {counts['evaluate_linear']:,} |" in text
+    assert f"**{counts['total']:,}**" in text and "Device hours" in text and "Assumptions:" in text
+    assert "| pretrain | 4 | 16 | 64,000 | 4,320 | 4 |" in text  # config pretrain: threads, mem, runtime, gpus
+
+
+def test_plan_refuses_two_studies_and_unknown_keys(tmp_path: Path) -> None:
+    from isoclr import plan
+    from isoclr.settings import ConfigError
+
+    with pytest.raises(ConfigError, match="both declare a study"):
+        plan.load_config([ROOT / "config/paper.yaml", ROOT / "config/config.yaml"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("evaluation:\n  rnus: 1\n")
+    with pytest.raises(ConfigError, match="rnus"):
+        plan.load_config([bad], ROOT / "config/config.yaml", ROOT / "config/schema.yaml")
+
+
+def test_docs_quote_the_current_paper_plan() -> None:
+    """README and docs/running.md quote `isoclr plan` for config/paper.yaml: the numbers follow
+    the config (a changed config without updated docs fails here)."""
+    from isoclr import plan
+
+    config = plan.load_config([ROOT / "config/paper.yaml"], ROOT / "config/config.yaml", ROOT / "config/schema.yaml")
+    counts = plan.job_counts(config)
+    total = sum(counts.values())
+    readme = (ROOT / "README.md").read_text()
+    assert f"config/paper.yaml` {total:,} jobs" in readme and f"({total:,} jobs)" in readme
+    for rule in ("evaluate_linear", "evaluate_network"):
+        assert f"{counts[rule]:,} " in readme, rule
+    text = plan.report(config, [ROOT / "benchmarks/results/bench_gpu_cpu.tsv"], ROOT / "rules",
+                       ROOT / "benchmarks/results/build.tsv")
+    lines = text.splitlines()
+    first = lines.index(next(line for line in lines if line.startswith("| rule |")))
+    table = lines[first:first + len(counts) + 3]  # header, separator, one row per rule, total
+    running = (ROOT / "docs/running.md").read_text()
+    assert "\n".join(table) in running
+    cpu_total = next(line for line in text.splitlines() if "**total**" in line and "CPU" in line).split("**")[-2]
+    assert cpu_total in readme and cpu_total in running
+
+
+def test_plan_gpu_memory_resources_and_disk_from_the_config(tmp_path: Path) -> None:
+    """GPU memory: a GPU row's peak scaled to the batch per GPU (CPU rows are not GPU memory);
+    resources: config over the rules' defaults; disk: checkpoints from the architecture."""
+    from isoclr import architecture, plan
+
+    config = plan.load_config([ROOT / "config/paper.yaml"], ROOT / "config/config.yaml", ROOT / "config/schema.yaml")
+    gpu = tmp_path / "bench_gpu_cuda.tsv"
+    gpu.write_text("size\tprecision\tmode\tstatus\tnt_per_s\tdevice\tdevice_name\tpeak_mem_gib\tbatch_sets\n"
+                   "small\tbf16\teager\tok\t1e6\tcuda\tGPU-X\t2.0\t64\n")
+    mem = plan._gpu_memory(config, [gpu])
+    assert "isoclr_small (small, 384 sets per GPU) 12.0 GiB on GPU-X" in mem  # 2 GiB x 384 / 64
+    assert plan._gpu_memory(config, [ROOT / "benchmarks/results/bench_gpu_cpu.tsv"]) == []
+    res = plan.resources(config, ROOT / "rules")
+    assert res["evaluate_network"] == {"threads": 4, "mem_mb": 32000, "runtime": 480, "gpu": 1}  # config resources
+    assert res["evaluate_linear"]["mem_mb"] == 4000 and res["store"]["mem_mb"] == 16000  # rules' defaults
+    disk = {r["what"]: r["bytes"] for r in plan.disk(config, {"halflife_human": 10})}
+    n = sum(architecture.encoder_parameters({"size": config["pretrain"]["models"][m]["size"]})
+            + architecture.projector_parameters({"size": config["pretrain"]["models"][m]["size"]})
+            for m in config["pretrain"]["models"])
+    assert disk["pretrain/ (checkpoints)"] == n * 4 * 3 * 3  # fp32 weights + 2 moments, keep 2 + latest
+
+
+def test_plan_costs_a_built_study_on_its_own_sizes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built tasks count their matched labels (task report); local file: downloads their size."""
+    from isoclr import plan
+
+    monkeypatch.chdir(ROOT)  # the demo's file: URLs are relative to the repository
+    config = plan.load_config([ROOT / "config/config.yaml"])
+    config["results"] = str(tmp_path)
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "halflife_human.report.tsv").write_text(
+        "task\tsection\treason\tcount\texamples\tnote\nhalflife_human\tlabels\tin_label_table\t13921\t\t\n"
+        "halflife_human\tlabels\tmatched\t63\t\t\n")
+    assert plan.built_task_rows(config) == {"halflife_human": 63}
+    text = plan.report(config, [], ROOT / "rules")
+    assert "halflife_human 63" in text and "go_mf_human 20,728" in text
+    downloads = next(r["bytes"] for r in plan.disk(config, {}) if r["what"] == "downloads/")
+    assert 1e6 < downloads < 1e8  # the demo's resources (a few MB), not 3 assumed genomes

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "figures": ("isoclr.figures", "draw the paper's figures from the metrics table"),
     "tables": ("isoclr.tables", "summary over runs and the table against the paper, from the metrics table"),
     "cost": ("isoclr.cost", "wall time and device hours of a config's pre-training and evaluation grid"),
+    "plan": ("isoclr.plan", "a study before it runs: jobs per rule, resources, GPU hours, disk and peak memory"),
 }
 
 

@@ -20,9 +20,10 @@ the default and is labelled an estimate in the output).
 Evaluation grid: every (task, model, fraction, fold) job of ``evaluation`` that trains an
 encoder (``isoclr-finetune``, ``supervised``; ``saluki`` costed at the small encoder's rate,
 a proxy) runs at most ``evaluation.finetune.max_epochs`` epochs (early stopping makes it
-fewer: an upper bound) over ``fraction x (n_folds - 1) / n_folds`` of the task's labelled
-transcripts, on one device each; the grid's wall time spreads the jobs over ``pretrain.gpus``
-devices. Linear probes embed each task's transcripts once per encoder (inference, about a
+fewer: an upper bound) over ``fraction x (n_folds - 2) / n_folds`` of the task's labelled
+transcripts (run r tests on fold r, validates on r + 1), on one device each; the grid's wall time spreads the jobs over ``pretrain.gpus``
+devices. Linear probes embed each task's transcripts once per encoder (every (encoder, task) pair of
+isoclr.settings.embedding_jobs but the CPU naive features; inference, about a
 third of a training step's FLOPs; counted at 3x the training rate). Labelled transcripts per
 task: :data:`TASK_ROWS` (the label files' gene counts, an estimate) unless given.
 """
@@ -38,11 +39,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from isoclr import settings as S
+
 #: Labelled transcripts per task of the paper config (estimates: one transcript per gene of the
 #: label file: Saluki human 13,921 and mouse 14,463 genes, GOA human 20,728 annotated genes,
 #: the MRL arrays' 12,459 isoforms).
 TASK_ROWS: dict[str, int] = {"halflife_human": 13921, "halflife_mouse": 14463, "go_mf_human": 20728,
-                             "go_cc_human": 20728, "mrl_human": 12459}
+                             "go_cc_human": 20728, "go_bp_human": 20728, "mrl_human": 12459}
 
 #: The paper config's estimate of training sets (config/paper.yaml, pretrain comment).
 PAPER_TRAIN_SETS_ESTIMATE = 120_000
@@ -51,7 +54,6 @@ PAPER_TRAIN_SETS_ESTIMATE = 120_000
 DEFAULT_MEAN_LENGTH = 2980.0
 
 FINETUNE_MODELS = ("isoclr-finetune", "supervised", "saluki")
-PROBE_MODELS = ("isoclr-linear", "mlm-linear", "random-linear")
 
 
 @dataclass(frozen=True)
@@ -108,10 +110,13 @@ def _size_of(entry: Mapping[str, Any]) -> str:
     return str(entry.get("size", "small"))
 
 
-def plan(config: Mapping[str, Any], rates: Sequence[Rate], n_train_sets: int, epochs: float = 500.0,
+def plan(config: Mapping[str, Any], rates: Sequence[Rate], n_train_sets: int, epochs: float | None = None,
          mean_length: float = DEFAULT_MEAN_LENGTH, scaling: float = 0.9,
          task_rows: Mapping[str, int] | None = None) -> list[dict[str, Any]]:
-    """One row per device and job group: pre-training per model, the evaluation grid's parts."""
+    """One row per device and job group: pre-training per model, the evaluation grid's parts.
+
+    ``epochs``: every model's pre-training epochs; None: each model's own (``epochs``, or its
+    ``steps`` x ``batch_size`` sets, or the default steps), as the job resolves them."""
     task_rows = {**TASK_ROWS, **(task_rows or {})}
     pre = config.get("pretrain") or {}
     gpus = max(1, int(pre.get("gpus") or 1))
@@ -128,7 +133,7 @@ def plan(config: Mapping[str, Any], rates: Sequence[Rate], n_train_sets: int, ep
             entry = entry or {}
             size = _size_of(entry)
             rate = by_size.get(size)
-            nt = epochs * n_train_sets * 2 * mean_length
+            nt = _pretrain_sets(config, model_name, n_train_sets, epochs) * 2 * mean_length
             row = {"device": dev, "device_name": name, "job": f"pretrain {model_name}", "size": size,
                    "jobs": 1, "devices_per_job": gpus, "nucleotides": nt}
             if rate is None:
@@ -138,27 +143,23 @@ def plan(config: Mapping[str, Any], rates: Sequence[Rate], n_train_sets: int, ep
             out.append({**row, "rate": f"{rate.nt_per_s:,.0f} nt/s ({rate.how})", "wall_h": wall,
                         "device_h": wall * gpus})
         ev = config.get("evaluation") or {}
-        tasks_cfg = config.get("tasks") or {}
-        fractions = ev.get("fractions") or tasks_cfg.get("fractions") or [1.0]
-        n_folds = int(tasks_cfg.get("n_folds", 3))
-        folds = ev.get("folds") or list(range(n_folds))
-        epochs_ft = float((ev.get("finetune") or {}).get("max_epochs", 100))
+        n_folds = int((config.get("tasks") or {}).get("n_folds", S.TaskStageSettings.n_folds))
+        train_share = (n_folds - 2) / n_folds  # run r tests on fold r, validates on r+1, trains on the rest
         enc_size = _size_of(models.get(ev.get("isoclr_model"), {}) or {})
         ft_nt = probe_nt = 0.0
         n_ft = n_probe = 0
-        for task, task_models in (ev.get("tasks") or {}).items():
-            names = task_models or ev.get("models") or []
-            rows = task_rows.get(task)
-            if rows is None:
+        for task in S.eval_tasks(config):
+            if task not in task_rows:
                 raise ValueError(f"cost: no labelled-transcript count for task {task!r}; pass --task-rows {task}=N")
-            for m in names:
-                if m in FINETUNE_MODELS:
-                    for frac in fractions:
-                        n_ft += len(folds)
-                        ft_nt += len(folds) * epochs_ft * rows * float(frac) * (n_folds - 1) / n_folds * mean_length
-                elif m in PROBE_MODELS:
-                    n_probe += 1
-                    probe_nt += rows * mean_length  # embedded once per encoder and task
+        for task, model, frac, _fold in S.eval_jobs(config):
+            if model in FINETUNE_MODELS:
+                tune = S.EvaluationSettings.from_config(config, task, model).finetune
+                n_ft += 1
+                ft_nt += float(tune.max_epochs if tune else 100) * task_rows[task] * float(frac) * train_share * mean_length
+        for encoder, task in S.embedding_jobs(config):
+            if encoder != "naive":  # k-mer features on the CPU
+                n_probe += 1
+                probe_nt += task_rows.get(task, 0) * mean_length  # embedded once per encoder and task
         rate = rate_for(enc_size)
         for job, nt, n, factor in (("evaluation: fine-tune + supervised jobs", ft_nt, n_ft, 1.0),
                                    ("evaluation: linear-probe embeddings", probe_nt, n_probe, 3.0)):
@@ -173,9 +174,21 @@ def plan(config: Mapping[str, Any], rates: Sequence[Rate], n_train_sets: int, ep
     return out
 
 
-def to_markdown(rows: Sequence[Mapping[str, Any]], source: str, epochs: float, mean_length: float) -> str:
+def _pretrain_sets(config: Mapping[str, Any], model: str, n_train_sets: int, epochs: float | None) -> float:
+    """Training sets a model's pre-training reads (epochs x sets, or steps x batch)."""
+    if epochs is not None:
+        return float(epochs) * n_train_sets
+    s = S.PretrainSettings.from_config(config, model)
+    if s.steps is None and s.epochs is not None:
+        return float(s.epochs) * n_train_sets
+    spe = max(1, n_train_sets // (s.batch_size * s.accumulate))
+    return float(s.schedule_steps(spe)[0] * s.batch_size * s.accumulate)
+
+
+def to_markdown(rows: Sequence[Mapping[str, Any]], source: str, epochs: float | None, mean_length: float) -> str:
     cols = ["device_name", "job", "size", "jobs", "devices_per_job", "nucleotides", "rate", "wall_h", "device_h"]
-    lines = [f"Training sets: {source}; {epochs:g} pre-training epochs; mean view length {mean_length:.0f} nt.", "",
+    length = "each model's pre-training length" if epochs is None else f"{epochs:g} pre-training epochs"
+    lines = [f"Training sets: {source}; {length}; mean view length {mean_length:.0f} nt.", "",
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         vals = []
@@ -199,7 +212,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--splits-summary", default=None, help="splits/summary.tsv (its train row)")
     parser.add_argument("--train-sets", type=int, default=PAPER_TRAIN_SETS_ESTIMATE,
                         help="training sets when no stats file is given (default: the paper config's estimate)")
-    parser.add_argument("--epochs", type=float, default=500.0, help="pre-training epochs (paper: 500)")
+    parser.add_argument("--epochs", type=float, default=None,
+                        help="pre-training epochs of every model (default: each model's epochs / steps in the config)")
     parser.add_argument("--mean-length", type=float, default=DEFAULT_MEAN_LENGTH, help="mean view length, nt")
     parser.add_argument("--scaling", type=float, default=0.9, help="assumed multi-GPU scaling efficiency")
     parser.add_argument("--task-rows", action="append", default=[], metavar="TASK=N",

@@ -7,11 +7,22 @@ model also has its own marker and line style, so the figures read in grey-scale 
 10 pt or larger at the saved size. A model or task missing from the table is skipped and named
 in a note on the figure; an empty table gives a figure that says so (never an exception).
 
-t-SNE (figure 4): one transcript per gene (the task rows), classes are the task's three GO
-terms. A gene annotated to several of them goes to the rarest of its terms (counted over the
-task), so the small classes keep their genes; the classes are then subsampled (seeded) to the
-size of the smallest, capped at ``max_per_class``. Perplexity is ``min(30, (n - 1) / 3)``, so
-a few dozen points still embed.
+t-SNE (figure 4, one per GO aspect): one transcript per gene (the task rows), classes are the
+task's GO terms, ``classes`` of them chosen to cover the most genes (:func:`top_terms`; all
+three of the cellular-component task). A gene
+annotated to several of them goes to the rarest of its terms (counted over the task), so the
+small classes keep their genes; the classes are then subsampled (seeded) to the size of the
+smallest, capped at ``max_per_class``. Perplexity is ``min(30, (n - 1) / 3)``, so a few dozen
+points still embed.
+
+Model sizes (``fig_model_sizes``): linear-probe Pearson r of every pre-trained model on the
+half-life and MRL tasks against its encoder's parameter count (worked out from the architecture
+by :func:`isoclr.architecture.encoder_parameters`; log axis), with the random encoder, the naive
+baseline and Saluki as horizontal reference lines (mean, ± SD band).
+
+Scale: a figure of the study ``demo``, or whose largest training set (t-SNE: genes) has fewer
+than ``demo_below`` rows, carries a banner saying it is drawn from demo-sized data
+(:func:`demo_note`), so it is never mistaken for the paper's result.
 """
 
 from __future__ import annotations
@@ -151,6 +162,33 @@ def _note(fig: Any, notes: Sequence[str], y: float = -0.02) -> None:
         fig.text(0.01, y, "Note: " + "; ".join(notes), ha="left", va="top", fontsize=9, style="italic", wrap=True)
 
 
+def demo_note(study: str = "", n_rows: float | None = None, demo_below: int = 0, what: str = "training rows") -> str | None:
+    """The banner text of a demo-sized figure, or None: the study is ``demo``, or its largest
+    training set (``n_rows``: at the largest fraction; t-SNE: genes) is below ``demo_below``."""
+    known = n_rows is not None and np.isfinite(n_rows)
+    small = known and demo_below > 0 and float(n_rows) < demo_below  # type: ignore[arg-type]
+    if study != "demo" and not small:
+        return None
+    size = f"at most {int(n_rows):,} {what}" if known else "a few dozen genes"  # type: ignore[arg-type]
+    where = f"study '{study}'" if study else "this study"
+    return f"DEMO-SIZED DATA ({where}: {size}): not the paper's scale; do not compare with the paper"
+
+
+def _banner(fig: Any, text: str | None) -> None:
+    """The demo-data banner above the figure (a bordered, coloured line of text)."""
+    if text:
+        fig.text(0.5, 1.0, text, ha="center", va="bottom", fontsize=10, fontweight="bold", color="#D55E00",
+                 bbox={"boxstyle": "round,pad=0.3", "facecolor": "#FFF4E5", "edgecolor": "#D55E00"}, gid="demo-note")
+
+
+def _max_train(metrics: pd.DataFrame, tasks: Sequence[str]) -> float | None:
+    """Largest ``n_train`` of the tasks' rows (None when the table has none)."""
+    if not len(metrics) or "n_train" not in metrics:
+        return None
+    v = pd.to_numeric(metrics.loc[metrics["task"].isin(list(tasks)), "n_train"], errors="coerce").max()
+    return float(v) if np.isfinite(v) else None
+
+
 def _fraction_panel(ax: Any, metrics: pd.DataFrame, task: str, metric: str, models: Sequence[str], reference: Sequence[str] = ()) -> list[str]:
     """Metric vs fraction, one line per model (mean ± SD over folds). Returns missing models."""
     s = summarise(metrics, task, metric)
@@ -192,6 +230,7 @@ def _fraction_panel(ax: Any, metrics: pd.DataFrame, task: str, metric: str, mode
 def _fraction_figure(
     metrics: pd.DataFrame, out: str | os.PathLike[str], task: str, panels: Sequence[tuple[str, str]],
     models: Sequence[str], reference: Sequence[str] = (), title: str = "", dpi: int = 200,
+    study: str = "", demo_below: int = 0,
 ) -> tuple[Path, Path]:
     plt = _plt()
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
@@ -217,36 +256,42 @@ def _fraction_figure(
     if missing:
         notes.append("not in the metrics table: " + ", ".join(sorted(missing)))
     _note(fig, notes, y=-0.03 - 0.06 * rows)
+    _banner(fig, demo_note(study, _max_train(metrics, [task]), demo_below))
     return _save(fig, out, dpi)
 
 
-def fig2a_go_linear_probe(metrics: pd.DataFrame, out: str | os.PathLike[str], task: str = "go_mf_human", dpi: int = 200, **_: Any) -> tuple[Path, Path]:
+def _scale(options: dict[str, Any]) -> dict[str, Any]:
+    """The scale options (study, demo_below) among a figure's keyword options."""
+    return {k: options[k] for k in ("study", "demo_below") if k in options}
+
+
+def fig2a_go_linear_probe(metrics: pd.DataFrame, out: str | os.PathLike[str], task: str = "go_mf_human", dpi: int = 200, **kw: Any) -> tuple[Path, Path]:
     """GO molecular function (multi-label): linear probe vs supervised, AUROC and AUPRC."""
     return _fraction_figure(
         metrics, out, task, [("auroc_macro", "a  AUROC"), ("auprc_macro", "b  AUPRC")],
-        ["isoclr-linear", "supervised"], ["random-linear"], f"GO molecular function ({task}): linear probe vs supervised", dpi,
+        ["isoclr-linear", "supervised"], ["random-linear"], f"GO molecular function ({task}): linear probe vs supervised", dpi, **_scale(kw),
     )
 
 
-def fig2b_halflife_linear_probe_mse(metrics: pd.DataFrame, out: str | os.PathLike[str], task: str = "halflife_human", dpi: int = 200, **_: Any) -> tuple[Path, Path]:
+def fig2b_halflife_linear_probe_mse(metrics: pd.DataFrame, out: str | os.PathLike[str], task: str = "halflife_human", dpi: int = 200, **kw: Any) -> tuple[Path, Path]:
     """RNA half-life: test MSE by data fraction, linear probe vs supervised (random probe as reference)."""
-    return _fraction_figure(metrics, out, task, [("mse", "")], ["isoclr-linear", "supervised"], ["random-linear"], f"RNA half-life ({task}): MSE", dpi)
+    return _fraction_figure(metrics, out, task, [("mse", "")], ["isoclr-linear", "supervised"], ["random-linear"], f"RNA half-life ({task}): MSE", dpi, **_scale(kw))
 
 
-def fig2c_halflife_linear_probe_pearson(metrics: pd.DataFrame, out: str | os.PathLike[str], task: str = "halflife_human", dpi: int = 200, **_: Any) -> tuple[Path, Path]:
+def fig2c_halflife_linear_probe_pearson(metrics: pd.DataFrame, out: str | os.PathLike[str], task: str = "halflife_human", dpi: int = 200, **kw: Any) -> tuple[Path, Path]:
     """RNA half-life: test Pearson r by data fraction."""
-    return _fraction_figure(metrics, out, task, [("pearson", "")], ["isoclr-linear", "supervised"], ["random-linear"], f"RNA half-life ({task}): Pearson r", dpi)
+    return _fraction_figure(metrics, out, task, [("pearson", "")], ["isoclr-linear", "supervised"], ["random-linear"], f"RNA half-life ({task}): Pearson r", dpi, **_scale(kw))
 
 
-def fig3_halflife_finetune(metrics: pd.DataFrame, out: str | os.PathLike[str], task: str = "halflife_human", dpi: int = 200, **_: Any) -> tuple[Path, Path]:
+def fig3_halflife_finetune(metrics: pd.DataFrame, out: str | os.PathLike[str], task: str = "halflife_human", dpi: int = 200, **kw: Any) -> tuple[Path, Path]:
     """RNA half-life: fine-tuned IsoCLR vs supervised vs Saluki, Pearson and MSE."""
     return _fraction_figure(
         metrics, out, task, [("pearson", "a  Pearson r"), ("mse", "b  MSE")],
-        ["isoclr-finetune", "supervised", "saluki"], [], f"RNA half-life ({task}): fine-tuning", dpi,
+        ["isoclr-finetune", "supervised", "saluki"], [], f"RNA half-life ({task}): fine-tuning", dpi, **_scale(kw),
     )
 
 
-def fig_linear_probe_comparison(metrics: pd.DataFrame, out: str | os.PathLike[str], task: str = "halflife_human", fraction: float = 1.0, metric: str = "pearson", dpi: int = 200, **_: Any) -> tuple[Path, Path]:
+def fig_linear_probe_comparison(metrics: pd.DataFrame, out: str | os.PathLike[str], task: str = "halflife_human", fraction: float = 1.0, metric: str = "pearson", dpi: int = 200, study: str = "", demo_below: int = 0, **_: Any) -> tuple[Path, Path]:
     """Linear-probe Pearson r at fraction 1.0 for every encoder evaluated, with Saluki (the
     supervised reference) when evaluated (bars: mean ± SD)."""
     plt = _plt()
@@ -281,6 +326,7 @@ def fig_linear_probe_comparison(metrics: pd.DataFrame, out: str | os.PathLike[st
     fig.tight_layout()
     n_runs = int(s["n"].max()) if len(s) else 0
     _note(fig, [f"mean ± SD over {n_runs} run(s) (each its own homology-aware test fold)"] if n_runs else [])
+    _banner(fig, demo_note(study, float(s["n_train"].max()) if len(s) else None, demo_below))
     return _save(fig, out, dpi)
 
 
@@ -302,11 +348,31 @@ def balanced_classes(y: npt.NDArray[np.integer], max_per_class: int = 500, seed:
     return rows, cls[rows]
 
 
+def top_terms(y: npt.NDArray[np.integer], k: int) -> npt.NDArray[np.int64]:
+    """Columns of ``k`` terms that between them cover the most genes (greedy: each next term
+    the one with the most genes not yet covered; ties: the earlier column), in column order.
+    Nested terms (a term and its near-synonym parent, common at shallow GO depths) would
+    leave a class of a few genes after the rarest-term assignment; the greedy cover avoids it."""
+    y = np.asarray(y).astype(bool)
+    covered = np.zeros(len(y), dtype=bool)
+    chosen: list[int] = []
+    for _ in range(min(max(1, int(k)), y.shape[1])):
+        gain = (y & ~covered[:, None]).sum(axis=0)
+        gain[chosen] = -1
+        best = int(np.argmax(gain))
+        chosen.append(best)
+        covered |= y[:, best]
+    return np.sort(np.asarray(chosen, dtype=np.int64))
+
+
 def fig4_tsne_go_cellular_component(
     metrics: pd.DataFrame | None, out: str | os.PathLike[str], embeddings: str | os.PathLike[str] | None = None,
-    task_file: str | os.PathLike[str] | None = None, max_per_class: int = 500, seed: int = 0, dpi: int = 200, **_: Any,
+    task_file: str | os.PathLike[str] | None = None, max_per_class: int = 500, seed: int = 0, dpi: int = 200,
+    aspect: str = "cellular component", classes: int = 3, task: str | None = None, study: str = "",
+    demo_below: int = 0, **_: Any,
 ) -> tuple[Path, Path]:
-    """t-SNE of the encoder's ``h`` for one transcript per gene, coloured by top-3 CC terms."""
+    """t-SNE of the encoder's ``h`` for one transcript per gene, coloured by ``classes`` of the
+    task's GO terms (of the ``aspect`` the title names; :func:`top_terms`)."""
     import h5py
     from sklearn.manifold import TSNE
 
@@ -315,15 +381,21 @@ def fig4_tsne_go_cellular_component(
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.0, 5.2))
     notes: list[str] = []
+    n_genes: float | None = None
     try:
         if not embeddings or not task_file or not Path(embeddings).exists() or not Path(task_file).exists():
             raise FileNotFoundError(f"embeddings {embeddings} or task {task_file} missing")
-        task = TaskData.load(task_file)
+        data = TaskData.load(task_file)
+        n_genes = float(len(data))
         with h5py.File(embeddings, "r") as f:
             h = f["h"][:] if "h" in f else f["embeddings"][:]
-        if len(h) != len(task):
-            raise ValueError(f"{embeddings}: {len(h)} rows, task {task_file} has {len(task)}")
-        rows, cls = balanced_classes(task.y, max_per_class, seed)
+        if len(h) != len(data):
+            raise ValueError(f"{embeddings}: {len(h)} rows, task {task_file} has {len(data)}")
+        if data.y.ndim != 2:
+            raise ValueError(f"{task_file}: not a multi-label (GO) task")
+        keep = top_terms(data.y, classes)
+        names = [data.label_names[int(k)] for k in keep]
+        rows, cls = balanced_classes(data.y[:, keep], max_per_class, seed)
         if len(rows) < 5:
             raise ValueError(f"only {len(rows)} genes after balancing")
         perplexity = float(min(30.0, max(2.0, (len(rows) - 1) / 3)))
@@ -332,18 +404,29 @@ def fig4_tsne_go_cellular_component(
         for k in np.unique(cls):
             m = cls == k
             ax.scatter(xy[m, 0], xy[m, 1], s=22, color=OKABE_ITO[int(k) % len(OKABE_ITO)], marker=markers[int(k) % 5],
-                       label=f"{task.label_names[int(k)]} (n={int(m.sum())})", edgecolor="white", linewidth=0.3, alpha=0.9)
+                       label=f"{names[int(k)]} (n={int(m.sum())})", edgecolor="white", linewidth=0.3, alpha=0.9)
         ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=1)
         notes.append(f"{len(rows)} genes, one transcript each, balanced classes; perplexity {perplexity:.0f}; a gene with several terms counts for its rarest")
     except (FileNotFoundError, ValueError, KeyError) as exc:
-        log.warning("fig4: %s", exc)
+        log.warning("t-SNE (%s): %s", aspect, exc)
         ax.text(0.5, 0.5, f"no t-SNE: {exc}", ha="center", va="center", transform=ax.transAxes, wrap=True, fontsize=9)
     ax.set_xlabel("t-SNE 1 (arbitrary units)")
     ax.set_ylabel("t-SNE 2 (arbitrary units)")
-    ax.set_title("IsoCLR embeddings (h), GO cellular component", loc="left")
+    ax.set_title(f"IsoCLR embeddings (h), GO {aspect}" + (f" ({task})" if task else ""), loc="left")
     fig.tight_layout()
     _note(fig, notes)
+    _banner(fig, demo_note(study, n_genes, demo_below, what="genes"))
     return _save(fig, out, dpi)
+
+
+def fig4_tsne_go_molecular_function(metrics: pd.DataFrame | None, out: str | os.PathLike[str], **kw: Any) -> tuple[Path, Path]:
+    """t-SNE coloured by the task's GO molecular-function terms (:func:`top_terms`)."""
+    return fig4_tsne_go_cellular_component(metrics, out, **{"aspect": "molecular function", **kw})
+
+
+def fig4_tsne_go_biological_process(metrics: pd.DataFrame | None, out: str | os.PathLike[str], **kw: Any) -> tuple[Path, Path]:
+    """t-SNE coloured by the task's GO biological-process terms (:func:`top_terms`)."""
+    return fig4_tsne_go_cellular_component(metrics, out, **{"aspect": "biological process", **kw})
 
 
 PRETRAIN_LABEL = {
@@ -356,7 +439,7 @@ PRETRAIN_LABEL = {
 }
 
 
-def fig_pretrain_curves(metrics_csv: str | os.PathLike[str], out: str | os.PathLike[str], dpi: int = 200, objective: str | None = None, **_: Any) -> tuple[Path, Path]:
+def fig_pretrain_curves(metrics_csv: str | os.PathLike[str], out: str | os.PathLike[str], dpi: int = 200, objective: str | None = None, study: str = "", **_: Any) -> tuple[Path, Path]:
     """Pre-training curves of one model from ``results/pretrain/{model}/metrics.csv``, three
     panels against the optimiser step: (a) training loss (every ``log_every`` steps) and
     validation loss (every ``val_every``), (b) validation alignment and uniformity of the
@@ -411,6 +494,7 @@ def fig_pretrain_curves(metrics_csv: str | os.PathLike[str], out: str | os.PathL
         axes[0].text(0.5, 0.5, f"no curves in {p}", ha="center", va="center", transform=axes[0].transAxes)
     fig.suptitle(f"Pre-training of {model_name}" + (f" ({objective})" if objective else ""), fontsize=12)
     fig.tight_layout(w_pad=3.0)  # room between panel b's right axis label and panel c
+    _banner(fig, demo_note(study))
     return _save(fig, out, dpi)
 
 
@@ -419,12 +503,103 @@ def fig_mrl_linear_probe_comparison(metrics: pd.DataFrame, out: str | os.PathLik
     return fig_linear_probe_comparison(metrics, out, task=task, dpi=dpi, **kw)
 
 
-def fig_halflife_mouse(metrics: pd.DataFrame, out: str | os.PathLike[str], task: str = "halflife_mouse", dpi: int = 200, **_: Any) -> tuple[Path, Path]:
+def fig_halflife_mouse(metrics: pd.DataFrame, out: str | os.PathLike[str], task: str = "halflife_mouse", dpi: int = 200, **kw: Any) -> tuple[Path, Path]:
     """Mouse half-life: Pearson r and MSE by data fraction, linear probe, fine-tuning, supervised, Saluki."""
     return _fraction_figure(
         metrics, out, task, [("pearson", "a  Pearson r"), ("mse", "b  MSE")],
-        ["isoclr-linear", "isoclr-finetune", "supervised", "saluki"], ["random-linear"], f"Mouse RNA half-life ({task})", dpi,
+        ["isoclr-linear", "isoclr-finetune", "supervised", "saluki"], ["random-linear"], f"Mouse RNA half-life ({task})", dpi, **_scale(kw),
     )
+
+
+#: fig_model_sizes: contrastive encoders in size order (not the reference lines' colours); MLM: #CC79A7
+SIZE_COLOURS = ("#0072B2", "#009E73", "#D55E00", "#000000", "#F0E442")
+
+
+def _params_label(n: float) -> str:
+    return f"{n / 1e6:.2g} M" if n >= 1e5 else f"{n / 1e3:.3g} k"
+
+
+def fig_model_sizes(
+    metrics: pd.DataFrame, out: str | os.PathLike[str], tasks: Sequence[str] = ("halflife_human", "mrl_human"),
+    encoders: dict[str, dict[str, Any]] | None = None, fraction: float = 1.0, metric: str = "pearson",
+    dpi: int = 200, study: str = "", demo_below: int = 0, **_: Any,
+) -> tuple[Path, Path]:
+    """Linear-probe Pearson r vs encoder parameters, one panel per task (half-life, MRL): one
+    point per pre-trained model (mean ± SD over runs; contrastive models joined by a line in
+    size order, MLM models open markers), random encoder / naive / Saluki as reference lines."""
+    plt = _plt()
+    encoders = dict(encoders or {})
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.4 * len(tasks), 4.4), squeeze=False)
+    shown: set[str] = set()
+    n_runs = 0
+    n_max: list[float] = []
+    order = sorted(encoders, key=lambda m: (encoders[m]["parameters"], m))
+    for ax, task, letter in zip(axes[0], tasks, "abcdefgh"):
+        s = summarise(metrics, task, metric)
+        s = s.loc[np.isclose(s["fraction"].astype(float), fraction)]
+        n_max += [float(v) for v in s["n_train"] if np.isfinite(v)]
+        drawn = []
+        xs = sorted({float(encoders[m]["parameters"]) for m in order})
+        for model in order:
+            d = s.loc[s["model"] == model]
+            if d.empty:
+                continue
+            shown.add(model)
+            e = encoders[model]
+            same = [m for m in order if encoders[m]["parameters"] == e["parameters"]]
+            dodge = 1.04 ** (same.index(model) - (len(same) - 1) / 2)  # equal sizes side by side
+            mlm = e.get("objective") == "mlm"
+            color = "#CC79A7" if mlm else SIZE_COLOURS[[m for m in order if encoders[m].get("objective") != "mlm"].index(model) % len(SIZE_COLOURS)]
+            ax.errorbar([e["parameters"] * dodge], d["mean"], yerr=d["std"], color=color, marker="D" if mlm else "o",
+                        ms=8, capsize=4, lw=0, elinewidth=1.6, mfc="white" if mlm else color, mew=1.6,
+                        label=f"{e['model']} ({e['size']}, {e.get('objective', 'dcl').upper()}, {_params_label(e['parameters'])})")
+            n_runs = max(n_runs, int(d["n"].max()))
+            if not mlm:
+                drawn.append((e["parameters"] * dodge, float(d["mean"].iloc[0])))
+        if len(drawn) > 1:
+            px, py = zip(*sorted(drawn))
+            ax.plot(px, py, color=OKABE_ITO[0], lw=1.2, alpha=0.6, zorder=1)
+        for j, ref in enumerate(("random-linear", "naive-linear", "saluki")):
+            d = s.loc[s["model"] == ref]
+            if d.empty:
+                continue
+            st = _style(ref, j)
+            m, sd = float(d["mean"].iloc[0]), float(d["std"].iloc[0])
+            ax.axhline(m, color=st["color"], ls=st["ls"] if st["ls"] != "-" else "--", lw=1.4,
+                       label=f"{st['short']} (reference, r = {m:.2f})")
+            ax.axhspan(m - sd, m + sd, color=st["color"], alpha=0.08, lw=0)
+            n_runs = max(n_runs, int(d["n"].max()))
+        ax.set_xscale("log")
+        if xs:
+            ax.set_xlim(min(xs) / 2.5, max(xs) * 2.5)
+            ax.set_xticks(xs)
+            ax.set_xticklabels([_params_label(x) for x in xs])
+            ax.minorticks_off()
+        ax.set_xlabel("Encoder parameters (log scale)")
+        ax.set_ylabel(f"{METRIC_LABEL.get(metric, metric)}, linear probe")
+        ax.set_title(f"{letter}  {task} (fraction {fraction:g})", loc="left")
+        ax.grid(True, alpha=0.3)
+        if s.loc[s["model"].isin(order + ["random-linear", "naive-linear", "saluki"])].empty:
+            ax.text(0.5, 0.5, f"no linear-probe {metric} results for {task}", ha="center", va="center",
+                    transform=ax.transAxes, fontsize=10)
+    fig.suptitle("Linear probe vs encoder size", fontsize=12)
+    fig.tight_layout()
+    handles: dict[str, Any] = {}
+    for ax in axes[0]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab.split(" (reference")[0] if "reference" in lab else lab, h)
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                   ncol=min(2, len(handles)), frameon=False)
+    rows = -(-len(handles) // 2) if handles else 0
+    notes = [f"mean ± SD over {n_runs} run(s); parameters of the encoder f (projector excluded), from its architecture"] if n_runs else []
+    if not encoders:
+        notes.append("no pre-trained model is probed on these tasks")
+    elif set(order) - shown:
+        notes.append("not in the metrics table: " + ", ".join(sorted(set(order) - shown)))
+    _note(fig, notes, y=-0.03 - 0.06 * rows)
+    _banner(fig, demo_note(study, max(n_max) if n_max else None, demo_below))
+    return _save(fig, out, dpi)
 
 
 DRAW: dict[str, Callable[..., tuple[Path, Path]]] = {
@@ -433,9 +608,12 @@ DRAW: dict[str, Callable[..., tuple[Path, Path]]] = {
     "fig2c_halflife_linear_probe_pearson": fig2c_halflife_linear_probe_pearson,
     "fig3_halflife_finetune": fig3_halflife_finetune,
     "fig4_tsne_go_cellular_component": fig4_tsne_go_cellular_component,
+    "fig4_tsne_go_molecular_function": fig4_tsne_go_molecular_function,
+    "fig4_tsne_go_biological_process": fig4_tsne_go_biological_process,
     "fig_linear_probe_comparison": fig_linear_probe_comparison,
     "fig_mrl_linear_probe_comparison": fig_mrl_linear_probe_comparison,
     "fig_halflife_mouse": fig_halflife_mouse,
+    "fig_model_sizes": fig_model_sizes,
 }
 
 
@@ -454,17 +632,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="PDF path; the PNG is written beside it")
     parser.add_argument("--metrics", help="results/metrics/metrics.tsv")
     parser.add_argument("--task", help="task of the figure (default: the figure's own)")
-    parser.add_argument("--embeddings", help="fig4: results/embeddings/isoclr/go_cc_human.h5")
-    parser.add_argument("--task-file", help="fig4: results/tasks/go_cc_human.h5")
+    parser.add_argument("--embeddings", help="t-SNE figures: results/embeddings/isoclr/go_cc_human.h5")
+    parser.add_argument("--task-file", help="t-SNE figures: results/tasks/go_cc_human.h5")
     parser.add_argument("--pretrain-metrics", help="fig_pretrain_curves: results/pretrain/MODEL/metrics.csv")
-    parser.add_argument("--max-per-class", type=int, default=500)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--dpi", type=int, default=200)
+    parser.add_argument("--max-per-class", type=int, help="t-SNE: genes per class at most (default 500)")
+    parser.add_argument("--seed", type=int, help="t-SNE seed (default 0)")
+    parser.add_argument("--dpi", type=int, help="PNG resolution (default 200)")
+    parser.add_argument("--config", help="pipeline config: the figure's settings (tasks, the size figure's "
+                        "encoders, study) as the workflow gives them; options given here win")
+    parser.add_argument("--study", help="the study drawn (demo: the figure says it is demo-sized)")
+    parser.add_argument("--demo-below", type=int, help="training rows below which the figure says it is demo-sized")
 
 
 def run(args: argparse.Namespace) -> int:
-    draw(
-        args.figure, args.out, args.metrics, task=args.task, embeddings=args.embeddings, task_file=args.task_file,
-        pretrain_metrics=args.pretrain_metrics, max_per_class=args.max_per_class, seed=args.seed, dpi=args.dpi,
-    )
+    options: dict[str, Any] = {}
+    if args.config:
+        import yaml
+
+        from isoclr.settings import FigureSettings
+
+        with open(args.config) as fh:
+            config = yaml.safe_load(fh) or {}
+        options = FigureSettings.from_config(config, args.figure if args.figure in DRAW else "pretrain_curves_x").options()
+    given = {"task": args.task, "embeddings": args.embeddings, "task_file": args.task_file,
+             "pretrain_metrics": args.pretrain_metrics, "max_per_class": args.max_per_class, "seed": args.seed,
+             "dpi": args.dpi, "study": args.study, "demo_below": args.demo_below}
+    options.update({k: v for k, v in given.items() if v is not None})
+    draw(args.figure, args.out, args.metrics, **options)
     return 0

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from isoclr import architecture as _architecture  # torch-free: presets and parameter counts
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 #: Species, model, task, download-file and homology-source names (they become file names and
@@ -43,10 +45,21 @@ FIGURES = (
     "fig2c_halflife_linear_probe_pearson",
     "fig3_halflife_finetune",
     "fig4_tsne_go_cellular_component",
+    "fig4_tsne_go_molecular_function",
+    "fig4_tsne_go_biological_process",
     "fig_linear_probe_comparison",
     "fig_mrl_linear_probe_comparison",
     "fig_halflife_mouse",
+    "fig_model_sizes",
 )
+#: t-SNE figures: config ``figures`` key of their task, and the GO aspect they colour by
+TSNE_FIGURES: dict[str, tuple[str, str]] = {
+    "fig4_tsne_go_cellular_component": ("tsne_task", "cellular component"),
+    "fig4_tsne_go_molecular_function": ("tsne_mf_task", "molecular function"),
+    "fig4_tsne_go_biological_process": ("tsne_bp_task", "biological process"),
+}
+#: references drawn as horizontal lines in fig_model_sizes (when evaluated)
+SIZE_REFERENCES = ("random-linear", "naive-linear", "saluki")
 #: The models each metrics figure draws; None: every linear probe (and Saluki, the supervised
 #: reference of the paper's comparison). A figure's inputs are
 #: exactly those models' per-job tables, so asking for one figure runs only the jobs it shows.
@@ -58,6 +71,7 @@ FIGURE_MODELS: dict[str, tuple[str, ...] | None] = {
     "fig_linear_probe_comparison": None,
     "fig_mrl_linear_probe_comparison": None,
     "fig_halflife_mouse": ("isoclr-linear", "supervised", "random-linear", "isoclr-finetune", "saluki"),
+    "fig_model_sizes": None,  # every pre-trained model's linear probe + SIZE_REFERENCES (figure_jobs)
 }
 ANNOTATION_FORMATS = ("gtf", "gff3", "genepred", "refflat", "bed12")
 #: file-name endings that name an annotation format (used when format is ``auto``)
@@ -338,9 +352,8 @@ class SplitsSettings(_Settings):
 # ---------------------------------------------------------------------------------------------
 # pretrain
 # ---------------------------------------------------------------------------------------------
-#: architecture keys of a model entry (isoclr.model.ARCH_KEYS less in_channels; kept here so
-#: this module needs no torch)
-ARCH_KEYS = ("stem_width", "widths", "blocks", "dilations", "kernel_size", "dropout", "h_dim", "projector")
+#: architecture keys of a model entry (isoclr.architecture.ARCH_KEYS less in_channels)
+ARCH_KEYS = tuple(k for k in _architecture.ARCH_KEYS if k != "in_channels")
 
 
 @dataclass(frozen=True)
@@ -760,20 +773,34 @@ class EvaluationSettings(_Settings):
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class FigureSettings(_Settings):
-    """One figure: its options for :func:`isoclr.figures.draw` (task, dpi, t-SNE settings)."""
+    """One figure: its options for :func:`isoclr.figures.draw` (task, dpi, t-SNE settings, the
+    size figure's encoders) and the study's scale (``study``, ``demo_below``: a figure of the
+    demo study, or whose largest training set has fewer than ``demo_below`` rows, says on
+    itself that it is demo-sized; both are params, so the figure reruns when they change)."""
 
     name: str
     dpi: int = 200
     task: str | None = None
     max_per_class: int | None = None
     seed: int | None = None
+    #: t-SNE: the GO aspect of the title, and how many of the task's most frequent terms colour it
+    aspect: str | None = None
+    classes: int | None = None
+    #: fig_model_sizes: its tasks (half-life, MRL), the fraction drawn, and per evaluated model
+    #: its pre-trained model, size, objective and encoder parameters (isoclr.architecture)
+    tasks: tuple[str, ...] | None = None
+    fraction: float | None = None
+    encoders: dict[str, dict[str, Any]] | None = None
+    study: str = ""
+    demo_below: int = 1000
 
     #: config ``figures`` keys and their defaults (schema), read by from_config
     DEFAULTS = {
         "halflife_task": "halflife_human", "go_task": "go_mf_human", "mrl_task": "mrl_human",
         "mouse_halflife_task": "halflife_mouse", "tsne_task": "go_cc_human",
+        "tsne_mf_task": "go_mf_human", "tsne_bp_task": "go_bp_human", "tsne_classes": 3,
         "tsne_encoder": "isoclr", "tsne_max_per_class": 500, "dpi": 200, "seed": None,
-        "names": list(FIGURES),
+        "demo_below": 1000, "names": list(FIGURES),
     }
 
     @classmethod
@@ -783,21 +810,57 @@ class FigureSettings(_Settings):
     @classmethod
     def from_config(cls, config: Mapping[str, Any], figure: str) -> FigureSettings:
         f = cls.section(config)
+        scale = {"dpi": int(f["dpi"]), "study": str(config.get("study", "")), "demo_below": int(f["demo_below"])}
         if figure.startswith("pretrain_curves_"):
-            return cls(name="fig_pretrain_curves", dpi=int(f["dpi"]))
+            return cls(name="fig_pretrain_curves", **scale)
         if figure not in FIGURES:
             raise ConfigError(f"unknown figure {figure!r}{_suggest(figure, FIGURES)}")
-        if figure == "fig4_tsne_go_cellular_component":
-            return cls(name=figure, dpi=int(f["dpi"]), max_per_class=int(f["tsne_max_per_class"]),
-                       seed=_seed(config, f["seed"]))
+        if figure in TSNE_FIGURES:
+            key, aspect = TSNE_FIGURES[figure]
+            return cls(name=figure, task=str(f[key]), max_per_class=int(f["tsne_max_per_class"]),
+                       seed=_seed(config, f["seed"]), aspect=aspect, classes=int(f["tsne_classes"]), **scale)
+        if figure == "fig_model_sizes":
+            fractions = [float(x) for x in eval_fractions(config)] if config else [1.0]
+            return cls(name=figure, tasks=(str(f["halflife_task"]), str(f["mrl_task"])),
+                       fraction=max(fractions), encoders=size_encoders(config), **scale)
         key = {"fig2a_go_linear_probe": "go_task", "fig_mrl_linear_probe_comparison": "mrl_task",
                "fig_halflife_mouse": "mouse_halflife_task"}.get(figure, "halflife_task")
         task = f[key]
-        return cls(name=figure, dpi=int(f["dpi"]), task=str(task))
+        return cls(name=figure, task=str(task), **scale)
 
     def options(self) -> dict[str, Any]:
         """Keyword options of :func:`isoclr.figures.draw`."""
         return {k: v for k, v in self.to_params().items() if k != "name" and v is not None}
+
+
+def pretrained_linear_models(config: Mapping[str, Any]) -> dict[str, str]:
+    """Linear probe name -> the ``pretrain.models`` entry it probes (isoclr-linear,
+    mlm-linear and every pretrained-NAME-linear), for the models the config pre-trains."""
+    ev = _evaluation(config)
+    models = pretrain_models(config)
+    out = {}
+    for probe, key in (("isoclr-linear", "isoclr_model"), ("mlm-linear", "mlm_model")):
+        if ev.get(key) in models:
+            out[probe] = str(ev[key])
+    for enc in pretrained_encoders(config):
+        out[f"{enc}-linear"] = enc.removeprefix(PRETRAINED_PREFIX)
+    return out
+
+
+def size_encoders(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """fig_model_sizes: each pre-trained model's linear probe evaluated on the half-life or MRL
+    task -> its model, size, objective and encoder parameters (from the architecture)."""
+    f = FigureSettings.section(config)
+    tasks = [t for t in (f["halflife_task"], f["mrl_task"]) if t in (eval_tasks(config) if config else [])]
+    evaluated = {m for t in tasks for m in eval_models(config, t)}
+    out: dict[str, dict[str, Any]] = {}
+    for probe, model in pretrained_linear_models(config).items():
+        if probe not in evaluated:
+            continue
+        s = PretrainSettings.from_config(config, model)
+        out[probe] = {"model": model, "size": s.size, "objective": s.objective,
+                      "parameters": _architecture.encoder_parameters(s.arch_config())}
+    return out
 
 
 #: sizes of the paper's IsoCLR encoders (its size comparison)
@@ -850,7 +913,12 @@ class TablesSettings(_Settings):
 def figure_jobs(config: Mapping[str, Any], figure: str) -> list[tuple[str, str, str, int]]:
     """The evaluation jobs (task, model, fraction, fold) whose tables a metrics figure draws."""
     s = FigureSettings.from_config(config, figure)
-    if s.task is None or s.task not in eval_tasks(config):
+    if figure == "fig_model_sizes":
+        wanted = set(s.encoders or {}) | set(SIZE_REFERENCES)
+        frac = [x for x in eval_fractions(config) if float(x) == s.fraction]
+        return [(t, m, x, k) for t in (s.tasks or ()) if t in eval_tasks(config)
+                for m in eval_models(config, t) if m in wanted for x in frac for k in eval_folds(config)]
+    if s.task is None or s.task not in eval_tasks(config) or figure in TSNE_FIGURES:
         return []
     wanted = FIGURE_MODELS[figure]
     models = [m for m in eval_models(config, s.task)
@@ -859,6 +927,33 @@ def figure_jobs(config: Mapping[str, Any], figure: str) -> list[tuple[str, str, 
     if wanted is None and "1.0" in fractions:
         fractions = ["1.0"]  # the comparison figure shows the full training set only
     return [(s.task, m, f, k) for m in models for f in fractions for k in eval_folds(config)]
+
+
+def tsne_jobs(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(encoder, task) of the embeddings the configured t-SNE figures (figures.names) read."""
+    f = FigureSettings.section(config)
+    out = []
+    for name in f["names"]:
+        if name in TSNE_FIGURES and (str(f["tsne_encoder"]), str(f[TSNE_FIGURES[name][0]])) not in out:
+            out.append((str(f["tsne_encoder"]), str(f[TSNE_FIGURES[name][0]])))
+    return out
+
+
+def embedding_jobs(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Every embedding the study builds, (encoder, task): one per linear model of each
+    evaluated task, plus those of the configured t-SNE figures."""
+    out = []
+    for task in eval_tasks(config):
+        for model in eval_models(config, task):
+            if model not in NETWORK_MODELS and (model.removesuffix("-linear"), task) not in out:
+                out.append((model.removesuffix("-linear"), task))
+    return out + [job for job in tsne_jobs(config) if job not in out]
+
+
+def built_tasks(config: Mapping[str, Any]) -> list[str]:
+    """The tasks the study builds: the evaluated ones and the t-SNE figures' (in config order)."""
+    used = set(eval_tasks(config)) | {task for _, task in embedding_jobs(config)}
+    return [t for t in task_names(config) if t in used]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -988,8 +1083,10 @@ STAGE_MODULES = {
 }
 
 
-def _imports(module: str) -> set[str]:
-    """isoclr modules imported anywhere in ``isoclr.<module>`` (static: the AST)."""
+@functools.lru_cache(maxsize=None)
+def _imports(module: str) -> frozenset[str]:
+    """isoclr modules imported anywhere in ``isoclr.<module>`` (static: the AST; each module
+    parsed once per process: the stages share most modules, and planning reads them all)."""
     path = PACKAGE_DIR / f"{module.replace('.', '/')}.py"
     if not path.exists():
         path = PACKAGE_DIR / module.replace(".", "/") / "__init__.py"
@@ -1003,8 +1100,8 @@ def _imports(module: str) -> set[str]:
                 found.add(node.module.removeprefix("isoclr."))
         elif isinstance(node, ast.Import):
             found.update(a.name.removeprefix("isoclr.") for a in node.names if a.name.startswith("isoclr."))
-    return {m for m in found if (PACKAGE_DIR / f"{m.replace('.', '/')}.py").exists()
-            or (PACKAGE_DIR / m.replace(".", "/") / "__init__.py").exists()}
+    return frozenset(m for m in found if (PACKAGE_DIR / f"{m.replace('.', '/')}.py").exists()
+                     or (PACKAGE_DIR / m.replace(".", "/") / "__init__.py").exists())
 
 
 def stage_modules(stage: str) -> list[str]:
