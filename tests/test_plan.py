@@ -131,8 +131,9 @@ def test_human_mrna_plan(tmp_path: Path) -> None:
     assert "human/genome.fa.gz" not in planned
     assert counts["pretrain"] == 2 == len(config["pretrain"]["models"])
     assert config["results"] == "results/human_mrna"
-    assert set(config["evaluation"]["models"]) == {"isoclr-linear", "mlm-linear", "random-linear",
+    assert set(config["evaluation"]["models"]) == {"isoclr-linear", "mlm-linear", "random-linear", "naive-linear",
                                                     "isoclr-finetune", "supervised", "saluki"}
+    assert config["tasks"]["n_folds"] == 10 and config["evaluation"]["runs"] == 3
     print(f"human_mrna plan: {counts['total']} jobs ({want}) in {elapsed:.1f} s")
 
 

@@ -22,8 +22,8 @@ import numpy.typing as npt
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ALPHAS: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
-DEFAULT_CS: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+DEFAULT_ALPHAS: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5)
+DEFAULT_CS: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
 @dataclass
@@ -45,6 +45,20 @@ def standardise(
     return [(np.asarray(a, dtype=np.float64) - mean) / std for a in (train, *others)]
 
 
+def warn_at_edge(name: str, chosen: Sequence[float], grid: Sequence[float]) -> bool:
+    """Log a warning when a chosen regularisation value is the grid's smallest or largest (the
+    best value may lie outside the grid: widen ``evaluation.probe``); True if one was."""
+    if len(grid) < 2 or not chosen:
+        return False
+    lo, hi = min(grid), max(grid)
+    edge = [c for c in chosen if c in (lo, hi)]
+    if edge:
+        log.warning("probe %s at the edge of its grid (%g..%g) for %d of %d fits: the best value may lie "
+                    "outside it; widen evaluation.probe.%s", name, lo, hi, len(edge), len(chosen),
+                    "alphas" if name == "alpha" else "Cs")
+    return bool(edge)
+
+
 def ridge_probe(
     x_train: npt.NDArray[np.floating],
     y_train: npt.NDArray[np.floating],
@@ -57,6 +71,7 @@ def ridge_probe(
     xtr, xte = standardise(x_train, x_test)
     model = RidgeCV(alphas=np.asarray(alphas, dtype=np.float64))
     model.fit(xtr, np.asarray(y_train, dtype=np.float64))
+    warn_at_edge("alpha", [float(model.alpha_)], alphas)
     return ProbeResult(model.predict(xte), {"alpha": float(model.alpha_)})
 
 
@@ -103,6 +118,7 @@ def logistic_probe(
         assert best is not None
         pred[:, k] = best[2]
         chosen_c.append(best[1])
+    warn_at_edge("C", [c for c in chosen_c if c is not None], cs)
     return ProbeResult(pred, {"C": chosen_c})
 
 

@@ -670,8 +670,8 @@ def eval_encoders(config: Mapping[str, Any]) -> list[str]:
 
 @dataclass(frozen=True)
 class ProbeSettings(_Settings):
-    alphas: tuple[float, ...] = (1.0e-4, 1.0e-3, 1.0e-2, 0.1, 1.0, 10.0, 100.0)
-    Cs: tuple[float, ...] = (1.0e-3, 1.0e-2, 0.1, 1.0, 10.0)
+    alphas: tuple[float, ...] = (1.0e-3, 1.0e-2, 0.1, 1.0, 10.0, 100.0, 1.0e3, 1.0e4, 1.0e5)
+    Cs: tuple[float, ...] = (1.0e-5, 1.0e-4, 1.0e-3, 1.0e-2, 0.1, 1.0, 10.0)
 
 
 @dataclass(frozen=True)
