@@ -352,3 +352,25 @@ def test_cli_takes_the_figure_settings_from_a_config(tmp_path: Path, monkeypatch
     fig = figs[-1]
     assert [t for t in fig.texts if t.get_gid() == "demo-note"]
     assert len(fig.axes[0].containers) == 2  # isoclr_demo and mlm_demo
+
+
+def test_a_long_note_is_wrapped_inside_the_saved_figure(tmp_path: Path) -> None:
+    """The note under a figure stays inside the saved (tight) image, however long it is."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot([0, 1], [0, 1])
+    F._note(fig, ["63 genes, one transcript each, balanced classes", "perplexity 21",
+                  "a gene with several terms counts for its rarest term", "colours: the three terms that cover the most genes"])
+    note = next(t for t in fig.texts if t.get_gid() == "note")
+    assert "\n" in note.get_text()
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    tight = fig.get_tightbbox(renderer)  # inches: what bbox_inches="tight" saves
+    extent = note.get_window_extent(renderer)
+    assert extent.x1 / fig.dpi <= tight.x1 + 1e-6 and extent.x0 / fig.dpi >= tight.x0 - 1e-6
+    assert extent.width / fig.dpi <= fig.get_figwidth() * 1.1  # about the figure's width, not one long line
+    plt.close(fig)

@@ -158,8 +158,15 @@ def _save(fig: Any, out: str | os.PathLike[str], dpi: int = 200) -> tuple[Path, 
 
 
 def _note(fig: Any, notes: Sequence[str], y: float = -0.02) -> None:
+    """The italic note under a figure, wrapped to the figure's width by hand: matplotlib's own
+    ``wrap=True`` is not what ``bbox_inches="tight"`` measures, so a long note was cut at the
+    right edge of the saved image."""
     if notes:
-        fig.text(0.01, y, "Note: " + "; ".join(notes), ha="left", va="top", fontsize=9, style="italic", wrap=True)
+        import textwrap
+
+        width = max(40, int(fig.get_figwidth() * 13))  # characters per line at 9 pt italic
+        text = textwrap.fill("Note: " + "; ".join(notes), width=width, break_on_hyphens=False)
+        fig.text(0.01, y, text, ha="left", va="top", fontsize=9, style="italic", gid="note")
 
 
 def demo_note(study: str = "", n_rows: float | None = None, demo_below: int = 0, what: str = "training rows") -> str | None:
@@ -406,7 +413,7 @@ def fig4_tsne_go_cellular_component(
             ax.scatter(xy[m, 0], xy[m, 1], s=22, color=OKABE_ITO[int(k) % len(OKABE_ITO)], marker=markers[int(k) % 5],
                        label=f"{names[int(k)]} (n={int(m.sum())})", edgecolor="white", linewidth=0.3, alpha=0.9)
         ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=1)
-        notes.append(f"{len(rows)} genes, one transcript each, balanced classes; perplexity {perplexity:.0f}; a gene with several terms counts for its rarest")
+        notes.append(f"{len(rows)} genes, one transcript each, balanced classes; perplexity {perplexity:.0f}; a gene with several terms counts for its rarest term")
     except (FileNotFoundError, ValueError, KeyError) as exc:
         log.warning("t-SNE (%s): %s", aspect, exc)
         ax.text(0.5, 0.5, f"no t-SNE: {exc}", ha="center", va="center", transform=ax.transAxes, wrap=True, fontsize=9)
