@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from isoclr.tables import interval
+from isoclr.tables import interval, summarise
 
 METRICS = {"regression": ["pearson", "spearman", "mse"], "go": ["auroc_macro", "auprc_macro"]}
 STAGES = ["download", "store", "homology", "splits", "pretrain", "task", "embed_task", "evaluate_linear",
@@ -34,16 +34,10 @@ STAGES = ["download", "store", "homology", "splits", "pretrain", "task", "embed_
 
 
 def summary(metrics: pd.DataFrame) -> pd.DataFrame:
-    rows = []
+    """The study's summary (:func:`isoclr.tables.summarise`) on the test folds, main metrics only."""
     keep = set(METRICS["regression"] + METRICS["go"])
-    m = metrics[(metrics.split == "test") & metrics.metric.isin(keep)]
-    for (task, model, fraction, metric), d in m.groupby(["task", "model", "fraction", "metric"], sort=True):
-        n, mean, sd, lo, hi = interval(d["value"].to_numpy())
-        rows.append({"task": task, "model": model, "fraction": fraction, "metric": metric, "n_runs": n,
-                     "mean": mean, "sd": sd, "ci95_low": lo, "ci95_high": hi,
-                     "n_train": int(np.median(d["n_train"])),
-                     "min_train_applied": bool(d["min_train_applied"].astype(str).str.lower().eq("true").any())})
-    return pd.DataFrame(rows)
+    s = summarise(metrics)
+    return s[(s.split == "test") & s.metric.isin(keep)].reset_index(drop=True)
 
 
 def paired(metrics: pd.DataFrame, model: str, reference: str) -> pd.DataFrame:
@@ -121,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             fr = sorted(p.fraction.unique(), reverse=True)
             lines.append(f"## {task}: {metric}")
             lines.append("")
-            ntr = {f: p[p.fraction == f]["n_train"].iloc[0] for f in fr}
+            ntr = {f: int(p[p.fraction == f]["n_train"].iloc[0]) for f in fr}
             lines.append("| model | " + " | ".join(f"fraction {f:g} (n_train {ntr[f]})" for f in fr) + " |")
             lines.append("|---|" + "---|" * len(fr))
             for model, e in p.groupby("model"):

@@ -221,6 +221,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="also write the table as markdown here")
 
 
+def parse_task_rows(items: list[str]) -> dict[str, int]:
+    """``--task-rows TASK=N`` values -> {task: N}."""
+    rows = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--task-rows {item!r}: expected TASK=N")
+        rows[key] = int(value)
+    return rows
+
+
 def run(args: argparse.Namespace) -> int:
     import yaml
 
@@ -228,12 +239,7 @@ def run(args: argparse.Namespace) -> int:
         config = yaml.safe_load(fh) or {}
     rates = read_bench(args.bench)
     n, source = train_sets(config, args.sets_stats, args.splits_summary, args.train_sets)
-    task_rows = {}
-    for item in args.task_rows:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--task-rows {item!r}: expected TASK=N")
-        task_rows[key] = int(value)
+    task_rows = parse_task_rows(args.task_rows)
     rows = plan(config, rates, n, args.epochs, args.mean_length, args.scaling, task_rows)
     md = to_markdown(rows, f"{n:,} ({source})", args.epochs, args.mean_length)
     print(md)

@@ -366,12 +366,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.configfile, args.default_config, args.schema)
-    task_rows = {}
-    for item in args.task_rows:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--task-rows {item!r}: expected TASK=N")
-        task_rows[key] = int(value)
+    from isoclr.cost import parse_task_rows
+
+    task_rows = parse_task_rows(args.task_rows)
     text = report(config, bench_tables(args.bench), args.rules, args.build_bench, task_rows, args.train_sets,
                   list(args.configfile))
     print(text, end="")
