@@ -8,7 +8,7 @@ For every source of the length table (``demo``: the demo stores' training sets; 
 human RefSeq mRNAs grouped by gene) one epoch of the project's :class:`SetBatchSampler` (length
 bucketed, two views per set) is padded as ``length_groups`` groups, each group's width rounded
 by a scheme: ``exact`` (no rounding, the eager default), ``x32`` (multiple of 32),
-``octave/N`` (:func:`isoclr.loader.bucket_widths` with N steps per octave) or ``x512``
+``octave/N`` (:func:`isoclr.pretrain.loader.bucket_widths` with N steps per octave) or ``x512``
 (multiples of 512). Reported: the padding share of the padded tensors, the extra positions
 over ``exact``, and how many distinct widths and (rows, width) shapes the epoch holds.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from isoclr import loader as L
+from isoclr.pretrain import loader as L
 
 SCHEMES = ["exact", "x32", "octave/8", "octave/4", "octave/2", "octave/1", "x512"]
 

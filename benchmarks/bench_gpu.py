@@ -7,10 +7,10 @@ Usage (repository root; needs only torch, numpy, h5py and ``src/`` on the path):
 
 For the small, medium and large encoders with projector and DCL loss, one full training step
 (autocast forward, DCL, backward, gradient clipping, fused AdamW) on batches whose views have
-the lengths of real transcripts: the project's :class:`isoclr.loader.SetBatchSampler` draws
+the lengths of real transcripts: the project's :class:`isoclr.pretrain.loader.SetBatchSampler` draws
 view pairs from the sets of a length table (``benchmarks/data/lengths.tsv``: 4,000 human RefSeq
 mRNAs grouped by gene, or the demo stores' training sets), padded as ``--length-groups`` length
-groups (widths rounded to :data:`isoclr.loader.COMPILE_WIDTH_BUCKETS` buckets when compiled).
+groups (widths rounded to :data:`isoclr.pretrain.loader.COMPILE_WIDTH_BUCKETS` buckets when compiled).
 The sequence content is random (speed does not depend on it); lengths and grouping are real.
 
 Measured in the same run:
@@ -57,9 +57,10 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from isoclr import loader as L  # noqa: E402
-from isoclr import losses, model  # noqa: E402
-from isoclr.encoding import PAD, tracks_torch  # noqa: E402
+from isoclr.pretrain import loader as L  # noqa: E402
+from isoclr.pretrain import losses  # noqa: E402
+from isoclr.pretrain import model  # noqa: E402
+from isoclr.core.encoding import PAD, tracks_torch  # noqa: E402
 
 SIZES = ("small", "medium", "large")
 
@@ -139,7 +140,7 @@ def batch_lengths(offset: np.ndarray, lengths: np.ndarray, batch: int, n: int, s
 # The training step
 # --------------------------------------------------------------------------------------------
 class Net(nn.Module):
-    """Encoder + projector, as ``isoclr.pretrain.PretrainModel`` for the contrastive objectives."""
+    """Encoder + projector, as ``isoclr.pretrain.loop.PretrainModel`` for the contrastive objectives."""
 
     def __init__(self, size: str) -> None:
         super().__init__()
@@ -292,7 +293,7 @@ def largest_batch(size: str, device: torch.device, offset: np.ndarray, lengths: 
 # --------------------------------------------------------------------------------------------
 def write_store_from_lengths(folder: Path, offset: np.ndarray, lengths: np.ndarray, seed: int = 0) -> Path:
     """A one-species store + sets.h5 with these lengths (random sequence, one exon, no CDS),
-    in the format of isoclr.store / docs/interfaces.md, written with h5py alone."""
+    in the format of isoclr.store.format / docs/interfaces.md, written with h5py alone."""
     g = np.random.default_rng(seed)
     n = len(lengths)
     seq_offset = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)

@@ -5,7 +5,7 @@
 Simulates a transcriptome (``isoclr.simulate``; or use ``--sets/--splits`` of a real one),
 then measures
 
-* loader: sets/s delivered by ``isoclr.loader`` (HDF5 stores read in ``--workers`` worker
+* loader: sets/s delivered by ``isoclr.pretrain.loader`` (HDF5 stores read in ``--workers`` worker
   processes, masking, padding), batches consumed as fast as they come;
 * training: sets/s one optimiser step consumes (tiny and small models, CPU, batches already in
   memory, tracks built in the step), i.e. what the loader must keep up with;
@@ -30,10 +30,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from isoclr import loader as L
-from isoclr import losses
-from isoclr.encoding import tracks_torch
-from isoclr.pretrain import PretrainModel, batch_order, resolve
+from isoclr.pretrain import loader as L
+from isoclr.pretrain import losses
+from isoclr.core.encoding import tracks_torch
+from isoclr.pretrain.loop import PretrainModel, batch_order, resolve
 from isoclr.simulate import SimConfig, write_simulation
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         "Targets: loader >= 3x the training step's consumption; padding < 10% with bucketing.",
         "The two views of a set can differ several-fold in length; padded as one tensor per batch,",
         "that difference is padding no bucketing removes. Training pads each batch as length",
-        "groups (isoclr.loader.length_groups; BN statistics pooled over the groups, so the result",
+        "groups (isoclr.pretrain.loader.length_groups; BN statistics pooled over the groups, so the result",
         "equals one tensor's), which removes it.",
     ]
     out.with_suffix(".md").write_text("\n".join(md) + "\n")

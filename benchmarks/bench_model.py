@@ -26,8 +26,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from isoclr.losses import dcl_loss
-from isoclr.model import REFERENCE_PARAMS, SIZES, build_encoder, build_projector, count_parameters
+from isoclr.pretrain.losses import dcl_loss
+from isoclr.pretrain.model import REFERENCE_PARAMS, SIZES, build_encoder, build_projector, count_parameters
 
 
 def _inputs(batch: int, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         table.to_markdown(index=False),
         "",
-        "## Parameter counts of the presets (`python -m isoclr.model`)",
+        "## Parameter counts of the presets (`python -m isoclr.pretrain.model`)",
         "",
         _param_table().to_markdown(index=False),
         "",

@@ -12,7 +12,7 @@ Checks, each PASS or FAIL with the measured difference and the tolerance:
    float32 step within bf16 tolerance: loss within 5 %, cosine of all gradients >= 0.9 and of
    every weight's >= 0.8 (bf16 keeps 8 bits of mantissa; on the tiny CPU check the all-gradient
    cosine is 0.95): loose enough for round-off, tight enough for a wrong dtype path, NaN or sign;
-2. ``compiled_vs_eager``: ``torch.compile`` (``isoclr.model.compile_model``, the pre-training
+2. ``compiled_vs_eager``: ``torch.compile`` (``isoclr.pretrain.model.compile_model``, the pre-training
    path, widths bucketed) gives the eager loss and gradients (dropout off, float32);
 3. ``groups_vs_padded``: a batch run as length groups gives the projections and gradients of
    one tensor padded to the longest view (masked BN pools its statistics over all groups);
@@ -42,13 +42,14 @@ from torch._dynamo.utils import counters
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from isoclr import loader as L  # noqa: E402
-from isoclr import losses, model  # noqa: E402
-from isoclr.encoding import PAD, tracks_torch  # noqa: E402
+from isoclr.pretrain import loader as L  # noqa: E402
+from isoclr.pretrain import losses  # noqa: E402
+from isoclr.pretrain import model  # noqa: E402
+from isoclr.core.encoding import PAD, tracks_torch  # noqa: E402
 
 
 class Net(nn.Module):
-    """Encoder + projector (as isoclr.pretrain.PretrainModel for DCL)."""
+    """Encoder + projector (as isoclr.pretrain.loop.PretrainModel for DCL)."""
 
     def __init__(self, cfg: dict[str, Any]) -> None:
         super().__init__()

@@ -35,11 +35,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from isoclr import evaluate as E
-from isoclr import loader as L
-from isoclr import pretrain as P
-from isoclr.metrics import compute_metrics
-from isoclr.probes import DEFAULT_ALPHAS, ridge_probe, standardise
+from isoclr.evaluate import jobs as E
+from isoclr.pretrain import loader as L
+from isoclr.pretrain import loop as P
+from isoclr.evaluate.metrics import compute_metrics
+from isoclr.evaluate.probes import DEFAULT_ALPHAS, ridge_probe, standardise
 
 log = logging.getLogger("human_mrna_ablation")
 

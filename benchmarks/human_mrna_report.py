@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from isoclr.tables import interval, summarise
+from isoclr.tables.summary import interval, summarise
 
 METRICS = {"regression": ["pearson", "spearman", "mse"], "go": ["auroc_macro", "auprc_macro"]}
 STAGES = ["download", "store", "homology", "splits", "pretrain", "task", "embed_task", "evaluate_linear",
@@ -34,7 +34,7 @@ STAGES = ["download", "store", "homology", "splits", "pretrain", "task", "embed_
 
 
 def summary(metrics: pd.DataFrame) -> pd.DataFrame:
-    """The study's summary (:func:`isoclr.tables.summarise`) on the test folds, main metrics only."""
+    """The study's summary (:func:`isoclr.tables.summary.summarise`) on the test folds, main metrics only."""
     keep = set(METRICS["regression"] + METRICS["go"])
     s = summarise(metrics)
     return s[(s.split == "test") & s.metric.isin(keep)].reset_index(drop=True)

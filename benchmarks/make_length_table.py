@@ -48,7 +48,7 @@ def cpat_table(folder: Path) -> pd.DataFrame:
 
 
 def demo_table(sets_path: str, splits_path: str) -> pd.DataFrame:
-    from isoclr import loader as L
+    from isoclr.pretrain import loader as L
 
     sets = L.TranscriptSets.load(sets_path)
     splits = L.read_splits(splits_path, sets.n_sets)

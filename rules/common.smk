@@ -1,9 +1,9 @@
 # Shared by every rules file (the only file with functions; rules files hold rules only):
-# config checks, paths, wildcard constraints, the settings of each job (isoclr.settings, one
+# config checks, paths, wildcard constraints, the settings of each job (isoclr.config.settings, one
 # typed object per stage) and the target lists. See docs/settings.md.
 #
 # Every rule's params are exactly the settings its job uses (`settings`) plus `code`, a sha256
-# over the library modules the stage runs (isoclr.settings.source_fingerprint), so Snakemake's
+# over the library modules the stage runs (isoclr.config.settings.source_fingerprint), so Snakemake's
 # default rerun triggers (params, code, input, mtime) see a changed setting or library module.
 import os
 import re
@@ -14,7 +14,7 @@ from snakemake.utils import min_version, validate
 
 min_version("8.0")
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
-from isoclr import settings as S  # noqa: E402  (stdlib + yaml only)
+from isoclr.config import settings as S  # noqa: E402  (stdlib + yaml only)
 
 # unknown keys first (named, with the closest valid one), then the schema (types, patterns,
 # defaults), then names that point at nothing (named by their config key)

@@ -1,4 +1,4 @@
-# Stage: study tables from the tidy metrics table (src/isoclr/tables.py): summary.tsv (mean,
+# Stage: study tables from the tidy metrics table (src/isoclr/tables/summary.py): summary.tsv (mean,
 # SD and 95% interval over runs) and paper_comparison.{tsv,md} (the paper's reported values,
 # ours with its interval, the difference). Cheap: a local rule.
 

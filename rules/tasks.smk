@@ -1,5 +1,5 @@
 # Stage: downstream task datasets (half-life, GO, mean ribosome load). See docs/interfaces.md
-# ("Task datasets") and the module docstring of src/isoclr/tasks.py (selection rule, folds).
+# ("Task datasets") and the module docstring of src/isoclr/tasks/build.py (selection rule, folds).
 
 
 rule task:

@@ -1,4 +1,4 @@
-"""Tests for isoclr.annotation: every format on one handmade example, every bad input, and the
+"""Tests for isoclr.store.annotation: every format on one handmade example, every bad input, and the
 real GENCODE / FlyBase excerpts in resources/demo and ../shared/data."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from isoclr.annotation import (
+from isoclr.store.annotation import (
     TRANSCRIPT_COLUMNS,
     Annotation,
     detect_format,
@@ -570,7 +570,7 @@ def test_fly_refflat_matches_fly_gtf():
 
 def test_without_pyarrow_same_result(tmp_path, monkeypatch):
     """The pure-Python regex fallback (no pyarrow) gives the same tables."""
-    from isoclr import annotation
+    from isoclr.store import annotation
 
     files = example_files(tmp_path)
     fast = {k: read_annotation(files[k]) for k in ("gtf", "gff3")}

@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 
 from isoclr.cli import main as cli_main
-from isoclr.encoding import CODON_BIT, SPLICE_BIT, decode_sequence
-from isoclr.export import export_store
-from isoclr.isoforms import build_store
-from isoclr.store import IsoformStore
+from isoclr.core.encoding import CODON_BIT, SPLICE_BIT, decode_sequence
+from isoclr.store.export import export_store
+from isoclr.store.builder import build_store
+from isoclr.store.format import IsoformStore
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "genomes"  # beside the checkout
@@ -227,7 +227,7 @@ def test_cli_build_with_stats(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 @pytest.mark.parametrize("batch_nt", [1, 7, 1 << 22])
 def test_gather_exons_matches_naive(batch_nt: int) -> None:
-    from isoclr.isoforms import gather_exons
+    from isoclr.store.builder import gather_exons
 
     rng = np.random.default_rng(batch_nt)
     contig = rng.integers(0, 7, 5000).astype(np.uint8)

@@ -32,7 +32,7 @@ def test_check_gpu_passes_on_cpu(tmp_path: Path) -> None:
 def test_check_gpu_catches_leaking_padding(monkeypatch: pytest.MonkeyPatch) -> None:
     """With the padding no longer zeroed, groups and one padded tensor differ: the check fails."""
     mod = _check_gpu()
-    from isoclr import model
+    from isoclr.pretrain import model
 
     monkeypatch.setattr(model, "_zero_padding", lambda t, mask: t)
     rep = mod.Report()

@@ -17,9 +17,9 @@ import torch
 import torch._dynamo
 from torch._dynamo.utils import counters
 
-from isoclr import loader as L
-from isoclr import model
-from isoclr import pretrain as P
+from isoclr.pretrain import loader as L
+from isoclr.pretrain import model
+from isoclr.pretrain import loop as P
 from isoclr.simulate import SimConfig, write_simulation
 
 

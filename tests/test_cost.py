@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from isoclr import cost
+from isoclr.config import cost
 from isoclr.cli import main
 
 COLS = ["size", "precision", "mode", "status", "nt_per_s", "device", "device_name"]

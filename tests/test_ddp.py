@@ -30,7 +30,7 @@ SHARDS = [(0, 5), (5, 8)]  # sets per rank: unequal on purpose
 class Net(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        from isoclr.model import build_encoder, build_projector
+        from isoclr.pretrain.model import build_encoder, build_projector
 
         cfg = {"size": "tiny", "dropout": 0.0}
         self.encoder = build_encoder(cfg)
@@ -42,8 +42,8 @@ class Net(nn.Module):
 
 def _data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Global batch: views (N, 6, L) x2, their lengths, and per-set weights."""
-    from isoclr.encoding import tracks_torch
-    from isoclr.losses import set_weights
+    from isoclr.core.encoding import tracks_torch
+    from isoclr.pretrain.losses import set_weights
 
     g = torch.Generator().manual_seed(7)
     xs, ls = [], []
@@ -60,7 +60,7 @@ def _data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, tor
 
 
 def _step(model: nn.Module, lo: int, hi: int) -> torch.Tensor:
-    from isoclr.losses import dcl_loss
+    from isoclr.pretrain.losses import dcl_loss
 
     x1, x2, l1, l2, w = _data()
     n = hi - lo
@@ -74,7 +74,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    from isoclr.model import convert_sync_batchnorm
+    from isoclr.pretrain.model import convert_sync_batchnorm
 
     torch.set_num_threads(1)
     dist.init_process_group(

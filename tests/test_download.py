@@ -1,4 +1,4 @@
-"""Tests for isoclr.download against a real HTTP server on 127.0.0.1 and file: URLs."""
+"""Tests for isoclr.download.fetch against a real HTTP server on 127.0.0.1 and file: URLs."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import ClassVar
 import pytest
 
 from isoclr import cli
-from isoclr.download import DownloadError, fetch
+from isoclr.download.fetch import DownloadError, fetch
 
 _rng = random.Random(0)
 PLAIN = b"".join(b">s%d\n" % i + bytes(_rng.choice(b"ACGTN") for _ in range(60)) + b"\n" for i in range(100))

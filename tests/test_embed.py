@@ -16,12 +16,12 @@ import torch
 
 from isoclr import Embedder
 from isoclr.cli import main as cli_main
-from isoclr.embed import FastaSequences, parse_header
-from isoclr.embeddings import COLUMNS, Embeddings, read_embeddings, write_embeddings
-from isoclr.encoding import SPLICE_BIT, decode_sequence, tracks_torch
-from isoclr.isoforms import build_store
-from isoclr.model import build_encoder, load_encoder, save_checkpoint
-from isoclr.store import IsoformStore
+from isoclr.evaluate.embedder import FastaSequences, parse_header
+from isoclr.evaluate.embeddings import COLUMNS, Embeddings, read_embeddings, write_embeddings
+from isoclr.core.encoding import SPLICE_BIT, decode_sequence, tracks_torch
+from isoclr.store.builder import build_store
+from isoclr.pretrain.model import build_encoder, load_encoder, save_checkpoint
+from isoclr.store.format import IsoformStore
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "resources" / "demo" / "human"
@@ -159,8 +159,8 @@ def test_unknown_extension_is_an_error(setup: dict[str, Path], tmp_path: Path, c
 
 def test_pipeline_embeddings_use_the_layout(setup: dict[str, Path], tmp_path: Path) -> None:
     """results/embeddings/{encoder}/{task}.h5 (evaluate.embed_task) is the same layout."""
-    from isoclr import evaluate as E
-    from isoclr.tasks import JoinReport, write_task
+    from isoclr.evaluate import jobs as E
+    from isoclr.tasks.build import JoinReport, write_task
 
     st = IsoformStore(setup["store"])
     t = st.table()

@@ -13,21 +13,21 @@ import pandas as pd
 import pytest
 import torch
 
-from isoclr import evaluate as E
-from isoclr.baselines import Saluki, random_encoder
-from isoclr.finetune import Sequences, TrainConfig, length_batches
-from isoclr.metrics import MULTILABEL_METRICS, REGRESSION_METRICS
-from isoclr.model import build_encoder, save_checkpoint
-from isoclr.store import write_store
-from isoclr.tasks import JoinReport, write_task
+from isoclr.evaluate import jobs as E
+from isoclr.evaluate.baselines import Saluki, random_encoder
+from isoclr.evaluate.finetune import Sequences, TrainConfig, length_batches
+from isoclr.evaluate.metrics import MULTILABEL_METRICS, REGRESSION_METRICS
+from isoclr.pretrain.model import build_encoder, save_checkpoint
+from isoclr.store.format import write_store
+from isoclr.tasks.build import JoinReport, write_task
 
 try:  # C2's embed_store; a stand-in with the contract's signature until it lands
-    from isoclr.embed import embed_store  # noqa: F401
+    from isoclr.evaluate.embedder import embed_store  # noqa: F401
 except ImportError:  # pragma: no cover
     import types
 
     def _embed_store(encoder, store, indices, batch_size=16, device=None):
-        from isoclr.encoding import tracks_torch
+        from isoclr.core.encoding import tracks_torch
 
         seqs = Sequences.from_store(store, indices)
         out = np.zeros((len(seqs), encoder.out_dim), np.float32)
@@ -37,7 +37,7 @@ except ImportError:  # pragma: no cover
                 out[b] = encoder(tracks_torch(codes, marks), lens).numpy()
         return out
 
-    sys.modules["isoclr.embed"] = types.SimpleNamespace(embed_store=_embed_store)
+    sys.modules["isoclr.evaluate.embedder"] = types.SimpleNamespace(embed_store=_embed_store)
 
 TINY = {"size": "tiny", "widths": [8, 8, 8, 8], "stem_width": 8, "projector": [16, 16, 8]}
 FINETUNE = {"max_epochs": 3, "patience": 2, "batch_size": 8, "lr": 3e-3}
@@ -108,7 +108,7 @@ def test_linear_jobs_write_tidy_tables(setup: dict[str, Path], task: str, model:
     assert set(back["metric"]) == set(REGRESSION_METRICS if task == "reg" else MULTILABEL_METRICS)
     assert (back["task"] == task).all() and (back["model"] == model).all()
     assert (back["fraction"] == 0.3).all() and (back["fold"] == 1).all() and (back["species"] == "toy").all()
-    from isoclr.tasks import TaskData
+    from isoclr.tasks.build import TaskData
 
     data = TaskData.load(setup[task])
     assert (back["n_train"] == len(data.split(1, 0.3)[0])).all()
@@ -136,7 +136,8 @@ def test_network_jobs_write_tidy_tables(setup: dict[str, Path], task: str, model
 def test_identical_splits_across_models(setup: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     """Every model kind asks the task file for its split, and gets the same rows."""
     seen: dict[str, tuple] = {}
-    from isoclr import finetune, probes
+    from isoclr.evaluate import finetune
+    from isoclr.evaluate import probes
 
     def fake_probe(kind, h, y, train, val, test, **kw):
         seen[current] = (tuple(train), tuple(val), tuple(test))
@@ -182,7 +183,7 @@ def test_random_encoder_is_deterministic(setup: dict[str, Path]) -> None:
     E.embed_task(setup["reg"], "random", again, model_cfg=TINY, seed=7, batch_size=5, device="cpu")
     with h5py.File(first) as f1, h5py.File(again) as f2:
         np.testing.assert_allclose(f1["h"][:], f2["h"][:], rtol=1e-5, atol=1e-6)
-    from isoclr.settings import EmbedSettings
+    from isoclr.config.settings import EmbedSettings
 
     conf = {"seed": 5, "evaluation": {"isoclr_model": "m"}, "pretrain": {"models": {"m": {"size": "tiny"}}}}
     s1 = EmbedSettings.from_config(conf, "random")
@@ -241,7 +242,7 @@ def test_linear_job_does_not_import_torch(setup: dict[str, Path]) -> None:
     emb = _embed(setup, "reg", "isoclr")
     out = setup["tmp"] / "notorch.tsv"
     code = (
-        "import sys; from isoclr import evaluate as E; "
+        "import sys; from isoclr.evaluate import jobs as E; "
         f"E.run_job({str(setup['reg'])!r}, 'isoclr-linear', 1.0, 0, {str(out)!r}, embeddings={str(emb)!r}); "
         "assert 'torch' not in sys.modules, 'torch imported'"
     )

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from isoclr.cli import main as cli_main
-from isoclr.encoding import decode_sequence
-from isoclr.export import _wrap, export_store
-from isoclr.isoforms import build_store
-from isoclr.store import IsoformStore
+from isoclr.core.encoding import decode_sequence
+from isoclr.store.export import _wrap, export_store
+from isoclr.store.builder import build_store
+from isoclr.store.format import IsoformStore
 
 ROOT = Path(__file__).resolve().parents[1]
 HUMAN = ROOT / "resources" / "demo" / "human"

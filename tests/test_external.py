@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from isoclr.encoding import encode_sequence
+from isoclr.core.encoding import encode_sequence
 
 multimolecule = pytest.importorskip("multimolecule", reason="optional extra: pip install isoclr[external]")
 
-from isoclr.external import ExternalEncoder, codes_to_text
+from isoclr.evaluate.external import ExternalEncoder, codes_to_text
 
 
 @pytest.fixture(scope="module")
@@ -68,9 +68,9 @@ def test_external_embed_task_path(tiny_model: Path, tmp_path: Path) -> None:
     import h5py
     import pandas as pd
 
-    from isoclr import evaluate as E
-    from isoclr.store import write_store
-    from isoclr.tasks import JoinReport, write_task
+    from isoclr.evaluate import jobs as E
+    from isoclr.store.format import write_store
+    from isoclr.tasks.build import JoinReport, write_task
 
     rng = np.random.default_rng(1)
     lengths = rng.integers(10, 80, size=9)

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from isoclr import figures as F
-from isoclr import settings as S
-from isoclr import tasks as T
-from isoclr.architecture import encoder_parameters
+from isoclr.figures import draw as F
+from isoclr.config import settings as S
+from isoclr.tasks import build as T
+from isoclr.pretrain.architecture import encoder_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import yaml
 
-from isoclr import settings as S
-from isoclr import tasks as T
+from isoclr.config import settings as S
+from isoclr.tasks import build as T
 
 ROOT = Path(__file__).resolve().parents[1]
 FRACTIONS = [1.0, 0.5, 0.3, 0.1, 0.01, 0.005]

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from isoclr import settings as S
-from isoclr.evaluate import parse_model
+from isoclr.config import settings as S
+from isoclr.evaluate.jobs import parse_model
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())

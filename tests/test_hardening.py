@@ -30,7 +30,7 @@ class Payload:
 
 # --- 1. no unpickling ------------------------------------------------------------------------
 def test_pickled_npz_is_refused_and_not_run(tmp_path: Path) -> None:
-    from isoclr import tasks as T
+    from isoclr.tasks import build as T
 
     marker = tmp_path / "pwned"
     npz = tmp_path / "arrays.npz"
@@ -54,14 +54,14 @@ def test_pickled_npz_is_refused_and_not_run(tmp_path: Path) -> None:
 
 
 def _tiny_checkpoint(path: Path, **extra) -> None:
-    from isoclr.model import build_encoder, save_checkpoint
+    from isoclr.pretrain.model import build_encoder, save_checkpoint
 
     enc = build_encoder("tiny")
     save_checkpoint(path, enc, "dcl", None, **extra)
 
 
 def test_crafted_checkpoint_is_refused_and_not_run(tmp_path: Path) -> None:
-    from isoclr.model import load_encoder
+    from isoclr.pretrain.model import load_encoder
 
     good = tmp_path / "good.pt"
     _tiny_checkpoint(good, step=3)
@@ -78,7 +78,7 @@ def test_crafted_checkpoint_is_refused_and_not_run(tmp_path: Path) -> None:
 
 
 def test_checkpoints_hold_only_plain_types(tmp_path: Path) -> None:
-    from isoclr.model import build_encoder, save_checkpoint
+    from isoclr.pretrain.model import build_encoder, save_checkpoint
 
     with pytest.raises(TypeError, match=r"numpy.ndarray cannot go into a checkpoint"):
         save_checkpoint(tmp_path / "x.pt", build_encoder("tiny"), "dcl", None, rng={"numpy": np.zeros(3)})
@@ -88,13 +88,13 @@ def test_checkpoints_hold_only_plain_types(tmp_path: Path) -> None:
 def test_rng_state_roundtrips_as_tensors() -> None:
     import random
 
-    from isoclr import pretrain as P
+    from isoclr.pretrain import loop as P
 
     state = P._rng_state()
     a = (random.random(), np.random.rand(), torch.rand(1).item())
     P._set_rng_state(state)
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == a
-    from isoclr.model import _check_plain
+    from isoclr.pretrain.model import _check_plain
 
     _check_plain(state, "rng")  # tensors and plain numbers only
 
@@ -169,8 +169,8 @@ def test_full_disk_other_writers_name_the_output(small_tmpfs: Path) -> None:
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from isoclr.io import StorageError, atomic_path, h5_create
-    from isoclr.model import build_encoder, save_checkpoint
+    from isoclr.core.files import StorageError, atomic_path, h5_create
+    from isoclr.pretrain.model import build_encoder, save_checkpoint
 
     big = np.random.default_rng(0).integers(0, 255, 1 << 19, dtype=np.uint8)
     with pytest.raises(StorageError, match=r"ck.pt: cannot write: no space left"):  # torch.save: RuntimeError before
@@ -191,8 +191,8 @@ def test_full_disk_other_writers_name_the_output(small_tmpfs: Path) -> None:
 
 
 def test_full_disk_download_names_the_output(small_tmpfs: Path, tmp_path: Path) -> None:
-    from isoclr.download import fetch
-    from isoclr.io import StorageError
+    from isoclr.download.fetch import fetch
+    from isoclr.core.files import StorageError
 
     src = tmp_path / "big.bin"
     src.write_bytes(np.random.default_rng(0).integers(0, 255, 1 << 20, dtype=np.uint8).tobytes())
@@ -206,8 +206,8 @@ def test_permission_denied_names_the_output(tmp_path: Path) -> None:
 
     import pandas as pd
 
-    from isoclr.io import StorageError
-    from isoclr.splits import write_tsv
+    from isoclr.core.files import StorageError
+    from isoclr.splits.assign import write_tsv
 
     base = Path(tempfile.mkdtemp(prefix="isoclr-perm-", dir="/tmp"))  # searchable by others
     base.chmod(0o755)
@@ -255,7 +255,7 @@ def test_kill_during_store_build_leaves_nothing_after_the_rerun(tmp_path: Path) 
 
 
 def test_live_writers_temp_files_are_kept(tmp_path: Path) -> None:
-    from isoclr.io import _HOST, atomic_path
+    from isoclr.core.files import _HOST, atomic_path
 
     target = tmp_path / "x.tsv"
     mine = tmp_path / f".x.tsv.{_HOST}-{os.getpid()}.zzzz.part.tsv"  # this (live) process
@@ -324,7 +324,7 @@ def _trickle(conn, server) -> None:
 def test_trickling_server_is_cut_off_at_the_deadline(tmp_path: Path) -> None:
     import time
 
-    from isoclr.download import DownloadError, fetch
+    from isoclr.download.fetch import DownloadError, fetch
 
     srv = _RawServer(_trickle)
     try:
@@ -341,7 +341,7 @@ def test_trickling_server_is_cut_off_at_the_deadline(tmp_path: Path) -> None:
 def test_tls_verification_failure_is_not_retried(tmp_path: Path) -> None:
     import ssl
 
-    from isoclr.download import DownloadError, fetch
+    from isoclr.download.fetch import DownloadError, fetch
 
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
@@ -368,7 +368,7 @@ def test_tls_verification_failure_is_not_retried(tmp_path: Path) -> None:
 
 
 def test_checksum_mismatch_and_4xx_are_not_retried(tmp_path: Path) -> None:
-    from isoclr.download import DownloadError, fetch
+    from isoclr.download.fetch import DownloadError, fetch
 
     def reply(code: int):
         def handle(conn, server) -> None:
@@ -434,8 +434,8 @@ FASTA_ERRORS = {
 
 
 def test_fasta_compression_and_errors(tmp_path: Path) -> None:
-    from isoclr.genome import FastaReader, scan_fasta
-    from isoclr.isoforms import build_store
+    from isoclr.store.genome import FastaReader, scan_fasta
+    from isoclr.store.builder import build_store
 
     cases = _fasta_cases(tmp_path)
     ref = [(c.name, c.codes.tobytes()) for c in FastaReader(cases["plain"])]
@@ -459,7 +459,7 @@ def test_annotation_compression_and_errors(tmp_path: Path) -> None:
     import bz2
     import gzip
 
-    from isoclr.annotation import read_annotation
+    from isoclr.store.annotation import read_annotation
 
     gtf = gzip.decompress((DEMO / "human" / "annotation.gtf.gz").read_bytes())
     ref = read_annotation(DEMO / "human" / "annotation.gtf.gz", "gtf")
@@ -486,8 +486,8 @@ def test_annotation_compression_and_errors(tmp_path: Path) -> None:
 def test_orphan_parent_gff3_builds_what_gffread_builds(tmp_path: Path) -> None:
     import gzip
 
-    from isoclr.export import export_store
-    from isoclr.isoforms import build_store
+    from isoclr.store.export import export_store
+    from isoclr.store.builder import build_store
 
     sys.path.insert(0, str(ROOT / "tests"))
     from test_build import read_fasta
@@ -533,7 +533,7 @@ def test_orphan_parent_gff3_builds_what_gffread_builds(tmp_path: Path) -> None:
 
 
 def test_orphan_parent_rows_use_their_own_attributes(tmp_path: Path) -> None:
-    from isoclr.annotation import read_annotation
+    from isoclr.store.annotation import read_annotation
 
     p = tmp_path / "x.gff3"
     p.write_text(
@@ -590,7 +590,7 @@ def test_failed_job_writes_its_reason_to_the_log_and_one_line(tmp_path: Path) ->
 def test_jobs_helpers_report_one_line(tmp_path: Path) -> None:
     code = (
         "import sys; sys.path.insert(0, {src!r})\n"
-        "from isoclr import jobs\n"
+        "from isoclr.core import jobs\n"
         "def fail(x):\n"
         "    try:\n"
         "        {{}}['k']\n"
@@ -610,4 +610,4 @@ def test_jobs_helpers_report_one_line(tmp_path: Path) -> None:
         assert r.returncode == 1, how
         assert r.stderr.strip().splitlines() == [f"isoclr demo: error: data.tsv: line 3: bad value second line (log: {log})"], how
         text = log.read_text()
-        assert "ERROR isoclr.jobs: demo failed: data.tsv: line 3: bad value" in text and "Traceback" in text
+        assert "ERROR isoclr.core.jobs: demo failed: data.tsv: line 3: bad value" in text and "Traceback" in text

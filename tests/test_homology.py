@@ -1,4 +1,4 @@
-"""Tests for isoclr.homology: transcript sets from isoforms, symbols and homology tables."""
+"""Tests for isoclr.homology.merge: transcript sets from isoforms, symbols and homology tables."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from isoclr import cli
-from isoclr.homology import Source, build_sets, read_sets, write_sets
-from isoclr.store import write_store
+from isoclr.homology.merge import Source, build_sets, read_sets, write_sets
+from isoclr.store.format import write_store
 
 
 def make_store(path: Path, species: str, taxid: int | None, genes: list[tuple[str, str, int]]) -> Path:

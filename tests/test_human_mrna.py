@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import yaml
 
-from isoclr.store import IsoformStore
-from isoclr.transcriptome import build_store_from_transcripts, read_gene_map
+from isoclr.store.format import IsoformStore
+from isoclr.store.transcriptome import build_store_from_transcripts, read_gene_map
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "resources" / "human_mrna"

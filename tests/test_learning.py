@@ -16,11 +16,11 @@ from sklearn.linear_model import Ridge
 from sklearn.model_selection import GroupKFold
 from sklearn.preprocessing import StandardScaler
 
-from isoclr.embed import embed_store
-from isoclr.model import build_encoder, load_encoder
-from isoclr.pretrain import architecture, pretrain, resolve
+from isoclr.evaluate.embedder import embed_store
+from isoclr.pretrain.model import build_encoder, load_encoder
+from isoclr.pretrain.loop import architecture, pretrain, resolve
 from isoclr.simulate import SimConfig, write_simulation
-from isoclr.store import IsoformStore
+from isoclr.store.format import IsoformStore
 
 SEED = 0
 # ~500 nt transcripts; three motifs per family (from a bank of 16), three copies each. Homologs

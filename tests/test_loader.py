@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from isoclr import loader as L
-from isoclr.encoding import PAD, N, tracks_torch
+from isoclr.pretrain import loader as L
+from isoclr.core.encoding import PAD, N, tracks_torch
 from isoclr.simulate import SimConfig, write_simulation
-from isoclr.store import IsoformStore
+from isoclr.store.format import IsoformStore
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from isoclr import figures as F
-from isoclr.logs import job_log
+from isoclr.figures import draw as F
+from isoclr.core.logs import job_log
 from isoclr.simulate import SimConfig, write_simulation
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -101,12 +101,12 @@ def test_job_log_header_and_no_fonttools_noise(tmp_path: Path) -> None:
             columns=F.METRICS_COLUMNS,
         )
         F.draw("fig2c_halflife_linear_probe_pearson", tmp_path / "fig.pdf", metrics, dpi=60)  # PDF: fonts subset
-        logging.getLogger("isoclr.figures").info("done")
+        logging.getLogger("isoclr.figures.draw").info("done")
     finally:
-        sys.excepthook = hook  # job_log installs the one-line failure report (isoclr.jobs.start)
+        sys.excepthook = hook  # job_log installs the one-line failure report (isoclr.core.jobs.start)
         logging.basicConfig(level=logging.WARNING, force=True)
     lines = log.read_text().splitlines()
     assert re.search(r"INFO isoclr\.job: rule figure: draw one figure \(PDF and PNG\) \| figure=fig2c, threads=1, "
                      r"mem_mb=1000, runtime=10, name=fig2c_halflife_linear_probe_pearson, options=\{'dpi': 60\}$", lines[0]), lines[0]
     assert not [line for line in lines if "fontTools" in line or "matplotlib" in line], lines[:5]
-    assert lines[-1].endswith("isoclr.figures: done")
+    assert lines[-1].endswith("isoclr.figures.draw: done")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from isoclr.losses import (
+from isoclr.pretrain.losses import (
     dcl_loss,
     gather_with_grad,
     mlm_loss,

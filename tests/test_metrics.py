@@ -1,4 +1,4 @@
-"""isoclr.metrics against scikit-learn / SciPy on known inputs, and the documented edge cases."""
+"""isoclr.evaluate.metrics against scikit-learn / SciPy on known inputs, and the documented edge cases."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 from sklearn.metrics import average_precision_score, mean_squared_error, roc_auc_score
 
-from isoclr.metrics import (
+from isoclr.evaluate.metrics import (
     MULTILABEL_METRICS,
     REGRESSION_METRICS,
     compute_metrics,

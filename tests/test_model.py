@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from isoclr.encoding import tracks_torch
-from isoclr.model import (
+from isoclr.core.encoding import tracks_torch
+from isoclr.pretrain.model import (
     REFERENCE_PARAMS,
     SIZES,
     MaskedBatchNorm1d,
@@ -72,9 +72,10 @@ def test_parameter_counts_match_reference(size: str) -> None:
     {"size": "tiny", "kernel_size": 3, "stem_width": 8, "widths": [8, 8, 16, 16], "blocks": [2, 1, 3, 1]},
 ])
 def test_encoder_parameters_from_the_architecture_equal_the_built_module(cfg) -> None:
-    """isoclr.architecture counts without torch (the Snakefile's figure settings use it): the
+    """isoclr.pretrain.architecture counts without torch (the Snakefile's figure settings use it): the
     count must be exactly the built encoder's, for every preset and for overrides."""
-    from isoclr import architecture, encoding
+    from isoclr.pretrain import architecture
+    from isoclr.core import encoding
 
     assert architecture.N_TRACKS == encoding.N_TRACKS
     assert encoder_parameters(cfg) == count_parameters(build_encoder(cfg))
@@ -200,7 +201,7 @@ def test_mlm_head_shapes() -> None:
     logits = head(enc.features(x, ln), x.shape[-1])
     assert logits.shape == (2, 4, 100)
     codes = x[:, :4].argmax(1)
-    from isoclr.losses import mlm_loss
+    from isoclr.pretrain.losses import mlm_loss
 
     mlm_loss(logits, codes, torch.rand(2, 100) < 0.15).backward()
     assert enc.stem.weight.grad is not None and enc.stem.weight.grad.abs().sum() > 0

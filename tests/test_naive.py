@@ -8,9 +8,9 @@ import itertools
 import numpy as np
 import pytest
 
-from isoclr import naive as NV
-from isoclr.metrics import regression_metrics
-from isoclr.probes import linear_probe
+from isoclr.evaluate import naive as NV
+from isoclr.evaluate.metrics import regression_metrics
+from isoclr.evaluate.probes import linear_probe
 
 
 def _brute(seq: np.ndarray, k: int) -> np.ndarray:
@@ -89,8 +89,8 @@ def test_default_ridge_grid_regularises_many_weak_features(caplog: pytest.LogCap
     1e5, and a choice on a grid's edge is logged."""
     import logging
 
-    from isoclr.probes import DEFAULT_ALPHAS, ridge_probe
-    from isoclr.settings import ProbeSettings
+    from isoclr.evaluate.probes import DEFAULT_ALPHAS, ridge_probe
+    from isoclr.config.settings import ProbeSettings
 
     rng = np.random.default_rng(2)
     n, d = 600, 3000
@@ -99,12 +99,12 @@ def test_default_ridge_grid_regularises_many_weak_features(caplog: pytest.LogCap
     y = x @ w + rng.normal(size=n)
     tr, te = np.arange(400), np.arange(400, n)
     assert max(DEFAULT_ALPHAS) >= 1e5 and tuple(ProbeSettings().alphas) == tuple(DEFAULT_ALPHAS)
-    with caplog.at_level(logging.WARNING, logger="isoclr.probes"):
+    with caplog.at_level(logging.WARNING, logger="isoclr.evaluate.probes"):
         narrow = ridge_probe(x[tr], y[tr], x[te], alphas=(1e-4, 1e-2, 1.0, 100.0))
     assert narrow.chosen["alpha"] == 100.0
     assert "edge of its grid" in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="isoclr.probes"):
+    with caplog.at_level(logging.WARNING, logger="isoclr.evaluate.probes"):
         wide = ridge_probe(x[tr], y[tr], x[te])
     assert 100.0 < wide.chosen["alpha"] < max(DEFAULT_ALPHAS)  # inside the default grid
     assert "edge of its grid" not in caplog.text

@@ -82,7 +82,7 @@ def _check(configfile: str, tmp_path: Path) -> tuple[dict[str, int], float, dict
     for rule, n in want.items():
         assert counts.get(rule, 0) == n, (rule, counts.get(rule, 0), n)
     # `isoclr plan` counts every rule's jobs exactly as the dry run plans them
-    from isoclr import plan
+    from isoclr.config import plan
 
     assert plan.job_counts(plan.load_config([ROOT / configfile], ROOT / "config/config.yaml", ROOT / "config/schema.yaml")) == \
         {rule: n for rule, n in counts.items() if rule != "total"}
@@ -123,7 +123,7 @@ def test_human_mrna_plan(tmp_path: Path) -> None:
     map) and its annotation, no genome; both encoders; every task x model x fraction x fold."""
     counts, elapsed, want = _check("config/human_mrna.yaml", tmp_path)
     config = load_config("config/human_mrna.yaml")
-    from isoclr.settings import downloads
+    from isoclr.config.settings import downloads
 
     planned = downloads(config)  # what the one download rule fetches (path -> remote)
     assert counts["store"] == 1 and counts["download"] == len(planned)
@@ -143,7 +143,7 @@ def test_plan_layers_overrides_as_the_snakefile(tmp_path: Path) -> None:
     override = tmp_path / "one_run.yaml"
     override.write_text("evaluation:\n  runs: 1\nfigures:\n  names: [fig_model_sizes]\n")
     counts, _ = planned_jobs(["config/paper.yaml", str(override)], tmp_path / "results")
-    from isoclr import plan
+    from isoclr.config import plan
     from isoclr.cli import main
 
     config = plan.load_config([ROOT / "config/paper.yaml", override], ROOT / "config/config.yaml", ROOT / "config/schema.yaml")
@@ -163,8 +163,8 @@ def test_plan_layers_overrides_as_the_snakefile(tmp_path: Path) -> None:
 
 
 def test_plan_refuses_two_studies_and_unknown_keys(tmp_path: Path) -> None:
-    from isoclr import plan
-    from isoclr.settings import ConfigError
+    from isoclr.config import plan
+    from isoclr.config.settings import ConfigError
 
     with pytest.raises(ConfigError, match="both declare a study"):
         plan.load_config([ROOT / "config/paper.yaml", ROOT / "config/config.yaml"])
@@ -177,7 +177,7 @@ def test_plan_refuses_two_studies_and_unknown_keys(tmp_path: Path) -> None:
 def test_docs_quote_the_current_paper_plan() -> None:
     """README and docs/running.md quote `isoclr plan` for config/paper.yaml: the numbers follow
     the config (a changed config without updated docs fails here)."""
-    from isoclr import plan
+    from isoclr.config import plan
 
     config = plan.load_config([ROOT / "config/paper.yaml"], ROOT / "config/config.yaml", ROOT / "config/schema.yaml")
     counts = plan.job_counts(config)
@@ -200,7 +200,8 @@ def test_docs_quote_the_current_paper_plan() -> None:
 def test_plan_gpu_memory_resources_and_disk_from_the_config(tmp_path: Path) -> None:
     """GPU memory: a GPU row's peak scaled to the batch per GPU (CPU rows are not GPU memory);
     resources: config over the rules' defaults; disk: checkpoints from the architecture."""
-    from isoclr import architecture, plan
+    from isoclr.pretrain import architecture
+    from isoclr.config import plan
 
     config = plan.load_config([ROOT / "config/paper.yaml"], ROOT / "config/config.yaml", ROOT / "config/schema.yaml")
     gpu = tmp_path / "bench_gpu_cuda.tsv"
@@ -221,7 +222,7 @@ def test_plan_gpu_memory_resources_and_disk_from_the_config(tmp_path: Path) -> N
 
 def test_plan_costs_a_built_study_on_its_own_sizes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Built tasks count their matched labels (task report); local file: downloads their size."""
-    from isoclr import plan
+    from isoclr.config import plan
 
     monkeypatch.chdir(ROOT)  # the demo's file: URLs are relative to the repository
     config = plan.load_config([ROOT / "config/config.yaml"])

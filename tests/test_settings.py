@@ -1,4 +1,4 @@
-"""isoclr.settings: the per-stage settings objects agree with config/schema.yaml, the config
+"""isoclr.config.settings: the per-stage settings objects agree with config/schema.yaml, the config
 checks name the key at fault, and the source fingerprints follow the imports."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from isoclr import settings as S
+from isoclr.config import settings as S
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
@@ -115,7 +115,7 @@ def test_evaluation_settings_hold_only_what_the_model_uses() -> None:
 
 
 def test_seed_derivation_is_the_evaluation_modules() -> None:
-    from isoclr import evaluate
+    from isoclr.evaluate import jobs as evaluate
 
     assert evaluate.derive_seed is S.derive_seed
     assert S.derive_seed(1, "a", "b") == S.derive_seed(1, "a", "b") != S.derive_seed(1, "b", "a")
@@ -143,7 +143,9 @@ def test_study_files_are_bases_and_other_files_overrides(tmp_path: Path) -> None
 
 
 def test_source_fingerprint_follows_the_imports() -> None:
-    assert {"pretrain", "loader", "losses", "model", "settings"} <= set(S.stage_modules("pretrain"))
-    assert "probes" in S.stage_modules("evaluate") and "probes" not in S.stage_modules("pretrain")
-    assert "figures" not in S.stage_modules("download")
+    assert {"pretrain.loop", "pretrain.loader", "pretrain.losses", "pretrain.model"} <= set(
+        S.stage_modules("pretrain"))
+    assert "evaluate.probes" in S.stage_modules("evaluate")
+    assert "evaluate.probes" not in S.stage_modules("pretrain")
+    assert "figures.draw" not in S.stage_modules("download")
     assert len(S.source_fingerprint("pretrain")) == 64

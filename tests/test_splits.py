@@ -1,4 +1,4 @@
-"""Tests for isoclr.splits: whole sets per split, determinism, fractions, edge cases."""
+"""Tests for isoclr.splits.assign: whole sets per split, determinism, fractions, edge cases."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from test_homology import make_store
 
 from isoclr import cli
-from isoclr.homology import Source, build_sets, write_sets
-from isoclr.splits import assign_splits, make_splits
+from isoclr.homology.merge import Source, build_sets, write_sets
+from isoclr.splits.assign import assign_splits, make_splits
 
 FR = {"train": 0.8, "validation": 0.1, "test": 0.1}
 

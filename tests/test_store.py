@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from isoclr.encoding import make_marks, tracks_numpy
-from isoclr.store import TABLE_COLUMNS, IsoformStore, write_store
+from isoclr.core.encoding import make_marks, tracks_numpy
+from isoclr.store.format import TABLE_COLUMNS, IsoformStore, write_store
 
 
 def random_store(path: Path, n: int = 50, seed: int = 0, max_len: int = 3000) -> dict[str, object]:

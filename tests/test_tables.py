@@ -12,9 +12,9 @@ import pytest
 import yaml
 from scipy import stats
 
-from isoclr import settings as S
-from isoclr import tables as TB
-from isoclr.evaluate import COLUMNS
+from isoclr.config import settings as S
+from isoclr.tables import summary as TB
+from isoclr.evaluate.jobs import COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from isoclr import tasks as T
-from isoclr.encoding import make_marks, tracks_numpy
-from isoclr.isoforms import build_store
-from isoclr.store import IsoformStore
+from isoclr.tasks import build as T
+from isoclr.core.encoding import make_marks, tracks_numpy
+from isoclr.store.builder import build_store
+from isoclr.store.format import IsoformStore
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 GENOMES = SHARED / "genomes"

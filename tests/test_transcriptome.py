@@ -19,10 +19,10 @@ import pandas as pd
 import pytest
 
 from isoclr.cli import main as cli_main
-from isoclr.encoding import decode_sequence
-from isoclr.isoforms import build_store
-from isoclr.store import IsoformStore
-from isoclr.transcriptome import build_store_from_transcripts, match_ids, read_gene_map
+from isoclr.core.encoding import decode_sequence
+from isoclr.store.builder import build_store
+from isoclr.store.format import IsoformStore
+from isoclr.store.transcriptome import build_store_from_transcripts, match_ids, read_gene_map
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"  # beside the checkout

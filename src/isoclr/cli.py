@@ -17,21 +17,21 @@ from isoclr import __version__
 
 # command name -> (module implementing it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "download": ("isoclr.download", "fetch a URL (http/https/ftp/file) with verification and retries"),
-    "build": ("isoclr.isoforms", "build a species isoform store (HDF5) from a genome and an annotation"),
-    "store": ("isoclr.isoforms", "the store stage (rules/store.smk): the same as `isoclr build`"),
-    "export": ("isoclr.export", "write a store's transcripts as FASTA / CDS FASTA / BED12"),
-    "homology": ("isoclr.homology", "merge isoform groups and homology tables into transcript sets"),
-    "splits": ("isoclr.splits", "leakage-free train/validation/test splits by connected component"),
+    "download": ("isoclr.download.fetch", "fetch a URL (http/https/ftp/file) with verification and retries"),
+    "build": ("isoclr.store.builder", "build a species isoform store (HDF5) from a genome and an annotation"),
+    "store": ("isoclr.store.builder", "the store stage (rules/store.smk): the same as `isoclr build`"),
+    "export": ("isoclr.store.export", "write a store's transcripts as FASTA / CDS FASTA / BED12"),
+    "homology": ("isoclr.homology.merge", "merge isoform groups and homology tables into transcript sets"),
+    "splits": ("isoclr.splits.assign", "leakage-free train/validation/test splits by connected component"),
     "simulate": ("isoclr.simulate", "write a simulated transcriptome (gene families, isoforms, homologs)"),
-    "pretrain": ("isoclr.pretrain", "contrastive (or masked-nucleotide) pre-training of the encoder"),
-    "embed": ("isoclr.embed", "embed transcripts with a pre-trained encoder"),
-    "tasks": ("isoclr.tasks", "build a downstream task dataset (half-life, GO, ribosome load)"),
-    "evaluate": ("isoclr.evaluate", "train/evaluate one model on one task, fraction and fold"),
-    "figures": ("isoclr.figures", "draw the paper's figures from the metrics table"),
-    "tables": ("isoclr.tables", "summary over runs and the table against the paper, from the metrics table"),
-    "cost": ("isoclr.cost", "wall time and device hours of a config's pre-training and evaluation grid"),
-    "plan": ("isoclr.plan", "a study before it runs: jobs per rule, resources, GPU hours, disk and peak memory"),
+    "pretrain": ("isoclr.pretrain.loop", "contrastive (or masked-nucleotide) pre-training of the encoder"),
+    "embed": ("isoclr.evaluate.embedder", "embed transcripts with a pre-trained encoder"),
+    "tasks": ("isoclr.tasks.build", "build a downstream task dataset (half-life, GO, ribosome load)"),
+    "evaluate": ("isoclr.evaluate.jobs", "train/evaluate one model on one task, fraction and fold"),
+    "figures": ("isoclr.figures.draw", "draw the paper's figures from the metrics table"),
+    "tables": ("isoclr.tables.summary", "summary over runs and the table against the paper, from the metrics table"),
+    "cost": ("isoclr.config.cost", "wall time and device hours of a config's pre-training and evaluation grid"),
+    "plan": ("isoclr.config.plan", "a study before it runs: jobs per rule, resources, GPU hours, disk and peak memory"),
 }
 
 
@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if top_args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    from isoclr.logs import quiet_third_party
+    from isoclr.core.logs import quiet_third_party
 
     quiet_third_party()  # no fontTools/matplotlib INFO chatter
     module = importlib.import_module(module_name)

@@ -14,9 +14,9 @@ A label per gene depends on the family's motifs plus noise: ``y = sum of the mot
 (isoforms and homologs as views) predicts it on held-out families better than a random one.
 
 Outputs (``isoclr simulate --out DIR``): ``DIR/stores/{species}.h5`` (species stores,
-:func:`isoclr.store.write_store`), ``DIR/homology/groups.tsv`` (gene -> family table) and
-``DIR/homology/sets.h5`` (built by :func:`isoclr.homology.build_sets`), ``DIR/splits/splits.tsv``
-(by set = family, :func:`isoclr.splits.make_splits`) and ``DIR/labels.tsv``: ``species gene_id transcript_id family set_id split
+:func:`isoclr.store.format.write_store`), ``DIR/homology/groups.tsv`` (gene -> family table) and
+``DIR/homology/sets.h5`` (built by :func:`isoclr.homology.merge.build_sets`), ``DIR/splits/splits.tsv``
+(by set = family, :func:`isoclr.splits.assign.make_splits`) and ``DIR/labels.tsv``: ``species gene_id transcript_id family set_id split
 label`` (one row per gene, its full-length transcript).
 """
 
@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from isoclr.io import atomic_path
+from isoclr.core.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -231,9 +231,9 @@ def simulate(cfg: SimConfig) -> dict[str, Any]:
 
 def write_simulation(cfg: SimConfig, out: str | os.PathLike[str]) -> dict[str, Path]:
     """Simulate and write stores, sets, splits and labels under ``out``; returns their paths."""
-    from isoclr.homology import Source, build_sets, write_sets
-    from isoclr.splits import make_splits, write_tsv
-    from isoclr.store import write_store
+    from isoclr.homology.merge import Source, build_sets, write_sets
+    from isoclr.splits.assign import make_splits, write_tsv
+    from isoclr.store.format import write_store
 
     out = Path(out)
     sim = simulate(cfg)

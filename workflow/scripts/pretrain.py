@@ -6,9 +6,9 @@ import subprocess  # noqa: E402
 
 import yaml  # noqa: E402
 
-from isoclr.logs import job_log  # noqa: E402
-from isoclr.pretrain import pretrain  # noqa: E402
-from isoclr.settings import PretrainSettings  # noqa: E402
+from isoclr.core.logs import job_log  # noqa: E402
+from isoclr.pretrain.loop import pretrain  # noqa: E402
+from isoclr.config.settings import PretrainSettings  # noqa: E402
 
 sm = snakemake  # noqa: F821
 job_log(sm, "pre-train one encoder")  # noqa: F821

@@ -1,8 +1,8 @@
 import sys; from pathlib import Path  # noqa: E702
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
 
-from isoclr.logs import job_log  # noqa: E402
-from isoclr.tasks import TaskSettings, build_task  # noqa: E402
+from isoclr.core.logs import job_log  # noqa: E402
+from isoclr.tasks.build import TaskSettings, build_task  # noqa: E402
 
 job_log(snakemake, "build one downstream task dataset with homology-aware folds")  # noqa: F821
 inp, out, s = snakemake.input, snakemake.output, snakemake.params.settings  # noqa: F821  (TaskStageSettings)

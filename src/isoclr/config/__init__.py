@@ -1,0 +1,1 @@
+"""The study's configuration: typed settings per stage, checks, the job graph, plan and cost."""

@@ -1,0 +1,1 @@
+"""Shared by every stage: files written atomically, the nucleotide encoding, job logs."""

@@ -1,0 +1,1 @@
+"""Stage `download`: fetch genomes, annotations and tables, verified and retried."""

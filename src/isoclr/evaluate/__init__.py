@@ -1,0 +1,1 @@
+"""Stage `evaluate`: embeddings, encoders and baselines, probes, fine-tuning, metrics."""

@@ -1,0 +1,203 @@
+"""The one embeddings layout, and its file formats (no torch: probe jobs read these files).
+
+Every embeddings file (``isoclr embed``, :class:`isoclr.evaluate.embedder.Embedder`, the pipeline's
+``results/embeddings/{encoder}/{task}.h5``) holds one row per transcript:
+
+============== ========= ===================================================================
+column         type      meaning
+============== ========= ===================================================================
+transcript_id  str       the transcript's id (store / annotation / FASTA name)
+gene_id        str       its gene (the transcript id when unknown)
+species        str       the store's species (``unknown`` when not given)
+length         int64     mature length in nucleotides
+tracks         str       where the coding and splice tracks came from: ``annotation``
+                         (a store or an annotation), ``header_cds`` (coding track from a
+                         ``CDS:start-end`` FASTA header field, no splice track) or ``none``
+                         (a FASTA alone: coding and splice tracks empty)
+h              float32   the embedding, (n, D)
+============== ========= ===================================================================
+
+plus attributes (checkpoint, objective, encoder, input, ...). The format follows the output's
+extension (:data:`FORMATS`); any other extension is an error:
+
+* ``.h5``: datasets ``/h`` (n, D) and one 1-D dataset per column, attributes as HDF5 attrs;
+* ``.npz``: the same arrays (strings as fixed-width unicode, so ``np.load`` needs no
+  pickle) and ``attrs`` (a JSON string);
+* ``.parquet``: the columns, then ``h_0`` .. ``h_{D-1}``; attributes as JSON in the schema
+  metadata (key ``isoclr``);
+* ``.tsv``: a first line ``#isoclr {JSON attributes}``, then a header and the same columns as
+  parquet.
+
+:func:`read_embeddings` reads any of them back as :class:`Embeddings`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from isoclr.core.files import atomic_path
+
+COLUMNS = ("transcript_id", "gene_id", "species", "length", "tracks")
+TRACK_SOURCES = ("annotation", "header_cds", "none")
+FORMATS = {".h5": "h5", ".hdf5": "h5", ".npz": "npz", ".parquet": "parquet", ".tsv": "tsv"}
+
+
+def embeddings_format(path: str | os.PathLike[str]) -> str:
+    """``h5``, ``npz``, ``parquet`` or ``tsv`` from the extension; anything else is an error."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(
+            f"{path}: unknown embeddings format {suffix or '(no extension)'!r}; the output's "
+            f"extension chooses it: {', '.join(sorted(FORMATS))}")
+    return FORMATS[suffix]
+
+
+@dataclass
+class Embeddings:
+    """One row per transcript: ``table`` (:data:`COLUMNS`) and ``h`` (n, D) float32."""
+
+    table: pd.DataFrame
+    h: npt.NDArray[np.float32]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.h = np.asarray(self.h, dtype=np.float32)
+        if self.h.ndim != 2 or self.h.shape[0] != len(self.table):
+            raise ValueError(f"h has shape {self.h.shape}, the table {len(self.table)} rows")
+        t = self.table
+        missing = [c for c in COLUMNS if c not in t.columns]
+        if missing:
+            raise ValueError(f"embeddings table lacks column(s) {', '.join(missing)}")
+        self.table = pd.DataFrame({
+            "transcript_id": t["transcript_id"].astype(str).to_numpy(dtype=object),
+            "gene_id": t["gene_id"].astype(str).to_numpy(dtype=object),
+            "species": t["species"].astype(str).to_numpy(dtype=object),
+            "length": t["length"].to_numpy(dtype=np.int64),
+            "tracks": t["tracks"].astype(str).to_numpy(dtype=object),
+        })
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def frame(self) -> pd.DataFrame:
+        """One DataFrame: the columns, then ``h_0`` .. ``h_{D-1}`` (float32); attrs in ``.attrs``."""
+        hcols = pd.DataFrame(self.h, columns=[f"h_{k}" for k in range(self.h.shape[1])])
+        df = pd.concat([self.table.reset_index(drop=True), hcols], axis=1)
+        df.attrs = dict(self.attrs)
+        return df
+
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame) -> Embeddings:
+        hcols = h_columns(df)
+        return cls(df[list(COLUMNS)], df[hcols].to_numpy(dtype=np.float32), dict(df.attrs))
+
+
+def h_columns(df: pd.DataFrame) -> list[str]:
+    """The ``h_k`` columns of a frame, in order of ``k``."""
+    cols = [c for c in df.columns if isinstance(c, str) and c.startswith("h_") and c[2:].isdigit()]
+    return sorted(cols, key=lambda c: int(c[2:]))
+
+
+def _json_attrs(attrs: dict[str, Any]) -> str:
+    return json.dumps({str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in attrs.items()},
+                      sort_keys=True, default=str)
+
+
+def write_embeddings(path: str | os.PathLike[str], emb: Embeddings | pd.DataFrame) -> Path:
+    """Write ``emb`` atomically in the format of ``path``'s extension (see the module doc)."""
+    fmt = embeddings_format(path)
+    if isinstance(emb, pd.DataFrame):
+        emb = Embeddings.from_frame(emb)
+    t = emb.table
+    path = Path(path)
+    with atomic_path(path, suffix=path.suffix) as tmp:
+        if fmt == "h5":
+            import h5py
+
+            from isoclr.core.files import h5_create
+
+            str_dt = h5py.string_dtype("utf-8")
+            with h5_create(tmp) as f:  # built in memory: a full disk is an OSError, not a crash
+                f.create_dataset("h", data=emb.h)
+                for c in COLUMNS:
+                    if c == "length":
+                        f.create_dataset(c, data=t[c].to_numpy(dtype=np.int64))
+                    else:
+                        f.create_dataset(c, data=t[c].to_numpy(dtype=object), dtype=str_dt)
+                for k, v in emb.attrs.items():
+                    f.attrs[str(k)] = "" if v is None else v if isinstance(v, (int, float, np.generic)) else str(v)
+        elif fmt == "npz":
+            arrays = {c: (t[c].to_numpy(dtype=np.int64) if c == "length" else t[c].to_numpy(dtype=str))
+                      for c in COLUMNS}
+            with open(tmp, "wb") as fh:
+                np.savez(fh, h=emb.h, attrs=np.asarray(_json_attrs(emb.attrs)), **arrays)
+        elif fmt == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            frame = emb.frame()
+            frame.attrs = {}
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            meta = dict(table.schema.metadata or {})
+            meta[b"isoclr"] = _json_attrs(emb.attrs).encode()
+            pq.write_table(table.replace_schema_metadata(meta), tmp)
+        else:  # tsv
+            with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                fh.write("#isoclr " + _json_attrs(emb.attrs) + "\n")
+                emb.frame().to_csv(fh, sep="\t", index=False, float_format="%.9g")
+    return path
+
+
+def read_embeddings(path: str | os.PathLike[str]) -> Embeddings:
+    """Read an embeddings file of any of the :data:`FORMATS` (chosen by the extension)."""
+    fmt = embeddings_format(path)
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"embeddings file not found: {path}")
+    if fmt == "h5":
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            if "h" not in f:
+                raise ValueError(f"{path}: no /h dataset (not an embeddings file)")
+            h = f["h"][:]
+            cols = {}
+            for c in COLUMNS:
+                if c not in f:
+                    raise ValueError(f"{path}: no /{c} dataset (not an embeddings file of this layout)")
+                cols[c] = f[c][:] if c == "length" else f[c].asstr()[:]
+            attrs = {k: (v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v)
+                     for k, v in f.attrs.items()}
+        return Embeddings(pd.DataFrame(cols), h, attrs)
+    if fmt == "npz":
+        with np.load(path, allow_pickle=False) as z:
+            missing = [c for c in ("h", "attrs", *COLUMNS) if c not in z.files]
+            if missing:
+                raise ValueError(f"{path}: no array(s) {', '.join(missing)} (not an embeddings file)")
+            table = pd.DataFrame({c: z[c] for c in COLUMNS})
+            return Embeddings(table, z["h"], json.loads(str(z["attrs"])))
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        meta = (table.schema.metadata or {}).get(b"isoclr", b"{}")
+        df = table.to_pandas()
+        df.attrs = json.loads(meta.decode())
+        return Embeddings.from_frame(df)
+    with open(path, encoding="utf-8") as fh:
+        first = fh.readline()
+        if not first.startswith("#isoclr "):
+            raise ValueError(f"{path} line 1: expected '#isoclr {{attributes}}' (not an embeddings file)")
+        attrs = json.loads(first[len("#isoclr "):])
+        df = pd.read_csv(fh, sep="\t", dtype={"transcript_id": str, "gene_id": str, "species": str,
+                                              "tracks": str}, keep_default_na=False)
+    df.attrs = attrs
+    return Embeddings.from_frame(df)

@@ -1,0 +1,606 @@
+"""Downstream evaluation: one model on one task, training fraction and fold -> a tidy table.
+
+Models (the ``{model}`` wildcard, docs/interfaces.md "Evaluation outputs"):
+
+=================== ======== ==========================================================
+model               kind     what is trained
+=================== ======== ==========================================================
+isoclr-linear       linear   probe on the frozen IsoCLR encoder's embeddings
+mlm-linear          linear   probe on the frozen masked-nucleotide (MLM) encoder
+pretrained-NAME-linear linear probe on the frozen encoder of pretrain.models NAME (sizes)
+random-linear       linear   probe on a frozen, randomly initialised encoder (seeded)
+naive-linear        linear   ridge/logistic on k-mer counts (3..6), GC, UTR/CDS lengths
+                             (:mod:`isoclr.evaluate.naive`, as mRNABench's naive baseline)
+external-NAME-linear linear  probe on an external encoder (multimolecule/transformers)
+isoclr-finetune     network  pre-trained encoder + linear head, trained end to end
+supervised          network  the same architecture from random initialisation
+saluki              network  the Saluki half-life network (:mod:`isoclr.evaluate.baselines`)
+=================== ======== ==========================================================
+
+Every model of a task is scored on the same rows: the split comes only from the task file,
+``TaskData.split(fold, fraction)`` (nested training fractions, fixed validation and test
+folds). Embeddings are computed once per encoder and task (:func:`embed_task`,
+``results/embeddings/{encoder}/{task}.h5``, the layout of :mod:`isoclr.evaluate.embeddings`: ``/h``
+(N, D) in task row order, ``/transcript_id``, ``/gene_id``, ``/species``, ``/length``) and read by
+every probe job of that pair; probe jobs (:func:`evaluate_linear`) import NumPy, pandas, h5py
+and scikit-learn only (never torch), so they start fast and need no GPU. Network jobs
+(:func:`evaluate_network`) import torch lazily.
+
+Output of a job: TSV with columns ``task species model fraction run fold split metric value
+n_train min_train_applied`` (:data:`COLUMNS`; metric names in :mod:`isoclr.evaluate.metrics`); :func:`collect_metrics` concatenates them into
+``results/metrics/metrics.tsv``.
+
+Seeds: every job derives its own seed from the config ``seed`` and the job's identity
+(:func:`derive_seed`, a CRC of the names, stable across processes and machines). The random
+encoder's seed depends only on the base seed, so ``random-linear`` uses one encoder for every
+task, and re-running gives identical embeddings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from isoclr.core.files import atomic_path
+from isoclr.config.settings import (
+    BUILTIN_ENCODERS,
+    NETWORK_MODELS,
+    PRETRAINED_PREFIX,
+    EmbedSettings,
+    EvaluationSettings,
+    derive_seed,
+)
+
+log = logging.getLogger(__name__)
+
+#: The tidy metrics table (one row per task, model, fraction, run, split and metric): run r
+#: tests on fold r (``fold``); ``split`` is the rows scored (``test``); ``n_train`` the rows the
+#: model trained on; ``min_train_applied`` true where ``tasks.min_train`` lifted the fraction.
+COLUMNS = [
+    "task", "species", "model", "fraction", "run", "fold", "split", "metric", "value", "n_train",
+    "min_train_applied",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# names and seeds
+# ---------------------------------------------------------------------------------------------
+def parse_model(model: str) -> tuple[str, str]:
+    """``("linear", encoder)`` or ``("network", model)`` for a model name; ValueError otherwise."""
+    if model in NETWORK_MODELS:
+        return "network", model
+    if model.endswith("-linear"):
+        encoder = model[: -len("-linear")]
+        if encoder in BUILTIN_ENCODERS or any(
+            encoder.startswith(p) and len(encoder) > len(p) for p in ("external-", PRETRAINED_PREFIX)
+        ):
+            return "linear", encoder
+    raise ValueError(
+        f"unknown model {model!r}: expected one of {', '.join(NETWORK_MODELS)}, "
+        f"{', '.join(e + '-linear' for e in BUILTIN_ENCODERS)}, pretrained-NAME-linear or external-NAME-linear"
+    )
+
+
+__all__ = ["derive_seed", "parse_model", "run_job", "embed_task", "collect_metrics"]
+
+
+def format_fraction(fraction: float) -> str:
+    """The ``frac{fraction}`` path component: ``repr`` of the float (1.0, 0.3, 0.005)."""
+    return repr(float(fraction))
+
+
+# ---------------------------------------------------------------------------------------------
+# tables
+# ---------------------------------------------------------------------------------------------
+def tidy_metrics(
+    task: str,
+    species: str,
+    model: str,
+    fraction: float,
+    fold: int,
+    metrics: Mapping[str, float],
+    n_train: int,
+    min_train_applied: bool = False,
+    split: str = "test",
+) -> pd.DataFrame:
+    """One row per metric, in the contract's column order (run ``fold`` tests on fold ``fold``)."""
+    return pd.DataFrame(
+        {
+            "task": task,
+            "species": species,
+            "model": model,
+            "fraction": float(fraction),
+            "run": int(fold),
+            "fold": int(fold),
+            "split": split,
+            "metric": list(metrics),
+            "value": [float(v) for v in metrics.values()],
+            "n_train": int(n_train),
+            "min_train_applied": bool(min_train_applied),
+        },
+        columns=COLUMNS,
+    )
+
+
+def write_tsv(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write a metrics table atomically (NaN written as ``NaN``)."""
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, sep="\t", index=False, na_rep="NaN", float_format="%.6g")
+
+
+def read_tsv(path: str | os.PathLike[str]) -> pd.DataFrame:
+    table = pd.read_csv(path, sep="\t")
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: not an evaluation table, missing column(s) {missing}")
+    return table[COLUMNS]
+
+
+def collect_metrics(paths: Iterable[str | os.PathLike[str]], out: str | os.PathLike[str],
+                    html: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+    """Concatenate job tables into ``metrics.tsv`` (sorted by task, model, fraction, fold);
+    with ``html``, also the summary over folds as a browsable page (:func:`write_summary_html`)."""
+    tables = [read_tsv(p) for p in paths]
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS)
+    table = table.sort_values(["task", "model", "fraction", "fold", "metric"], kind="stable")
+    write_tsv(table.reset_index(drop=True), out)
+    log.info("wrote %d metric rows from %d jobs to %s", len(table), len(tables), out)
+    if html is not None:
+        write_summary_html(summarise_metrics(table), html, title="Metrics: mean ± SD over folds")
+    return table
+
+
+def summarise_metrics(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per task, metric, model and training fraction: mean, SD (ddof 1) and number of
+    folds, and the mean number of training rows."""
+    keys = ["task", "species", "metric", "model", "fraction"]
+    if table.empty:
+        return pd.DataFrame(columns=[*keys, "mean", "sd", "folds", "n_train"])
+    g = table.assign(value=pd.to_numeric(table["value"], errors="coerce")).groupby(keys, sort=True)
+    out = pd.DataFrame({"mean": g["value"].mean(), "sd": g["value"].std(ddof=1), "folds": g["fold"].nunique(),
+                        "n_train": g["n_train"].mean().round(0)}).reset_index()
+    return out.sort_values(["task", "metric", "fraction", "mean"], ascending=[True, True, False, False], kind="stable")
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: sans-serif; font-size: 14px; margin: 1em; }}
+table {{ border-collapse: collapse; }}
+th, td {{ border: 1px solid #ccc; padding: 3px 8px; text-align: left; }}
+td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+th {{ background: #eee; position: sticky; top: 0; cursor: pointer; }}
+tr:nth-child(even) td {{ background: #fafafa; }}
+</style></head><body>
+<h2>{title}</h2>
+<p>{note} Filter: <input id="filter" type="search" placeholder="e.g. halflife pearson"> (click a column header to sort)</p>
+{table}
+<script>
+(function () {{
+  var table = document.querySelector("table");
+  var body = table.tBodies[0];
+  document.getElementById("filter").addEventListener("input", function (ev) {{
+    var words = ev.target.value.toLowerCase().split(/\s+/).filter(Boolean);
+    Array.prototype.forEach.call(body.rows, function (row) {{
+      var text = row.textContent.toLowerCase();
+      row.style.display = words.every(function (w) {{ return text.indexOf(w) >= 0; }}) ? "" : "none";
+    }});
+  }});
+  Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {{
+    var asc = true;
+    th.addEventListener("click", function () {{
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {{
+        var x = a.cells[col].textContent, y = b.cells[col].textContent;
+        var nx = parseFloat(x), ny = parseFloat(y);
+        var c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
+        return asc ? c : -c;
+      }});
+      asc = !asc;
+      rows.forEach(function (r) {{ body.appendChild(r); }});
+    }});
+  }});
+}})();
+</script>
+</body></html>
+"""
+
+
+def write_summary_html(summary: pd.DataFrame, out: str | os.PathLike[str], title: str, note: str = "") -> None:
+    """A self-contained HTML page with ``summary`` as a filterable, sortable table (atomic)."""
+    import html as _html
+
+    note = note or (f"{len(summary)} rows. mean and sd over the test folds (sd: sample standard deviation); "
+                    "folds: number of folds; n_train: mean training rows of the fraction.")
+    if summary.empty:
+        body = "<table><thead><tr><th>no results</th></tr></thead><tbody></tbody></table>"
+    else:
+        shown = summary.copy()
+        num = [c for c in ("mean", "sd") if c in shown.columns]
+        for c in num:
+            shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
+        if "fraction" in shown.columns:
+            shown["fraction"] = shown["fraction"].map(lambda v: f"{float(v):g}")
+        if "n_train" in shown.columns:
+            shown["n_train"] = shown["n_train"].map(lambda v: "" if pd.isna(v) else f"{int(v)}")
+        body = shown.to_html(index=False, border=0, escape=True, na_rep="")
+    page = _PAGE.format(title=_html.escape(title), note=_html.escape(note), table=body)
+    with atomic_path(out, suffix=".html") as tmp:
+        Path(tmp).write_text(page, encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------------
+# task access
+# ---------------------------------------------------------------------------------------------
+def load_task(path: str | os.PathLike[str]) -> Any:
+    """``isoclr.tasks.file.TaskData`` of a task file."""
+    from isoclr.tasks.file import TaskData
+
+    return TaskData.load(path)
+
+
+def task_store_path(task: Any, task_path: str | os.PathLike[str]) -> Path:
+    """The store a task names (attr ``store``), as given or relative to the task's folder."""
+    store = Path(str(task.attrs["store"]))
+    if not store.exists() and not store.is_absolute():
+        alt = Path(task_path).parent / store
+        if alt.exists():
+            return alt
+    if not store.exists():
+        raise ValueError(f"{task_path}: its store {store} does not exist")
+    return store
+
+
+def read_embeddings(path: str | os.PathLike[str], task: Any) -> npt.NDArray[np.float32]:
+    """``/h`` of an embeddings file, checked to be in the task's row order."""
+    with h5py.File(path, "r") as f:
+        if "h" not in f:
+            raise ValueError(f"{path}: no /h dataset (not an evaluation embeddings file)")
+        h = f["h"][:]
+        ids = f["transcript_id"].asstr()[:] if "transcript_id" in f else None
+    if h.ndim != 2 or h.shape[0] != len(task):
+        raise ValueError(f"{path}: /h has shape {h.shape} but the task has {len(task)} rows")
+    if ids is not None and not np.array_equal(ids, np.asarray(task.transcript_id, dtype=object)):
+        raise ValueError(f"{path}: transcript ids differ from the task's rows (stale embeddings?)")
+    if not np.all(np.isfinite(h)):
+        raise ValueError(f"{path}: embeddings contain NaN or infinity")
+    return h
+
+
+# ---------------------------------------------------------------------------------------------
+# embeddings (torch)
+# ---------------------------------------------------------------------------------------------
+def make_encoder(
+    encoder: str,
+    checkpoint: str | os.PathLike[str] | None = None,
+    model_cfg: Mapping[str, Any] | None = None,
+    seed: int = 0,
+) -> Any:
+    """The frozen torch encoder for ``isoclr``, ``mlm``, ``random`` or ``pretrained-NAME`` (any
+    pre-trained model's checkpoint)."""
+    if encoder in ("isoclr", "mlm") or encoder.startswith(PRETRAINED_PREFIX):
+        if checkpoint is None:
+            raise ValueError(f"encoder {encoder!r} needs a pre-training checkpoint")
+        from isoclr.pretrain.model import load_encoder
+
+        enc, info = load_encoder(checkpoint, map_location="cpu")
+        log.info("loaded %s encoder from %s (objective %s)", encoder, checkpoint, info.get("objective"))
+        return enc
+    if encoder == "random":
+        from isoclr.evaluate.baselines import random_encoder
+
+        return random_encoder(dict(model_cfg or {}), seed)
+    raise ValueError(f"unknown built-in encoder {encoder!r} (expected isoclr, mlm, random or pretrained-NAME)")
+
+
+def embed_task(
+    task_path: str | os.PathLike[str],
+    encoder: str,
+    out: str | os.PathLike[str],
+    *,
+    checkpoint: str | os.PathLike[str] | None = None,
+    model_cfg: Mapping[str, Any] | None = None,
+    external: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    batch_size: int = 16,
+    device: str | None = "auto",
+    threads: int | None = None,
+) -> npt.NDArray[np.float32]:
+    """Embed every row of a task with one encoder; write ``/h`` (N, D) float32 in row order.
+    ``naive``: the naive baseline's features (:mod:`isoclr.evaluate.naive`; no torch)."""
+    from isoclr.store.format import IsoformStore
+
+    task = load_task(task_path)
+    store = IsoformStore(task_store_path(task, task_path))
+    rows = np.asarray(task.transcript, dtype=np.int64)
+    if encoder == "naive":
+        from isoclr.evaluate.naive import store_features
+
+        h = store_features(store, rows)
+        source = "naive: log1p lengths (transcript, 5'UTR, CDS, 3'UTR), GC, k-mer counts k=3..6"
+        return _write_embeddings(out, h, task, store, rows, encoder, source, seed, task_path)
+    import torch
+
+    from isoclr.evaluate.finetune import resolve_device
+
+    if threads:
+        torch.set_num_threads(int(threads))
+    dev = resolve_device(device)
+    if encoder.startswith("external-"):
+        from isoclr.evaluate.external import ExternalEncoder
+
+        cfg = dict(external or {})
+        if "source" not in cfg:
+            raise ValueError(f"encoder {encoder!r}: config evaluation.external needs a 'source'")
+        ext = ExternalEncoder(
+            cfg["source"],
+            max_length=cfg.get("max_length"),
+            alphabet=cfg.get("alphabet", "rna"),
+            device=dev,
+            trust_remote_code=bool(cfg.get("trust_remote_code", False)),
+        )
+        h = ext.embed([store.codes(int(i)) for i in rows], batch_size=int(cfg.get("batch_size", batch_size)))
+        source = str(cfg["source"])
+    else:
+        from isoclr.evaluate.embedder import embed_store
+
+        enc = make_encoder(encoder, checkpoint, model_cfg, seed)
+        h = embed_store(enc, store, rows, batch_size=batch_size, device=dev)
+        source = str(checkpoint) if checkpoint else f"random(seed={seed})"
+    return _write_embeddings(out, h, task, store, rows, encoder, source, seed, task_path)
+
+
+def _write_embeddings(
+    out: str | os.PathLike[str], h: Any, task: Any, store: Any, rows: npt.NDArray[np.int64], encoder: str,
+    source: str, seed: int, task_path: str | os.PathLike[str],
+) -> npt.NDArray[np.float32]:
+    """Write the embeddings file of a task (``/h`` (N, D) float32 in task row order and the
+    rows' ids, the layout of :mod:`isoclr.evaluate.embeddings`), atomically."""
+    h = np.asarray(h, dtype=np.float32)
+    if h.shape[0] != len(rows):
+        raise RuntimeError(f"encoder {encoder} returned {h.shape[0]} embeddings for {len(rows)} rows")
+    # the one embeddings layout of isoclr.evaluate.embeddings (as `isoclr embed` writes it)
+    from isoclr.evaluate.embeddings import Embeddings, write_embeddings
+
+    st = store.table()
+    table = pd.DataFrame({
+        "transcript_id": np.asarray(task.transcript_id, dtype=object),
+        "gene_id": st["gene_id"].to_numpy()[rows] if len(rows) else [],
+        "species": store.species or str(task.attrs.get("species", "")) or "unknown",
+        "length": store.lengths()[rows],
+        "tracks": "annotation",
+    })
+    write_embeddings(out, Embeddings(table, h, {"encoder": encoder, "task": str(task.attrs.get("task", "")),
+                                                "source": source, "seed": int(seed)}))
+    log.info("embedded %d rows of %s with %s -> %s (%d dims)", len(rows), task_path, encoder, out, h.shape[1])
+    return h
+
+
+# ---------------------------------------------------------------------------------------------
+# jobs
+# ---------------------------------------------------------------------------------------------
+def evaluate_linear(
+    task_path: str | os.PathLike[str],
+    embeddings: str | os.PathLike[str],
+    model: str,
+    fraction: float,
+    fold: int,
+    probe: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """A linear probe job (no torch): fit on the split's training rows, score the test rows."""
+    from isoclr.evaluate.metrics import compute_metrics
+    from isoclr.evaluate.probes import DEFAULT_ALPHAS, DEFAULT_CS, linear_probe
+
+    if parse_model(model)[0] != "linear":
+        raise ValueError(f"{model} is not a linear-probe model")
+    probe = dict(probe or {})
+    task = load_task(task_path)
+    h = read_embeddings(embeddings, task)
+    train, val, test = task.split(int(fold), float(fraction))
+    result = linear_probe(
+        task.kind, h, task.y, train, val, test,
+        alphas=probe.get("alphas", DEFAULT_ALPHAS), cs=probe.get("Cs", DEFAULT_CS),
+    )
+    log.info("%s %s frac %s fold %s: %d train rows, chose %s", task.attrs.get("task"), model, fraction, fold, len(train), result.chosen)
+    metrics = compute_metrics(task.kind, task.y[test], result.predictions, task.label_names)
+    info = task.train_info(int(fold), float(fraction))
+    return tidy_metrics(
+        str(task.attrs["task"]), str(task.attrs["species"]), model, fraction, fold, metrics, len(train),
+        info["min_train_applied"],
+    )
+
+
+def build_network(
+    model: str,
+    n_out: int,
+    *,
+    checkpoint: str | os.PathLike[str] | None = None,
+    model_cfg: Mapping[str, Any] | None = None,
+    saluki: Mapping[str, Any] | None = None,
+    head_dropout: float = 0.1,
+    seed: int = 0,
+) -> Any:
+    """The torch network of a network model, initialised with ``seed``."""
+    import torch
+
+    from isoclr.evaluate.finetune import EncoderWithHead
+
+    torch.manual_seed(seed)
+    if model == "saluki":
+        from isoclr.evaluate.baselines import Saluki
+
+        return Saluki(n_out, dict(saluki or {}))
+    if model == "isoclr-finetune":
+        if checkpoint is None:
+            raise ValueError("isoclr-finetune needs the pre-training checkpoint")
+        from isoclr.pretrain.model import load_encoder
+
+        encoder, _ = load_encoder(checkpoint, map_location="cpu")
+        encoder.requires_grad_(True)
+    elif model == "supervised":
+        from isoclr.pretrain.model import build_encoder
+
+        encoder = build_encoder(dict(model_cfg or {}))
+    else:
+        raise ValueError(f"{model} is not a network model ({', '.join(NETWORK_MODELS)})")
+    encoder.train()
+    return EncoderWithHead(encoder, n_out, head_dropout)
+
+
+def evaluate_network(
+    task_path: str | os.PathLike[str],
+    model: str,
+    fraction: float,
+    fold: int,
+    *,
+    finetune: Mapping[str, Any] | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    model_cfg: Mapping[str, Any] | None = None,
+    saluki: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    device: str | None = "auto",
+    threads: int | None = None,
+) -> pd.DataFrame:
+    """A network job: train end to end on the split (early stopping on validation), score test."""
+    import torch
+
+    from isoclr.evaluate.finetune import Sequences, TrainConfig, train_and_predict
+    from isoclr.evaluate.metrics import compute_metrics
+    from isoclr.store.format import IsoformStore
+
+    if threads:
+        torch.set_num_threads(int(threads))
+    cfg = TrainConfig.from_dict(finetune)
+    task = load_task(task_path)
+    train, val, test = task.split(int(fold), float(fraction))
+    store = IsoformStore(task_store_path(task, task_path))
+    # Only the rows this job touches are read from the store.
+    used = np.unique(np.concatenate([train, val, test]))
+    local = np.full(len(task), -1, dtype=np.int64)
+    local[used] = np.arange(len(used))
+    seqs = Sequences.from_store(store, np.asarray(task.transcript)[used])
+    y = np.asarray(task.y)[used]
+    n_out = 1 if task.kind == "regression" else int(task.y.shape[1])
+    net = build_network(
+        model, n_out, checkpoint=checkpoint, model_cfg=model_cfg, saluki=saluki,
+        head_dropout=cfg.head_dropout, seed=seed,
+    )
+    pred, trainer = train_and_predict(
+        net, task.kind, seqs, y, (local[train], local[val], local[test]), cfg, seed, device
+    )
+    log.info(
+        "%s %s frac %s fold %s: %d train rows, best epoch %d of %d",
+        task.attrs.get("task"), model, fraction, fold, len(train), trainer.best_epoch, len(trainer.history),
+    )
+    metrics = compute_metrics(task.kind, task.y[test], pred, task.label_names)
+    info = task.train_info(int(fold), float(fraction))
+    return tidy_metrics(
+        str(task.attrs["task"]), str(task.attrs["species"]), model, fraction, fold, metrics, len(train),
+        info["min_train_applied"],
+    )
+
+
+def run_job(
+    task_path: str | os.PathLike[str],
+    model: str,
+    fraction: float,
+    fold: int,
+    out: str | os.PathLike[str],
+    *,
+    embeddings: str | os.PathLike[str] | None = None,
+    probe: Mapping[str, Any] | None = None,
+    finetune: Mapping[str, Any] | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    model_cfg: Mapping[str, Any] | None = None,
+    saluki: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    device: str | None = "auto",
+    threads: int | None = None,
+) -> pd.DataFrame:
+    """Dispatch one job by model kind and write its table to ``out``."""
+    kind, _ = parse_model(model)
+    if kind == "linear":
+        if embeddings is None:
+            raise ValueError(f"{model} needs the embeddings file of its encoder")
+        table = evaluate_linear(task_path, embeddings, model, fraction, fold, probe)
+    else:
+        table = evaluate_network(
+            task_path, model, fraction, fold, finetune=finetune, checkpoint=checkpoint,
+            model_cfg=model_cfg, saluki=saluki, seed=seed, device=device, threads=threads,
+        )
+    write_tsv(table, out)
+    return table
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+def _load_config(path: str | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    import yaml
+
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh) or {}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    job = sub.add_parser("job", help="train/evaluate one model on one task, fraction and fold")
+    job.add_argument("--task", required=True, help="task file results/tasks/{task}.h5")
+    job.add_argument("--model", required=True, help="isoclr-linear, supervised, saluki, ...")
+    job.add_argument("--fraction", type=float, required=True)
+    job.add_argument("--fold", type=int, required=True)
+    job.add_argument("--out", required=True, help="output TSV")
+    job.add_argument("--embeddings", help="embeddings file (linear probes)")
+    job.add_argument("--checkpoint", help="pre-training checkpoint (isoclr-finetune)")
+    job.add_argument("--config", help="pipeline config YAML (evaluation, pretrain and seed sections)")
+    job.add_argument("--device", help="auto | cpu | cuda[:N] (overrides the config)")
+    job.add_argument("--threads", type=int, default=None)
+    emb = sub.add_parser("embed", help="embed a task's rows with one encoder")
+    emb.add_argument("--task", required=True)
+    emb.add_argument("--encoder", required=True, help="isoclr, mlm, random or external-NAME")
+    emb.add_argument("--out", required=True)
+    emb.add_argument("--checkpoint", help="pre-training checkpoint (isoclr, mlm)")
+    emb.add_argument("--config", help="pipeline config YAML")
+    emb.add_argument("--batch-size", type=int, default=None, help="default: evaluation.embed_batch_size (16)")
+    emb.add_argument("--device", default=None)
+    emb.add_argument("--threads", type=int, default=None)
+    col = sub.add_parser("collect", help="concatenate job tables into metrics.tsv")
+    col.add_argument("--out", required=True)
+    col.add_argument("tables", nargs="+")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "collect":
+        collect_metrics(args.tables, args.out)
+        return 0
+    config = _load_config(args.config)
+    task_name = Path(args.task).stem
+    if args.action == "embed":
+        e = EmbedSettings.from_config(config, args.encoder).to_params() if config else {"encoder": args.encoder}
+        e.pop("encoder")
+        e["batch_size"] = args.batch_size or e.get("batch_size", 16)
+        e["device"] = args.device or e.get("device", "auto")
+        embed_task(args.task, args.encoder, args.out, checkpoint=args.checkpoint, threads=args.threads, **e)
+        return 0
+    # the same settings object as the pipeline's evaluation rules (isoclr.config.settings)
+    kw = EvaluationSettings.from_config(config, task_name, args.model).job_kwargs() if config else {}
+    if args.device:
+        kw["device"] = args.device
+    table = run_job(
+        args.task, args.model, args.fraction, args.fold, args.out, embeddings=args.embeddings,
+        checkpoint=args.checkpoint, threads=args.threads, **kw,
+    )
+    print(table.to_string(index=False))
+    return 0
+

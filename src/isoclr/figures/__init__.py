@@ -1,0 +1,1 @@
+"""Stage `figures`: the paper's figures."""

@@ -1,0 +1,1 @@
+"""Stage `homology`: merge isoform groups across species into homology sets."""

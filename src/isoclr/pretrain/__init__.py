@@ -1,0 +1,1 @@
+"""Stage `pretrain`: architecture, encoder, losses, loader and the training loop."""

@@ -1,0 +1,1 @@
+"""Stage `splits`: train/validation/test splits of the pre-training sets."""

@@ -1,0 +1,1 @@
+"""Stage `tables`: summary tables and the comparison with the paper."""

@@ -1,0 +1,1 @@
+"""Stage `tasks`: downstream task files (labels, folds, GO terms)."""
