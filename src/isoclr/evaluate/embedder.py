@@ -230,6 +230,20 @@ class Embedder:
         info = {**info, "checkpoint": str(path)}
         return cls(encoder, info, device=device, batch_size=batch_size)
 
+    @classmethod
+    def from_pretrained(cls, folder: str | os.PathLike[str], device: str | torch.device | None = None,
+                        batch_size: int = 64) -> Embedder:
+        """Load the encoder of a model folder (``model.safetensors`` + ``config.json``, written at
+        the end of pre-training or by ``isoclr export-model``; docs/models.md). A folder this
+        isoclr did not write, or that was changed, is refused with
+        :class:`isoclr.pretrain.model_folder.ModelFolderError`."""
+        from isoclr.pretrain.model_folder import load_model_folder
+
+        encoder, config = load_model_folder(folder)
+        info = {"model_config": encoder.config, "objective": config.get("objective"), "checkpoint": str(folder),
+                "model_folder": str(folder), "isoclr_version": config.get("isoclr_version")}
+        return cls(encoder, info, device=device, batch_size=batch_size)
+
     @property
     def dim(self) -> int:
         return int(self.encoder.out_dim)

@@ -689,6 +689,9 @@ def _train(s: PretrainSettings, out: Path, resume: bool, callbacks: Sequence[Ste
     if main:
         with atomic_path(out / "metrics.csv", suffix=".csv") as tmp:
             shutil.copyfile(metrics.path, tmp)
+        from isoclr.pretrain.model_folder import write_after_pretrain  # out/model/: safetensors, config, card
+
+        write_after_pretrain(out)
         log.info("%s: %d steps in %.1f s -> %s", s.name, step, time.time() - t_start, final)
     if world > 1:
         dist.barrier()
