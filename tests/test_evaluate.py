@@ -131,6 +131,21 @@ def test_network_jobs_write_tidy_tables(setup: dict[str, Path], task: str, model
     assert list(back.columns) == E.COLUMNS and len(back) == len(table)
     assert set(back["metric"]) == set(REGRESSION_METRICS if task == "reg" else MULTILABEL_METRICS)
     assert back.loc[back["metric"].isin(["mse", "auroc_micro"]), "value"].notna().all()
+    # full data, fold 0: the trained network is kept as a head folder, predicting in the label's
+    # scale: its test predictions give the job's metrics again
+    from isoclr.evaluate.heads import load_head
+    from isoclr.evaluate.metrics import compute_metrics
+    from isoclr.store.format import IsoformStore
+    from isoclr.tasks.build import TaskData
+
+    head = load_head(out.with_suffix(".head"))
+    data = TaskData.load(setup[task])
+    test = data.split(0, 1.0)[2]
+    pred = head.predict_source(IsoformStore(data.attrs["store"]), np.asarray(data.transcript)[test])
+    again = compute_metrics(data.kind, data.y[test], pred, data.label_names)
+    assert head.config["fold"] == 0 and head.config["task"] == task and head.config["model"] == model
+    for metric, value in zip(back["metric"], back["value"]):
+        assert again[metric] == pytest.approx(value, rel=1e-4, abs=1e-5, nan_ok=True), metric
 
 
 def test_identical_splits_across_models(setup: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -469,8 +469,10 @@ def evaluate_network(
     seed: int = 0,
     device: str | None = "auto",
     threads: int | None = None,
+    head_out: str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
-    """A network job: train end to end on the split (early stopping on validation), score test."""
+    """A network job: train end to end on the split (early stopping on validation), score test.
+    ``head_out``: keep the trained network there as a head folder (:mod:`isoclr.evaluate.heads`)."""
     import torch
 
     from isoclr.evaluate.finetune import Sequences, TrainConfig, train_and_predict
@@ -502,11 +504,34 @@ def evaluate_network(
         task.attrs.get("task"), model, fraction, fold, len(train), trainer.best_epoch, len(trainer.history),
     )
     metrics = compute_metrics(task.kind, task.y[test], pred, task.label_names)
+    if head_out is not None:
+        from isoclr.evaluate.heads import save_head
+
+        save_head(trainer.model, head_out, task=str(task.attrs["task"]), kind=task.kind, label_names=task.label_names,
+                  y_mean=trainer.y_mean, y_std=trainer.y_std, fold=fold, fraction=fraction, model=model,
+                  objective=_pretrained_objective(model, checkpoint), extra={
+                      "seed": int(seed), "n_train": len(train), "best_epoch": int(trainer.best_epoch),
+                      "test_metrics": {k: float(v) for k, v in metrics.items()}})
     info = task.train_info(int(fold), float(fraction))
     return tidy_metrics(
         str(task.attrs["task"]), str(task.attrs["species"]), model, fraction, fold, metrics, len(train),
         info["min_train_applied"],
     )
+
+
+def _pretrained_objective(model: str, checkpoint: str | os.PathLike[str] | None) -> str:
+    """The pre-training objective a network started from (``none`` for random initialisation)."""
+    if model != "isoclr-finetune" or checkpoint is None:
+        return "none"
+    from isoclr.pretrain.model import load_checkpoint
+
+    return str(load_checkpoint(checkpoint).get("objective", ""))
+
+
+def head_folder(out: str | os.PathLike[str], fraction: float, fold: int) -> Path | None:
+    """Where a network job keeps its trained network: ``{out without .tsv}.head/`` at full
+    training data on fold 0 (one per task and model), else None."""
+    return Path(out).with_suffix(".head") if float(fraction) == 1.0 and int(fold) == 0 else None
 
 
 def run_job(
@@ -536,6 +561,7 @@ def run_job(
         table = evaluate_network(
             task_path, model, fraction, fold, finetune=finetune, checkpoint=checkpoint,
             model_cfg=model_cfg, saluki=saluki, seed=seed, device=device, threads=threads,
+            head_out=head_folder(out, fraction, fold),
         )
     write_tsv(table, out)
     return table
