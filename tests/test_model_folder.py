@@ -21,8 +21,8 @@ from isoclr.pretrain.model import load_checkpoint
 from isoclr.simulate import SimConfig, write_simulation
 from isoclr.store.format import IsoformStore
 
-SHORT = dict(first_exon=(80, 120), last_exon=(120, 180), exon_length=(45, 90), exons_min=3, exons_max=4,
-             utr5=(20, 40), utr3_min=30, motif_copies=1)
+SHORT = {"first_exon": (80, 120), "last_exon": (120, 180), "exon_length": (45, 90), "exons_min": 3,
+         "exons_max": 4, "utr5": (20, 40), "utr3_min": 30, "motif_copies": 1}
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +35,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     _, s = P.resolve(cfg)
     P.pretrain(s, tmp / "run")
     return {"tmp": tmp, "out": tmp / "run", "ckpt": tmp / "run" / "checkpoint.pt", "folder": tmp / "run" / "model",
-            "store": Path(sim["stores"]["sim_a"]) if isinstance(sim.get("stores"), dict) else
-            sorted((tmp / "sim" / "stores").glob("*.h5"))[0]}
+            "store": sim["store_sim_a"]}
 
 
 def _is_pickle_or_torch_zip(data: bytes) -> bool:

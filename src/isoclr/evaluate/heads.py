@@ -231,9 +231,15 @@ class HeadPredictor:
 class _Encoded:
     """Sequences with their marks, the interface :meth:`HeadPredictor.predict_source` reads."""
 
-    def __init__(self, codes: list[npt.NDArray[np.uint8]], marks: list[npt.NDArray[np.uint8]]) -> None:
+    def __init__(self, codes: list[npt.NDArray[np.uint8]], marks: list[npt.NDArray[np.uint8]],
+                 cds: Sequence[tuple[int, int] | None] | None = None, ids: Sequence[str] | None = None) -> None:
         self._codes, self._marks = codes, marks
         self._lengths = np.array([len(c) for c in codes], dtype=np.int64)
+        cds = list(cds) if cds is not None else [None] * len(codes)
+        self.cds_start = np.array([c[0] if c is not None else -1 for c in cds], dtype=np.int64)
+        self.cds_end = np.array([c[1] if c is not None else -1 for c in cds], dtype=np.int64)
+        self.ids = list(ids) if ids is not None else [f"seq{i}" for i in range(len(codes))]
+        self.gene_ids = self.ids
 
     def __len__(self) -> int:
         return len(self._codes)
@@ -264,7 +270,8 @@ def sequence_marks(length: int, cds: tuple[int, int] | None, exon_ends: Sequence
 
 
 def sequence_source(seqs: Sequence[str], cds: Sequence[tuple[int, int] | None] | None = None,
-                    exon_ends: Sequence[Sequence[int] | None] | None = None) -> _Encoded:
+                    exon_ends: Sequence[Sequence[int] | None] | None = None,
+                    ids: Sequence[str] | None = None) -> _Encoded:
     """Encoded sequences with their tracks (see :meth:`HeadPredictor.predict_sequences`)."""
     n = len(seqs)
     cds = list(cds) if cds is not None else [None] * n
@@ -274,7 +281,7 @@ def sequence_source(seqs: Sequence[str], cds: Sequence[tuple[int, int] | None] |
     codes = [encode_sequence(s) for s in seqs]
     if any(len(c) == 0 for c in codes):
         raise ValueError("an empty sequence cannot be predicted")
-    return _Encoded(codes, [sequence_marks(len(c), cd, ex) for c, cd, ex in zip(codes, cds, exon_ends)])
+    return _Encoded(codes, [sequence_marks(len(c), cd, ex) for c, cd, ex in zip(codes, cds, exon_ends)], cds, ids)
 
 
 def load_head(folder: str | os.PathLike[str]) -> HeadPredictor:

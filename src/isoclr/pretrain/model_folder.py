@@ -314,7 +314,7 @@ def training_data(sets: str | os.PathLike[str] | None, splits: str | os.PathLike
         ids = table["set_id"].to_numpy(dtype=np.int64)
         ok = (ids >= 0) & (ids < n_sets)
         split_of_set[ids[ok]] = table["split"].to_numpy(dtype=object)[ok]
-    out: dict[str, Any] = {"species": species, "sets": int(n_sets), "transcripts": int(len(member_species)),
+    out: dict[str, Any] = {"species": species, "sets": int(n_sets), "transcripts": len(member_species),
                            "splits": {}}
     member_split = split_of_set[set_of_member]
     for split in sorted(set(split_of_set)):
@@ -430,7 +430,7 @@ def load_projector(folder: str | os.PathLike[str]) -> torch.nn.Module:
     if not cfg.get("projector"):
         raise ModelFolderError(f"{Path(folder) / CONFIG}: this model has no projector (objective {cfg.get('objective')})")
     tensors = read_tensors(folder, cfg)
-    proj = build_projector(arch, int(arch["h_dim"]))
+    proj = build_projector(arch, arch["h_dim"])
     load_state(proj, tensors, "projector.", str(Path(folder) / WEIGHTS))
     return proj.eval().requires_grad_(False)
 
@@ -457,10 +457,10 @@ def model_card(cfg: Mapping[str, Any]) -> str:
         "---", "library_name: isoclr", "license: mit", "tags:", "- biology", "- rna", "- mrna",
         "- contrastive-learning", "- isoclr", "pipeline_tag: feature-extraction", "---", "",
         f"# {cfg['name']}: IsoCLR mature-RNA encoder ({arch['size']}, {cfg['objective']})", "",
-        f"A dilated residual 1-D CNN that maps a mature transcript (six input tracks) to a "
-        f"{cfg['embedding_dim']}-dimensional embedding, pre-trained with the {obj} "
-        f"(the IsoCLR method, Fradkin et al. 2023, arXiv:{PAPER['arxiv']}). Written by isoclr "
-        f"{cfg['isoclr_version']}.", "",
+        (f"A dilated residual 1-D CNN that maps a mature transcript (six input tracks) to a "
+         f"{cfg['embedding_dim']}-dimensional embedding, pre-trained with the {obj} "
+         f"(the IsoCLR method, Fradkin et al. 2023, arXiv:{PAPER['arxiv']}). Written by isoclr "
+         f"{cfg['isoclr_version']}."), "",
         "## Architecture", "",
         "| | |", "|---|---|",
         f"| encoder parameters | {encoder_parameters(arch):,} |",
@@ -471,14 +471,14 @@ def model_card(cfg: Mapping[str, Any]) -> str:
         f"| embedding dimension | {cfg['embedding_dim']} (mean over the x{DOWNSAMPLE} down-sampled positions) |",
         "",
         "## Input", "",
-        "A float tensor `(batch, 6, length)` with the true lengths `(batch,)` (right padding does not "
-        "change the embedding):", "",
+        ("A float tensor `(batch, 6, length)` with the true lengths `(batch,)` (right padding does not "
+         "change the embedding):"), "",
         *[f"- channel {t['channel']} ({t['name']}): {t['meaning']}" for t in cfg["tracks"]], "",
         "## Training data", "",
     ]
     if data:
-        lines += [f"Species: {', '.join(data.get('species', [])) or 'unknown'}; {data['sets']:,} transcript sets "
-                  f"(isoform groups merged with their homologs), {data['transcripts']:,} transcripts.", "",
+        lines += [(f"Species: {', '.join(data.get('species', [])) or 'unknown'}; {data['sets']:,} transcript sets "
+                   f"(isoform groups merged with their homologs), {data['transcripts']:,} transcripts."), "",
                   "| split | sets | transcripts | per species |", "|---|---:|---:|---|"]
         for split, d in data.get("splits", {}).items():
             per = ", ".join(f"{k} {v:,}" for k, v in d["transcripts_per_species"].items())
@@ -504,22 +504,22 @@ def model_card(cfg: Mapping[str, Any]) -> str:
                      "--summary results/<study>/tables/summary.tsv` adds the study's).")
     lines += [
         "", "## Intended use and limitations", "",
-        "- Embeddings of mature mRNAs (spliced, 5' to 3') for linear probes or fine-tuning on "
-        "transcript-level properties (half-life, localisation, GO terms, ribosome load).",
+        ("- Embeddings of mature mRNAs (spliced, 5' to 3') for linear probes or fine-tuning on "
+         "transcript-level properties (half-life, localisation, GO terms, ribosome load)."),
         "- Research use only; not validated for clinical decisions.",
         "- Trained only on the species above; other clades and non-coding RNA are out of distribution.",
-        "- The coding and splice tracks matter: without a CDS or exon structure (a FASTA alone) the "
-        "embedding differs from the annotated transcript's.",
-        "- Small and demo-sized models (few steps, simulated data) exercise the pipeline and carry "
-        "no biology.", "",
+        ("- The coding and splice tracks matter: without a CDS or exon structure (a FASTA alone) the "
+         "embedding differs from the annotated transcript's."),
+        ("- Small and demo-sized models (few steps, simulated data) exercise the pipeline and carry "
+         "no biology."), "",
         "## How to load", "", "```python",
         "from isoclr.evaluate.embedder import Embedder", "",
         "emb = Embedder.from_pretrained(\"path/to/this/folder\")",
         "df = emb.embed_sequences({\"tx1\": \"ATGGCC...\"})  # or embed_fasta / embed_genome / embed_store",
         "X = df.filter(regex=r\"^h_\").to_numpy()", "```", "",
-        "Without isoclr's helpers: `isoclr.pretrain.model_folder.load_model_folder(folder)` returns "
-        "`(encoder, config)`; the tensors are plain safetensors (`encoder.*`, `projector.*`), readable "
-        "with `safetensors.torch.load_file`.", "",
+        ("Without isoclr's helpers: `isoclr.pretrain.model_folder.load_model_folder(folder)` returns "
+         "`(encoder, config)`; the tensors are plain safetensors (`encoder.*`, `projector.*`), readable "
+         "with `safetensors.torch.load_file`."), "",
         "## Citation", "", "```bibtex",
         "@article{fradkin2023isoclr,",
         f"  title   = {{{PAPER['title']}}},",
