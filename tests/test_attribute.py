@@ -12,33 +12,16 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from isoclr.cli import main as cli_main
-from isoclr.core.encoding import decode_sequence
-from isoclr.evaluate.attribute import attribute, ism, read_attributions, write_attributions
+from isoclr.evaluate.attribute import (
+    attribute,
+    ism,
+    planted_motif_transcripts,
+    read_attributions,
+    write_attributions,
+)
 from isoclr.evaluate.finetune import EncoderWithHead, Sequences, TrainConfig, Trainer
 from isoclr.evaluate.heads import load_head, save_head, sequence_source
 from isoclr.pretrain.model import build_encoder
-
-MOTIF = "TATTTAT"  # an AU-rich element; each copy in the 3'UTR adds 1 to the label
-
-
-def _planted(n: int, seed: int) -> tuple[list[str], list[tuple[int, int]], list[np.ndarray], np.ndarray]:
-    """Random transcripts (5'UTR 30 nt, CDS 90 nt, 3'UTR the rest) with 0-2 motif copies in the
-    3'UTR; label = copies + noise. Returns sequences, CDS, motif masks, labels."""
-    rng = np.random.default_rng(seed)
-    seqs, cds, masks, y = [], [], [], []
-    for _ in range(n):
-        length = int(rng.integers(180, 260))
-        s = list(decode_sequence(rng.integers(0, 4, length)))
-        k = int(rng.integers(0, 3))
-        mask = np.zeros(length, bool)
-        for p in rng.choice(np.arange(125, length - 10, 12), size=k, replace=False):
-            s[p : p + len(MOTIF)] = MOTIF
-            mask[p : p + len(MOTIF)] = True
-        seqs.append("".join(s))
-        cds.append((30, 120))
-        masks.append(mask)
-        y.append(k + 0.1 * rng.normal())
-    return seqs, cds, masks, np.asarray(y)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +29,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A tiny encoder + linear head trained on planted-motif transcripts, kept as a head folder."""
     torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("attr")
-    seqs, cds, masks, y = _planted(320, seed=0)
+    seqs, cds, masks, y = planted_motif_transcripts(320, seed=0)  # TATTTAT copies in the 3'UTR
     src = sequence_source(seqs, cds)
     data = Sequences([src.codes(i) for i in range(len(src))], [src.marks(i) for i in range(len(src))])
     torch.manual_seed(1)

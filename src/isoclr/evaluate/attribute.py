@@ -247,6 +247,33 @@ class _One:
 
 
 # ---------------------------------------------------------------------------------------------
+# a planted signal (the validation of tests/test_attribute.py and benchmarks/bench_attribute.py)
+# ---------------------------------------------------------------------------------------------
+def planted_motif_transcripts(n: int, seed: int, motif: str = "TATTTAT", max_copies: int = 2
+                              ) -> tuple[list[str], list[tuple[int, int]], list[npt.NDArray[np.bool_]], npt.NDArray[np.float64]]:
+    """Random transcripts (5'UTR 30 nt, CDS 90 nt, 3'UTR to 180-260 nt) with 0..``max_copies``
+    copies of ``motif`` at random 3'UTR positions; label = copies + N(0, 0.1). Returns the
+    sequences, their CDS, the motif positions (bool masks) and the labels."""
+    from isoclr.core.encoding import decode_sequence
+
+    rng = np.random.default_rng(seed)
+    seqs, cds, masks, y = [], [], [], []
+    for _ in range(n):
+        length = int(rng.integers(180, 260))
+        s = list(decode_sequence(rng.integers(0, 4, length)))
+        k = int(rng.integers(0, max_copies + 1))
+        mask = np.zeros(length, dtype=bool)
+        for p in rng.choice(np.arange(125, length - len(motif) - 3, len(motif) + 5), size=k, replace=False):
+            s[p : p + len(motif)] = motif
+            mask[p : p + len(motif)] = True
+        seqs.append("".join(s))
+        cds.append((30, 120))
+        masks.append(mask)
+        y.append(k + 0.1 * rng.normal())
+    return seqs, cds, masks, np.asarray(y)
+
+
+# ---------------------------------------------------------------------------------------------
 # files
 # ---------------------------------------------------------------------------------------------
 _STR = ("transcript_id", "gene_id", "nucleotide", "region")
@@ -341,6 +368,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--annotation", help="annotation (GTF, GFF3, genePred, refFlat, BED12) for --genome or --transcripts")
     parser.add_argument("--format", default="auto", help="annotation format (default: auto-detect)")
     parser.add_argument("--ids", default=None, help="comma-separated transcript ids to attribute (default: all)")
+    parser.add_argument("--limit", type=int, default=None, help="attribute at most N transcripts (the first chosen)")
     parser.add_argument("--methods", default="ism,ig", help=f"comma-separated, of {', '.join(METHODS)} (default ism,ig)")
     parser.add_argument("--output", default=None, help="which output of a multi-label head (name or index; default the first)")
     parser.add_argument("--ig-steps", type=int, default=32, help="integrated-gradients steps (default 32)")
@@ -381,6 +409,8 @@ def run(args: argparse.Namespace) -> int:
 
     def go(source: Any, where: str) -> Attributions:
         idx = _pick(_ids_of(source)[0], args.ids, where)
+        if args.limit is not None:
+            idx = idx[: max(int(args.limit), 0)]
         return attribute(head, source, idx, methods, output, args.ig_steps, progress=sys.stderr.isatty())
 
     if args.store:
