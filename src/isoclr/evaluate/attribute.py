@@ -70,18 +70,22 @@ def _tracks(codes: npt.NDArray[np.uint8], marks: npt.NDArray[np.uint8], device: 
 
 @torch.no_grad()
 def ism(head: Any, codes: npt.NDArray[np.uint8], marks: npt.NDArray[np.uint8], output: int = 0,
-        max_tokens: int = 1_000_000) -> tuple[float, npt.NDArray[np.float64]]:
+        max_tokens: int = 1_000_000, positions: npt.ArrayLike | None = None) -> tuple[float, npt.NDArray[np.float64]]:
     """``(reference prediction, delta (L, 4))``: the prediction change of every substitution.
 
-    ``3 L`` substituted copies run in batches of at most ``max_tokens`` nucleotides.
+    ``3 L`` substituted copies (``3 len(positions)`` when given; other rows stay 0) run in
+    batches of at most ``max_tokens`` nucleotides.
     """
     dev = head.device
     L = len(codes)
     x = _tracks(codes, marks, dev)
     length = torch.tensor([L], device=dev)
     ref = float(head.forward(x[None], length)[0, output])
-    pos = np.repeat(np.arange(L), 3)
-    alt = _ALT[np.minimum(codes, 4)[pos], np.tile(np.arange(3), L)]
+    where = np.arange(L) if positions is None else np.unique(np.asarray(positions, dtype=np.int64))
+    if len(where) and (where[0] < 0 or where[-1] >= L):
+        raise ValueError(f"ism: positions must be in [0, {L})")
+    pos = np.repeat(where, 3)
+    alt = _ALT[np.minimum(codes, 4)[pos], np.tile(np.arange(3), len(where))]
     preds = np.empty(len(pos), dtype=np.float64)
     rows = max(1, int(max_tokens) // max(L, 1))
     for s in range(0, len(pos), rows):
