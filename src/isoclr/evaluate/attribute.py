@@ -70,7 +70,7 @@ def _tracks(codes: npt.NDArray[np.uint8], marks: npt.NDArray[np.uint8], device: 
 
 @torch.no_grad()
 def ism(head: Any, codes: npt.NDArray[np.uint8], marks: npt.NDArray[np.uint8], output: int = 0,
-        max_tokens: int = 1_000_000, positions: npt.ArrayLike | None = None) -> tuple[float, npt.NDArray[np.float64]]:
+        max_tokens: int = 65_536, positions: npt.ArrayLike | None = None) -> tuple[float, npt.NDArray[np.float64]]:
     """``(reference prediction, delta (L, 4))``: the prediction change of every substitution.
 
     ``3 L`` substituted copies (``3 len(positions)`` when given; other rows stay 0) run in
@@ -178,7 +178,7 @@ def _ids_of(source: Any) -> tuple[list[str], list[str]]:
 
 
 def attribute(head: Any, source: Any, indices: npt.ArrayLike | None = None, methods: Sequence[str] = ("ism", "ig"),
-              output: int | str | None = None, n_steps: int = 32, max_tokens: int = 1_000_000,
+              output: int | str | None = None, n_steps: int = 32, max_tokens: int = 65_536,
               progress: bool = False) -> Attributions:
     """Attributions of ``head`` for transcripts ``indices`` (all when None) of ``source`` (a store,
     :class:`isoclr.evaluate.embedder.FastaSequences`, or :func:`isoclr.evaluate.heads.sequence_source`)."""
@@ -378,6 +378,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ig-steps", type=int, default=32, help="integrated-gradients steps (default 32)")
     parser.add_argument("--out", required=True, help="attributions file; the extension chooses .h5, .npz, .parquet or .tsv")
     parser.add_argument("--figures", default=None, help="folder for one PNG (and PDF) per transcript")
+    parser.add_argument("--batch-tokens", type=int, default=65_536,
+                        help="nucleotides per in-silico mutagenesis batch (default 65536; larger on a GPU)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
 
@@ -415,7 +417,8 @@ def run(args: argparse.Namespace) -> int:
         idx = _pick(_ids_of(source)[0], args.ids, where)
         if args.limit is not None:
             idx = idx[: max(int(args.limit), 0)]
-        return attribute(head, source, idx, methods, output, args.ig_steps, progress=sys.stderr.isatty())
+        return attribute(head, source, idx, methods, output, args.ig_steps, args.batch_tokens,
+                         progress=sys.stderr.isatty())
 
     if args.store:
         att = go(IsoformStore(args.store), args.store)
