@@ -27,8 +27,8 @@ import torch
 import yaml
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-SHORT = dict(first_exon=(80, 120), last_exon=(120, 180), exon_length=(45, 90), exons_min=3, exons_max=4,
-             utr5=(20, 40), utr3_min=30, motif_copies=1)
+SHORT = {"first_exon": (80, 120), "last_exon": (120, 180), "exon_length": (45, 90), "exons_min": 3, "exons_max": 4,
+         "utr5": (20, 40), "utr3_min": 30, "motif_copies": 1}
 STEPS, ACCUMULATE, LOG_EVERY = 4, 2, 2
 MODES = ("no_sync", "sync_every_micro_batch")
 

@@ -21,8 +21,8 @@ and at the end: an atomic checkpoint (model, projector / MLM head, optimiser, sc
 sampler position, RNG states, step, and the run's fingerprint: every training setting and the
 sha256 of the input files), so ``--resume`` continues exactly, and only the same run: a
 checkpoint with another fingerprint is discarded (the folder cleaned, the log says why). A
-non-finite loss stops the run with a clear message and leaves the last good checkpoint
-untouched. The run holds an exclusive lock on the folder (``.lock``): a second run into it
+non-finite loss stops the run at the next step that logs or saves, with a message naming the
+step where it appeared; no checkpoint is written after it, so the last good one is kept. The run holds an exclusive lock on the folder (``.lock``): a second run into it
 fails at once.
 
 The loop is flat, one function per job: :func:`set_up` (data, model, optimiser, schedule),
@@ -42,7 +42,6 @@ learning rate, throughput in real nucleotides per second over all processes, ela
 ETA), in every launch mode; the interactive progress bar only when stderr is a terminal and
 ``ISOCLR_PROGRESS_BAR`` is not ``0`` (the pipeline sets 0, so its jobs log lines, no bar).
 """
-
 
 from __future__ import annotations
 
@@ -154,6 +153,8 @@ def setup_distributed(device_pref: str) -> tuple[int, int, torch.device]:
 
 
 def training_data(s: PretrainSettings, world: int, rank: int) -> dict[str, Any]:
+    """This process's data: the sets, the training and validation samplers (its share of every
+    batch), the view-pair dataset and the set-weight normaliser; clear errors for unusable splits."""
     sets = L.TranscriptSets.load(s.sets, s.stores)  # type: ignore[arg-type]
     splits = L.read_splits(s.splits, sets.n_sets)  # type: ignore[arg-type]
     train_ids = L.select_sets(sets, splits, "train", s.splits)
