@@ -141,11 +141,15 @@ def kmers(head_path: str, task_path: str, n: int, methods: list[str], ig_steps: 
                                  ("TGTAHATA (Pumilio)", 8, r"TGTA[ACT]ATA")):
             win = _windows(att.table, m, k)
             hit = win["kmer"].str.fullmatch(pattern).to_numpy()
+            gc = win["kmer"].str.count("[GC]").to_numpy()
+            same = np.isin(gc, np.unique(gc[hit]))  # windows with a G/C count of the motif's windows
             row = {"method": m, "element": name, "windows": int(hit.sum()), "all_windows": len(win),
                    "mean_motif": float(win.loc[hit, "mean"].mean()) if hit.any() else float("nan"),
                    "mean_other": float(win.loc[~hit, "mean"].mean()),
                    "mean_3utr_position": utr_mean,
-                   "auroc_motif_vs_other": float(roc_auc_score(hit, win["mean"])) if 0 < hit.sum() < len(hit) else float("nan")}
+                   "auroc_motif_vs_other": float(roc_auc_score(hit, win["mean"])) if 0 < hit.sum() < len(hit) else float("nan"),
+                   "auroc_vs_same_gc": (float(roc_auc_score(hit[same], win["mean"].to_numpy()[same]))
+                                        if 0 < hit[same].sum() < same.sum() else float("nan"))}
             if k == 5:
                 per = win.groupby("kmer")["mean"].agg(["mean", "size"])
                 per = per[(per["size"] >= 20) & per.index.str.fullmatch("[ACGT]+")]
@@ -153,6 +157,9 @@ def kmers(head_path: str, task_path: str, n: int, methods: list[str], ig_steps: 
                 row["ATTTA rank among 5-mers (1 = most negative)"] = (
                     f"{int(order['ATTTA'])} of {len(per)}" if "ATTTA" in per.index else "n/a")
                 row["most_negative_5mers"] = ", ".join(per["mean"].nsmallest(8).index)
+                at_only = per[~per.index.str.contains("[GC]")]  # the 5-mers of ATTTA's composition class
+                row["ATTTA rank among A/T-only 5-mers"] = (
+                    f"{int(at_only['mean'].rank()['ATTTA'])} of {len(at_only)}" if "ATTTA" in at_only.index else "n/a")
             out.append(row)
     return pd.DataFrame(out), info
 
@@ -219,7 +226,9 @@ def main() -> int:
                 f"{info['transcripts']} fold-0 test transcripts of `{info['task']}` ({info['nt']:,} nt, "
                 f"{info['utr3_nt']:,} in 3'UTRs), attributed in {info['wall_s']:.0f} s wall / {info['cpu_s']:.0f} s "
                 "CPU. A window's score is the mean attribution of its positions; negative = the sequence lowers the "
-                "predicted half-life. AUROC < 0.5: motif windows score lower than other windows of the same length."),
+                "predicted half-life. AUROC < 0.5: motif windows score lower than other windows of the same length "
+                "(`auroc_vs_same_gc`: only windows with the motif windows' G/C count, so AU-richness alone does not "
+                "count)."),
                "", _md(k), ""]
     out.with_suffix(".md").write_text("\n".join(md))
     print(out.with_suffix(".md"))
