@@ -65,7 +65,8 @@ def draw_attribution(att: Any, transcript_id: str, out: str | os.PathLike[str], 
     top = fig.add_subplot(grid[0])  # the transcript's regions as a bar
     for name, a, b in _spans(region):
         top.axvspan(a + 0.5, b + 0.5, color=REGION_COLOURS.get(name, "#BBBBBB"), alpha=0.6, lw=0)
-        top.text((a + b) / 2 + 0.5, 0.5, REGION_LABELS.get(name, name), ha="center", va="center", fontsize=9)
+        if b - a >= 0.04 * len(pos):  # a label only where it fits
+            top.text((a + b) / 2 + 0.5, 0.5, REGION_LABELS.get(name, name), ha="center", va="center", fontsize=9)
     top.set_xlim(0.5, len(pos) + 0.5)
     top.set_axis_off()
     for k, m in enumerate(methods):
