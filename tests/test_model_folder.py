@@ -169,3 +169,13 @@ def test_a_crafted_tensor_file_is_refused(run: dict, tmp_path: Path) -> None:
     weights.unlink()
     with pytest.raises(MF.ModelFolderError, match="missing"):
         MF.load_model_folder(folder)
+
+
+def test_a_different_run_in_the_folder_removes_the_old_model_folder(run: dict, tmp_path: Path) -> None:
+    from isoclr.pretrain.state import clean
+
+    out = tmp_path / "run"
+    shutil.copytree(run["out"], out)
+    assert (out / "model" / "model.safetensors").exists()
+    clean(out)  # what a fresh, different run does first: no stale model/ beside its new checkpoints
+    assert not (out / "model").exists() and not (out / "checkpoint.pt").exists()

@@ -248,7 +248,7 @@ def folder_lock(out: Path) -> Iterator[None]:
 
 def clean(out: Path) -> None:
     """Remove what an earlier, different run left in ``out`` (checkpoints, curves, logs)."""
-    for name in ("checkpoints", "tensorboard"):
+    for name in ("checkpoints", "tensorboard", "model"):  # model/: the model folder of the old run
         shutil.rmtree(out / name, ignore_errors=True)
     for name in ("checkpoint.pt", "metrics.csv", "config.yaml", "curves.pdf", "curves.png"):
         (out / name).unlink(missing_ok=True)
