@@ -101,6 +101,35 @@ def read_aliases(path: str | os.PathLike[str]) -> dict[str, str]:
     return out
 
 
+def run_stage(settings: Mapping[str, Any], out: str | os.PathLike[str], stats: str | os.PathLike[str], *,
+              genome: str | None = None, transcripts: str | None = None, annotation: str | None = None,
+              gene_map: str | None = None) -> dict[str, dict[str, Any]]:
+    """The store rule: one species store from the settings' params
+    (:class:`isoclr.config.settings.StoreSettings`) and its inputs: a genome and an annotation,
+    transcripts and an annotation (and a gene map), or transcripts alone (GENCODE headers)."""
+    s = dict(settings)
+    filters = {k: s[k] for k in ("max_length", "chromosomes_include", "chromosomes_exclude", "biotypes")}
+    if transcripts and not annotation:
+        from isoclr.store.gencode import build_store_from_gencode
+
+        result = build_store_from_gencode(transcripts, s["species"], out, provenance=s["provenance"], **filters)
+    elif transcripts:
+        from isoclr.store.transcriptome import build_store_from_transcripts, read_gene_map
+
+        gm = s["gene_map"] or {}
+        result = build_store_from_transcripts(
+            transcripts, annotation, s["species"], out, fmt=s["format"], provenance=s["provenance"],
+            gene_map=read_gene_map(gene_map, gm.get("gene_column"), gm.get("name_column")) if gene_map else None,
+            **filters)
+    else:
+        if genome is None or annotation is None:
+            raise ValueError(f"store {s['species']}: needs a genome and an annotation, or transcripts")
+        result = build_store(genome, annotation, s["species"], out, fmt=s["format"], aliases=s["aliases"],
+                             provenance=s["provenance"], strict=s["strict"], **filters)
+    write_stats(result, stats)
+    return result
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--genome", help="genome FASTA, plain or gzip/bgzip")
