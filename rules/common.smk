@@ -146,14 +146,20 @@ def homology_inputs(within_species=False):
 
 def homology_outputs():
     """The ortholog pairs, when config homology.orthologs names two species."""
-    return {"orthologs": results("homology", "orthologs.tsv")} if S.HomologySettings.from_config(config).orthologs else {}
+    return (
+        {"orthologs": results("homology", "orthologs.tsv")}
+        if S.HomologySettings.from_config(config).orthologs
+        else {}
+    )
 
 
 def splits_orthologs():
     """(input, output) of the splits stage for the held-out ortholog pairs, when configured."""
     if not homology_outputs():
         return {}, {}
-    return {"orthologs": results("homology", "orthologs.tsv")}, {"heldout": results("splits", "heldout_orthologs.tsv")}
+    return {"orthologs": results("homology", "orthologs.tsv")}, {
+        "heldout": results("splits", "heldout_orthologs.tsv")
+    }
 
 
 # --- a pre-training model's own species and homology sets (config pretrain.models.NAME) --------
@@ -165,8 +171,10 @@ def model_data(model):
     variant = MODEL_SETS[model]
     if variant is None:
         return {"sets": results("homology", "sets.h5"), "splits": results("splits", "splits.tsv")}
-    return {"sets": results("splits", "models", variant, "sets.h5"),
-            "splits": results("splits", "models", variant, "splits.tsv")}
+    return {
+        "sets": results("splits", "models", variant, "sets.h5"),
+        "splits": results("splits", "models", variant, "splits.tsv"),
+    }
 
 
 def variant_sets(wildcards):
@@ -376,10 +384,14 @@ def figure_labels():
 # --- targets ---------------------------------------------------------------------------------
 def data_targets():
     """The data stage's outputs: every species store, the transcript sets and the splits."""
-    return [store_path(sp) for sp in SPECIES] + [
-        results("homology", "sets.h5"),
-        results("splits", "splits.tsv"),
-    ] + list(splits_orthologs()[1].values())
+    return (
+        [store_path(sp) for sp in SPECIES]
+        + [
+            results("homology", "sets.h5"),
+            results("splits", "splits.tsv"),
+        ]
+        + list(splits_orthologs()[1].values())
+    )
 
 
 def pretrain_targets():

@@ -5,9 +5,9 @@ rule homology:
     input:
         **homology_inputs(),
     output:
+        **homology_outputs(),
         sets=results("homology", "sets.h5"),
         stats=results("homology", "sets.stats.tsv"),
-        **homology_outputs(),
     log:
         log_path("homology", "sets.log"),
     benchmark:

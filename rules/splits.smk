@@ -3,13 +3,13 @@
 
 rule splits:
     input:
-        sets=results("homology", "sets.h5"),
         **splits_orthologs()[0],
+        sets=results("homology", "sets.h5"),
     output:
+        **splits_orthologs()[1],
         splits=results("splits", "splits.tsv"),
         genes=results("splits", "genes.tsv"),
         summary=results("splits", "summary.tsv"),
-        **splits_orthologs()[1],
     log:
         log_path("splits", "splits.log"),
     benchmark:

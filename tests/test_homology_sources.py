@@ -147,3 +147,13 @@ def test_run_stage_writes_the_pairs(example: dict, tmp_path: Path) -> None:
               tmp_path / "sets.h5", tmp_path / "sets.stats.tsv", tmp_path / "orthologs.tsv")
     table = pd.read_csv(tmp_path / "orthologs.tsv", sep="\t")
     assert len(table) == 3 and list(table.columns[:3]) == ["set_id", "species_a", "gene_a"]
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "homology" / "homologene_b68"
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="curated data collection not available")
+def test_homologene_copy_is_the_curated_set() -> None:
+    ours = Path(__file__).resolve().parents[1] / "resources" / "human_mouse_mrna"
+    for name in ("homologene_human_mouse.tsv.gz", "LICENSE.homologene.md"):
+        assert (ours / name).read_bytes() == (SHARED / name).read_bytes(), name
