@@ -157,3 +157,23 @@ def test_homologene_copy_is_the_curated_set() -> None:
     ours = Path(__file__).resolve().parents[1] / "resources" / "human_mouse_mrna"
     for name in ("homologene_human_mouse.tsv.gz", "LICENSE.homologene.md"):
         assert (ours / name).read_bytes() == (SHARED / name).read_bytes(), name
+
+
+def test_cli_homology_and_splits(example: dict, tmp_path: Path) -> None:
+    from isoclr.cli import main as cli_main
+
+    st = example["stores"]
+    common = ["homology", "--store", f"human={st['human']}", "--store", f"mouse={st['mouse']}",
+              "--source", f"homologene=taxon_groups:{example['table']}",
+              "--entrez-ids", f"human={example['ids']}:entrez_gene_id:ensembl_gene_id"]
+    assert cli_main([*common, "--out", str(tmp_path / "sets.h5"), "--orthologs", "human,mouse"]) == 0
+    assert len(pd.read_csv(tmp_path / "orthologs.tsv", sep="\t")) == 3
+    assert cli_main([*common, "--out", str(tmp_path / "apart.h5"), "--within-species"]) == 0
+    assert cli_main(["splits", "--sets", str(tmp_path / "sets.h5"), "--seed", "1", "--out", str(tmp_path / "s.tsv"),
+                     "--genes", str(tmp_path / "g.tsv"), "--orthologs", str(tmp_path / "orthologs.tsv"),
+                     "--heldout", str(tmp_path / "held.tsv"), "--train", "0.4", "--validation", "0.3", "--test", "0.3"]) == 0
+    held = pd.read_csv(tmp_path / "held.tsv", sep="\t")
+    assert set(held["split"]) <= {"validation", "test"}
+    assert cli_main(["splits", "--sets", str(tmp_path / "apart.h5"), "--inherit", str(tmp_path / "g.tsv"),
+                     "--species", "human", "--out-sets", str(tmp_path / "h.h5"), "--out", str(tmp_path / "h.tsv")]) == 0
+    assert len(pd.read_csv(tmp_path / "h.tsv", sep="\t")) == 5

@@ -546,16 +546,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="symbols shared by more genes than this are not joined")
     parser.add_argument("--out", required=True, help="output sets.h5")
     parser.add_argument("--stats", default=None, help="stats TSV (default: OUT with .stats.tsv)")
+    parser.add_argument("--entrez-ids", action="append", default=[], metavar="SPECIES=PATH:ENTREZ_COL:GENE_COL",
+                        help="a table giving each store gene of SPECIES its Entrez id, for taxon_groups "
+                        "sources (TSV with a header; repeat per species)")
+    parser.add_argument("--within-species", action="store_true",
+                        help="species kept apart: use only the sources restricted to one species")
+    parser.add_argument("--orthologs", metavar="A,B", help="also write the gene pairs of species A x B "
+                        "linked directly by a source (--orthologs-out)")
+    parser.add_argument("--orthologs-out", help="orthologs.tsv (default: beside OUT)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from isoclr.homology.sources import orthologs_table, read_entrez_map
+
     stores = _kv(args.store, "--store")
     taxids = {k: int(v) for k, v in _kv(args.taxid, "--taxid").items()}
     sources = [Source.parse(s) for s in args.source]
+    if args.within_species:
+        sources = within_species_sources(sources)
+    entrez = {}
+    for sp, spec in _kv(args.entrez_ids, "--entrez-ids").items():
+        parts = spec.rsplit(":", 2)
+        if len(parts) != 3 or not all(parts):
+            raise ValueError(f"--entrez-ids {sp}={spec}: expected SPECIES=PATH:ENTREZ_COLUMN:GENE_COLUMN")
+        entrez[sp] = read_entrez_map(*parts)
     sets = build_sets(stores, sources, taxids=taxids, join_symbols=not args.no_symbol_join,
-                      max_genes_per_symbol=args.max_genes_per_symbol)
+                      max_genes_per_symbol=args.max_genes_per_symbol, entrez_ids=entrez)
     stats = args.stats or re.sub(r"\.h5$", "", args.out) + ".stats.tsv"
     write_sets(sets, args.out, stats)
+    if args.orthologs:
+        pair = args.orthologs.split(",")
+        if len(pair) != 2:
+            raise ValueError(f"--orthologs {args.orthologs!r}: expected two species A,B")
+        out = args.orthologs_out or str(Path(args.out).with_name("orthologs.tsv"))
+        with atomic_path(out, suffix=".tsv") as tmp:
+            orthologs_table(sets, *pair).to_csv(tmp, sep="\t", index=False)
     log.info("%d genes in %d sets -> %s", len(sets.gene_id), sets.n_sets, args.out)
     return 0
 

@@ -107,7 +107,7 @@ def write_tsv(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
 
 
 def run_stage(settings: Mapping[str, Any], sets: str | os.PathLike[str], out_splits: str | os.PathLike[str],
-              out_genes: str | os.PathLike[str], out_summary: str | os.PathLike[str],
+              out_genes: str | os.PathLike[str], out_summary: str | os.PathLike[str] | None,
               orthologs: str | os.PathLike[str] | None = None, heldout: str | os.PathLike[str] | None = None) -> None:
     """The splits rule: the splits, genes and summary tables from the settings' params
     (:class:`isoclr.config.settings.SplitsSettings`); with ``orthologs`` (the homology stage's
@@ -115,7 +115,8 @@ def run_stage(settings: Mapping[str, Any], sets: str | os.PathLike[str], out_spl
     splits, genes, summary = make_splits(sets, settings["fractions"], settings["seed"], settings["weight"])
     write_tsv(splits, out_splits)
     write_tsv(genes, out_genes)
-    write_tsv(summary, out_summary)
+    if out_summary:
+        write_tsv(summary, out_summary)
     log.info("splits by %s:\n%s", settings["weight"], summary.to_string(index=False))
     if orthologs is not None and heldout is not None:
         pairs = pd.read_csv(orthologs, sep="\t", dtype=str, keep_default_na=False)
@@ -146,20 +147,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test", type=float, default=0.1, help="fraction for testing")
     parser.add_argument("--weight", choices=WEIGHTS, default="transcripts",
                         help="what the fractions count: transcripts (default), genes or sets")
-    parser.add_argument("--seed", type=int, required=True, help="random seed (ties in set order)")
+    parser.add_argument("--seed", type=int, help="random seed (ties in set order); required unless --inherit")
     parser.add_argument("--out", required=True, help="splits.tsv (set_id, split)")
-    parser.add_argument("--genes", required=True, help="genes.tsv (species, gene_id, set_id, split)")
+    parser.add_argument("--genes", help="genes.tsv (species, gene_id, set_id, split); required unless --inherit")
     parser.add_argument("--summary", default=None, help="optional summary TSV (counts per split)")
+    parser.add_argument("--orthologs", help="orthologs.tsv of `isoclr homology --orthologs`: write the "
+                        "pairs held out of training (one-to-one) to --heldout")
+    parser.add_argument("--heldout", help="heldout_orthologs.tsv (with --orthologs)")
+    m = parser.add_argument_group("a model's own sets on an existing split")
+    m.add_argument("--inherit", metavar="GENES.tsv", help="instead of splitting: give each set of --sets "
+                   "the split its genes have in this genes table (made on the sets joined by orthology); "
+                   "writes --out-sets and --out")
+    m.add_argument("--species", action="append", default=[], help="with --inherit: keep only these species (repeat)")
+    m.add_argument("--out-sets", help="with --inherit: the model's sets.h5")
 
 
 def run(args: argparse.Namespace) -> int:
+    if bool(args.orthologs) != bool(args.heldout):
+        raise ValueError("--orthologs and --heldout go together")
+    if args.inherit:
+        if not args.out_sets:
+            raise ValueError("--inherit needs --out-sets (the model's sets.h5)")
+        write_model_sets(args.sets, args.inherit, args.species, args.out_sets, args.out)
+        return 0
+    if args.seed is None or not args.genes:
+        raise ValueError("--seed and --genes are required (unless --inherit)")
     fractions = {"train": args.train, "validation": args.validation, "test": args.test}
-    splits, genes, summary = make_splits(args.sets, fractions, args.seed, args.weight)
-    write_tsv(splits, args.out)
-    write_tsv(genes, args.genes)
-    if args.summary:
-        write_tsv(summary, args.summary)
-    log.info("splits by %s:\n%s", args.weight, summary.to_string(index=False))
+    settings = {"fractions": fractions, "seed": args.seed, "weight": args.weight}
+    run_stage(settings, args.sets, args.out, args.genes, args.summary, args.orthologs, args.heldout)
     return 0
 
 
