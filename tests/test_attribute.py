@@ -3,6 +3,7 @@ motif found by both, every file format, the command and its figure."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +26,10 @@ from isoclr.pretrain.model import build_encoder
 
 
 @pytest.fixture(scope="module")
-def planted(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """A tiny encoder + linear head trained on planted-motif transcripts, kept as a head folder."""
-    torch.set_num_threads(1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same arithmetic on every machine (and a fair share of a busy one)
     tmp = tmp_path_factory.mktemp("attr")
     seqs, cds, masks, y = planted_motif_transcripts(320, seed=0)  # TATTTAT copies in the 3'UTR
     src = sequence_source(seqs, cds)
@@ -38,7 +40,8 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> dict:
     trainer = Trainer(net, "regression", cfg, seed=1, device="cpu").fit(data, y, np.arange(260), np.arange(260, 320))
     save_head(trainer.model, tmp / "head", task="planted", kind="regression", label_names=["copies"],
               y_mean=trainer.y_mean, y_std=trainer.y_std)
-    return {"tmp": tmp, "head": load_head(tmp / "head"), "seqs": seqs, "cds": cds, "masks": masks, "y": y}
+    yield {"tmp": tmp, "head": load_head(tmp / "head"), "seqs": seqs, "cds": cds, "masks": masks, "y": y}
+    torch.set_num_threads(threads)
 
 
 def test_the_planted_motif_is_found_by_both_methods(planted: dict) -> None:
