@@ -27,7 +27,13 @@ import torch
 from isoclr.cli import main as cli_main
 from isoclr.pretrain.model import build_encoder, save_checkpoint
 from isoclr.store.annotation import Annotation, read_annotation
-from isoclr.variants.effects import CODON_TABLE, Genome, load_transcripts, map_variants, check_reference
+from isoclr.variants.effects import (
+    CODON_TABLE,
+    Genome,
+    check_reference,
+    load_transcripts,
+    map_variants,
+)
 from isoclr.variants.score import EncoderModel, load_model, score_variants
 from isoclr.variants.vcf import read_vcf
 
@@ -269,7 +275,7 @@ def lift_gtf(src: Path, dest: Path, records: list[dict]) -> Path:
 
 
 def run(cmd: list[str]) -> None:
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    res = subprocess.run(cmd, check=False, capture_output=True, text=True)
     assert res.returncode == 0, f"{' '.join(cmd)}: {res.stderr[-2000:]}"
 
 
@@ -411,3 +417,176 @@ def check_consequences(oracle: dict) -> int:
             assert (f.consequence == "stop_gained") == (alt_p[diff[0]] == "*")
         checked += 1
     return checked
+
+
+# ---------------------------------------------------------------------------------------------
+# bad records, the model, scoring and the command (the human excerpt, a tiny random encoder)
+# ---------------------------------------------------------------------------------------------
+HEADER = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+
+
+class GCHead:
+    """A stand-in fine-tuned head: the GC fraction of the CDS (or of the whole sequence)."""
+
+    def predict_sequences(self, seqs: list[str], cds: list[tuple[int, int] | None]) -> np.ndarray:
+        out = []
+        for s, c in zip(seqs, cds):
+            part = s[c[0]:c[1]] if c else s
+            out.append((part.count("G") + part.count("C")) / max(len(part), 1))
+        return np.asarray(out)
+
+
+@pytest.fixture(scope="module")
+def human(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    tmp = tmp_path_factory.mktemp("variants_human")
+    fa = tmp / "genome.fa"
+    with gzip.open(DEMO / "human" / "genome.fa.gz", "rb") as fi, open(fa, "wb") as fo:
+        shutil.copyfileobj(fi, fo)
+    # a small annotation: the chr19 transcripts of 8 genes
+    with gzip.open(DEMO / "human" / "annotation.gtf.gz", "rt") as fi:
+        rows = [line for line in fi if line.startswith("chr19\t")]
+    genes = list(dict.fromkeys(re.search(r'gene_id "([^"]+)"', r).group(1) for r in rows))[10:18]
+    gtf = tmp / "small.gtf"
+    gtf.write_text("".join(r for r in rows if re.search(r'gene_id "([^"]+)"', r).group(1) in genes))
+    torch.manual_seed(0)
+    save_checkpoint(tmp / "ckpt.pt", build_encoder(TINY), "dcl")
+    genome = read_fasta(fa)
+    ann = read_annotation(gtf)
+    return {"tmp": tmp, "fa": fa, "gtf": gtf, "ckpt": tmp / "ckpt.pt", "genome": genome, "ann": ann}
+
+
+def exon_snvs(h: dict, n: int) -> list[str]:
+    """VCF lines: an SNV in the middle of the first exon of ``n`` transcripts, and one mid-intron."""
+    out = []
+    tx, ex = h["ann"].transcripts, h["ann"].exons
+    for i in range(n):
+        e = ex[ex["tx"] == i].iloc[0]
+        g = int((e["start"] + e["end"]) // 2)
+        b = h["genome"][tx["chrom"].iat[i]][g]
+        out.append(f"{tx['chrom'].iat[i]}\t{g + 1}\texon{i}\t{b}\t{OTHER[b]}\t.\tPASS\t.")
+    multi = ex.groupby("tx").size()
+    i = int(multi[multi > 1].index[0])
+    e0, e1 = ex[ex["tx"] == i].iloc[0], ex[ex["tx"] == i].iloc[1]
+    g = int((e0["end"] + e1["start"]) // 2)
+    b = h["genome"][tx["chrom"].iat[i]][g]
+    out.append(f"{tx['chrom'].iat[i]}\t{g + 1}\tintron\t{b}\t{OTHER[b]}\t.\tPASS\t.")
+    return out
+
+
+def test_bad_records_each_get_a_named_counted_outcome(human: dict, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    good = exon_snvs(human, 2)
+    c, p, b = good[0].split("\t")[:2] + [good[0].split("\t")[3]]
+    wrong = OTHER[b]
+    long_ref = human["genome"][c][int(p) - 1:int(p) + 59]
+    bad = [
+        f"{c}\t{p}\tmulti\t{b}\t{OTHER[b]},{OTHER[OTHER[b]]}\t.\tPASS\t.",
+        f"{c}\t{p}\tsv\t{b}\t<DEL>\t.\tPASS\tSVTYPE=DEL;END={int(p) + 500}",
+        f"{c}\t{p}\tbnd\t{b}\t{b}]chr1:1000]\t.\tPASS\tSVTYPE=BND",
+        f"{c}\t{p}\trefcall\t{b}\t.\t.\tPASS\t.",
+        f"{c}\t{p}\tmismatch\t{wrong}\t{OTHER[wrong]}\t.\tPASS\t.",
+        f"chrUn_nowhere\t{p}\tnocontig\tA\tC\t.\tPASS\t.",
+        f"{c}\t{p}\tlong\t{long_ref}\t{long_ref[0]}\t.\tPASS\t.",
+    ]
+    vcf = tmp_path / "bad.vcf"
+    vcf.write_text(HEADER + "\n".join(good + bad) + "\n")
+    out = tmp_path / "bad.tsv"
+    rc = cli_main(["variants", "--vcf", str(vcf), "--genome", str(human["fa"]), "--annotation", str(human["gtf"]),
+                   "--model", str(human["ckpt"]), "--out", str(out)])
+    assert rc == 0
+    t = pd.read_csv(out, sep="\t", keep_default_na=False)
+    status = t.drop_duplicates("variant").set_index("variant")["status"].to_dict()
+    assert status["multi"] == "multiallelic" and status["sv"] == "symbolic" and status["bnd"] == "symbolic"
+    assert status["refcall"] == "no_alt" and status["mismatch"] == "ref_mismatch"
+    assert status["nocontig"] == "missing_contig" and status["long"] == "long_indel"
+    assert status["exon0"] == "scored" and status["intron"] == "scored"
+    lines = t.drop_duplicates("variant").set_index("variant")["vcf_line"]
+    assert lines["multi"] == 6 and lines["long"] == 12  # 2 header lines, 3 good records
+    err = capsys.readouterr().err
+    for name in ("1 multiallelic", "2 symbolic", "1 no_alt", "1 ref_mismatch", "1 missing_contig", "1 long_indel"):
+        assert name in err, err
+    bad_rows = t[t["status"] != "scored"]
+    assert (bad_rows["cosine_distance"].astype(str) == "").all() and (bad_rows["transcript_id"] == "").all()
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("chr19\t1000\t.\tA\tC\t.\tPASS", "line 4: 7 tab-separated columns"),
+    ("chr19\tten\t.\tA\tC\t.\tPASS\t.", "line 4: POS 'ten'"),
+    ("chr19\t1000\t.\tA-\tC\t.\tPASS\t.", "line 4: REF 'A-'"),
+    ("chr19\t1000\t.\tA\tC!\t.\tPASS\t.", "line 4: ALT 'C!'"),
+    ("chr19\t1000\t.\tA\tA\t.\tPASS\t.", "line 4: REF equals ALT"),
+])
+def test_a_malformed_line_is_an_error_naming_it(human: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                line: str, message: str) -> None:
+    vcf = tmp_path / "bad.vcf"
+    vcf.write_text(HEADER + "chr19\t999\t.\tA\tC\t.\tPASS\t.\n" + line + "\n")
+    rc = cli_main(["variants", "--vcf", str(vcf), "--genome", str(human["fa"]), "--annotation", str(human["gtf"]),
+                   "--model", str(human["ckpt"]), "--out", str(tmp_path / "x.tsv")])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert f"{vcf}: {message}" in err, err
+    assert not (tmp_path / "x.tsv").exists()
+
+
+def test_plain_gzip_genome_is_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="gzip but not bgzip"):
+        Genome(DEMO / "fly" / "genome.fa.gz")
+
+
+def test_scores_heads_and_embeddings(human: dict, tmp_path: Path) -> None:
+    from isoclr.evaluate.embedder import Embedder
+
+    vcf = tmp_path / "v.vcf"
+    vcf.write_text(HEADER + "\n".join(exon_snvs(human, 6)) + "\n")
+    model = load_model(human["ckpt"])
+    t = score_variants(vcf, human["fa"], human["gtf"], model, {"gc": GCHead()})
+    scored = t[t["status"] == "scored"]
+    assert len(scored) >= 7 and {"ref_gc", "alt_gc", "delta_gc", "cosine_distance"} <= set(t.columns)
+    intron = scored[scored["region"] == "intron"]
+    assert len(intron) and (intron["cosine_distance"] == 0).all() and (intron["delta_gc"] == 0).all()
+    exonic = scored[scored["region"] != "intron"]
+    assert (exonic["cosine_distance"] > 0).any() and (exonic["cosine_distance"] >= 0).all()
+    # the head's change, recomputed here from the reference transcripts
+    emb = Embedder.from_checkpoint(human["ckpt"])
+    ref = emb.embed_genome(human["fa"], human["gtf"], max_length=None)
+    for _, r in exonic.iterrows():
+        assert np.isclose(r["alt_gc"] - r["ref_gc"], r["delta_gc"])
+        assert (r["alt"] in "GC") != (r["ref"] in "GC") or r["delta_gc"] == 0
+    # reference embeddings through the variant path equal the embedder's (same six tracks)
+    gtx, _ = load_transcripts(human["gtf"], Genome(human["fa"]))
+    gmodel = Genome(human["fa"])
+    seqs = [t_.sequence(gmodel) for t_ in gtx]
+    h = model.embed(seqs, [t_.tx_cds() for t_ in gtx], [t_.exon_ends() for t_ in gtx], [t_.cds_phase for t_ in gtx])
+    want = ref.set_index("transcript_id").loc[[t_.tid for t_ in gtx]].filter(regex=r"^h_").to_numpy()
+    np.testing.assert_allclose(h, want, rtol=1e-5, atol=1e-6)
+
+
+def test_command_with_heads_and_model_folders(human: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    from isoclr.evaluate.embedder import Embedder
+
+    vcf = tmp_path / "v.vcf"
+    vcf.write_text(HEADER + "\n".join(exon_snvs(human, 3)) + "\n")
+    fake = types.ModuleType("isoclr.evaluate.heads")
+    fake.load_head = lambda path: GCHead()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "isoclr.evaluate.heads", fake)
+    folder = tmp_path / "pretrain_model"
+    folder.mkdir()
+    shutil.copy(human["ckpt"], folder / "checkpoint.pt")
+    out = tmp_path / "out" / "v.tsv"
+    rc = cli_main(["variants", "--vcf", str(vcf), "--genome", str(human["fa"]), "--annotation", str(human["gtf"]),
+                   "--model", str(folder), "--head", str(tmp_path / "halflife_head"), "--out", str(out)])
+    assert rc == 0
+    t = pd.read_csv(out, sep="\t")
+    assert {"delta_halflife_head", "ref_halflife_head", "alt_halflife_head"} <= set(t.columns)
+    # a model folder (config.json) goes to Embedder.from_pretrained
+    (folder / "config.json").write_text("{}")
+    monkeypatch.setattr(Embedder, "from_pretrained", classmethod(lambda cls, p: cls.from_checkpoint(human["ckpt"])),
+                        raising=False)
+    assert isinstance(load_model(folder), EncoderModel)
+    monkeypatch.delattr(Embedder, "from_pretrained")
+    with pytest.raises(ValueError, match="cannot read model folders"):
+        load_model(folder)
+    with pytest.raises(ValueError, match="no model here"):
+        load_model(tmp_path / "nothing")

@@ -33,7 +33,14 @@ import torch
 
 from isoclr.core.encoding import encode_sequence, make_marks
 from isoclr.core.files import atomic_path
-from isoclr.variants.effects import Effect, Genome, effects_table, load_transcripts, map_variants, check_reference
+from isoclr.variants.effects import (
+    Effect,
+    Genome,
+    check_reference,
+    effects_table,
+    load_transcripts,
+    map_variants,
+)
 from isoclr.variants.vcf import RECORD_OUTCOMES, read_vcf
 
 log = logging.getLogger(__name__)

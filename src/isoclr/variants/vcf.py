@@ -117,7 +117,7 @@ def read_vcf(path: PathLike, max_indel: int = 50) -> list[Variant]:
                 v.status = "no_alt"
             elif "," in alt:
                 v.status = "multiallelic"
-            elif alt.startswith("<") or "[" in alt or "]" in alt or alt == "*" or alt.startswith(".") or alt.endswith("."):
+            elif alt.startswith(("<", ".")) or alt.endswith(".") or "[" in alt or "]" in alt or alt == "*":
                 v.status = "symbolic"
             elif not _ALLELE.match(alt):
                 raise ValueError(f"{path}: line {n}: ALT {alt!r} is neither a nucleotide sequence nor a symbolic allele")
