@@ -35,6 +35,7 @@ include: "rules/tasks.smk"
 include: "rules/evaluate.smk"
 include: "rules/tables.smk"
 include: "rules/figures.smk"
+include: "rules/variants.smk"
 
 
 rule all:

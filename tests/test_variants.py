@@ -27,13 +27,8 @@ import torch
 from isoclr.cli import main as cli_main
 from isoclr.pretrain.model import build_encoder, save_checkpoint
 from isoclr.store.annotation import Annotation, read_annotation
-from isoclr.variants.effects import (
-    CODON_TABLE,
-    Genome,
-    check_reference,
-    load_transcripts,
-    map_variants,
-)
+from isoclr.variants.effects import CODON_TABLE, check_reference, load_transcripts, map_variants
+from isoclr.variants.genome import Genome
 from isoclr.variants.score import EncoderModel, load_model, score_variants
 from isoclr.variants.vcf import read_vcf
 
@@ -590,3 +585,55 @@ def test_command_with_heads_and_model_folders(human: dict, tmp_path: Path, monke
         load_model(folder)
     with pytest.raises(ValueError, match="no model here"):
         load_model(tmp_path / "nothing")
+
+
+# ---------------------------------------------------------------------------------------------
+# the pipeline: config section, targets, the demo's table
+# ---------------------------------------------------------------------------------------------
+def test_settings_resolve_and_name_the_key_at_fault() -> None:
+    import copy
+
+    import yaml
+
+    from isoclr.config.settings import ConfigError
+    from isoclr.variants import settings as VS
+
+    demo = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    s = VS.VariantsSettings.from_config(demo, "demo_human")
+    assert (s.species, s.model, s.vcf) == ("human", demo["evaluation"]["isoclr_model"], "resources/demo/human/variants.vcf")
+    assert VS.vcf_names(demo) == ["demo_human"] and VS.variant_species(demo) == ["human"]
+    bad = copy.deepcopy(demo)
+    bad["variants"]["vcfs"]["demo_human"]["species"] = "yeast"
+    with pytest.raises(ConfigError, match=r"variants.vcfs.demo_human.species is 'yeast', which is not a `species`"):
+        VS.check(bad)
+    bad = copy.deepcopy(demo)
+    bad["variants"]["model"] = "nosuch"
+    with pytest.raises(ConfigError, match=r"variants.model is 'nosuch', which is not a `pretrain.models` entry"):
+        VS.check(bad)
+    assert VS.vcf_names({"species": {}}) == []
+
+
+def test_a_bad_variants_config_stops_the_dry_run(tmp_path: Path) -> None:
+    o = tmp_path / "o.yaml"
+    o.write_text("variants: {vcfs: {mine: {path: x.vcf, species: yeast}}}\n")
+    done = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(o)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode != 0
+    assert "variants.vcfs.mine.species is 'yeast'" in done.stdout + done.stderr
+
+
+def test_the_demo_scores_its_vcf(demo_repo: Path) -> None:
+    """The demo run made results/variants/demo_human.tsv (a target of `snakemake` alone): every
+    record has a row, the unscorable ones with their named outcome."""
+    t = pd.read_csv(demo_repo / "results" / "variants" / "demo_human.tsv", sep="\t", keep_default_na=False)
+    vcf = [line.split("\t") for line in (ROOT / "resources" / "demo" / "human" / "variants.vcf").read_text().splitlines()
+           if not line.startswith("#")]
+    assert set(t["variant"]) == {f[2] for f in vcf}
+    status = t.drop_duplicates("variant").set_index("variant")["status"]
+    assert status["multiallelic"] == "multiallelic" and status["symbolic_deletion"] == "symbolic"
+    assert status["ref_mismatch"] == "ref_mismatch" and status["missing_contig"] == "missing_contig"
+    scored = t[t["status"] == "scored"]
+    assert len(scored["variant"].unique()) == len(vcf) - 4
+    assert {"CDS", "5'UTR", "3'UTR", "intron", "splice_site"} <= set(scored["region"])
+    assert {"stop_gained", "frameshift", "inframe_deletion", "inframe_insertion"} <= set(scored["consequence"])
+    assert (scored["cosine_distance"].astype(float) >= 0).all()

@@ -1082,6 +1082,8 @@ STAGE_MODULES = {
     "collect": ("evaluate.jobs",),
     "figures": ("figures.draw",),
     "tables": ("tables.summary",),
+    "variants_genome": ("variants.genome",),
+    "variants": ("variants.score",),
 }
 
 

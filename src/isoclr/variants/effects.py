@@ -2,7 +2,7 @@
 
 :func:`map_variants` intersects the variants with the transcripts' genomic spans (bedtools, via
 pybedtools), fetches each touched transcript's exons by random access from an indexed FASTA
-(:class:`Genome`, pyfaidx: plain or bgzip, the ``.fai`` made when absent) and gives one
+(:class:`isoclr.variants.genome.Genome`, pyfaidx: plain or bgzip, the ``.fai`` made when absent) and gives one
 :class:`Effect` per variant x transcript:
 
 * ``region``: ``5'UTR``, ``CDS``, ``3'UTR``, ``exon`` (a transcript without CDS), ``splice_site``
@@ -28,12 +28,12 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from isoclr.store.annotation import Annotation, read_annotation, reconcile_chroms
+from isoclr.variants.genome import Genome, contig_name
 from isoclr.variants.vcf import Variant
 
 log = logging.getLogger(__name__)
@@ -58,57 +58,6 @@ def reverse_complement(seq: str) -> str:
 def translate(seq: str) -> str:
     """Amino acids of the whole codons of ``seq`` (``X`` for a codon with N)."""
     return "".join(CODON_TABLE.get(seq[i:i + 3], "X") for i in range(0, len(seq) - len(seq) % 3, 3))
-
-
-# ---------------------------------------------------------------------------------------------
-# the genome, by random access
-# ---------------------------------------------------------------------------------------------
-class Genome:
-    """An indexed FASTA read by random access (pyfaidx): plain or bgzip-compressed; the
-    ``.fai`` (and ``.gzi``) index is written beside it when absent. A plain-gzip FASTA cannot be
-    read by random access and is refused by name (recompress it with ``bgzip``)."""
-
-    def __init__(self, path: PathLike) -> None:
-        import pyfaidx
-
-        self.path = Path(path)
-        if not self.path.exists():
-            raise ValueError(f"{path}: genome FASTA not found")
-        from isoclr.core.files import is_gzip
-
-        if is_gzip(self.path):
-            try:  # pyfaidx reads BGZF through Biopython
-                import Bio.bgzf  # noqa: F401
-            except ImportError:
-                raise ValueError(f"{path}: a compressed FASTA needs Biopython (pip install biopython), "
-                                 "or decompress it") from None
-        try:
-            self._fa = pyfaidx.Fasta(str(self.path), as_raw=True, sequence_always_upper=True)
-        except pyfaidx.UnsupportedCompressionFormat:
-            raise ValueError(f"{path}: gzip but not bgzip; random access needs a plain or bgzip FASTA "
-                             f"(gzip -dc {path} | bgzip > genome.fa.gz)") from None
-        except (pyfaidx.FastaIndexingError, ValueError) as exc:
-            raise ValueError(f"{path}: cannot index the FASTA ({exc})") from None
-        self.lengths = {name: len(rec) for name, rec in self._fa.items()}
-
-    @property
-    def names(self) -> list[str]:
-        return list(self.lengths)
-
-    def fetch(self, chrom: str, start: int, end: int) -> str:
-        """Upper-case sequence of ``chrom`` [start, end) (0-based half-open)."""
-        return str(self._fa[chrom][max(start, 0):end])
-
-    def close(self) -> None:
-        self._fa.close()
-
-
-def contig_name(chrom: str, names: set[str]) -> str | None:
-    """``chrom`` as the FASTA names it (itself, or with ``chr`` added or removed)."""
-    for c in (chrom, chrom[3:] if chrom.startswith("chr") else "chr" + chrom):
-        if c in names:
-            return c
-    return None
 
 
 def check_reference(variants: Sequence[Variant], genome: Genome) -> None:
@@ -396,3 +345,4 @@ def effects_table(effects: Sequence[Effect]) -> pd.DataFrame:
             "alt_length": len(f.alt_seq) if f.alt_seq is not None else -1,
         })
     return pd.DataFrame(rows)
+

@@ -5,8 +5,9 @@ transcripts it touches (:mod:`isoclr.variants.effects`), embeds each distinct re
 alternative mature transcript once, and adds to each variant x transcript row:
 
 * ``cosine_distance``: 1 - cos(h_ref, h_alt) of the encoder's embeddings (0 when the mature
-  transcript is unchanged: an intronic variant);
-* per head ``H``: ``ref_H``, ``alt_H`` and ``delta_H`` = alt - ref of its prediction.
+  transcript is unchanged: an intronic variant; the model is not run for those rows);
+* per head ``H``: ``ref_H``, ``alt_H`` and ``delta_H`` = alt - ref of its prediction (``delta_H``
+  0 and ``ref_H``/``alt_H`` empty where the mature transcript is unchanged).
 
 The model is anything with ``embed(seqs, cds, exon_ends)`` (:class:`SequenceModel`);
 :func:`load_model` gives one from a pre-training checkpoint, a ``results/pretrain/<model>/``
@@ -35,12 +36,12 @@ from isoclr.core.encoding import encode_sequence, make_marks
 from isoclr.core.files import atomic_path
 from isoclr.variants.effects import (
     Effect,
-    Genome,
     check_reference,
     effects_table,
     load_transcripts,
     map_variants,
 )
+from isoclr.variants.genome import Genome
 from isoclr.variants.vcf import RECORD_OUTCOMES, read_vcf
 
 log = logging.getLogger(__name__)
@@ -156,13 +157,14 @@ def _cosine_distance(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> 
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     num = (a64 * b64).sum(1)
     den = np.linalg.norm(a64, axis=1) * np.linalg.norm(b64, axis=1)
-    return 1.0 - np.divide(num, den, out=np.ones_like(num), where=den > 0)
+    return np.clip(1.0 - np.divide(num, den, out=np.ones_like(num), where=den > 0), 0.0, 2.0)
 
 
 def score_effects(effects: Sequence[Effect], model: SequenceModel,
                   heads: Mapping[str, SequenceHead] | None = None) -> pd.DataFrame:
     """:func:`effects_table` plus ``cosine_distance`` and the heads' ``ref_/alt_/delta_`` columns
-    (NaN on rows not scored). Each distinct sequence (with its tracks) is embedded once."""
+    (NaN on rows not scored). Only transcripts a variant changes are run through the model, each
+    distinct sequence (with its tracks) once."""
     table = effects_table(effects)
     keys: dict[tuple[Any, ...], int] = {}
     seqs: list[str] = []
@@ -180,32 +182,39 @@ def score_effects(effects: Sequence[Effect], model: SequenceModel,
             phases.append(phase)
         return keys[k]
 
-    rows, ref_i, alt_i = [], [], []
+    rows, ref_i, alt_i, same = [], [], [], []
     for r, f in enumerate(effects):
         t = f.transcript
         if t is None or f.alt_seq is None or f.status != "scored":
             continue
         ref_seq = t._seq if t._seq is not None else ""
+        if f.alt_seq == ref_seq:  # unchanged mature RNA (intron, splice site): distance 0, no model run
+            same.append(r)
+            continue
         rows.append(r)
         ref_i.append(key_of(ref_seq, t.tx_cds(), t.exon_ends(), t.cds_phase))
         alt_i.append(key_of(f.alt_seq, f.alt_cds, f.alt_exon_ends if f.alt_exon_ends is not None else t.exon_ends(),
                             t.cds_phase))
     table["cosine_distance"] = np.nan
+    table.loc[same, "cosine_distance"] = 0.0
     head_cols: dict[str, npt.NDArray[np.float64]] = {}
     if seqs:
         h = np.asarray(model.embed(seqs, cds, ends, phases) if isinstance(model, EncoderModel)
                        else model.embed(seqs, cds, ends), dtype=np.float32)
         ri, ai = np.asarray(ref_i), np.asarray(alt_i)
         table.loc[rows, "cosine_distance"] = _cosine_distance(h[ri], h[ai])
-        for name, head in (heads or {}).items():
-            pred = np.asarray(head.predict_sequences(list(seqs), list(cds)), dtype=np.float64)
-            pred = pred.reshape(len(seqs), -1)
-            for j in range(pred.shape[1]):
-                col = name if pred.shape[1] == 1 else f"{name}_{j}"
-                for what, vals in (("ref", pred[ri, j]), ("alt", pred[ai, j]), ("delta", pred[ai, j] - pred[ri, j])):
-                    arr = np.full(len(table), np.nan)
-                    arr[rows] = vals
-                    head_cols[f"{what}_{col}"] = arr
+    for name, head in (heads or {}).items():
+        pred = (np.asarray(head.predict_sequences(list(seqs), list(cds)), dtype=np.float64).reshape(len(seqs), -1)
+                if seqs else np.zeros((0, 1)))
+        ri, ai = np.asarray(ref_i, dtype=np.int64), np.asarray(alt_i, dtype=np.int64)
+        for j in range(pred.shape[1]):
+            col = name if pred.shape[1] == 1 else f"{name}_{j}"
+            for what, vals in (("ref", pred[ri, j]), ("alt", pred[ai, j]), ("delta", pred[ai, j] - pred[ri, j])):
+                arr = np.full(len(table), np.nan)
+                arr[rows] = vals
+                if what == "delta":
+                    arr[same] = 0.0
+                head_cols[f"{what}_{col}"] = arr
     for k, v in head_cols.items():
         table[k] = v
     return table
