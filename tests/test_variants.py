@@ -613,6 +613,22 @@ def test_settings_resolve_and_name_the_key_at_fault() -> None:
     assert VS.vcf_names({"species": {}}) == []
 
 
+def test_settings_and_schema_cannot_drift() -> None:
+    import dataclasses
+
+    import yaml
+
+    from isoclr.variants.settings import VariantsSettings
+
+    schema = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())["$defs"]["variants"]["properties"]
+    fields = {f.name: f.default for f in dataclasses.fields(VariantsSettings)}
+    # vcfs.NAME gives name, path and species; the other keys are fields with the schema's defaults
+    assert set(schema) - {"vcfs", "model"} == set(fields) - {"name", "vcf", "species", "model"}
+    for key in set(schema) - {"vcfs", "model", "heads"}:
+        assert schema[key]["default"] == fields[key], key
+    assert set(schema["vcfs"]["additionalProperties"]["properties"]) == {"path", "species"}
+
+
 def test_a_bad_variants_config_stops_the_dry_run(tmp_path: Path) -> None:
     o = tmp_path / "o.yaml"
     o.write_text("variants: {vcfs: {mine: {path: x.vcf, species: yeast}}}\n")

@@ -139,24 +139,50 @@ class Transcript:
         return self._seq
 
 
-def load_transcripts(annotation: PathLike | Annotation, genome: Genome) -> tuple[list[Transcript], dict[str, int]]:
+class Transcripts(Sequence[Transcript]):
+    """An annotation's transcripts as a sequence of :class:`Transcript`, each built when first
+    used (a genome-wide annotation has hundreds of thousands; a VCF touches few). ``bed()``:
+    their genomic spans as BED lines for the intersection."""
+
+    def __init__(self, ann: Annotation) -> None:
+        tx, ex = ann.transcripts, ann.exons
+        self._off = ann.exon_offsets()
+        self._starts, self._ends = ex["start"].to_numpy(np.int64), ex["end"].to_numpy(np.int64)
+        self._cols = {c: tx[c].to_numpy() for c in ("transcript_id", "gene_id", "gene_name", "chrom", "strand",
+                                                    "cds_start", "cds_end", "cds_phase")}
+        self._built: dict[int, Transcript] = {}
+
+    def __len__(self) -> int:
+        return len(self._off) - 1
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def, override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = int(i)
+        if i < 0:
+            i += len(self)
+        if i not in self._built:
+            c, o = self._cols, self._off
+            e = np.stack([self._starts[o[i]:o[i + 1]], self._ends[o[i]:o[i + 1]]], axis=1)
+            self._built[i] = Transcript(str(c["transcript_id"][i]), str(c["gene_id"][i]), str(c["gene_name"][i] or ""),
+                                        str(c["chrom"][i]), str(c["strand"][i]), e, int(c["cds_start"][i]),
+                                        int(c["cds_end"][i]), int(c["cds_phase"][i]))
+        return self._built[i]
+
+    def bed(self) -> str:
+        """``chrom start end index`` of every transcript's genomic span (first exon start to last exon end)."""
+        o = self._off
+        lo, hi = self._starts[o[:-1]], self._ends[o[1:] - 1]
+        return "".join(f"{c}\t{a}\t{b}\t{j}\n" for j, (c, a, b) in enumerate(zip(self._cols["chrom"], lo, hi)))
+
+
+def load_transcripts(annotation: PathLike | Annotation, genome: Genome) -> tuple[Transcripts, dict[str, int]]:
     """The annotation's transcripts on contigs of the genome (read by
     :func:`isoclr.store.annotation.read_annotation`; contig names reconciled to the FASTA's), and
     the number of transcripts left out per reason."""
     ann = annotation if isinstance(annotation, Annotation) else read_annotation(annotation)
     ann, report = reconcile_chroms(ann, genome.names)
-    tx, ex = ann.transcripts, ann.exons
-    off = ann.exon_offsets()
-    starts, ends = ex["start"].to_numpy(np.int64), ex["end"].to_numpy(np.int64)
-    cols = {c: tx[c].to_numpy() for c in ("transcript_id", "gene_id", "gene_name", "chrom", "strand",
-                                          "cds_start", "cds_end", "cds_phase")}
-    out = []
-    for i in range(len(tx)):
-        e = np.stack([starts[off[i]:off[i + 1]], ends[off[i]:off[i + 1]]], axis=1)
-        out.append(Transcript(str(cols["transcript_id"][i]), str(cols["gene_id"][i]), str(cols["gene_name"][i] or ""),
-                              str(cols["chrom"][i]), str(cols["strand"][i]), e, int(cols["cds_start"][i]),
-                              int(cols["cds_end"][i]), int(cols["cds_phase"][i])))
-    return out, {"missing_contig": int(report["dropped_transcripts"])}
+    return Transcripts(ann), {"missing_contig": int(report["dropped_transcripts"])}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,11 +325,14 @@ def intersect(variants: Sequence[Variant], transcripts: Sequence[Transcript]) ->
 
     vrows = [(v.chrom, max(v.start - 1, 0), v.start + 1, i) if v.start == v.end else (v.chrom, v.start, v.end, i)
              for i, v in enumerate(variants) if v.status == "ok"]
-    trows = [(t.chrom, int(t.exons[0, 0]), int(t.exons[-1, 1]), j) for j, t in enumerate(transcripts)]
-    if not vrows or not trows:
+    if isinstance(transcripts, Transcripts):
+        tbed = transcripts.bed()
+    else:
+        tbed = _bed([(t.chrom, int(t.exons[0, 0]), int(t.exons[-1, 1]), j) for j, t in enumerate(transcripts)])
+    if not vrows or not tbed:
         return []
     a = pybedtools.BedTool(_bed(vrows), from_string=True)
-    b = pybedtools.BedTool(_bed(trows), from_string=True)
+    b = pybedtools.BedTool(tbed, from_string=True)
     try:
         hits = a.intersect(b, wa=True, wb=True)
         pairs = [(int(f.fields[3]), int(f.fields[7])) for f in hits]
