@@ -653,3 +653,19 @@ def test_the_demo_scores_its_vcf(demo_repo: Path) -> None:
     assert {"CDS", "5'UTR", "3'UTR", "intron", "splice_site"} <= set(scored["region"])
     assert {"stop_gained", "frameshift", "inframe_deletion", "inframe_insertion"} <= set(scored["consequence"])
     assert (scored["cosine_distance"].astype(float) >= 0).all()
+
+
+def test_gzip_vcf_and_contig_names_without_chr(human: dict, tmp_path: Path) -> None:
+    lines = exon_snvs(human, 3)
+    plain = tmp_path / "v.vcf"
+    plain.write_text(HEADER + "\n".join(lines) + "\n")
+    gz = tmp_path / "v.vcf.gz"
+    with gzip.open(gz, "wt") as fh:  # the Ensembl style: 19, not chr19
+        fh.write(HEADER + "\n".join(line.removeprefix("chr") for line in lines) + "\n")
+    g = Genome(human["fa"])
+    a, b = read_vcf(plain), read_vcf(gz)
+    check_reference(a, g)
+    check_reference(b, g)
+    assert [(v.chrom, v.start, v.end, v.alt_seq, v.status) for v in a] == \
+        [(v.chrom, v.start, v.end, v.alt_seq, v.status) for v in b]
+    assert all(v.status == "ok" and v.chrom == "chr19" for v in b)
