@@ -669,3 +669,15 @@ def test_gzip_vcf_and_contig_names_without_chr(human: dict, tmp_path: Path) -> N
     assert [(v.chrom, v.start, v.end, v.alt_seq, v.status) for v in a] == \
         [(v.chrom, v.start, v.end, v.alt_seq, v.status) for v in b]
     assert all(v.status == "ok" and v.chrom == "chr19" for v in b)
+
+
+def test_a_variant_touching_no_transcript_is_counted(human: dict, tmp_path: Path) -> None:
+    tx = human["ann"].transcripts
+    end = int(tx.loc[tx["chrom"] == "chr19", "end"].max())
+    g = end + 5000  # past the last transcript of the small annotation
+    b = human["genome"]["chr19"][g]
+    vcf = tmp_path / "v.vcf"
+    vcf.write_text(HEADER + f"chr19\t{g + 1}\tfar\t{b}\t{OTHER.get(b, 'A')}\t.\tPASS\t.\n")
+    t = score_variants(vcf, human["fa"], human["gtf"], EncoderModel(build_encoder(TINY)))
+    assert t[["status", "region", "transcript_id"]].values.tolist() == [["no_transcript", "outside", ""]]
+    assert t.attrs["counts"] == {"no_transcript": 1}

@@ -352,7 +352,7 @@ def map_variants(variants: Sequence[Variant], transcripts: Sequence[Transcript],
         if v.status != "ok":
             out.append(Effect(v, None, "", status=v.status))
         elif i not in per:
-            out.append(Effect(v, None, "outside"))
+            out.append(Effect(v, None, "outside", status="no_transcript"))
         else:
             out.extend(variant_effect(v, transcripts[j], genome) for j in per[i])
     return out

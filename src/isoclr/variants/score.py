@@ -53,6 +53,7 @@ Cds = tuple[int, int] | None
 EFFECT_OUTCOMES = {
     "scored": "scored (an intronic or flanking variant leaves the mature transcript unchanged: distance 0)",
     "crosses_exon_boundary": "the edit spans an exon end: the mature transcript is unknown, not scored",
+    "no_transcript": "the record touches no annotated transcript (region outside)",
 }
 
 
