@@ -634,6 +634,20 @@ def draw(name: str, out: str | os.PathLike[str], metrics: str | os.PathLike[str]
     return DRAW[name](table, out, **{k: v for k, v in options.items() if v is not None})
 
 
+def figure_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "figure",
+               wildcards: Any = None, threads: int | None = None, resources: Any = None) -> None:
+    """The pipeline's ``figure_*`` rules (plain values from ``workflow/scripts/figures.py``):
+    ``params.settings`` is :class:`isoclr.config.settings.FigureSettings`."""
+    from isoclr.config.settings import FigureSettings
+    from isoclr.core.logs import job_log
+
+    job_log(log_path, rule, "draw one figure (PDF and PNG)",
+            wildcards=wildcards, threads=threads, resources=resources, params=params)
+    s = FigureSettings.from_mapping(params.settings, "the rule's params")
+    draw(s.name, outputs.pdf, inputs.get("metrics"), embeddings=inputs.get("embeddings"),
+         task_file=inputs.get("task_file"), pretrain_metrics=inputs.get("pretrain_metrics"), **s.options())
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--figure", required=True, choices=sorted(DRAW) + ["fig_pretrain_curves"])
     parser.add_argument("--out", required=True, help="PDF path; the PNG is written beside it")

@@ -43,6 +43,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -485,6 +486,23 @@ def read_sets(path: str | os.PathLike[str]) -> Sets:
             )
         except KeyError as exc:
             raise ValueError(f"{path}: not a transcript-set file (missing {exc})") from exc
+
+
+def homology_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "homology",
+                 wildcards: Any = None, threads: int | None = None, resources: Any = None) -> None:
+    """The pipeline's ``homology`` rule (plain values from ``workflow/scripts/homology.py``):
+    ``params.settings`` is :class:`isoclr.config.settings.HomologySettings`."""
+    from isoclr.core.logs import job_log
+
+    job_log(log_path, rule, "merge isoform groups and homology tables into transcript sets",
+            wildcards=wildcards, threads=threads, resources=resources, params=params)
+    s = params.settings
+    stores = dict(zip(s["species"], inputs.stores))
+    sources = [Source(src["format"], path, tuple(src["species"]), src["name"])
+               for src, path in zip(s["sources"], inputs.sources)]
+    sets = build_sets(stores, sources, taxids=s["taxids"], join_symbols=s["join_symbols"],
+                      max_genes_per_symbol=s["max_genes_per_symbol"])
+    write_sets(sets, outputs.sets, outputs.stats)
 
 
 def _kv(values: Sequence[str], what: str) -> dict[str, str]:

@@ -25,6 +25,7 @@ import argparse
 import logging
 import os
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -103,6 +104,22 @@ def make_splits(sets_path: str | os.PathLike[str], fractions: Mapping[str, float
 def write_tsv(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     with atomic_path(path, suffix=".tsv") as tmp:
         df.to_csv(tmp, sep="\t", index=False)
+
+
+def splits_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "splits",
+               wildcards: Any = None, threads: int | None = None, resources: Any = None) -> None:
+    """The pipeline's ``splits`` rule (plain values from ``workflow/scripts/splits.py``):
+    ``params.settings`` is :class:`isoclr.config.settings.SplitsSettings`."""
+    from isoclr.core.logs import job_log
+
+    job_log(log_path, rule, "split the transcript sets into train/validation/test by connected component",
+            wildcards=wildcards, threads=threads, resources=resources, params=params)
+    s = params.settings
+    splits, genes, summary = make_splits(inputs.sets, s["fractions"], s["seed"], s["weight"])
+    write_tsv(splits, outputs.splits)
+    write_tsv(genes, outputs.genes)
+    write_tsv(summary, outputs.summary)
+    log.info("splits by %s:\n%s", s["weight"], summary.to_string(index=False))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

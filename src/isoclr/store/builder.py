@@ -580,6 +580,33 @@ def read_aliases(path: str | os.PathLike[str]) -> dict[str, str]:
     return out
 
 
+def store_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "store",
+              wildcards: Any = None, threads: int | None = None, resources: Any = None) -> None:
+    """The pipeline's ``store`` rule (plain values from ``workflow/scripts/store.py``):
+    ``params.settings`` is :class:`isoclr.config.settings.StoreSettings`. A genome and an
+    annotation, or transcript sequences in place of the genome (:mod:`isoclr.store.transcriptome`)."""
+    from isoclr.core.logs import job_log
+
+    job_log(log_path, rule, "build the isoform store (HDF5, every mature transcript encoded) of one species",
+            wildcards=wildcards, threads=threads, resources=resources, params=params)
+    s = params.settings
+    filters = {k: s[k] for k in ("max_length", "chromosomes_include", "chromosomes_exclude", "biotypes")}
+    if inputs.get("transcripts"):
+        from isoclr.store.transcriptome import build_store_from_transcripts, read_gene_map
+
+        gm = s["gene_map"] or {}
+        gene_map = (read_gene_map(inputs.gene_map, gm.get("gene_column"), gm.get("name_column"))
+                    if inputs.get("gene_map") else None)
+        stats = build_store_from_transcripts(
+            inputs.transcripts, inputs.annotation, s["species"], outputs.store, fmt=s["format"],
+            gene_map=gene_map, provenance=s["provenance"], **filters)
+    else:
+        stats = build_store(
+            inputs.genome, inputs.annotation, s["species"], outputs.store, fmt=s["format"],
+            aliases=s["aliases"], provenance=s["provenance"], strict=s["strict"], **filters)
+    write_stats(stats, outputs.stats)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--genome", help="genome FASTA, plain or gzip/bgzip")

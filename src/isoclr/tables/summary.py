@@ -237,6 +237,18 @@ def write_tables(
     return paths
 
 
+def tables_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "tables",
+               wildcards: Any = None, threads: int | None = None, resources: Any = None) -> None:
+    """The pipeline's ``tables`` rule (plain values from ``workflow/scripts/tables.py``):
+    ``params.settings`` is :class:`isoclr.config.settings.TablesSettings`."""
+    from isoclr.core.logs import job_log
+
+    job_log(log_path, rule, "summarise the metrics over runs and set them beside the paper's values",
+            wildcards=wildcards, threads=threads, resources=resources, params=params)
+    s = params.settings
+    write_tables(inputs.metrics, Path(outputs.summary).parent, s["models"], s["tasks"], s["study"], s["note"])
+
+
 # ---------------------------------------------------------------------------------------------
 # CLI
 # ---------------------------------------------------------------------------------------------

@@ -358,6 +358,28 @@ def build_task(
     return data
 
 
+def tasks_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "task",
+              wildcards: Any = None, threads: int | None = None, resources: Any = None) -> TaskData:
+    """The pipeline's ``task`` and ``task_arrays`` rules (plain values from
+    ``workflow/scripts/tasks.py``): ``params.settings`` is
+    :class:`isoclr.config.settings.TaskStageSettings` (folds, fractions, seed and the task's spec)."""
+    from isoclr.core.logs import job_log
+
+    job_log(log_path, rule, "build one downstream task dataset with homology-aware folds",
+            wildcards=wildcards, threads=threads, resources=resources, params=params)
+    s = params.settings
+    spec = dict(s["spec"])
+    files = ("labels", "obo", "gaf", "gene_ids")  # config paths in the spec; the rule's inputs here
+    return build_task(
+        s["name"], spec.pop("kind"), outputs.task, report_tsv=outputs.report,
+        store=inputs.get("store"), annotation=inputs.get("annotation"), genes_tsv=inputs.get("genes"),
+        labels=inputs.get("labels"), obo=inputs.get("obo"), gaf=inputs.get("gaf"),
+        gene_ids=inputs.get("gene_ids"), task_store=outputs.get("store"), species=spec.pop("species"),
+        **{k: v for k, v in spec.items() if k not in files},
+        settings=TaskSettings(s["n_folds"], tuple(s["fractions"]), s["seed"], s["min_train"]),
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, help="task name, e.g. halflife_human")
     parser.add_argument("--kind", required=True, choices=TASK_KINDS)
