@@ -1,4 +1,5 @@
-"""The six-track mature-RNA encoding (REFERENCE.md), built late from a compact form.
+"""The six-track mature-RNA encoding (Fradkin et al. 2023, arXiv:2310.08738, after Saluki),
+built late from a compact form.
 
 Stores keep one byte per nucleotide (``codes``: A=0, C=1, G=2, T=3, N/IUPAC=4) plus exon and
 CDS coordinates. Loaders turn a transcript into ``codes`` and ``marks`` (bit 0: first nucleotide

@@ -294,7 +294,7 @@ def _alive(pid: int) -> bool:
 
 def remove_stale_parts(target: str | os.PathLike[str]) -> list[Path]:
     """Remove temp files of ``target`` left by a writer that crashed or was killed: those of a
-    process on this host that no longer runs, and unnamed ones (older isoclr) over an hour
+    process on this host that no longer runs, and ones that name no process over an hour
     old. Temp files of live writers and of other hosts (shared file systems) are kept."""
     target = Path(target)
     removed = []
