@@ -49,6 +49,10 @@ LAZY_NOT_IN_ENV = {
         "pytorch": "linear probes and metrics read precomputed embeddings; torch is imported "
         "only on the network-training paths, which run in envs/torch.yaml (evaluate_network)",
     },
+    "figures.yaml": {
+        "scipy": "figures summarise runs without intervals (isoclr.evaluate.metrics.summarise(ci=False)); "
+        "only the interval (Student t) needs SciPy",
+    },
     "torch.yaml": {
         "python-isal": ISAL_WHY,
         "transformers": "external encoders are optional: pip install 'isoclr[external]'",

@@ -41,11 +41,6 @@ READABLE = ("plain", "gzip", "bgzip", "bzip2", "xz")
 _UNPACK = {"zstd": "zstd -dc", "zip": "unzip -p", "7z": "7z x -so"}
 
 
-def is_gzip(path: str | os.PathLike[str]) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(2) == GZIP_MAGIC
-
-
 def compression(path: str | os.PathLike[str]) -> str:
     """``plain``, ``gzip``, ``bgzip``, ``bzip2``, ``xz``, ``zstd``, ``zip`` or ``7z``, from the
     file's first bytes (never its name)."""

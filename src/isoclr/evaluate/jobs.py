@@ -93,11 +93,6 @@ def parse_model(model: str) -> tuple[str, str]:
 __all__ = ["derive_seed", "parse_model", "run_job", "embed_task", "collect_metrics"]
 
 
-def format_fraction(fraction: float) -> str:
-    """The ``frac{fraction}`` path component: ``repr`` of the float (1.0, 0.3, 0.005)."""
-    return repr(float(fraction))
-
-
 # ---------------------------------------------------------------------------------------------
 # tables
 # ---------------------------------------------------------------------------------------------
@@ -160,14 +155,16 @@ def collect_metrics(paths: Iterable[str | os.PathLike[str]], out: str | os.PathL
 
 
 def summarise_metrics(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per task, metric, model and training fraction: mean, SD (ddof 1) and number of
-    folds, and the mean number of training rows."""
-    keys = ["task", "species", "metric", "model", "fraction"]
+    """The metrics page's table: :func:`isoclr.evaluate.metrics.summarise` per task, species,
+    metric, model and fraction (mean, SD with ddof 1, folds, median training rows), best first."""
+    from isoclr.evaluate.metrics import summarise
+
+    cols = ["task", "species", "metric", "model", "fraction", "mean", "sd", "folds", "n_train"]
     if table.empty:
-        return pd.DataFrame(columns=[*keys, "mean", "sd", "folds", "n_train"])
-    g = table.assign(value=pd.to_numeric(table["value"], errors="coerce")).groupby(keys, sort=True)
-    out = pd.DataFrame({"mean": g["value"].mean(), "sd": g["value"].std(ddof=1), "folds": g["fold"].nunique(),
-                        "n_train": g["n_train"].mean().round(0)}).reset_index()
+        return pd.DataFrame(columns=cols)
+    species = table.drop_duplicates("task").set_index("task")["species"]
+    s = summarise(table, ci=False).rename(columns={"n_runs": "folds"})  # run r tests on fold r
+    out = s.assign(species=s["task"].map(species), n_train=s["n_train"].round(0))[cols]
     return out.sort_values(["task", "metric", "fraction", "mean"], ascending=[True, True, False, False], kind="stable")
 
 
@@ -189,7 +186,7 @@ tr:nth-child(even) td {{ background: #fafafa; }}
   var table = document.querySelector("table");
   var body = table.tBodies[0];
   document.getElementById("filter").addEventListener("input", function (ev) {{
-    var words = ev.target.value.toLowerCase().split(/\s+/).filter(Boolean);
+    var words = ev.target.value.toLowerCase().split(/\\s+/).filter(Boolean);
     Array.prototype.forEach.call(body.rows, function (row) {{
       var text = row.textContent.toLowerCase();
       row.style.display = words.every(function (w) {{ return text.indexOf(w) >= 0; }}) ? "" : "none";
@@ -220,7 +217,7 @@ def write_summary_html(summary: pd.DataFrame, out: str | os.PathLike[str], title
     import html as _html
 
     note = note or (f"{len(summary)} rows. mean and sd over the test folds (sd: sample standard deviation); "
-                    "folds: number of folds; n_train: mean training rows of the fraction.")
+                    "folds: number of folds; n_train: median training rows of the fraction.")
     if summary.empty:
         body = "<table><thead><tr><th>no results</th></tr></thead><tbody></tbody></table>"
     else:

@@ -84,13 +84,6 @@ def _missing_counts(report: Any) -> dict[str, int]:
     return {}
 
 
-def _segment_starts(lengths: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    out = np.zeros(len(lengths), dtype=np.int64)
-    if len(lengths) > 1:
-        np.cumsum(lengths[:-1], out=out[1:])
-    return out
-
-
 def gather_exons(
     contig: npt.NDArray[np.uint8],
     start: npt.NDArray[np.int64],

@@ -107,16 +107,18 @@ def build_go(
     gaf: pd.DataFrame,
     id_map: pd.DataFrame | None,
     report: JoinReport,
-    namespace: str = "molecular_function",
-    depth: int = 3,
-    n_terms: int = 10,
-    depth_mode: str = "shortest",
-    follow_part_of: bool = False,
+    namespace: str,
+    depth: int,
+    n_terms: int,
+    depth_mode: str,
+    follow_part_of: bool,
     evidence_exclude: Sequence[str] = (),
     require_positive: bool = True,
     annotation: set[str] | None = None,
 ) -> tuple[pd.DataFrame, npt.NDArray[np.uint8], list[str], pd.DataFrame]:
     """Principal isoform per gene with GO labels. Returns rows, y (n, K), term ids, term ranking.
+    The GO settings (namespace, depth, ...) come from :func:`build_task` (its defaults are the
+    schema's ``tasks.*`` GO defaults).
 
     Genes are joined to the annotation by unversioned Ensembl id (through the id map) or, without
     a map, by gene name. With ``require_positive`` only genes annotated to >= 1 chosen term
