@@ -21,7 +21,7 @@ rule variants_genome:
     params:
         code=code("variants_genome"),
     script:
-        "../workflow/scripts/variants.py"
+        "../workflow/scripts/variants_genome.py"
 
 
 rule variants:

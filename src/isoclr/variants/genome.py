@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 PathLike = str | os.PathLike[str]
 
@@ -20,13 +21,19 @@ class Genome:
         self.path = Path(path)
         if not self.path.exists():
             raise ValueError(f"{path}: genome FASTA not found")
-        from isoclr.core.files import is_gzip
+        from isoclr.core.files import compression
 
-        if is_gzip(self.path):
+        kind = compression(self.path)
+        if kind == "gzip":
+            raise ValueError(f"{path}: gzip but not bgzip; random access needs a plain or bgzip FASTA "
+                             f"(gzip -dc {path} | bgzip > genome.fa.gz)")
+        if kind not in ("plain", "bgzip"):
+            raise ValueError(f"{path}: {kind}-compressed; random access needs a plain or bgzip FASTA")
+        if kind == "bgzip":
             try:  # pyfaidx reads BGZF through Biopython
                 import Bio.bgzf  # noqa: F401
             except ImportError:
-                raise ValueError(f"{path}: a compressed FASTA needs Biopython (pip install biopython), "
+                raise ValueError(f"{path}: a bgzip FASTA needs Biopython (pip install biopython), "
                                  "or decompress it") from None
         try:
             self._fa = pyfaidx.Fasta(str(self.path), as_raw=True, sequence_always_upper=True)
@@ -77,3 +84,14 @@ def bgzip_fasta(src: PathLike, dest: PathLike, block_bytes: int = 1 << 22) -> Pa
         stale.unlink(missing_ok=True)
     Genome(out).close()  # writes the .fai
     return out
+
+
+def variants_genome_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "variants_genome",
+                        wildcards: Any = None, threads: int | None = None, resources: Any = None) -> None:
+    """The pipeline's ``variants_genome`` rule (plain values from
+    ``workflow/scripts/variants_genome.py``): the species' genome as bgzip + ``.fai``."""
+    from isoclr.core.logs import job_log
+
+    job_log(log_path, rule, "a random-access (bgzip + .fai) copy of a genome, for variant scoring",
+            wildcards=wildcards, threads=threads, resources=resources, params=params)
+    bgzip_fasta(inputs.genome, outputs.genome)

@@ -251,6 +251,25 @@ def write_table(table: pd.DataFrame, out: PathLike) -> None:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
 
 
+def variants_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "variants",
+                 wildcards: Any = None, threads: int | None = None, resources: Any = None) -> None:
+    """The pipeline's ``variants`` rule (plain values from ``workflow/scripts/variants.py``):
+    ``params.settings`` is :class:`isoclr.variants.settings.VariantsSettings`."""
+    from isoclr.core.logs import job_log
+
+    log_ = job_log(log_path, rule, "score a VCF's variants on the transcripts they touch", wildcards=wildcards,
+                   threads=threads, resources=resources, params=params)
+    s = dict(params.settings)
+    torch.set_num_threads(max(int(threads or 1), 1))
+    model = load_model(inputs.checkpoint, batch_size=s["batch_size"])
+    table = score_variants(inputs.vcf, inputs.genome, inputs.annotation, model, load_heads(s["heads"]),
+                           max_indel=s["max_indel"])
+    write_table(table, outputs.table)
+    counts = table.attrs["counts"]
+    log_.info("%s: %d records, %d variant x transcript rows; records per outcome: %s", outputs.table,
+              table["vcf_line"].nunique(), len(table), ", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
 # ---------------------------------------------------------------------------------------------
 # the command
 # ---------------------------------------------------------------------------------------------
@@ -282,4 +301,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 __all__ = ["EFFECT_OUTCOMES", "RECORD_OUTCOMES", "EncoderModel", "SequenceHead", "SequenceModel", "load_heads",
-           "load_model", "outcome_counts", "score_effects", "score_variants", "write_table"]
+           "load_model", "outcome_counts", "score_effects", "score_variants", "variants_job", "write_table"]
