@@ -41,7 +41,7 @@ import numpy.typing as npt
 import pandas as pd
 import torch
 
-from isoclr.core.encoding import ALPHABET, tracks_numpy
+from isoclr.core.encoding import decode_sequence, tracks_numpy
 from isoclr.evaluate.embeddings import embeddings_format
 
 log = logging.getLogger(__name__)
@@ -202,7 +202,7 @@ def attribute(head: Any, source: Any, indices: npt.ArrayLike | None = None, meth
         cs, ce = int(cds_start[i]), int(cds_end[i])
         cols: dict[str, Any] = {
             "transcript_id": ids[i], "gene_id": genes[i], "position": np.arange(L, dtype=np.int64),
-            "nucleotide": np.frombuffer(ALPHABET.encode(), dtype="S1")[np.minimum(codes, 4)].astype(str),
+            "nucleotide": np.frombuffer(decode_sequence(codes).encode(), dtype="S1").astype(str),
             "region": regions(L, cs, ce),
         }
         info: dict[str, Any] = {"transcript_id": ids[i], "gene_id": genes[i], "length": L, "cds_start": cs,

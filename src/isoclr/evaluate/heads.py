@@ -195,13 +195,13 @@ class HeadPredictor:
     @torch.no_grad()
     def predict_source(self, source: Any, indices: npt.ArrayLike | None = None) -> npt.NDArray[np.float64]:
         """Predictions for transcripts ``indices`` (all when None) of a store or ``FastaSequences``."""
-        from isoclr.evaluate.embedder import length_batches
+        from isoclr.evaluate.embedder import token_batches
         from isoclr.pretrain.loader import collate
 
         idx = np.arange(len(source)) if indices is None else np.asarray(indices, dtype=np.int64)
         out = np.zeros((len(idx), int(self.config["n_out"])), dtype=np.float64)
         lengths = source.lengths()[idx] if len(idx) else np.zeros(0, dtype=np.int64)
-        for pos in length_batches(lengths, 2_000_000, self.batch_size):
+        for pos in token_batches(lengths, 2_000_000, self.batch_size):
             rows = idx[pos]
             b = collate([source.codes(int(r)) for r in rows], [source.marks(int(r)) for r in rows])
             x = tracks_torch(b["codes"].to(self.device), b["marks"].to(self.device))
