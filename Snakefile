@@ -9,7 +9,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
-from isoclr.config.settings import needs_default_config  # noqa: E402
+from isoclr.config.load import needs_default_config  # noqa: E402
 
 # Config layering (docs/settings.md): the demo config/config.yaml is the base unless the first
 # --configfile declares a `study:` (a complete study config such as config/paper.yaml, so no

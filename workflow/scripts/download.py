@@ -3,7 +3,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src")) 
 
 from isoclr.core.logs import job_log  # noqa: E402
 from isoclr.download.fetch import fetch  # noqa: E402
-from isoclr.config.settings import DownloadSettings  # noqa: E402
+from isoclr.config.settings.download import DownloadSettings  # noqa: E402
 
 job_log(snakemake, "download one input file (verified, retried, atomic)")  # noqa: F821
 s = snakemake.params.settings  # noqa: F821  what: url, sha256, size (isoclr.config.settings.DownloadSettings)

@@ -8,7 +8,7 @@ import yaml  # noqa: E402
 
 from isoclr.core.logs import job_log  # noqa: E402
 from isoclr.pretrain.loop import pretrain  # noqa: E402
-from isoclr.config.settings import PretrainSettings  # noqa: E402
+from isoclr.config.settings.pretrain import PretrainSettings  # noqa: E402
 
 sm = snakemake  # noqa: F821
 job_log(sm, "pre-train one encoder")  # noqa: F821

@@ -2,7 +2,8 @@ import sys; from pathlib import Path  # noqa: E702
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
 
 from isoclr.core.logs import job_log  # noqa: E402
-from isoclr.tasks.build import TaskSettings, build_task  # noqa: E402
+from isoclr.config.settings.tasks import TaskStageSettings  # noqa: E402
+from isoclr.tasks.build import build_task  # noqa: E402
 
 job_log(snakemake, "build one downstream task dataset with homology-aware folds")  # noqa: F821
 inp, out, s = snakemake.input, snakemake.output, snakemake.params.settings  # noqa: F821  (TaskStageSettings)
@@ -13,5 +14,5 @@ build_task(
     labels=inp.get("labels"), obo=inp.get("obo"), gaf=inp.get("gaf"), gene_ids=inp.get("gene_ids"),
     task_store=out.get("store"), species=spec.pop("species"),
     **{k: v for k, v in spec.items() if k not in ("labels", "obo", "gaf", "gene_ids")},
-    settings=TaskSettings(s["n_folds"], tuple(s["fractions"]), s["seed"], s["min_train"]),
+    settings=TaskStageSettings.from_params(s),
 )

@@ -51,14 +51,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from isoclr.core.files import atomic_path
-from isoclr.config.settings import (
-    BUILTIN_ENCODERS,
-    NETWORK_MODELS,
-    PRETRAINED_PREFIX,
-    EmbedSettings,
-    EvaluationSettings,
-    derive_seed,
-)
+from isoclr.config.base import derive_seed
+from isoclr.config.registry import BUILTIN_ENCODERS, NETWORK_MODELS, PRETRAINED_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -398,17 +392,22 @@ def evaluate_linear(
 ) -> pd.DataFrame:
     """A linear probe job (no torch): fit on the split's training rows, score the test rows."""
     from isoclr.evaluate.metrics import compute_metrics
-    from isoclr.evaluate.probes import DEFAULT_ALPHAS, DEFAULT_CS, linear_probe
+    from isoclr.config.settings.evaluate import ProbeSettings
+    from isoclr.evaluate.probes import linear_probe
 
     if parse_model(model)[0] != "linear":
         raise ValueError(f"{model} is not a linear-probe model")
-    probe = dict(probe or {})
+    if probe is None:  # the schema's grids (config/schema.yaml), as the pipeline's default
+        from isoclr.config.load import defaults
+
+        probe = defaults("evaluation")["probe"]
+    grid = ProbeSettings.from_mapping(probe, "evaluation.probe")
     task = load_task(task_path)
     h = read_embeddings(embeddings, task)
     train, val, test = task.split(int(fold), float(fraction))
     result = linear_probe(
         task.kind, h, task.y, train, val, test,
-        alphas=probe.get("alphas", DEFAULT_ALPHAS), cs=probe.get("Cs", DEFAULT_CS),
+        alphas=grid.alphas, cs=grid.Cs,
     )
     log.info("%s %s frac %s fold %s: %d train rows, chose %s", task.attrs.get("task"), model, fraction, fold, len(train), result.chosen)
     metrics = compute_metrics(task.kind, task.y[test], result.predictions, task.label_names)
@@ -436,9 +435,14 @@ def build_network(
 
     torch.manual_seed(seed)
     if model == "saluki":
+        from isoclr.config.settings.evaluate import SalukiSettings
         from isoclr.evaluate.baselines import Saluki
 
-        return Saluki(n_out, dict(saluki or {}))
+        if saluki is None:  # the published widths (config/schema.yaml)
+            from isoclr.config.load import defaults
+
+            saluki = defaults("evaluation")["saluki"]
+        return Saluki(n_out, SalukiSettings.from_mapping(saluki, "evaluation.saluki"))
     if model == "isoclr-finetune":
         if checkpoint is None:
             raise ValueError("isoclr-finetune needs the pre-training checkpoint")
@@ -473,13 +477,18 @@ def evaluate_network(
     """A network job: train end to end on the split (early stopping on validation), score test."""
     import torch
 
-    from isoclr.evaluate.finetune import Sequences, TrainConfig, train_and_predict
+    from isoclr.config.settings.evaluate import FinetuneSettings
+    from isoclr.evaluate.finetune import Sequences, train_and_predict
     from isoclr.evaluate.metrics import compute_metrics
     from isoclr.store.format import IsoformStore
 
     if threads:
         torch.set_num_threads(int(threads))
-    cfg = TrainConfig.from_dict(finetune)
+    if finetune is None:  # the schema's trainer settings (config/schema.yaml)
+        from isoclr.config.load import defaults
+
+        finetune = defaults("finetune")
+    cfg = FinetuneSettings.from_mapping(finetune, "evaluation.finetune")
     task = load_task(task_path)
     train, val, test = task.split(int(fold), float(fraction))
     store = IsoformStore(task_store_path(task, task_path))
@@ -544,15 +553,6 @@ def run_job(
 # ---------------------------------------------------------------------------------------------
 # CLI
 # ---------------------------------------------------------------------------------------------
-def _load_config(path: str | None) -> dict[str, Any]:
-    if not path:
-        return {}
-    import yaml
-
-    with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh) or {}
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     job = sub.add_parser("job", help="train/evaluate one model on one task, fraction and fold")
@@ -563,7 +563,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     job.add_argument("--out", required=True, help="output TSV")
     job.add_argument("--embeddings", help="embeddings file (linear probes)")
     job.add_argument("--checkpoint", help="pre-training checkpoint (isoclr-finetune)")
-    job.add_argument("--config", help="pipeline config YAML (evaluation, pretrain and seed sections)")
+    job.add_argument("--config", help="pipeline config (read as `snakemake --configfile` reads it; default: the demo config)")
     job.add_argument("--device", help="auto | cpu | cuda[:N] (overrides the config)")
     job.add_argument("--threads", type=int, default=None)
     emb = sub.add_parser("embed", help="embed a task's rows with one encoder")
@@ -571,8 +571,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     emb.add_argument("--encoder", required=True, help="isoclr, mlm, random or external-NAME")
     emb.add_argument("--out", required=True)
     emb.add_argument("--checkpoint", help="pre-training checkpoint (isoclr, mlm)")
-    emb.add_argument("--config", help="pipeline config YAML")
-    emb.add_argument("--batch-size", type=int, default=None, help="default: evaluation.embed_batch_size (16)")
+    emb.add_argument("--config", help="pipeline config (read as `snakemake --configfile` reads it; default: the demo config)")
+    emb.add_argument("--batch-size", type=int, default=None, help="default: the config's evaluation.embed_batch_size")
     emb.add_argument("--device", default=None)
     emb.add_argument("--threads", type=int, default=None)
     col = sub.add_parser("collect", help="concatenate job tables into metrics.tsv")
@@ -584,17 +584,22 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "collect":
         collect_metrics(args.tables, args.out)
         return 0
-    config = _load_config(args.config)
+    from isoclr.config.load import config_option
+
+    config = config_option(args.config)  # the config the pipeline would see (demo: none given)
     task_name = Path(args.task).stem
     if args.action == "embed":
-        e = EmbedSettings.from_config(config, args.encoder).to_params() if config else {"encoder": args.encoder}
-        e.pop("encoder")
-        e["batch_size"] = args.batch_size or e.get("batch_size", 16)
-        e["device"] = args.device or e.get("device", "auto")
+        from isoclr.config.settings.embed import EmbedSettings
+
+        e = EmbedSettings.from_config(config, args.encoder).job_kwargs()
+        e["batch_size"] = args.batch_size or e["batch_size"]
+        e["device"] = args.device or e["device"]
         embed_task(args.task, args.encoder, args.out, checkpoint=args.checkpoint, threads=args.threads, **e)
         return 0
-    # the same settings object as the pipeline's evaluation rules (isoclr.config.settings)
-    kw = EvaluationSettings.from_config(config, task_name, args.model).job_kwargs() if config else {}
+    from isoclr.config.settings.evaluate import EvaluationSettings
+
+    # the same settings object as the pipeline's evaluation rules (isoclr.config.settings.evaluate)
+    kw = EvaluationSettings.from_config(config, task_name, args.model).job_kwargs()
     if args.device:
         kw["device"] = args.device
     table = run_job(

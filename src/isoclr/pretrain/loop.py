@@ -1,7 +1,7 @@
 """Pre-training of the encoder: contrastive (DCL, NT-Xent) or masked-nucleotide (MLM).
 
 One readable loop in the spirit of nanoGPT's ``train.py``; every knob is a field of
-:class:`isoclr.config.settings.PretrainSettings`, read from the model's config entry
+:class:`isoclr.config.settings.pretrain.PretrainSettings`, read from the model's config entry
 (``pretrain.models.NAME`` in config/config.yaml; defaults there and in config/schema.yaml)::
 
     isoclr pretrain --config config/config.yaml --model isoclr_demo --out results/pretrain/isoclr_demo
@@ -65,7 +65,7 @@ from isoclr.pretrain import losses
 from isoclr.pretrain import model
 from isoclr.core.encoding import tracks_torch
 from isoclr.core.files import atomic_path, file_sha256
-from isoclr.config.settings import PretrainSettings
+from isoclr.config.settings.pretrain import PretrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def resolve(config: Mapping[str, Any], model_name: str | None = None) -> tuple[s
     """Pipeline config (with ``pretrain.models``) or a bare model entry -> (name, settings).
 
     Defaults, the seed (``null`` = the top-level seed) and the data paths are filled in by
-    :class:`isoclr.config.settings.PretrainSettings`; unknown keys are refused, naming the closest one.
+    :class:`isoclr.config.settings.pretrain.PretrainSettings`; unknown keys are refused, naming the closest one.
     """
     if "pretrain" in config:
         s = PretrainSettings.from_config(config, model_name)
@@ -708,14 +708,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
-    with open(path) as fh:
-        data = yaml.safe_load(fh) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a YAML mapping")
-    return data
-
-
 # --------------------------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------------------------
@@ -736,8 +728,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    raw = load_config(args.config)
-    name, s = resolve(raw, args.model)
+    from isoclr.config.load import pipeline_or_entry
+
+    name, s = resolve(pipeline_or_entry(args.config), args.model)
     changes: dict[str, Any] = {}
     for item in args.set:
         key, sep, value = item.partition("=")

@@ -1,0 +1,242 @@
+"""Code fingerprints: which library code a stage's jobs run, and a sha256 over it (a rule's
+``code`` param, so Snakemake reruns a job when the code it runs changes, and only then).
+
+A stage's code is found from its **entry points** (:data:`STAGE_ENTRIES`: the library
+functions and classes its rule's script calls) by following names, not whole modules: each
+function or class reached contributes its own source, and what it refers to is followed in
+turn (imports at the top of a module or inside a function alike, ``module.attr`` through a
+module alias, a module's constants). A class reached counts whole (its methods are called
+through instances). A module reached also counts its top-level statements (constants,
+tables such as a figure registry), not its imports nor its docstring. So
+
+* a function no job calls (a CLI's ``add_arguments``/``run``, an HTML page another stage
+  writes, a reader only another stage uses) is in no stage's fingerprint, even in a module
+  a job imports;
+* shared code (``isoclr.core`` and any helper) counts for every stage that calls it;
+* :mod:`isoclr.config` is planning code, not job code: it is not followed. Each stage's own
+  settings module (``isoclr.config.settings.STAGE``) counts, whole, for that stage only
+  (:data:`STAGE_SETTINGS`).
+
+Only this library's code counts (not third-party packages, not the rule's script shim).
+``benchmarks/stage_fingerprints.py`` prints each stage's fingerprinted code.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+#: the library functions/classes each stage's jobs call (``module:name``, module relative to
+#: ``isoclr``): what its rule's script shim runs
+STAGE_ENTRIES: dict[str, tuple[str, ...]] = {
+    "download": ("download.fetch:fetch",),
+    "store": ("store.builder:build_store", "store.builder:write_stats",
+              "store.transcriptome:build_store_from_transcripts", "store.transcriptome:read_gene_map"),
+    "homology": ("homology.merge:Source", "homology.merge:build_sets", "homology.merge:write_sets"),
+    "splits": ("splits.assign:make_splits", "splits.assign:write_tsv"),
+    # run: the multi-GPU job runs the pre-training through `isoclr pretrain` (torchrun)
+    "pretrain": ("pretrain.loop:pretrain", "pretrain.loop:run"),
+    "tasks": ("tasks.build:build_task",),
+    "embed": ("evaluate.jobs:embed_task",),
+    "evaluate": ("evaluate.jobs:run_job",),
+    "collect": ("evaluate.jobs:collect_metrics",),
+    "figures": ("figures.draw:draw",),
+    "tables": ("tables.summary:write_tables",),
+}
+#: the settings module of each stage (hashed whole, never followed)
+STAGE_SETTINGS: dict[str, tuple[str, ...]] = {
+    "download": ("config.settings.download",),
+    "store": ("config.settings.store",),
+    "homology": ("config.settings.homology",),
+    "splits": ("config.settings.splits",),
+    "pretrain": ("config.settings.pretrain",),
+    "tasks": ("config.settings.tasks",),
+    "embed": ("config.settings.embed",),
+    "evaluate": ("config.settings.evaluate",),
+    "collect": (),
+    "figures": ("config.settings.figures",),
+    "tables": ("config.settings.tables",),
+}
+#: modules never followed: planning code (each stage's settings module counts via STAGE_SETTINGS)
+NOT_FOLLOWED = ("config", "cli")
+#: a module's own top-level code (its constants and tables), as an item name
+MODULE = ""
+
+
+@dataclass
+class _Module:
+    tree: ast.Module
+    source: str
+    defs: dict[str, ast.stmt]  # top-level functions and classes
+    body: list[ast.stmt]  # other top-level statements (no imports, docstring or __main__ block)
+    names: set[str]  # names bound by the top-level statements
+    imports: dict[str, tuple[str, str]]  # local name -> (isoclr module, attribute or "" for the module)
+
+
+def _path(package_dir: Path, module: str) -> Path | None:
+    base = package_dir / module.replace(".", "/") if module else package_dir
+    for path in (base.with_suffix(".py") if module else None, base / "__init__.py"):
+        if path is not None and path.exists():
+            return path
+    return None
+
+
+def _is_main_block(node: ast.stmt) -> bool:
+    return (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
+            and isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__")
+
+
+@functools.lru_cache(maxsize=None)
+def _parse(package_dir: Path, module: str) -> _Module | None:
+    path = _path(package_dir, module)
+    if path is None:
+        return None
+    source = path.read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    defs: dict[str, ast.stmt] = {}
+    body: list[ast.stmt] = []
+    names: set[str] = set()
+    for i, node in enumerate(tree.body):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defs[node.name] = node
+        elif isinstance(node, (ast.Import, ast.ImportFrom)) or _is_main_block(node):
+            continue
+        elif i == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue  # the docstring
+        else:
+            body.append(node)
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                    names.add(sub.id)
+    imports: dict[str, tuple[str, str]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and (
+                node.module == "isoclr" or node.module.startswith("isoclr.")):
+            package = node.module.removeprefix("isoclr").lstrip(".")
+            for alias in node.names:
+                sub = f"{package}.{alias.name}" if package else alias.name
+                target = (sub, "") if _path(package_dir, sub) is not None else (package, alias.name)
+                imports[alias.asname or alias.name] = target
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("isoclr.") and alias.asname:
+                    imports[alias.asname] = (alias.name.removeprefix("isoclr."), "")
+    return _Module(tree, source, defs, body, names, imports)
+
+
+def _followed(module: str) -> bool:
+    return not any(module == m or module.startswith(m + ".") for m in NOT_FOLLOWED)
+
+
+def _item(package_dir: Path, module: str, name: str) -> tuple[str, str] | None:
+    """The item ``module.name`` refers to: a function/class, or the module's own code."""
+    if not _followed(module):
+        return None
+    mod = _parse(package_dir, module)
+    if mod is None:
+        return None
+    if name in mod.defs:
+        return (module, name)
+    if name in mod.imports:  # re-exported: follow it to where it is defined
+        target, attr = mod.imports[name]
+        return _item(package_dir, target, attr) if attr else (target, MODULE) if _followed(target) else None
+    return (module, MODULE)
+
+
+def _references(package_dir: Path, module: str, nodes: list[ast.stmt]) -> set[tuple[str, str]]:
+    """The items the code in ``nodes`` (of ``module``) refers to."""
+    mod = _parse(package_dir, module)
+    assert mod is not None
+    found: set[tuple[str, str] | None] = set()
+    for top in nodes:
+        for node in ast.walk(top):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                target = mod.imports.get(node.value.id)
+                if target and not target[1]:  # module alias .attr
+                    sub = f"{target[0]}.{node.attr}" if target[0] else node.attr
+                    if _path(package_dir, sub) is not None:
+                        found.add((sub, MODULE) if _followed(sub) else None)
+                    else:
+                        found.add(_item(package_dir, target[0], node.attr))
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                if node.id in mod.defs:
+                    found.add((module, node.id))
+                elif node.id in mod.imports:
+                    target, attr = mod.imports[node.id]
+                    found.add(_item(package_dir, target, attr) if attr else None)
+                elif node.id in mod.names:
+                    found.add((module, MODULE))
+    return {f for f in found if f is not None}
+
+
+def _nodes(package_dir: Path, item: tuple[str, str]) -> list[ast.stmt]:
+    mod = _parse(package_dir, item[0])
+    assert mod is not None
+    return mod.body if item[1] == MODULE else [mod.defs[item[1]]]
+
+
+def stage_items(stage: str, package_dir: Path = PACKAGE_DIR) -> list[tuple[str, str]]:
+    """Every (module, function or class) a stage's jobs can run; ``""`` for a module's own
+    top-level code."""
+    todo: list[tuple[str, str]] = []
+    for entry in STAGE_ENTRIES[stage]:
+        module, name = entry.split(":")
+        item = _item(package_dir, module, name)
+        if item is None or item[1] != name:
+            raise ValueError(f"stage {stage}: entry point {entry} is not a function or class of the library")
+        todo.append(item)
+    seen: set[tuple[str, str]] = set()
+    while todo:
+        item = todo.pop()
+        if item in seen:
+            continue
+        seen.add(item)
+        todo.extend(_references(package_dir, item[0], _nodes(package_dir, item)) - seen)
+    return sorted(seen)
+
+
+def stage_modules(stage: str, package_dir: Path = PACKAGE_DIR) -> list[str]:
+    """The modules whose code a stage's jobs run (from :func:`stage_items`), and its settings module."""
+    return sorted({m for m, _ in stage_items(stage, package_dir)} | set(STAGE_SETTINGS[stage]))
+
+
+def _segment(mod: _Module, node: ast.stmt) -> str:
+    lines = mod.source.splitlines(keepends=True)
+    start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+    return "".join(lines[start - 1:node.end_lineno])
+
+
+def _digest(stage: str, package_dir: Path) -> str:
+    digest = hashlib.sha256()
+    for module, name in stage_items(stage, package_dir):
+        mod = _parse(package_dir, module)
+        assert mod is not None
+        text = "".join(_segment(mod, n) for n in _nodes(package_dir, (module, name)))
+        digest.update(f"{module}:{name}".encode() + b"\0" + text.encode() + b"\0")
+    for module in STAGE_SETTINGS[stage]:
+        path = _path(package_dir, module)
+        assert path is not None, module
+        digest.update(module.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def source_fingerprint(stage: str) -> str:
+    """sha256 over the code a stage's jobs run (:func:`stage_items`, each function's or
+    class's source, and its settings module), e.g. for a rule's ``code`` param: editing that
+    code changes it, so Snakemake reruns the stage's jobs; editing other code does not."""
+    return _digest(stage, PACKAGE_DIR)
+
+
+def fingerprint_of(stage: str, package_dir: Path) -> str:
+    """:func:`source_fingerprint` of a copy of the package at ``package_dir`` (uncached)."""
+    _parse.cache_clear()
+    try:
+        return _digest(stage, Path(package_dir))
+    finally:
+        _parse.cache_clear()
