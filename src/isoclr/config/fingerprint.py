@@ -5,9 +5,10 @@ A stage's code is found from its **entry points** (:data:`STAGE_ENTRIES`: the li
 functions and classes its rule's script calls) by following names, not whole modules: each
 function or class reached contributes its own source, and what it refers to is followed in
 turn (imports at the top of a module or inside a function alike, ``module.attr`` through a
-module alias, a module's constants). A class reached counts whole (its methods are called
-through instances). A module reached also counts its top-level statements (constants,
-tables such as a figure registry), not its imports nor its docstring. So
+module alias). A module-level constant counts when it is referred to (a figure registry, a
+page template), each statement binding it; a class reached counts whole (its methods are
+called through instances); a module reached also counts its top-level statements that bind
+no name (they run on import). Imports and docstrings do not count by themselves. So
 
 * a function no job calls (a CLI's ``add_arguments``/``run``, an HTML page another stage
   writes, a reader only another stage uses) is in no stage's fingerprint, even in a module
@@ -72,9 +73,8 @@ MODULE = ""
 class _Module:
     tree: ast.Module
     source: str
-    defs: dict[str, ast.stmt]  # top-level functions and classes
-    body: list[ast.stmt]  # other top-level statements (no imports, docstring or __main__ block)
-    names: set[str]  # names bound by the top-level statements
+    defs: dict[str, list[ast.stmt]]  # top-level functions, classes and the statements binding a name
+    body: list[ast.stmt]  # top-level statements binding no name (no imports, docstring, __main__ block)
     imports: dict[str, tuple[str, str]]  # local name -> (isoclr module, attribute or "" for the module)
 
 
@@ -98,21 +98,21 @@ def _parse(package_dir: Path, module: str) -> _Module | None:
         return None
     source = path.read_text(encoding="utf-8")
     tree = ast.parse(source)
-    defs: dict[str, ast.stmt] = {}
+    defs: dict[str, list[ast.stmt]] = {}
     body: list[ast.stmt] = []
-    names: set[str] = set()
     for i, node in enumerate(tree.body):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            defs[node.name] = node
+            defs.setdefault(node.name, []).append(node)
         elif isinstance(node, (ast.Import, ast.ImportFrom)) or _is_main_block(node):
             continue
         elif i == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
             continue  # the docstring
         else:
-            body.append(node)
-            for sub in ast.walk(node):
-                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-                    names.add(sub.id)
+            bound = {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store)}
+            for name in bound:
+                defs.setdefault(name, []).append(node)
+            if not bound:
+                body.append(node)
     imports: dict[str, tuple[str, str]] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and (
@@ -126,7 +126,7 @@ def _parse(package_dir: Path, module: str) -> _Module | None:
             for alias in node.names:
                 if alias.name.startswith("isoclr.") and alias.asname:
                     imports[alias.asname] = (alias.name.removeprefix("isoclr."), "")
-    return _Module(tree, source, defs, body, names, imports)
+    return _Module(tree, source, defs, body, imports)
 
 
 def _followed(module: str) -> bool:
@@ -134,7 +134,7 @@ def _followed(module: str) -> bool:
 
 
 def _item(package_dir: Path, module: str, name: str) -> tuple[str, str] | None:
-    """The item ``module.name`` refers to: a function/class, or the module's own code."""
+    """The item ``module.name`` refers to: a function, class or constant, or the module's own code."""
     if not _followed(module):
         return None
     mod = _parse(package_dir, module)
@@ -152,7 +152,7 @@ def _references(package_dir: Path, module: str, nodes: list[ast.stmt]) -> set[tu
     """The items the code in ``nodes`` (of ``module``) refers to."""
     mod = _parse(package_dir, module)
     assert mod is not None
-    found: set[tuple[str, str] | None] = set()
+    found: set[tuple[str, str] | None] = {(module, MODULE)} if mod.body else set()
     for top in nodes:
         for node in ast.walk(top):
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
@@ -169,26 +169,24 @@ def _references(package_dir: Path, module: str, nodes: list[ast.stmt]) -> set[tu
                 elif node.id in mod.imports:
                     target, attr = mod.imports[node.id]
                     found.add(_item(package_dir, target, attr) if attr else None)
-                elif node.id in mod.names:
-                    found.add((module, MODULE))
     return {f for f in found if f is not None}
 
 
 def _nodes(package_dir: Path, item: tuple[str, str]) -> list[ast.stmt]:
     mod = _parse(package_dir, item[0])
     assert mod is not None
-    return mod.body if item[1] == MODULE else [mod.defs[item[1]]]
+    return mod.body if item[1] == MODULE else mod.defs[item[1]]
 
 
 def stage_items(stage: str, package_dir: Path = PACKAGE_DIR) -> list[tuple[str, str]]:
-    """Every (module, function or class) a stage's jobs can run; ``""`` for a module's own
-    top-level code."""
+    """Every (module, function, class or constant) a stage's jobs can run; ``""`` for a
+    module's top-level statements that bind no name."""
     todo: list[tuple[str, str]] = []
     for entry in STAGE_ENTRIES[stage]:
         module, name = entry.split(":")
         item = _item(package_dir, module, name)
         if item is None or item[1] != name:
-            raise ValueError(f"stage {stage}: entry point {entry} is not a function or class of the library")
+            raise ValueError(f"stage {stage}: entry point {entry} is not defined in the library")
         todo.append(item)
     seen: set[tuple[str, str]] = set()
     while todo:
@@ -233,10 +231,11 @@ def source_fingerprint(stage: str) -> str:
     return _digest(stage, PACKAGE_DIR)
 
 
-def fingerprint_of(stage: str, package_dir: Path) -> str:
-    """:func:`source_fingerprint` of a copy of the package at ``package_dir`` (uncached)."""
+def fingerprints_of(package_dir: Path) -> dict[str, str]:
+    """Every stage's :func:`source_fingerprint` for a copy of the package at ``package_dir``
+    (read afresh: for tests that edit the copy)."""
     _parse.cache_clear()
     try:
-        return _digest(stage, Path(package_dir))
+        return {stage: _digest(stage, Path(package_dir)) for stage in STAGE_ENTRIES}
     finally:
         _parse.cache_clear()
