@@ -149,7 +149,13 @@ class PretrainSettings(Settings):
                 raise ConfigError(f"config pretrain.models has several models ({', '.join(models)}); pick one with --model")
             model = next(iter(models))
         entry = lookup(config, "pretrain.models", model)
-        return cls.from_entry(entry, model, base_seed(config), str(config["results"]))
+        if "results" in config:
+            results = config["results"]
+        else:  # a config not filled by the loader: the schema's default
+            from isoclr.config.load import schema
+
+            results = schema()["properties"]["results"]["default"]
+        return cls.from_entry(entry, model, base_seed(config), str(results))
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], **extra: Any) -> PretrainSettings:
