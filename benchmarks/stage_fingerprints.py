@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from isoclr.config import fingerprint as F  # noqa: E402
+from isoclr.config import fingerprint as F
 
 
 def main(argv: list[str] | None = None) -> int:

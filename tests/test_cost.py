@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from isoclr.config import cost, load
 from isoclr.cli import main
+from isoclr.config import cost, load
 
 COLS = ["size", "precision", "mode", "status", "nt_per_s", "device", "device_name"]
 

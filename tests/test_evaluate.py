@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 import torch
 
-from isoclr.evaluate import jobs as E
-from isoclr.evaluate.baselines import Saluki, random_encoder
 from isoclr.config.load import defaults
 from isoclr.config.settings.evaluate import FinetuneSettings, SalukiSettings
+from isoclr.evaluate import jobs as E
+from isoclr.evaluate.baselines import Saluki, random_encoder
 from isoclr.evaluate.finetune import Sequences, length_batches
 from isoclr.evaluate.metrics import MULTILABEL_METRICS, REGRESSION_METRICS
 from isoclr.pretrain.model import build_encoder, save_checkpoint
@@ -139,8 +139,7 @@ def test_network_jobs_write_tidy_tables(setup: dict[str, Path], task: str, model
 def test_identical_splits_across_models(setup: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     """Every model kind asks the task file for its split, and gets the same rows."""
     seen: dict[str, tuple] = {}
-    from isoclr.evaluate import finetune
-    from isoclr.evaluate import probes
+    from isoclr.evaluate import finetune, probes
 
     def fake_probe(kind, h, y, train, val, test, **kw):
         seen[current] = (tuple(train), tuple(val), tuple(test))

@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from isoclr.figures import draw as F
 from isoclr.config import graph
 from isoclr.config.load import load_config
 from isoclr.config.registry import FIGURES, TSNE_FIGURES
 from isoclr.config.settings.figures import FigureSettings
 from isoclr.config.settings.pretrain import PretrainSettings
-from isoclr.tasks import build as T
+from isoclr.figures import draw as F
 from isoclr.pretrain.architecture import encoder_parameters
+from isoclr.tasks import build as T
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from isoclr.config import study as S
 from isoclr.config.base import ConfigError

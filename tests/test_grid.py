@@ -7,9 +7,9 @@ import copy
 from pathlib import Path
 
 import pytest
-import yaml
 
-from isoclr.config import graph, study as S
+from isoclr.config import graph
+from isoclr.config import study as S
 from isoclr.config.base import ConfigError
 from isoclr.config.load import load_config
 from isoclr.config.settings.embed import EmbedSettings

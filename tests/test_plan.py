@@ -147,8 +147,8 @@ def test_plan_layers_overrides_as_the_snakefile(tmp_path: Path) -> None:
     override = tmp_path / "one_run.yaml"
     override.write_text("evaluation:\n  runs: 1\nfigures:\n  names: [fig_model_sizes]\n")
     counts, _ = planned_jobs(["config/paper.yaml", str(override)], tmp_path / "results")
-    from isoclr.config import plan
     from isoclr.cli import main
+    from isoclr.config import plan
 
     config = load.load_config([ROOT / "config/paper.yaml", override], ROOT / "config/config.yaml", ROOT / "config/schema.yaml")
     assert config["evaluation"]["runs"] == 1 and config["study"] == "paper"  # deep-merged, study kept
@@ -167,7 +167,6 @@ def test_plan_layers_overrides_as_the_snakefile(tmp_path: Path) -> None:
 
 
 def test_plan_refuses_two_studies_and_unknown_keys(tmp_path: Path) -> None:
-    from isoclr.config import plan
     from isoclr.config.base import ConfigError
 
     with pytest.raises(ConfigError, match="both declare a study"):
@@ -204,8 +203,8 @@ def test_docs_quote_the_current_paper_plan() -> None:
 def test_plan_gpu_memory_resources_and_disk_from_the_config(tmp_path: Path) -> None:
     """GPU memory: a GPU row's peak scaled to the batch per GPU (CPU rows are not GPU memory);
     resources: config over the rules' defaults; disk: checkpoints from the architecture."""
-    from isoclr.pretrain import architecture
     from isoclr.config import plan
+    from isoclr.pretrain import architecture
 
     config = load.load_config([ROOT / "config/paper.yaml"], ROOT / "config/config.yaml", ROOT / "config/schema.yaml")
     gpu = tmp_path / "bench_gpu_cuda.tsv"

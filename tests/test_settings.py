@@ -18,7 +18,12 @@ from isoclr.config import load
 from isoclr.config.base import ConfigError, derive_seed
 from isoclr.config.settings.download import DownloadSettings
 from isoclr.config.settings.embed import EmbedSettings
-from isoclr.config.settings.evaluate import EvaluationSettings, FinetuneSettings, ProbeSettings, SalukiSettings
+from isoclr.config.settings.evaluate import (
+    EvaluationSettings,
+    FinetuneSettings,
+    ProbeSettings,
+    SalukiSettings,
+)
 from isoclr.config.settings.figures import FigureSettings
 from isoclr.config.settings.homology import HomologySettings, HomologySource
 from isoclr.config.settings.pretrain import PretrainSettings
@@ -160,7 +165,7 @@ def _pipeline_config(configfile: str | None, tmp_path: Path) -> dict:
     args = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "-n", "--quiet", "rules", "-d", str(ROOT)]
     if configfile:
         args += ["--configfile", str(ROOT / configfile)]
-    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     return json.loads((tmp_path / "config.json").read_text())
 

@@ -9,13 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from scipy import stats
 
 from isoclr.config.load import load_config
 from isoclr.config.settings.tables import TablesSettings
-from isoclr.tables import summary as TB
 from isoclr.evaluate.jobs import COLUMNS
+from isoclr.tables import summary as TB
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = load_config([ROOT / "config" / "paper.yaml"])

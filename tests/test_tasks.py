@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from isoclr.config.settings.tasks import TaskStageSettings
-from isoclr.tasks import build as T
 from isoclr.core.encoding import make_marks, tracks_numpy
 from isoclr.store.builder import build_store
 from isoclr.store.format import IsoformStore
+from isoclr.tasks import build as T
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 GENOMES = SHARED / "genomes"

@@ -91,7 +91,7 @@ def _is_main_block(node: ast.stmt) -> bool:
             and isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _parse(package_dir: Path, module: str) -> _Module | None:
     path = _path(package_dir, module)
     if path is None:
@@ -223,7 +223,7 @@ def _digest(stage: str, package_dir: Path) -> str:
     return digest.hexdigest()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def source_fingerprint(stage: str) -> str:
     """sha256 over the code a stage's jobs run (:func:`stage_items`, each function's or
     class's source, and its settings module), e.g. for a rule's ``code`` param: editing that

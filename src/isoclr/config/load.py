@@ -52,7 +52,7 @@ def read_mapping(path: str | Path) -> dict[str, Any]:
     return data
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _schema(path: str) -> dict[str, Any]:
     return read_mapping(path)
 
