@@ -239,3 +239,17 @@ def test_plan_costs_a_built_study_on_its_own_sizes(tmp_path: Path, monkeypatch: 
     assert "halflife_human 63" in text and "go_mf_human 20,728" in text
     downloads = next(r["bytes"] for r in plan.disk(config, {}) if r["what"] == "downloads/")
     assert 1e6 < downloads < 1e8  # the demo's resources (a few MB), not 3 assumed genomes
+
+
+def test_plan_takes_the_pretraining_resources_from_the_schema() -> None:
+    """A config that does not set pretrain threads/mem_mb/runtime asks for the schema's."""
+    from isoclr.config import plan
+
+    raw = load.layered([])
+    for key in ("threads", "mem_mb", "runtime", "gpus"):
+        raw["pretrain"].pop(key, None)
+    res = plan.resources(load.complete(raw), ROOT / "rules")["pretrain"]
+    schema = load.schema()["$defs"]["pretrain"]["properties"]
+    assert res == {"threads": schema["threads"]["default"], "mem_mb": schema["mem_mb"]["default"],
+                   "runtime": schema["runtime"]["default"], "gpu": schema["gpus"]["default"]}
+    assert (res["threads"], res["mem_mb"], res["runtime"]) == (2, 8000, 60)

@@ -185,3 +185,31 @@ def test_cli_and_pipeline_resolve_the_same_settings(configfile: str | None, tmp_
                 == EvaluationSettings.from_config(cli, task, model).to_params())
     assert TablesSettings.from_config(pipeline) == TablesSettings.from_config(cli)
     assert FigureSettings.from_config(pipeline, "fig_model_sizes") == FigureSettings.from_config(cli, "fig_model_sizes")
+
+
+# --- options without a config take the schema's defaults -----------------------------------------
+def test_download_cli_retries_as_the_pipeline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from isoclr.cli import main
+    from isoclr.download import fetch
+
+    seen: dict = {}
+    monkeypatch.setattr(fetch, "fetch", lambda url, out, **kw: seen.update(kw))
+    assert main(["download", "file:x.gz", str(tmp_path / "x.gz")]) == 0
+    from isoclr.config.study import downloads
+
+    how = DownloadSettings.from_config(DEMO, next(iter(downloads(DEMO))))  # what the pipeline's jobs use
+    assert {k: seen[k] for k in DownloadSettings.TRANSPORT} == how.transport()
+    assert seen["timeout"] == 120 and seen["backoff"] == 5
+    assert main(["download", "file:x.gz", str(tmp_path / "x.gz"), "--timeout", "7"]) == 0 and seen["timeout"] == 7
+
+
+def test_tasks_cli_folds_as_the_schema(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from isoclr.cli import main
+    from isoclr.tasks import build
+
+    seen: dict = {}
+    monkeypatch.setattr(build, "build_task", lambda *a, **kw: seen.update(kw))
+    assert main(["tasks", "--task", "t", "--kind", "halflife", "--out", str(tmp_path / "t.h5")]) == 0
+    s = seen["settings"]
+    tasks = load.defaults("tasks")
+    assert (s.n_folds, list(s.fractions), s.min_train) == (tasks["n_folds"], tasks["fractions"], tasks["min_train"])
