@@ -176,7 +176,8 @@ def fill(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> dict[
         raise ConfigError("config: " + "; ".join(dict.fromkeys(unknown)))
     if errors:
         error = best_match(errors)
-        raise ConfigError(f"config {_where(error)}: {error.message}")
+        path = ".".join(str(p) for p in error.absolute_path)
+        raise ConfigError(f"config{' ' + path if path else ''}: {error.message}")
     return config
 
 
