@@ -23,8 +23,9 @@ MATRIX = [
     # figures and the metrics page: the report only
     ("figures/draw.py", "fig2a_go_linear_probe", {"figures"}),
     ("figures/draw.py", "DRAW", {"figures"}),
-    ("evaluate/jobs.py", "write_summary_html", {"collect", "tables"}),
-    ("evaluate/jobs.py", "_PAGE", {"collect", "tables"}),  # the metrics page's template and CSS
+    ("tables/html.py", "write_summary_html", {"collect", "tables"}),
+    ("tables/html.py", "_PAGE", {"collect", "tables"}),  # the metrics page's template and CSS
+    ("evaluate/collect.py", "collect_metrics", {"collect"}),
     ("tables/summary.py", "write_tables", {"tables"}),
     # a probe: the linear-probe (evaluation) jobs only
     ("evaluate/probes.py", "ridge_probe", {"evaluate"}),
@@ -54,8 +55,8 @@ MATRIX = [
     ("tasks/go.py", "read_obo", {"tasks"}),
     ("download/fetch.py", "fetch_once", {"download"}),
     # CLI-only code, planning code and library API no job calls: nothing
-    ("evaluate/jobs.py", "add_arguments", set()),
-    ("evaluate/jobs.py", "run", set()),
+    ("evaluate/cli.py", None, set()),
+    ("pretrain/loop.py", "add_arguments", set()),
     ("store/builder.py", "run", set()),
     ("figures/draw.py", "run", set()),
     ("evaluate/embedder.py", "Embedder", set()),  # the Python API (FASTA, genome): no job calls it

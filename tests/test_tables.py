@@ -13,7 +13,7 @@ from scipy import stats
 
 from isoclr.config.load import load_config
 from isoclr.config.settings.tables import TablesSettings
-from isoclr.evaluate.jobs import COLUMNS
+from isoclr.evaluate.metrics_table import COLUMNS
 from isoclr.tables import summary as TB
 
 ROOT = Path(__file__).resolve().parents[1]

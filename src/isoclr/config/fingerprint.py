@@ -45,7 +45,7 @@ STAGE_ENTRIES: dict[str, tuple[str, ...]] = {
     "tasks": ("tasks.build:build_task",),
     "embed": ("evaluate.jobs:embed_task",),
     "evaluate": ("evaluate.jobs:run_job",),
-    "collect": ("evaluate.jobs:collect_metrics",),
+    "collect": ("evaluate.collect:collect_metrics",),
     "figures": ("figures.draw:draw",),
     "tables": ("tables.summary:write_tables",),
 }
