@@ -190,7 +190,7 @@ def defaults(definition: str) -> dict[str, Any]:
     return out
 
 
-def fill_model_entry(entry: Mapping[str, Any], name: str = "model") -> dict[str, Any]:
+def fill_model_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
     """A bare ``pretrain.models`` entry with the schema's defaults filled in (keys it gives,
     even ones the schema does not know, are kept: the settings class refuses those)."""
     node = schema()["$defs"]["pretrain_model"]["properties"]

@@ -125,7 +125,7 @@ class PretrainSettings(Settings):
         if any(f not in entry for f in names if f not in ("name", "architecture")):
             from isoclr.config.load import fill_model_entry  # the schema's defaults
 
-            entry = fill_model_entry(entry, name)
+            entry = fill_model_entry(entry)
         arch = dict(entry.pop("architecture", None) or entry.pop("model", None) or {})
         arch.pop("size", None)
         arch.pop("in_channels", None)
