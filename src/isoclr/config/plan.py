@@ -68,7 +68,8 @@ def needed_downloads(config: Mapping[str, Any]) -> dict[str, str]:
         for key in registry.SPECIES_INPUTS.values():
             if key in spec:
                 out[study.species_input_download(sp, key)] = key
-        out[study.annotation_download(config, sp)] = "annotation"
+        if "annotation" in spec:  # none for a GENCODE header FASTA
+            out[study.annotation_download(config, sp)] = "annotation"
     for name in ((config.get("homology") or {}).get("sources") or {}):
         out[study.homology_download(name)] = "homology"
     files = set((config.get("download") or {}).get("files") or {})

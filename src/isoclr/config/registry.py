@@ -54,5 +54,7 @@ ANNOTATION_SUFFIXES = {
     "gtf": "gtf", "gff": "gff3", "gff3": "gff3", "genepred": "genepred", "gp": "genepred",
     "refflat": "refflat", "bed": "bed12", "bed12": "bed12",
 }
+#: the "annotation format" of a species given as transcripts alone (headers carry the annotation)
+GENCODE_HEADERS = "gencode_pc_transcripts"
 #: species inputs besides genome and annotation: file name in downloads/{species}/ -> config key
 SPECIES_INPUTS = {"transcripts.fa": "transcripts", "gene_map.tsv": "gene_map"}

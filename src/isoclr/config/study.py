@@ -16,6 +16,7 @@ from isoclr.config.registry import (
     ANNOTATION_FORMATS,
     ANNOTATION_SUFFIXES,
     BUILTIN_ENCODERS,
+    GENCODE_HEADERS,
     PRETRAINED_PREFIX,
     PRETRAINED_TOKEN,
     SPECIES_INPUTS,
@@ -29,7 +30,10 @@ _ENCODER_MODEL_KEY = {"isoclr": "isoclr_model", "mlm": "mlm_model", "random": "i
 # ---------------------------------------------------------------------------------------------
 def annotation_format(config: Mapping[str, Any], species: str) -> str:
     """The annotation format of a species: from config, or from the URL's file name."""
-    ann = lookup(config, "species", species)["annotation"]
+    sp = lookup(config, "species", species)
+    if "annotation" not in sp:  # transcripts alone: a GENCODE pc_transcripts FASTA (store/gencode.py)
+        return GENCODE_HEADERS
+    ann = sp["annotation"]
     fmt = ann.get("format", "auto")
     if fmt != "auto":
         return str(fmt)
@@ -75,9 +79,10 @@ def downloads(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         for key in SPECIES_INPUTS.values():
             if key in spec:
                 table[species_input_download(sp, key)] = {k: v for k, v in spec[key].items() if k in remote_keys}
-        table[annotation_download(config, sp)] = {
-            k: v for k, v in spec["annotation"].items() if k in remote_keys
-        }
+        if "annotation" in spec:
+            table[annotation_download(config, sp)] = {
+                k: v for k, v in spec["annotation"].items() if k in remote_keys
+            }
     for name, src in section(section(config, "homology"), "sources").items():
         table[homology_download(name)] = {k: v for k, v in src.items() if k in remote_keys}
     for name, src in section(section(config, "download"), "files").items():
@@ -90,6 +95,24 @@ def downloads(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------
 def pretrain_models(config: Mapping[str, Any]) -> list[str]:
     return list(section(section(config, "pretrain"), "models"))
+
+
+def pretrain_data(config: Mapping[str, Any], model: str) -> str | None:
+    """The sets variant a model trains on: None for every species joined by orthology (the
+    homology stage's sets.h5 and the study's splits.tsv), else ``SPECIES+SPECIES.HOMOLOGY``
+    (results/splits/models/VARIANT/, made by the splits stage's ``model_sets`` rule)."""
+    entry = dict(lookup(config, "pretrain.models", model) or {})
+    species = list(entry.get("species") or [])
+    homology = str(entry.get("homology") or "orthology")
+    have = list(section(config, "species"))
+    for sp in species:
+        if sp not in have:
+            raise ConfigError(f"config pretrain.models.{model}.species names {sp!r}, which is not a "
+                              f"`species` entry (have: {', '.join(have)})")
+    chosen = [sp for sp in have if sp in species] if species else have
+    if chosen == have and homology == "orthology":
+        return None
+    return "+".join(chosen) + "." + homology
 
 
 def task_names(config: Mapping[str, Any]) -> list[str]:

@@ -62,6 +62,11 @@ class PretrainSettings(Settings):
     keep_checkpoints: int
     mlm_hidden: int
     threads: int | None
+    #: the species whose transcripts the model trains on (empty: every species)
+    species: tuple[str, ...]
+    #: its sets: ``orthology`` (species joined by the homology sources) or ``isoforms``
+    #: (species kept apart); both on the study's one split (isoclr.splits.assign.subset_sets)
+    homology: str
     #: data paths (the rule passes its inputs; the CLI its options); not part of the params
     sets: str | None
     splits: str | None
@@ -74,12 +79,15 @@ class PretrainSettings(Settings):
     SCHEDULES = ("sqrt", "cosine", "constant")
     #: fields that are where the data lie or how fast it runs, not what is trained; left out of
     #: the rule's params (paths are its inputs) and of the resume fingerprint
-    NOT_TRAINING = ("sets", "splits", "stores", "threads", "keep_checkpoints", "name")
+    NOT_TRAINING = ("sets", "splits", "stores", "threads", "keep_checkpoints", "name", "species", "homology")
+    HOMOLOGY = ("orthology", "isoforms")
 
     def __post_init__(self) -> None:
         where = f"pretrain.models.{self.name}"
         if self.objective not in self.OBJECTIVES:
             raise ConfigError(f"config {where}.objective must be one of {self.OBJECTIVES}, got {self.objective!r}")
+        if self.homology not in self.HOMOLOGY:
+            raise ConfigError(f"config {where}.homology must be one of {self.HOMOLOGY}, got {self.homology!r}")
         if self.schedule not in self.SCHEDULES:
             raise ConfigError(f"config {where}.schedule must be one of {self.SCHEDULES}, got {self.schedule!r}")
         for key in ("batch_size", "accumulate", "steps"):
@@ -137,6 +145,7 @@ class PretrainSettings(Settings):
         entry["sets"] = entry.get("sets") or str(Path(results) / "homology" / "sets.h5")
         entry["splits"] = entry.get("splits") or str(Path(results) / "splits" / "splits.tsv")
         entry["betas"] = tuple(float(b) for b in entry["betas"])
+        entry["species"] = tuple(entry["species"])
         return cls(**entry, architecture={k: plain(v) for k, v in arch.items() if v is not None})
 
     @classmethod
@@ -167,7 +176,14 @@ class PretrainSettings(Settings):
     def job_params(self) -> dict[str, Any]:
         """Every setting of the job but its data paths and threads (the rule's inputs and
         threads): the pretrain rule's params."""
-        return {k: v for k, v in self.to_params().items() if k not in ("sets", "splits", "stores", "threads")}
+        from isoclr.config.load import fill_model_entry
+
+        p = {k: v for k, v in self.to_params().items() if k not in ("sets", "splits", "stores", "threads")}
+        default = fill_model_entry({})
+        for key in ("species", "homology"):  # data: in the params only when not the schema's default
+            if p[key] == default[key]:
+                del p[key]
+        return p
 
     def arch_config(self) -> dict[str, Any]:
         """The architecture keys for :func:`isoclr.pretrain.model.resolve_config`."""

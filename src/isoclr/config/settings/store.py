@@ -38,7 +38,8 @@ class StoreSettings(Settings):
             provenance["genome_url"] = sp["genome"]["url"]
         if "transcripts" in sp:
             provenance["transcripts_url"] = sp["transcripts"]["url"]
-        provenance.update(annotation_url=sp["annotation"]["url"], annotation_version=sp["annotation"].get("version", ""))
+        if "annotation" in sp:
+            provenance.update(annotation_url=sp["annotation"]["url"], annotation_version=sp["annotation"].get("version", ""))
         gm = sp.get("gene_map")
         return cls(
             species=species, format=annotation_format(config, species),
