@@ -25,14 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", action="store_true", help="list every function, class and constant")
     args = parser.parse_args(argv)
     print(f"{'stage':<9} {'modules':>7} {'items':>5}  fingerprint")
-    for stage in F.STAGE_ENTRIES:
+    for stage in F.stages():
         items = F.stage_items(stage)
         by_module: dict[str, list[str]] = defaultdict(list)
         for module, name in items:
             by_module[module or "isoclr"].append(name or "(top-level code)")
-        for module in F.STAGE_SETTINGS[stage]:
+        for module in F.stage_settings(stage):
             by_module[module].append("(whole module: the stage's settings)")
-        print(f"{stage:<9} {len(by_module):>7} {len(items):>5}  {F.source_fingerprint(stage)[:16]}")
+        print(f"{stage:<9} {len(by_module):>7} {len(items):>5}  {F.source_fingerprint(stage)[:16]}"
+              f"  entries: {', '.join(F.stage_entries(stage))}")
         for module in sorted(by_module):
             names = by_module[module]
             print(f"    {module:<28} {len(names):>3}" + (f"  {', '.join(sorted(names))}" if args.items else ""))

@@ -15,7 +15,7 @@ import pytest
 from isoclr.config import fingerprint as F
 
 PACKAGE = Path(F.__file__).resolve().parents[1]
-ALL = set(F.STAGE_ENTRIES)
+ALL = set(F.stages())
 
 #: (module file under src/isoclr, the function/class/constant edited or None for the whole
 #: file's bytes, the stages whose code changes)
@@ -137,3 +137,14 @@ def test_shared_core_code_counts_for_every_stage_that_calls_it(copy: tuple[Path,
 def test_every_entry_point_exists() -> None:
     for stage in ALL:
         assert F.stage_items(stage)  # raises if an entry point names nothing
+
+
+def test_the_entry_points_are_what_the_scripts_import() -> None:
+    """Read from the rules (script and code param) and the scripts: a new script, or a script
+    calling another function, changes the fingerprint with no table to update."""
+    assert ALL >= {"download", "store", "homology", "splits", "pretrain", "tasks", "embed", "evaluate",
+                   "collect", "figures", "tables"}
+    assert "evaluate.jobs:run_job" in F.stage_entries("evaluate")
+    assert "pretrain.loop:run" in F.stage_entries("pretrain")  # the multi-GPU job's torchrun launch
+    assert not any(e.startswith(("config.", "core.logs:")) for s in ALL for e in F.stage_entries(s))
+    assert F.stage_settings("collect") == () and F.stage_settings("pretrain") == ("config.settings.pretrain",)

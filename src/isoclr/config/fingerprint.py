@@ -1,8 +1,10 @@
 """Code fingerprints: which library code a stage's jobs run, and a sha256 over it (a rule's
 ``code`` param, so Snakemake reruns a job when the code it runs changes, and only then).
 
-A stage's code is found from its **entry points** (:data:`STAGE_ENTRIES`: the library
-functions and classes its rule's script calls) by following names, not whole modules: each
+A stage's code is found from its **entry points** (:func:`stage_entries`: the library
+functions and classes its rules' scripts import, read from ``rules/*.smk`` (each rule's
+``script:`` and ``code=code("STAGE")``) and the scripts themselves, plus
+:data:`EXTRA_ENTRIES`) by following names, not whole modules: each
 function or class reached contributes its own source, and what it refers to is followed in
 turn (imports at the top of a module or inside a function alike, ``module.attr`` through a
 module alias). A module-level constant counts when it is referred to (a figure registry, a
@@ -12,11 +14,11 @@ no name (they run on import). Imports and docstrings do not count by themselves.
 
 * a function no job calls (a CLI's ``add_arguments``/``run``, an HTML page another stage
   writes, a reader only another stage uses) is in no stage's fingerprint, even in a module
-  a job imports;
+  a job imports; the log line every script writes (``isoclr.core.logs``) does not count;
 * shared code (``isoclr.core`` and any helper) counts for every stage that calls it;
 * :mod:`isoclr.config` is planning code, not job code: it is not followed. Each stage's own
-  settings module (``isoclr.config.settings.STAGE``) counts, whole, for that stage only
-  (:data:`STAGE_SETTINGS`).
+  settings module (``isoclr.config.settings.STAGE``, where there is one) counts, whole, for
+  that stage only.
 
 Only this library's code counts (not third-party packages, not the rule's script shim).
 ``benchmarks/stage_fingerprints.py`` prints each stage's fingerprinted code.
@@ -27,43 +29,20 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
-#: the library functions/classes each stage's jobs call (``module:name``, module relative to
-#: ``isoclr``): what its rule's script shim runs
-STAGE_ENTRIES: dict[str, tuple[str, ...]] = {
-    "download": ("download.fetch:fetch",),
-    "store": ("store.builder:build_store", "store.builder:write_stats",
-              "store.transcriptome:build_store_from_transcripts", "store.transcriptome:read_gene_map"),
-    "homology": ("homology.merge:Source", "homology.merge:build_sets", "homology.merge:write_sets"),
-    "splits": ("splits.assign:make_splits", "splits.assign:write_tsv"),
-    # run: the multi-GPU job runs the pre-training through `isoclr pretrain` (torchrun)
-    "pretrain": ("pretrain.loop:pretrain", "pretrain.loop:run"),
-    "tasks": ("tasks.build:build_task",),
-    "embed": ("evaluate.jobs:embed_task",),
-    "evaluate": ("evaluate.jobs:run_job",),
-    "collect": ("evaluate.collect:collect_metrics",),
-    "figures": ("figures.draw:draw",),
-    "tables": ("tables.summary:write_tables",),
-}
-#: the settings module of each stage (hashed whole, never followed)
-STAGE_SETTINGS: dict[str, tuple[str, ...]] = {
-    "download": ("config.settings.download",),
-    "store": ("config.settings.store",),
-    "homology": ("config.settings.homology",),
-    "splits": ("config.settings.splits",),
-    "pretrain": ("config.settings.pretrain",),
-    "tasks": ("config.settings.tasks",),
-    "embed": ("config.settings.embed",),
-    "evaluate": ("config.settings.evaluate",),
-    "collect": (),
-    "figures": ("config.settings.figures",),
-    "tables": ("config.settings.tables",),
-}
-#: modules never followed: planning code (each stage's settings module counts via STAGE_SETTINGS)
+#: the repository (rules/ and workflow/scripts/ say which scripts each stage's jobs run)
+ROOT = PACKAGE_DIR.parents[1]
+#: code a stage's jobs run besides what their scripts import: the multi-GPU pre-training job
+#: runs ``isoclr pretrain`` under torchrun
+EXTRA_ENTRIES: dict[str, tuple[str, ...]] = {"pretrain": ("pretrain.loop:run",)}
+#: imported by every script for its log line only (a log is not an output)
+NOT_ENTRIES = ("core.logs",)
+#: modules never followed: planning code (each stage's settings module counts via stage_settings)
 NOT_FOLLOWED = ("config", "cli")
 #: a module's own top-level code (its constants and tables), as an item name
 MODULE = ""
@@ -129,6 +108,44 @@ def _parse(package_dir: Path, module: str) -> _Module | None:
     return _Module(tree, source, defs, body, imports)
 
 
+@functools.cache
+def stage_scripts(root: Path = ROOT) -> dict[str, tuple[Path, ...]]:
+    """Stage -> the scripts of the rules whose ``code`` param is ``code("STAGE")`` (rules/*.smk)."""
+    out: dict[str, list[Path]] = {}
+    for rules in sorted((root / "rules").glob("*.smk")):
+        for block in re.split(r"^rule \w+:", rules.read_text(encoding="utf-8"), flags=re.MULTILINE)[1:]:
+            stage = re.search(r"""code=code\(["'](\w+)["']\)""", block)
+            script = re.search(r"""script:\s*["']([^"']+)["']""", block)
+            if stage and script:
+                out.setdefault(stage.group(1), []).append((rules.parent / script.group(1)).resolve())
+    if not out:
+        raise FileNotFoundError(f"no rule with a code param under {root / 'rules'} (the fingerprints need the repository)")
+    return {stage: tuple(dict.fromkeys(paths)) for stage, paths in out.items()}
+
+
+def stages(root: Path = ROOT) -> list[str]:
+    return list(stage_scripts(root))
+
+
+def stage_entries(stage: str, root: Path = ROOT) -> list[str]:
+    """``module:name`` of every library function or class a stage's scripts import (and
+    :data:`EXTRA_ENTRIES`); config and log modules are not entries."""
+    entries = set(EXTRA_ENTRIES.get(stage, ()))
+    for script in stage_scripts(root)[stage]:
+        for node in ast.walk(ast.parse(script.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("isoclr."):
+                module = node.module.removeprefix("isoclr.")
+                if _followed(module) and module not in NOT_ENTRIES:
+                    entries.update(f"{module}:{alias.name}" for alias in node.names)
+    return sorted(entries)
+
+
+def stage_settings(stage: str, package_dir: Path = PACKAGE_DIR) -> tuple[str, ...]:
+    """The stage's settings module, hashed whole (none for a stage without settings)."""
+    module = f"config.settings.{stage}"
+    return (module,) if _path(package_dir, module) is not None else ()
+
+
 def _followed(module: str) -> bool:
     return not any(module == m or module.startswith(m + ".") for m in NOT_FOLLOWED)
 
@@ -182,7 +199,7 @@ def stage_items(stage: str, package_dir: Path = PACKAGE_DIR) -> list[tuple[str, 
     """Every (module, function, class or constant) a stage's jobs can run; ``""`` for a
     module's top-level statements that bind no name."""
     todo: list[tuple[str, str]] = []
-    for entry in STAGE_ENTRIES[stage]:
+    for entry in stage_entries(stage):
         module, name = entry.split(":")
         item = _item(package_dir, module, name)
         if item is None or item[1] != name:
@@ -200,7 +217,7 @@ def stage_items(stage: str, package_dir: Path = PACKAGE_DIR) -> list[tuple[str, 
 
 def stage_modules(stage: str, package_dir: Path = PACKAGE_DIR) -> list[str]:
     """The modules whose code a stage's jobs run (from :func:`stage_items`), and its settings module."""
-    return sorted({m for m, _ in stage_items(stage, package_dir)} | set(STAGE_SETTINGS[stage]))
+    return sorted({m for m, _ in stage_items(stage, package_dir)} | set(stage_settings(stage, package_dir)))
 
 
 def _segment(mod: _Module, node: ast.stmt) -> str:
@@ -216,7 +233,7 @@ def _digest(stage: str, package_dir: Path) -> str:
         assert mod is not None
         text = "".join(_segment(mod, n) for n in _nodes(package_dir, (module, name)))
         digest.update(f"{module}:{name}".encode() + b"\0" + text.encode() + b"\0")
-    for module in STAGE_SETTINGS[stage]:
+    for module in stage_settings(stage, package_dir):
         path = _path(package_dir, module)
         assert path is not None, module
         digest.update(module.encode() + b"\0" + path.read_bytes() + b"\0")
@@ -236,6 +253,6 @@ def fingerprints_of(package_dir: Path) -> dict[str, str]:
     (read afresh: for tests that edit the copy)."""
     _parse.cache_clear()
     try:
-        return {stage: _digest(stage, Path(package_dir)) for stage in STAGE_ENTRIES}
+        return {stage: _digest(stage, Path(package_dir)) for stage in stages()}
     finally:
         _parse.cache_clear()
