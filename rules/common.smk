@@ -7,12 +7,10 @@
 # default rerun triggers (params, code, input, mtime) see a changed setting or library code.
 import os
 import re
-import sys
 
 from snakemake.utils import min_version
 
 min_version("8.0")
-sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 # stdlib + yaml + jsonschema only
 from isoclr.config import graph, load, registry, study  # noqa: E402
 from isoclr.config.fingerprint import source_fingerprint  # noqa: E402
@@ -26,11 +24,13 @@ from isoclr.config.settings.splits import SplitsSettings  # noqa: E402
 from isoclr.config.settings.store import StoreSettings  # noqa: E402
 from isoclr.config.settings.tables import TablesSettings  # noqa: E402
 from isoclr.config.settings.tasks import TaskStageSettings  # noqa: E402
+from isoclr.variants import settings as VS  # noqa: E402  (stdlib only)
 
 # The one config loader (isoclr.config.load, as `isoclr plan` and every --config option): the
 # schema validates the config Snakemake layered and fills every default (unknown keys named,
 # with the closest valid one), then names that point at nothing are refused (by config key).
 load.complete(config)
+VS.check(config)
 
 RESULTS = config["results"]
 SPECIES = list(config["species"])
@@ -46,6 +46,7 @@ def names_regex(names):
 wildcard_constraints:
     species=names_regex(SPECIES),
     model=names_regex(PRETRAIN_MODELS),
+    vcf=names_regex(VS.vcf_names(config)),
     variant=names_regex({v for v in (study.pretrain_data(config, m) for m in PRETRAIN_MODELS) if v}),
 
 
@@ -394,6 +395,29 @@ def figure_labels():
     return labels
 
 
+# --- variants --------------------------------------------------------------------------------
+def variants_inputs(wildcards):
+    """A VCF's job: the VCF, its species' random-access genome and annotation, the encoder."""
+    s = VS.VariantsSettings.from_config(config, wildcards.vcf)
+    return {
+        "vcf": s.vcf,
+        "genome": results("variants", "genomes", f"{s.species}.fa.gz"),
+        "fai": results("variants", "genomes", f"{s.species}.fa.gz.fai"),
+        "annotation": annotation_path(s.species),
+        "checkpoint": results("pretrain", s.model, "checkpoint.pt"),
+        "heads": s.heads,
+    }
+
+
+def variants_settings(wildcards):
+    return VS.VariantsSettings.from_config(config, wildcards.vcf).to_params()
+
+
+def variant_effect_targets():
+    """One table per VCF of config `variants.vcfs`."""
+    return [results("variants", f"{name}.tsv") for name in VS.vcf_names(config)]
+
+
 # --- targets ---------------------------------------------------------------------------------
 def data_targets():
     """The data stage's outputs: every species store, the transcript sets and the splits."""
@@ -445,4 +469,5 @@ def all_targets():
         + evaluation_targets()
         + table_targets()
         + figure_targets()
+        + variant_effect_targets()
     )

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from isoclr import __version__
+from isoclr.core.jobs import LOG_FORMAT
 
 # command name -> (module implementing it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -26,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("isoclr.simulate", "write a simulated transcriptome (gene families, isoforms, homologs)"),
     "pretrain": ("isoclr.pretrain.loop", "contrastive (or masked-nucleotide) pre-training of the encoder"),
     "embed": ("isoclr.evaluate.embedder", "embed transcripts with a pre-trained encoder"),
+    "variants": ("isoclr.variants.score", "score VCF variants on transcripts: consequence, embedding distance, head deltas"),
     "tasks": ("isoclr.tasks.build", "build a downstream task dataset (half-life, GO, ribosome load)"),
     "evaluate": ("isoclr.evaluate.cli", "train/evaluate one model on one task, fraction and fold"),
     "figures": ("isoclr.figures.draw", "draw the paper's figures from the metrics table"),
@@ -63,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     module_name, help_text = COMMANDS[name]
     logging.basicConfig(
         level=logging.DEBUG if top_args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=LOG_FORMAT,
     )
     from isoclr.core.logs import quiet_third_party
 

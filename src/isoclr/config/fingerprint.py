@@ -40,10 +40,9 @@ ROOT = PACKAGE_DIR.parents[1]
 #: code a stage's jobs run besides what their scripts import: the multi-GPU pre-training job
 #: runs ``isoclr pretrain`` under torchrun
 EXTRA_ENTRIES: dict[str, tuple[str, ...]] = {"pretrain": ("pretrain.loop:run",)}
-#: imported by every script for its log line only (a log is not an output)
-NOT_ENTRIES = ("core.logs",)
-#: modules never followed: planning code (each stage's settings module counts via stage_settings)
-NOT_FOLLOWED = ("config", "cli")
+#: modules never followed: planning code (each stage's settings module counts via
+#: stage_settings), and the job's log line (a log is not an output)
+NOT_FOLLOWED = ("config", "cli", "core.logs")
 #: a module's own top-level code (its constants and tables), as an item name
 MODULE = ""
 
@@ -135,7 +134,7 @@ def stage_entries(stage: str, root: Path = ROOT) -> list[str]:
         for node in ast.walk(ast.parse(script.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("isoclr."):
                 module = node.module.removeprefix("isoclr.")
-                if _followed(module) and module not in NOT_ENTRIES:
+                if _followed(module):
                     entries.update(f"{module}:{alias.name}" for alias in node.names)
     return sorted(entries)
 

@@ -40,6 +40,7 @@ from isoclr.config.load import DEFAULT_CONFIG, SCHEMA_PATH
 from isoclr.config.settings.pretrain import PretrainSettings
 from isoclr.config.settings.tasks import TaskStageSettings
 from isoclr.pretrain import architecture
+from isoclr.variants import settings as VS
 
 #: Compressed size assumed for a download whose config gives no ``size`` (bytes), by kind: a
 #: vertebrate genome FASTA.gz (GRCh38 primary assembly: ~0.9 GB), an annotation (GENCODE v41
@@ -101,6 +102,8 @@ def job_counts(config: Mapping[str, Any]) -> dict[str, int]:
         "collect_metrics": int(evaluated),
         "tables": int(evaluated),
         "figure": len(figures),
+        "variants_genome": len(VS.variant_species(config)),
+        "variants": len(VS.vcf_names(config)),
         "all": 1,
     }
     return {rule: n for rule, n in counts.items() if n}

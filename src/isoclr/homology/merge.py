@@ -50,6 +50,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -519,6 +520,18 @@ def read_sets(path: str | os.PathLike[str]) -> Sets:
             )
         except KeyError as exc:
             raise ValueError(f"{path}: not a transcript-set file (missing {exc})") from exc
+
+
+def homology_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "homology",
+                 wildcards: Any = None, threads: int | None = None, resources: Any = None) -> None:
+    """The pipeline's ``homology`` rule (plain values from ``workflow/scripts/homology.py``):
+    :func:`run_stage` with ``params.settings`` (:class:`isoclr.config.settings.HomologySettings`)."""
+    from isoclr.core.logs import job_log
+
+    job_log(log_path, rule, "merge isoform groups and homology tables into transcript sets",
+            wildcards=wildcards, threads=threads, resources=resources, params=params)
+    run_stage(params.settings, inputs.stores, inputs.sources, inputs.get("entrez_ids", []),
+              outputs.sets, outputs.stats, outputs.get("orthologs"))
 
 
 def _kv(values: Sequence[str], what: str) -> dict[str, str]:
