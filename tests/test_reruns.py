@@ -33,12 +33,12 @@ MATRIX = [
     ("evaluate/metrics.py", "compute_metrics", {"evaluate"}),
     # fine-tuning: the network (evaluation) jobs; the embedding jobs only use its device resolver
     ("evaluate/finetune.py", "Trainer", {"evaluate"}),
-    ("evaluate/embedder.py", "embed_store", {"embed"}),
+    ("evaluate/embedder.py", "embed_store", {"embed", "variants"}),
     # the loss and the loop: pre-training (its checkpoint then replans what reads it, by file)
     ("pretrain/losses.py", "dcl_loss", {"pretrain"}),
     ("pretrain/loop.py", "pretrain", {"pretrain"}),
-    # the encoder: pre-training and the jobs that build or load one
-    ("pretrain/model.py", "build_encoder", {"pretrain", "embed", "evaluate"}),
+    # the encoder: pre-training and the jobs that build or load one (embeddings, networks, variants)
+    ("pretrain/model.py", "build_encoder", {"pretrain", "embed", "evaluate", "variants"}),
     # a stage's settings class: that stage only
     ("config/settings/pretrain.py", None, {"pretrain"}),
     ("config/settings/figures.py", None, {"figures"}),
@@ -46,10 +46,11 @@ MATRIX = [
     ("config/settings/embed.py", None, {"embed"}),
     ("config/settings/tables.py", None, {"tables"}),
     ("config/settings/store.py", None, {"store"}),
-    # the annotation reader: the stores, and the tasks (their join report reads the annotation)
-    ("store/annotation.py", "read_annotation", {"store", "tasks"}),
-    ("store/gtf.py", "read_gtf", {"store", "tasks"}),
-    ("store/genome.py", "FastaReader", {"store"}),
+    # the annotation reader: the stores, the tasks (their join report reads the annotation) and
+    # the variant scorer (it places variants on the annotation's transcripts)
+    ("store/annotation.py", "read_annotation", {"store", "tasks", "variants"}),
+    ("store/gtf.py", "read_gtf", {"store", "tasks", "variants"}),
+    ("store/genome.py", "FastaReader", {"store", "variants"}),
     ("homology/merge.py", "build_sets", {"homology"}),
     ("splits/assign.py", "make_splits", {"splits"}),
     ("tasks/go.py", "read_obo", {"tasks"}),
@@ -59,7 +60,7 @@ MATRIX = [
     ("pretrain/loop.py", "add_arguments", set()),
     ("store/builder.py", "run", set()),
     ("figures/draw.py", "run", set()),
-    ("evaluate/embedder.py", "Embedder", set()),  # the Python API (FASTA, genome): no job calls it
+    ("evaluate/embedder.py", "Embedder", {"variants"}),  # the Python API: the variant scorer embeds with it
     ("config/graph.py", None, set()),
     ("config/study.py", None, set()),
     ("config/load.py", None, set()),
@@ -144,7 +145,7 @@ def test_the_entry_points_are_what_the_scripts_import() -> None:
     calling another function, changes the fingerprint with no table to update."""
     assert ALL >= {"download", "store", "homology", "splits", "pretrain", "tasks", "embed", "evaluate",
                    "collect", "figures", "tables"}
-    assert "evaluate.jobs:run_job" in F.stage_entries("evaluate")
+    assert F.stage_entries("evaluate") == ["evaluate.jobs:evaluate_job"]
     assert "pretrain.loop:run" in F.stage_entries("pretrain")  # the multi-GPU job's torchrun launch
     assert not any(e.startswith(("config.", "core.logs:")) for s in ALL for e in F.stage_entries(s))
     assert F.stage_settings("collect") == () and F.stage_settings("pretrain") == ("config.settings.pretrain",)
