@@ -8,7 +8,7 @@
 import os
 
 try:  # the package, installed in the Python that runs snakemake (docs/install.md)
-    from isoclr.config.settings import needs_default_config
+    from isoclr.config.load import needs_default_config
 except ImportError as exc:
     raise WorkflowError(
         f"{exc}: isoclr is not installed in the Python that runs snakemake; "

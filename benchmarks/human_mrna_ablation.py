@@ -33,13 +33,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from isoclr.config.load import load_config
 from isoclr.evaluate import jobs as E
+from isoclr.evaluate.metrics import compute_metrics
+from isoclr.evaluate.probes import ridge_probe, standardise
 from isoclr.pretrain import loader as L
 from isoclr.pretrain import loop as P
-from isoclr.evaluate.metrics import compute_metrics
-from isoclr.evaluate.probes import DEFAULT_ALPHAS, ridge_probe, standardise
 
 log = logging.getLogger("human_mrna_ablation")
 
@@ -140,7 +140,7 @@ def score_encoder(label: str, tasks: dict[str, Any], embeddings: dict[str, np.nd
                 train, val, test = task.split(run, fraction)
                 rows_scored = val if split == "validation" else test  # test: only with --test
                 if task.kind == "regression":
-                    pred = ridge_probe(h[train], task.y[train], h[rows_scored], probe.get("alphas", DEFAULT_ALPHAS)).predictions
+                    pred = ridge_probe(h[train], task.y[train], h[rows_scored], probe["alphas"]).predictions
                 else:
                     pred = go_probe(h, task.y, train, rows_scored, probe.get("Cs", [1e-3, 1e-2, 0.1, 1.0, 10.0]), seed)
                 metrics = compute_metrics(task.kind, task.y[rows_scored], pred, task.label_names)
@@ -165,13 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     warnings.filterwarnings("ignore", category=FutureWarning)
 
-    config = yaml.safe_load(Path(args.config).read_text())
-    results = Path(config.get("results", "results"))
+    config = load_config([args.config])  # as the pipeline reads it (defaults filled)
+    results = Path(config["results"])
     _, s = P.resolve(config, args.model)
-    ev = config.get("evaluation", {})
-    runs = list(range(int(ev.get("runs", 3))))
-    seed = int(config.get("seed", 0))
-    probe = dict(ev.get("probe", {}))
+    ev = config["evaluation"]
+    runs = list(range(int(ev["runs"])))
+    seed = int(config["seed"])
+    probe = dict(ev["probe"])
     task_names = [t for t in ev.get("tasks", {}) if (results / "tasks" / f"{t}.h5").exists()]
     tasks = {t: E.load_task(results / "tasks" / f"{t}.h5") for t in task_names}
     data = P.training_data(s, 1, 0)

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from isoclr.config.load import load_config
 from isoclr.tables.summary import interval, summarise
 
 METRICS = {"regression": ["pearson", "spearman", "mse"], "go": ["auroc_macro", "auprc_macro"]}
@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="benchmarks/results/human_mrna")
     args = ap.parse_args(argv)
 
-    config = yaml.safe_load(Path(args.config).read_text())
-    results = Path(config.get("results", "results"))
+    config = load_config([args.config])  # as the pipeline reads it (defaults filled)
+    results = Path(config["results"])
     metrics = pd.read_csv(results / "metrics" / "metrics.tsv", sep="\t")
     table = summary(metrics)
     out = Path(args.out)
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
              "2 CPU cores, no GPU.", ""]
     if wall:
         lines += [f"Time: {wall}.", ""]
-    k = int(config.get("tasks", {}).get("n_folds", 10))
+    k = int(config["tasks"]["n_folds"])
     lines += [f"Test folds: run r tests on fold r of {k} homology-aware folds (validates on r+1, trains on the "
               f"other {k - 2}); mean ± SD over the runs and a 95 % t-interval. `n_train`: training genes per run "
               "(median); * = raised to `min_train`.", ""]

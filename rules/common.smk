@@ -1,31 +1,40 @@
 # Shared by every rules file (the only file with functions; rules files hold rules only):
-# config checks, paths, wildcard constraints, the settings of each job (isoclr.config.settings, one
-# typed object per stage) and the target lists. See docs/settings.md.
+# config checks, paths, wildcard constraints, the settings of each job (isoclr.config.settings,
+# one typed object per stage) and the target lists. See docs/settings.md.
 #
 # Every rule's params are exactly the settings its job uses (`settings`) plus `code`, a sha256
-# over the library modules the stage runs (isoclr.config.settings.source_fingerprint), so Snakemake's
-# default rerun triggers (params, code, input, mtime) see a changed setting or library module.
+# over the library code the stage's jobs run (isoclr.config.fingerprint), so Snakemake's
+# default rerun triggers (params, code, input, mtime) see a changed setting or library code.
 import os
 import re
 
-import yaml
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("8.0")
-from isoclr.config import settings as S  # noqa: E402  (stdlib + yaml only)
+# stdlib + yaml + jsonschema only
+from isoclr.config import graph, load, registry, study  # noqa: E402
+from isoclr.config.fingerprint import source_fingerprint  # noqa: E402
+from isoclr.config.settings.download import DownloadSettings  # noqa: E402
+from isoclr.config.settings.embed import EmbedSettings  # noqa: E402
+from isoclr.config.settings.evaluate import EvaluationSettings  # noqa: E402
+from isoclr.config.settings.figures import FigureSettings  # noqa: E402
+from isoclr.config.settings.homology import HomologySettings  # noqa: E402
+from isoclr.config.settings.pretrain import PretrainSettings  # noqa: E402
+from isoclr.config.settings.splits import SplitsSettings  # noqa: E402
+from isoclr.config.settings.store import StoreSettings  # noqa: E402
+from isoclr.config.settings.tables import TablesSettings  # noqa: E402
+from isoclr.config.settings.tasks import TaskStageSettings  # noqa: E402
 from isoclr.variants import settings as VS  # noqa: E402  (stdlib only)
 
-# unknown keys first (named, with the closest valid one), then the schema (types, patterns,
-# defaults), then names that point at nothing (named by their config key)
-with open(os.path.join(workflow.basedir, "config", "schema.yaml")) as _fh:
-    S.check_keys(config, yaml.safe_load(_fh))
-validate(config, schema="../config/schema.yaml")
-S.check_references(config)
+# The one config loader (isoclr.config.load, as `isoclr plan` and every --config option): the
+# schema validates the config Snakemake layered and fills every default (unknown keys named,
+# with the closest valid one), then names that point at nothing are refused (by config key).
+load.complete(config)
 VS.check(config)
 
 RESULTS = config["results"]
 SPECIES = list(config["species"])
-PRETRAIN_MODELS = S.pretrain_models(config)
+PRETRAIN_MODELS = study.pretrain_models(config)
 
 
 def names_regex(names):
@@ -38,7 +47,7 @@ wildcard_constraints:
     species=names_regex(SPECIES),
     model=names_regex(PRETRAIN_MODELS),
     vcf=names_regex(VS.vcf_names(config)),
-    variant=names_regex({v for v in (S.pretrain_data(config, m) for m in PRETRAIN_MODELS) if v}),
+    variant=names_regex({v for v in (study.pretrain_data(config, m) for m in PRETRAIN_MODELS) if v}),
 
 
 def results(*parts):
@@ -62,7 +71,7 @@ def rule_resources(rule_name, key, default):
 
 def code(stage):
     """The source fingerprint of a stage's library modules (a rule's `code` param)."""
-    return S.source_fingerprint(stage)
+    return source_fingerprint(stage)
 
 
 # --- paths -----------------------------------------------------------------------------------
@@ -71,20 +80,20 @@ def download_path(relative):
 
 
 def genome_path(species):
-    return download_path(S.genome_download(species))
+    return download_path(study.genome_download(species))
 
 
 def annotation_path(species):
-    return download_path(S.annotation_download(config, species))
+    return download_path(study.annotation_download(config, species))
 
 
 def homology_path(name):
-    return download_path(S.homology_download(name))
+    return download_path(study.homology_download(name))
 
 
 def downloaded_file(name):
     """The local copy of config `download.files.NAME`."""
-    return download_path(S.file_download(name))
+    return download_path(study.file_download(name))
 
 
 def store_path(species):
@@ -96,17 +105,17 @@ def eval_table(task, model, fraction, fold):
 
 
 def pretrain_checkpoint(encoder):
-    return results("pretrain", S.pretrain_model_of(config, encoder), "checkpoint.pt")
+    return results("pretrain", study.pretrain_model_of(config, encoder), "checkpoint.pt")
 
 
 # --- download --------------------------------------------------------------------------------
 def download_regex():
-    return names_regex(S.downloads(config))
+    return names_regex(study.downloads(config))
 
 
 def download_settings(wildcards):
     """What is fetched (url, sha256, size); how (retries, timeout) is read by the shim."""
-    return S.DownloadSettings.from_config(config, wildcards.path).job_params()
+    return DownloadSettings.from_config(config, wildcards.path).job_params()
 
 
 # --- store -----------------------------------------------------------------------------------
@@ -116,22 +125,24 @@ def store_inputs(wildcards):
     out = {"annotation": annotation_path(wildcards.species)} if "annotation" in sp else {}
     if "transcripts" in sp:
         out["transcripts"] = download_path(
-            S.species_input_download(wildcards.species, "transcripts")
+            study.species_input_download(wildcards.species, "transcripts")
         )
         if "gene_map" in sp:
-            out["gene_map"] = download_path(S.species_input_download(wildcards.species, "gene_map"))
+            out["gene_map"] = download_path(
+                study.species_input_download(wildcards.species, "gene_map")
+            )
     else:
         out["genome"] = genome_path(wildcards.species)
     return out
 
 
 def store_settings(wildcards):
-    return S.StoreSettings.from_config(config, wildcards.species).to_params()
+    return StoreSettings.from_config(config, wildcards.species).to_params()
 
 
 # --- homology and splits ---------------------------------------------------------------------
 def homology_settings(within_species=False):
-    return S.HomologySettings.from_config(config, within_species).to_params()
+    return HomologySettings.from_config(config, within_species).to_params()
 
 
 def homology_inputs(within_species=False):
@@ -149,7 +160,7 @@ def homology_outputs():
     """The ortholog pairs, when config homology.orthologs names two species."""
     return (
         {"orthologs": results("homology", "orthologs.tsv")}
-        if S.HomologySettings.from_config(config).orthologs
+        if HomologySettings.from_config(config).orthologs
         else {}
     )
 
@@ -164,7 +175,7 @@ def splits_orthologs():
 
 
 # --- a pre-training model's own species and homology sets (config pretrain.models.NAME) --------
-MODEL_SETS = {m: S.pretrain_data(config, m) for m in PRETRAIN_MODELS}
+MODEL_SETS = {m: study.pretrain_data(config, m) for m in PRETRAIN_MODELS}
 
 
 def model_data(model):
@@ -185,13 +196,13 @@ def variant_sets(wildcards):
 
 
 def splits_settings():
-    return S.SplitsSettings.from_config(config).to_params()
+    return SplitsSettings.from_config(config).to_params()
 
 
 # --- pretrain --------------------------------------------------------------------------------
 def pretrain_settings(wildcards):
     """Every setting of the model's job (not its data paths and threads: inputs, threads)."""
-    return S.PretrainSettings.from_config(config, wildcards.model).job_params()
+    return PretrainSettings.from_config(config, wildcards.model).job_params()
 
 
 def pretrain_gpus():
@@ -201,11 +212,11 @@ def pretrain_gpus():
 # --- tasks -----------------------------------------------------------------------------------
 def array_tasks():
     """Tasks built from ready-made arrays (they write their own task-local store)."""
-    return [t for t in S.task_names(config) if S.task_kind(config, t) == "mrl_arrays"]
+    return [t for t in study.task_names(config) if study.task_kind(config, t) == "mrl_arrays"]
 
 
 def store_tasks():
-    return [t for t in S.task_names(config) if S.task_kind(config, t) != "mrl_arrays"]
+    return [t for t in study.task_names(config) if study.task_kind(config, t) != "mrl_arrays"]
 
 
 def task_file(value):
@@ -218,7 +229,7 @@ def task_file(value):
 def task_inputs(wildcards):
     """Everything one task reads: its species store, the annotation (for the join report),
     the homology groups, and its label files."""
-    s = S.TaskStageSettings.from_config(config, wildcards.task)
+    s = TaskStageSettings.from_config(config, wildcards.task)
     inputs = {"genes": results("splits", "genes.tsv")}
     if s.spec["kind"] != "mrl_arrays":
         inputs["store"] = store_path(s.spec["species"])
@@ -231,28 +242,30 @@ def task_inputs(wildcards):
 
 
 def task_settings(wildcards):
-    return S.TaskStageSettings.from_config(config, wildcards.task).to_params()
+    return TaskStageSettings.from_config(config, wildcards.task).to_params()
 
 
 # --- evaluation ------------------------------------------------------------------------------
 def eval_encoders_regex():
-    return names_regex(S.eval_encoders(config))
+    return names_regex(study.eval_encoders(config))
 
 
 def network_regex():
-    return names_regex(S.NETWORK_MODELS)
+    return names_regex(registry.NETWORK_MODELS)
 
 
 def embed_inputs(wildcards):
     """The task and, for isoclr/mlm, the checkpoint an embedding job reads."""
     inputs = {"task": results("tasks", f"{wildcards.task}.h5")}
-    if wildcards.encoder in ("isoclr", "mlm") or wildcards.encoder.startswith(S.PRETRAINED_PREFIX):
+    if wildcards.encoder in ("isoclr", "mlm") or wildcards.encoder.startswith(
+        registry.PRETRAINED_PREFIX
+    ):
         inputs["checkpoint"] = pretrain_checkpoint(wildcards.encoder)
     return inputs
 
 
 def embed_settings(wildcards):
-    return S.EmbedSettings.from_config(config, wildcards.encoder).to_params()
+    return EmbedSettings.from_config(config, wildcards.encoder).to_params()
 
 
 def linear_inputs(wildcards):
@@ -263,7 +276,7 @@ def linear_inputs(wildcards):
 
 
 def linear_settings(wildcards):
-    return S.EvaluationSettings.from_config(
+    return EvaluationSettings.from_config(
         config, wildcards.task, f"{wildcards.encoder}-linear"
     ).to_params()
 
@@ -276,22 +289,22 @@ def network_inputs(wildcards):
 
 
 def network_settings(wildcards):
-    return S.EvaluationSettings.from_config(config, wildcards.task, wildcards.netmodel).to_params()
+    return EvaluationSettings.from_config(config, wildcards.task, wildcards.netmodel).to_params()
 
 
 def evaluation_tables():
     """Every evaluation job's TSV: each task x its models x fractions x folds."""
-    return [eval_table(*job) for job in S.eval_jobs(config)]
+    return [eval_table(*job) for job in study.eval_jobs(config)]
 
 
 # --- tables ----------------------------------------------------------------------------------
 def tables_settings():
-    return S.TablesSettings.from_config(config).to_params()
+    return TablesSettings.from_config(config).to_params()
 
 
 def table_targets():
     """summary.tsv and paper_comparison.{tsv,md} (with the metrics table)."""
-    if not S.eval_tasks(config):
+    if not study.eval_tasks(config):
         return []
     return [
         results("tables", n)
@@ -335,7 +348,7 @@ FIGURE_LABELS = {
 
 def figure_names():
     """Every figure the {figure} wildcard can take: the paper's and each model's curves."""
-    return list(S.FIGURES) + [f"pretrain_curves_{m}" for m in PRETRAIN_MODELS]
+    return list(registry.FIGURES) + [f"pretrain_curves_{m}" for m in PRETRAIN_MODELS]
 
 
 def figure_inputs(wildcards):
@@ -344,18 +357,18 @@ def figure_inputs(wildcards):
     name = wildcards.figure
     if name.startswith("pretrain_curves_"):
         return {"pretrain_metrics": results("pretrain", name[16:], "metrics.csv")}
-    if name in S.TSNE_FIGURES:
-        task = S.FigureSettings.from_config(config, name).task
-        encoder = S.FigureSettings.section(config)["tsne_encoder"]
+    if name in registry.TSNE_FIGURES:
+        task = FigureSettings.from_config(config, name).task
+        encoder = config["figures"]["tsne_encoder"]
         return {
             "embeddings": results("embeddings", encoder, f"{task}.h5"),
             "task_file": results("tasks", f"{task}.h5"),
         }
-    return {"metrics": [eval_table(*job) for job in S.figure_jobs(config, name)]}
+    return {"metrics": [eval_table(*job) for job in graph.figure_jobs(config, name)]}
 
 
 def figure_settings(wildcards):
-    return S.FigureSettings.from_config(config, wildcards.figure).to_params()
+    return FigureSettings.from_config(config, wildcards.figure).to_params()
 
 
 def figure_category(wildcards):
@@ -428,12 +441,12 @@ def pretrain_targets():
 
 def tsne_embeddings():
     """The embeddings the configured t-SNE figures read (config figures.tsne_*task, tsne_encoder)."""
-    return [results("embeddings", enc, f"{task}.h5") for enc, task in S.tsne_jobs(config)]
+    return [results("embeddings", enc, f"{task}.h5") for enc, task in graph.tsne_jobs(config)]
 
 
 def evaluation_targets():
     """metrics.tsv (every job) plus the embeddings the figures read directly."""
-    if not S.eval_tasks(config):
+    if not study.eval_tasks(config):
         return []
     return [
         results("metrics", "metrics.tsv"),
@@ -443,7 +456,7 @@ def evaluation_targets():
 
 def figure_targets():
     """Every configured figure (PDF; the PNG is made beside it) and the pre-training curves."""
-    names = list(S.FigureSettings.section(config)["names"])
+    names = list(config["figures"]["names"])
     names += [f"pretrain_curves_{m}" for m in PRETRAIN_MODELS]
     return [results("figures", f"{n}.pdf") for n in names]
 

@@ -1,6 +1,6 @@
 # Stage: downloads (genomes, annotations, homology tables, label files), one rule for every
 # configured URL: results/downloads/{path} where path is SPECIES/genome.fa.gz,
-# SPECIES/annotation.FORMAT.gz, homology/NAME.gz or files/NAME.gz (isoclr.config.settings.downloads).
+# SPECIES/annotation.FORMAT.gz, homology/NAME.gz or files/NAME.gz (isoclr.config.study.downloads).
 # Every output is gzip-compressed (a .gz source keeps its bytes; a plain source is compressed
 # while it is written), verified and written atomically by isoclr.download.fetch.fetch.
 

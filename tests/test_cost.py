@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from isoclr.config import cost
 from isoclr.cli import main
+from isoclr.config import cost, load
 
 COLS = ["size", "precision", "mode", "status", "nt_per_s", "device", "device_name"]
 
@@ -18,14 +18,25 @@ def _bench(path: Path, rows: list[list[object]]) -> Path:
     return path
 
 
-CONFIG = {
-    "splits": {"fractions": {"train": 0.5}},
+#: a small study (one species); cost reads the schema-filled config, as every command does
+BASE = {"study": "cost", "seed": 0, "results": "results/cost",
+        "species": {"sp": {"genome": {"url": "file:g.fa.gz"}, "annotation": {"url": "file:a.gtf.gz"}}}}
+
+
+def _filled(raw: dict) -> dict:
+    return load.complete(load.deep_merge(BASE, raw))
+
+
+RAW = {
+    "splits": {"fractions": {"train": 0.5, "validation": 0.25, "test": 0.25}},
     "pretrain": {"gpus": 4, "models": {"m_small": {"size": "small"}, "m_medium": {"size": "medium"}}},
-    "tasks": {"n_folds": 3, "fractions": [1.0, 0.5], "datasets": {"t1": {"kind": "halflife"}, "t2": {"kind": "go"}}},
+    "tasks": {"n_folds": 3, "fractions": [1.0, 0.5], "datasets": {"t1": {"kind": "halflife", "species": "sp"},
+                                                                   "t2": {"kind": "go", "species": "sp"}}},
     "evaluation": {"isoclr_model": "m_small", "models": ["isoclr-linear", "isoclr-finetune", "supervised"],
                    "tasks": {"t1": None, "t2": ["isoclr-finetune"]}, "finetune": {"max_epochs": 10}},
     "figures": {"names": []},  # no t-SNE embeddings: the one linear probe's embedding only
 }
+CONFIG = _filled(RAW)
 
 
 def test_plan_matches_hand_computation(tmp_path: Path) -> None:
@@ -91,10 +102,10 @@ def test_cli_prints_the_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_each_model_its_own_pretraining_length(tmp_path: Path) -> None:
     """epochs=None: a model's `epochs` x training sets, or its `steps` x batch, as the job does."""
     bench = _bench(tmp_path / "b.tsv", [["small", "bf16", "eager", "ok", 1e6, "cuda", "GPU-X"]])
-    cfg = {**CONFIG, "pretrain": {"gpus": 1, "models": {
+    cfg = _filled({**RAW, "pretrain": {"gpus": 1, "models": {
         "by_epochs": {"size": "small", "epochs": 5, "batch_size": 10},
-        "by_steps": {"size": "small", "steps": 7, "batch_size": 10, "epochs": 99}}}}
-    cfg["evaluation"] = {**CONFIG["evaluation"], "isoclr_model": "by_epochs"}
+        "by_steps": {"size": "small", "steps": 7, "batch_size": 10, "epochs": 99}}},
+        "evaluation": {**RAW["evaluation"], "isoclr_model": "by_epochs"}})
     rows = {r["job"]: r for r in cost.plan(cfg, cost.read_bench([bench]), 1000, mean_length=100, task_rows={"t1": 3, "t2": 3})}
     assert rows["pretrain by_epochs"]["nucleotides"] == 5 * 1000 * 2 * 100
     assert rows["pretrain by_steps"]["nucleotides"] == 7 * 10 * 2 * 100  # steps win over epochs

@@ -13,11 +13,13 @@ import pandas as pd
 import pytest
 import torch
 
+from isoclr.config.load import defaults
+from isoclr.config.settings.evaluate import FinetuneSettings, SalukiSettings
 from isoclr.evaluate import jobs as E
 from isoclr.evaluate.collect import collect_metrics
 from isoclr.evaluate.metrics_table import COLUMNS
 from isoclr.evaluate.baselines import Saluki, random_encoder
-from isoclr.evaluate.finetune import Sequences, TrainConfig, length_batches
+from isoclr.evaluate.finetune import Sequences, length_batches
 from isoclr.evaluate.metrics import MULTILABEL_METRICS, REGRESSION_METRICS
 from isoclr.pretrain.model import build_encoder, save_checkpoint
 from isoclr.store.format import write_store
@@ -42,8 +44,9 @@ except ImportError:  # pragma: no cover
     sys.modules["isoclr.evaluate.embedder"] = types.SimpleNamespace(embed_store=_embed_store)
 
 TINY = {"size": "tiny", "widths": [8, 8, 8, 8], "stem_width": 8, "projector": [16, 16, 8]}
-FINETUNE = {"max_epochs": 3, "patience": 2, "batch_size": 8, "lr": 3e-3}
-SALUKI = {"channels": 8, "blocks": 3, "gru": 8, "hidden": 8}
+# a job gets every setting (the schema's defaults filled), as the pipeline gives them
+FINETUNE = {**defaults("finetune"), "max_epochs": 3, "patience": 2, "batch_size": 8, "lr": 3e-3}
+SALUKI = {**defaults("evaluation")["saluki"], "channels": 8, "blocks": 3, "gru": 8, "hidden": 8}
 N = 45
 
 
@@ -153,8 +156,7 @@ def test_network_jobs_write_tidy_tables(setup: dict[str, Path], task: str, model
 def test_identical_splits_across_models(setup: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     """Every model kind asks the task file for its split, and gets the same rows."""
     seen: dict[str, tuple] = {}
-    from isoclr.evaluate import finetune
-    from isoclr.evaluate import probes
+    from isoclr.evaluate import finetune, probes
 
     def fake_probe(kind, h, y, train, val, test, **kw):
         seen[current] = (tuple(train), tuple(val), tuple(test))
@@ -182,7 +184,7 @@ def test_identical_splits_across_models(setup: dict[str, Path], monkeypatch: pyt
         emb = _embed(setup, "reg", enc) if kind == "linear" else None
         E.run_job(
             setup["reg"], current, 0.3, 2, setup["tmp"] / "split" / f"{current}.tsv", embeddings=emb,
-            checkpoint=setup["ckpt"], model_cfg=TINY, finetune={"max_epochs": 1}, saluki=SALUKI, device="cpu",
+            checkpoint=setup["ckpt"], model_cfg=TINY, finetune={**FINETUNE, "max_epochs": 1}, saluki=SALUKI, device="cpu",
         )
     assert len(set(seen.values())) == 1, seen
     train, val, test = next(iter(seen.values()))
@@ -200,9 +202,10 @@ def test_random_encoder_is_deterministic(setup: dict[str, Path]) -> None:
     E.embed_task(setup["reg"], "random", again, model_cfg=TINY, seed=7, batch_size=5, device="cpu")
     with h5py.File(first) as f1, h5py.File(again) as f2:
         np.testing.assert_allclose(f1["h"][:], f2["h"][:], rtol=1e-5, atol=1e-6)
-    from isoclr.config.settings import EmbedSettings
+    from isoclr.config.settings.embed import EmbedSettings
 
-    conf = {"seed": 5, "evaluation": {"isoclr_model": "m"}, "pretrain": {"models": {"m": {"size": "tiny"}}}}
+    conf = {"seed": 5, "results": "results", "evaluation": {"isoclr_model": "m", "embed_batch_size": 16, "device": "auto"},
+            "pretrain": {"models": {"m": {"size": "tiny"}}}}
     s1 = EmbedSettings.from_config(conf, "random")
     assert s1.seed == E.derive_seed(5, "random-encoder")  # one random encoder for every task
     assert s1.model_cfg == {"size": "tiny"}
@@ -219,14 +222,14 @@ def test_collect_metrics(setup: dict[str, Path]) -> None:
 
 def test_saluki_padding_invariant_and_shapes() -> None:
     torch.manual_seed(0)
-    net = Saluki(2, SALUKI).eval()
+    net = Saluki(2, SalukiSettings(**SALUKI)).eval()
     x = torch.rand(1, 6, 100)
     padded = torch.nn.functional.pad(x, (0, 60))
     lengths = torch.tensor([100])
     torch.testing.assert_close(net(x, lengths), net(padded, lengths))
     assert net(torch.rand(3, 6, 5), torch.tensor([5, 3, 1])).shape == (3, 2)  # shorter than 2**blocks
     with pytest.raises(ValueError, match="unknown key"):
-        Saluki(1, {"filters": 3})
+        SalukiSettings.from_mapping({"filters": 3}, "evaluation.saluki")
 
 
 def test_length_batches_and_sequences() -> None:
@@ -240,7 +243,7 @@ def test_length_batches_and_sequences() -> None:
     codes, marks, lens = seqs.batch([1, 0])
     assert codes.tolist() == [[3, 5, 5], [0, 1, 2]] and marks.tolist() == [[2, 0, 0], [1, 0, 2]] and lens.tolist() == [1, 3]
     with pytest.raises(ValueError, match="unknown key"):
-        TrainConfig.from_dict({"epochs": 3})
+        FinetuneSettings.from_mapping({"epochs": 3}, "evaluation.finetune")
 
 
 def test_bad_names_and_stale_embeddings(setup: dict[str, Path]) -> None:
@@ -270,12 +273,13 @@ def test_linear_job_does_not_import_torch(setup: dict[str, Path]) -> None:
 def test_the_metrics_page_is_not_a_job_module() -> None:
     """Editing the metrics page (its HTML or CSS) or the collection replans ``collect`` only:
     neither is among the modules the embedding and evaluation jobs run (their code fingerprint)."""
-    from isoclr.config.settings import stage_modules
+    from isoclr.config.fingerprint import stage_modules
 
     for stage in ("embed", "evaluate"):
         modules = set(stage_modules(stage))
-        assert "evaluate.jobs" in modules and "evaluate.metrics_table" in modules
+        assert "evaluate.jobs" in modules
         assert not modules & {"tables.html", "evaluate.collect", "evaluate.cli"}, stage
+    assert "evaluate.metrics_table" in stage_modules("evaluate")
     assert {"evaluate.collect", "evaluate.metrics_table", "tables.html"} <= set(stage_modules("collect"))
     assert "evaluate.jobs" not in stage_modules("collect")
 

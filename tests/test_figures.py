@@ -10,10 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from isoclr.config import graph
+from isoclr.config.load import load_config
+from isoclr.config.registry import FIGURES, TSNE_FIGURES
+from isoclr.config.settings.figures import FigureSettings
+from isoclr.config.settings.pretrain import PretrainSettings
 from isoclr.figures import draw as F
-from isoclr.config import settings as S
-from isoclr.tasks import build as T
 from isoclr.pretrain.architecture import encoder_parameters
+from isoclr.tasks import build as T
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,14 +51,14 @@ def _check(paths: tuple[Path, Path]) -> None:
     assert pdf.read_bytes()[:4] == b"%PDF" and png.read_bytes()[:4] == b"\x89PNG"
 
 
-@pytest.mark.parametrize("name", [n for n in F.FIGURES if n not in S.TSNE_FIGURES])
+@pytest.mark.parametrize("name", [n for n in F.FIGURES if n not in TSNE_FIGURES])
 def test_metric_figures(name: str, tmp_path: Path) -> None:
     metrics = tmp_path / "metrics.tsv"
     synthetic_metrics().to_csv(metrics, sep="\t", index=False)
     _check(F.draw(name, tmp_path / f"{name}.pdf", metrics, dpi=80))
 
 
-@pytest.mark.parametrize("name", [n for n in F.FIGURES if n not in S.TSNE_FIGURES])
+@pytest.mark.parametrize("name", [n for n in F.FIGURES if n not in TSNE_FIGURES])
 def test_metric_figures_missing_data(name: str, tmp_path: Path) -> None:
     # only one model, and an empty table: drawn with a note, never an exception
     _check(F.draw(name, tmp_path / "partial.pdf", synthetic_metrics(("isoclr-linear",)), dpi=60))
@@ -110,12 +114,12 @@ def _go_task(tmp_path: Path, n_terms: int = 3, n: int = 45) -> tuple[Path, Path]
     return Path(task.path), emb
 
 
-@pytest.mark.parametrize("name", list(S.TSNE_FIGURES))
+@pytest.mark.parametrize("name", list(TSNE_FIGURES))
 def test_tsne_figures_colour_by_the_most_frequent_terms(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """BP and MF t-SNE (5 terms here) show `classes` of the task's terms (greedy cover), titled by aspect."""
     task, emb = _go_task(tmp_path, n_terms=5, n=60)
     figs = _capture(monkeypatch)
-    aspect = S.TSNE_FIGURES[name][1]
+    aspect = TSNE_FIGURES[name][1]
     _check(F.draw(name, tmp_path / f"{name}.pdf", None, embeddings=emb, task_file=task, classes=3, dpi=60, task="go_task"))
     ax = figs[0].axes[0]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
@@ -227,25 +231,21 @@ def _size_metrics(models: dict[str, float], tasks: list[str], n_train: int = 110
 
 
 def _paper() -> dict:
-    import yaml
-
-    return yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    return load_config([ROOT / "config" / "paper.yaml"])
 
 
 def _demo() -> dict:
-    import yaml
-
-    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    return load_config([])
 
 
 def test_model_sizes_one_point_per_pretrained_model_at_its_parameter_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Paper config: small/medium/large + MLM as points at their encoders' parameter counts (from
     the architecture), random/naive/Saluki as reference lines, two panels (half-life, MRL)."""
-    settings = S.FigureSettings.from_config(_paper(), "fig_model_sizes")
+    settings = FigureSettings.from_config(_paper(), "fig_model_sizes")
     enc = settings.encoders
     assert {e["size"] for e in enc.values()} == {"small", "medium", "large"}
     for e in enc.values():
-        assert e["parameters"] == encoder_parameters(S.PretrainSettings.from_config(_paper(), e["model"]).arch_config())
+        assert e["parameters"] == encoder_parameters(PretrainSettings.from_config(_paper(), e["model"]).arch_config())
     means = {"isoclr-linear": 0.65, "pretrained-isoclr_medium-linear": 0.665, "pretrained-isoclr_large-linear": 0.68,
              "mlm-linear": 0.5, "random-linear": 0.3, "naive-linear": 0.45, "saluki": 0.77}
     metrics = _size_metrics(means, ["halflife_human", "mrl_human"])
@@ -278,10 +278,10 @@ def test_model_sizes_one_point_per_pretrained_model_at_its_parameter_count(tmp_p
 def test_model_sizes_draws_on_the_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Demo: two encoders of one size, no MRL task: both points drawn side by side, the MRL
     panel says it has no results, and the figure says it is demo-sized."""
-    settings = S.FigureSettings.from_config(_demo(), "fig_model_sizes")
+    settings = FigureSettings.from_config(_demo(), "fig_model_sizes")
     assert set(settings.encoders) == {"isoclr-linear", "mlm-linear"}
     assert len({e["parameters"] for e in settings.encoders.values()}) == 1
-    jobs = S.figure_jobs(_demo(), "fig_model_sizes")
+    jobs = graph.figure_jobs(_demo(), "fig_model_sizes")
     assert {m for _, m, _, _ in jobs} == {"isoclr-linear", "mlm-linear", "random-linear", "naive-linear", "saluki"}
     assert {f for _, _, f, _ in jobs} == {"1.0"} and {t for t, _, _, _ in jobs} == {"halflife_human"}
     metrics = _size_metrics({"isoclr-linear": 0.3, "mlm-linear": 0.2, "random-linear": 0.1, "saluki": 0.2}, ["halflife_human"], 40)
@@ -305,12 +305,12 @@ def test_demo_note_rule() -> None:
     assert F.demo_note("paper", None, 1000) is None and F.demo_note("paper", 10, 0) is None
 
 
-@pytest.mark.parametrize("name", [n for n in S.FIGURES if n not in S.TSNE_FIGURES])
+@pytest.mark.parametrize("name", [n for n in FIGURES if n not in TSNE_FIGURES])
 def test_demo_sized_figures_say_so(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every metrics figure draws the banner for the demo study or small training sets, and not
     for a full-sized study; the settings carry the study (a param: the figure reruns)."""
-    assert S.FigureSettings.from_config(_demo(), name).study == "demo"
-    assert S.FigureSettings.from_config(_paper(), name).options()["study"] == "paper"
+    assert FigureSettings.from_config(_demo(), name).study == "demo"
+    assert FigureSettings.from_config(_paper(), name).options()["study"] == "paper"
     d = synthetic_metrics()
     d = pd.concat([d, d.loc[d.task == "halflife_human"].assign(task="mrl_human"),
                    d.loc[d.task == "halflife_human"].assign(task="halflife_mouse")], ignore_index=True)

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
-from isoclr.config import settings as S
+from isoclr.config import study as S
+from isoclr.config.base import ConfigError
+from isoclr.config.load import load_config
 from isoclr.tasks import build as T
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,21 +69,20 @@ def test_fractions_nested_and_min_train_marked(task: tuple[T.TaskData, np.ndarra
 
 
 def test_runs_choose_the_test_folds() -> None:
-    demo = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    paper = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    demo = load_config([])
+    paper = load_config([ROOT / "config" / "paper.yaml"])
     assert paper["tasks"]["n_folds"] == 10 and S.eval_folds(paper) == [0, 1, 2]
     assert S.eval_folds(demo) == [0, 1, 2]
     cfg = copy.deepcopy(paper)
     cfg["evaluation"]["runs"] = 5
     assert S.eval_folds(cfg) == [0, 1, 2, 3, 4]
     assert {job[3] for job in S.eval_jobs(cfg)} == {0, 1, 2, 3, 4}
-    cfg["evaluation"].pop("runs")
-    assert S.eval_folds(cfg) == [0, 1, 2]  # the default: three runs
+    assert load_config([ROOT / "config" / "paper.yaml"])["evaluation"]["runs"] == 3  # the default: three runs
     cfg["evaluation"]["runs"] = 11
-    with pytest.raises(S.ConfigError, match="evaluation.runs"):
+    with pytest.raises(ConfigError, match="evaluation.runs"):
         S.eval_folds(cfg)
     cfg["evaluation"]["folds"] = [4, 10]
-    with pytest.raises(S.ConfigError, match="evaluation.folds"):
+    with pytest.raises(ConfigError, match="evaluation.folds"):
         S.eval_folds(cfg)
     cfg["evaluation"]["folds"] = [7]
     assert S.eval_folds(cfg) == [7]

@@ -7,13 +7,17 @@ import copy
 from pathlib import Path
 
 import pytest
-import yaml
 
-from isoclr.config import settings as S
+from isoclr.config import graph
+from isoclr.config import study as S
+from isoclr.config.base import ConfigError
+from isoclr.config.load import load_config
+from isoclr.config.settings.embed import EmbedSettings
+from isoclr.config.settings.tables import TablesSettings
 from isoclr.evaluate.jobs import parse_model
 
 ROOT = Path(__file__).resolve().parents[1]
-PAPER = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+PAPER = load_config([ROOT / "config" / "paper.yaml"])
 
 
 def _encoder_model(config: dict, model: str) -> str | None:
@@ -47,19 +51,19 @@ def test_pretrained_token_follows_the_models_of_the_config() -> None:
     del cfg["pretrain"]["models"]["isoclr_large"]
     assert "pretrained-isoclr_large-linear" not in S.eval_models(cfg, "halflife_human")
     assert S.pretrain_model_of(cfg, "pretrained-isoclr_xl") == "isoclr_xl"
-    with pytest.raises(S.ConfigError, match="pretrain.models"):
-        S.EmbedSettings.from_config(cfg, "pretrained-isoclr_large")
+    with pytest.raises(ConfigError, match="pretrain.models"):
+        EmbedSettings.from_config(cfg, "pretrained-isoclr_large")
     assert parse_model("pretrained-isoclr_xl-linear") == ("linear", "pretrained-isoclr_xl")
 
 
 def test_new_figures_draw_every_encoder_and_saluki() -> None:
-    mrl = {m for _, m, _, _ in S.figure_jobs(PAPER, "fig_mrl_linear_probe_comparison")}
+    mrl = {m for _, m, _, _ in graph.figure_jobs(PAPER, "fig_mrl_linear_probe_comparison")}
     assert {"saluki", "isoclr-linear", "naive-linear", "pretrained-isoclr_medium-linear",
             "pretrained-isoclr_large-linear"} <= mrl
-    assert {t for t, _, _, _ in S.figure_jobs(PAPER, "fig_mrl_linear_probe_comparison")} == {"mrl_human"}
-    hl = {m for _, m, _, _ in S.figure_jobs(PAPER, "fig_linear_probe_comparison")}
+    assert {t for t, _, _, _ in graph.figure_jobs(PAPER, "fig_mrl_linear_probe_comparison")} == {"mrl_human"}
+    hl = {m for _, m, _, _ in graph.figure_jobs(PAPER, "fig_linear_probe_comparison")}
     assert "saluki" in hl and "supervised" not in hl
-    mouse = S.figure_jobs(PAPER, "fig_halflife_mouse")
+    mouse = graph.figure_jobs(PAPER, "fig_halflife_mouse")
     assert {t for t, _, _, _ in mouse} == {"halflife_mouse"}
     assert {m for _, m, _, _ in mouse} == {"isoclr-linear", "supervised", "random-linear", "isoclr-finetune", "saluki"}
     assert {f for _, _, f, _ in mouse} == set(S.eval_fractions(PAPER))
@@ -72,4 +76,4 @@ def test_paper_configures_external_encoders_by_public_id() -> None:
     for task in ("halflife_human", "mrl_human", "go_mf_human"):
         assert {f"external-{n}-linear" for n in ext} <= set(S.eval_models(PAPER, task))
     assert {f"external-{n}" for n in ext} <= set(S.eval_encoders(PAPER))
-    assert S.TablesSettings.from_config(PAPER).models["rnafm"] == "external-rnafm-linear"
+    assert TablesSettings.from_config(PAPER).models["rnafm"] == "external-rnafm-linear"

@@ -90,7 +90,8 @@ def test_default_ridge_grid_regularises_many_weak_features(caplog: pytest.LogCap
     import logging
 
     from isoclr.evaluate.probes import DEFAULT_ALPHAS, ridge_probe
-    from isoclr.config.settings import ProbeSettings
+    from isoclr.config.load import defaults
+    from isoclr.config.settings.evaluate import ProbeSettings
 
     rng = np.random.default_rng(2)
     n, d = 600, 3000
@@ -98,7 +99,7 @@ def test_default_ridge_grid_regularises_many_weak_features(caplog: pytest.LogCap
     w = rng.normal(size=d) * 0.01
     y = x @ w + rng.normal(size=n)
     tr, te = np.arange(400), np.arange(400, n)
-    assert max(DEFAULT_ALPHAS) >= 1e5 and tuple(ProbeSettings().alphas) == tuple(DEFAULT_ALPHAS)
+    assert max(DEFAULT_ALPHAS) >= 1e5 and tuple(ProbeSettings.from_mapping(defaults("evaluation")["probe"], "evaluation.probe").alphas) == tuple(DEFAULT_ALPHAS)
     with caplog.at_level(logging.WARNING, logger="isoclr.evaluate.probes"):
         narrow = ridge_probe(x[tr], y[tr], x[te], alphas=(1e-4, 1e-2, 1.0, 100.0))
     assert narrow.chosen["alpha"] == 100.0

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from isoclr.config import load
+
 ROOT = Path(__file__).resolve().parents[1]
 NETWORK = {"isoclr-finetune", "supervised", "saluki"}
 
@@ -72,7 +74,9 @@ def expected_counts(config: dict) -> dict[str, int]:
 
 def load_config(configfile: str) -> dict:
     """The config snakemake sees for a study file (it declares `study:`, so it is the whole base)."""
-    return yaml.safe_load((ROOT / configfile).read_text())
+    from isoclr.config.load import load_config as load
+
+    return load([ROOT / configfile])
 
 
 def _check(configfile: str, tmp_path: Path) -> tuple[dict[str, int], float, dict[str, int]]:
@@ -84,7 +88,7 @@ def _check(configfile: str, tmp_path: Path) -> tuple[dict[str, int], float, dict
     # `isoclr plan` counts every rule's jobs exactly as the dry run plans them
     from isoclr.config import plan
 
-    assert plan.job_counts(plan.load_config([ROOT / configfile], ROOT / "config/config.yaml", ROOT / "config/schema.yaml")) == \
+    assert plan.job_counts(load.load_config([ROOT / configfile], ROOT / "config/config.yaml", ROOT / "config/schema.yaml")) == \
         {rule: n for rule, n in counts.items() if rule != "total"}
     return counts, elapsed, want
 
@@ -123,7 +127,7 @@ def test_human_mrna_plan(tmp_path: Path) -> None:
     map) and its annotation, no genome; both encoders; every task x model x fraction x fold."""
     counts, elapsed, want = _check("config/human_mrna.yaml", tmp_path)
     config = load_config("config/human_mrna.yaml")
-    from isoclr.config.settings import downloads
+    from isoclr.config.study import downloads
 
     planned = downloads(config)  # what the one download rule fetches (path -> remote)
     assert counts["store"] == 1 and counts["download"] == len(planned)
@@ -143,10 +147,10 @@ def test_plan_layers_overrides_as_the_snakefile(tmp_path: Path) -> None:
     override = tmp_path / "one_run.yaml"
     override.write_text("evaluation:\n  runs: 1\nfigures:\n  names: [fig_model_sizes]\n")
     counts, _ = planned_jobs(["config/paper.yaml", str(override)], tmp_path / "results")
-    from isoclr.config import plan
     from isoclr.cli import main
+    from isoclr.config import plan
 
-    config = plan.load_config([ROOT / "config/paper.yaml", override], ROOT / "config/config.yaml", ROOT / "config/schema.yaml")
+    config = load.load_config([ROOT / "config/paper.yaml", override], ROOT / "config/config.yaml", ROOT / "config/schema.yaml")
     assert config["evaluation"]["runs"] == 1 and config["study"] == "paper"  # deep-merged, study kept
     assert plan.job_counts(config) == {rule: n for rule, n in counts.items() if rule != "total"}
     full = plan.job_counts(load_config("config/paper.yaml"))
@@ -163,15 +167,14 @@ def test_plan_layers_overrides_as_the_snakefile(tmp_path: Path) -> None:
 
 
 def test_plan_refuses_two_studies_and_unknown_keys(tmp_path: Path) -> None:
-    from isoclr.config import plan
-    from isoclr.config.settings import ConfigError
+    from isoclr.config.base import ConfigError
 
     with pytest.raises(ConfigError, match="both declare a study"):
-        plan.load_config([ROOT / "config/paper.yaml", ROOT / "config/config.yaml"])
+        load.load_config([ROOT / "config/paper.yaml", ROOT / "config/config.yaml"])
     bad = tmp_path / "bad.yaml"
     bad.write_text("evaluation:\n  rnus: 1\n")
     with pytest.raises(ConfigError, match="rnus"):
-        plan.load_config([bad], ROOT / "config/config.yaml", ROOT / "config/schema.yaml")
+        load.load_config([bad], ROOT / "config/config.yaml", ROOT / "config/schema.yaml")
 
 
 def test_docs_quote_the_current_paper_plan() -> None:
@@ -179,7 +182,7 @@ def test_docs_quote_the_current_paper_plan() -> None:
     the config (a changed config without updated docs fails here)."""
     from isoclr.config import plan
 
-    config = plan.load_config([ROOT / "config/paper.yaml"], ROOT / "config/config.yaml", ROOT / "config/schema.yaml")
+    config = load.load_config([ROOT / "config/paper.yaml"], ROOT / "config/config.yaml", ROOT / "config/schema.yaml")
     counts = plan.job_counts(config)
     total = sum(counts.values())
     readme = (ROOT / "README.md").read_text()
@@ -200,10 +203,10 @@ def test_docs_quote_the_current_paper_plan() -> None:
 def test_plan_gpu_memory_resources_and_disk_from_the_config(tmp_path: Path) -> None:
     """GPU memory: a GPU row's peak scaled to the batch per GPU (CPU rows are not GPU memory);
     resources: config over the rules' defaults; disk: checkpoints from the architecture."""
-    from isoclr.pretrain import architecture
     from isoclr.config import plan
+    from isoclr.pretrain import architecture
 
-    config = plan.load_config([ROOT / "config/paper.yaml"], ROOT / "config/config.yaml", ROOT / "config/schema.yaml")
+    config = load.load_config([ROOT / "config/paper.yaml"], ROOT / "config/config.yaml", ROOT / "config/schema.yaml")
     gpu = tmp_path / "bench_gpu_cuda.tsv"
     gpu.write_text("size\tprecision\tmode\tstatus\tnt_per_s\tdevice\tdevice_name\tpeak_mem_gib\tbatch_sets\n"
                    "small\tbf16\teager\tok\t1e6\tcuda\tGPU-X\t2.0\t64\n")
@@ -225,7 +228,7 @@ def test_plan_costs_a_built_study_on_its_own_sizes(tmp_path: Path, monkeypatch: 
     from isoclr.config import plan
 
     monkeypatch.chdir(ROOT)  # the demo's file: URLs are relative to the repository
-    config = plan.load_config([ROOT / "config/config.yaml"])
+    config = load.load_config([ROOT / "config/config.yaml"])
     config["results"] = str(tmp_path)
     (tmp_path / "tasks").mkdir()
     (tmp_path / "tasks" / "halflife_human.report.tsv").write_text(
@@ -236,3 +239,17 @@ def test_plan_costs_a_built_study_on_its_own_sizes(tmp_path: Path, monkeypatch: 
     assert "halflife_human 63" in text and "go_mf_human 20,728" in text
     downloads = next(r["bytes"] for r in plan.disk(config, {}) if r["what"] == "downloads/")
     assert 1e6 < downloads < 1e8  # the demo's resources (a few MB), not 3 assumed genomes
+
+
+def test_plan_takes_the_pretraining_resources_from_the_schema() -> None:
+    """A config that does not set pretrain threads/mem_mb/runtime asks for the schema's."""
+    from isoclr.config import plan
+
+    raw = load.layered([])
+    for key in ("threads", "mem_mb", "runtime", "gpus"):
+        raw["pretrain"].pop(key, None)
+    res = plan.resources(load.complete(raw), ROOT / "rules")["pretrain"]
+    schema = load.schema()["$defs"]["pretrain"]["properties"]
+    assert res == {"threads": schema["threads"]["default"], "mem_mb": schema["mem_mb"]["default"],
+                   "runtime": schema["runtime"]["default"], "gpu": schema["gpus"]["default"]}
+    assert (res["threads"], res["mem_mb"], res["runtime"]) == (2, 8000, 60)

@@ -9,16 +9,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from scipy import stats
 
-from isoclr.config import settings as S
-from isoclr.tables import summary as TB
+from isoclr.config.load import load_config
+from isoclr.config.settings.tables import TablesSettings
 from isoclr.evaluate.metrics_table import COLUMNS
+from isoclr.tables import summary as TB
 
 ROOT = Path(__file__).resolve().parents[1]
-PAPER = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
-DEMO = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+PAPER = load_config([ROOT / "config" / "paper.yaml"])
+DEMO = load_config([])
 
 
 def _metrics() -> pd.DataFrame:
@@ -86,11 +86,11 @@ def test_paper_comparison_columns_and_values(tmp_path: Path) -> None:
 
 
 def test_tables_settings_map_the_paper_models_per_study() -> None:
-    paper = S.TablesSettings.from_config(PAPER)
+    paper = TablesSettings.from_config(PAPER)
     assert paper.models["isoclr_small"] == "isoclr-linear"
     assert paper.models["isoclr_medium"] == "pretrained-isoclr_medium-linear"
     assert paper.models["isoclr_large"] == "pretrained-isoclr_large-linear"
     assert paper.tasks == {"halflife": "halflife_human", "mrl": "mrl_human"} and paper.note == ""
-    demo = S.TablesSettings.from_config(DEMO)
+    demo = TablesSettings.from_config(DEMO)
     assert demo.models["isoclr_small"] == "isoclr-linear" and "isoclr_medium" not in demo.models
     assert "tiny" in demo.note and "Demo" in demo.note and demo.tasks == {"halflife": "halflife_human"}

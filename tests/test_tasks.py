@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from isoclr.tasks import build as T
+from isoclr.config.settings.tasks import TaskStageSettings
 from isoclr.core.encoding import make_marks, tracks_numpy
 from isoclr.store.builder import build_store
 from isoclr.store.format import IsoformStore
+from isoclr.tasks import build as T
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 GENOMES = SHARED / "genomes"
@@ -69,7 +70,7 @@ def test_halflife_task_file_end_to_end(stores: dict[str, Path], tmp_path: Path) 
     data = T.build_task(
         "halflife_human", "halflife", out, store=store, labels=SALUKI / "all_HLs_human_PC1.txt",
         genes_tsv=tmp_path / "genes.tsv", annotation=GENOMES / "human_hg38_chr19_1-2Mb" / "annotation.gtf.gz",
-        settings=T.TaskSettings(n_folds=3, fractions=(1.0, 0.1, 0.005), seed=7, min_train=8),
+        settings=TaskStageSettings("halflife_human", {}, n_folds=3, fractions=(1.0, 0.1, 0.005), min_train=8, seed=7),
     )
     assert len(data) == 56 and data.kind == "regression" and data.y.dtype == np.float32
     assert data.attrs["n_folds"] == 3 and list(data.attrs["fractions"]) == [1.0, 0.1, 0.005]
@@ -290,7 +291,7 @@ def test_ready_made_arrays_roundtrip(tmp_path: Path) -> None:
         else:  # the last codon mark + 3: exact when the CDS length is a multiple of 3
             assert cs[0] == s["cds"][0] and cs[1] == min(s["cds"][0] + 3 * ((s["cds"][1] - s["cds"][0] - 1) // 3) + 3, s["len"])
     data = T.build_task("mrl_human", "mrl_arrays", tmp_path / "mrl_human.h5", labels=path, task_store=tmp_path / "mrl_human.store.h5",
-                        settings=T.TaskSettings(n_folds=3, min_train=1))
+                        settings=TaskStageSettings("mrl_human", {}, n_folds=3, fractions=(1.0, 0.3, 0.1, 0.01, 0.005), min_train=1, seed=0))
     # row 1 has no label (NaN) and is dropped; isoforms of one gene share a group
     assert len(data) == 5 and data.attrs["store"].endswith("mrl_human.store.h5")
     assert data.group[3] == data.group[2]  # ENSG3's two isoforms

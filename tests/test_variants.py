@@ -595,7 +595,7 @@ def test_settings_resolve_and_name_the_key_at_fault() -> None:
 
     import yaml
 
-    from isoclr.config.settings import ConfigError
+    from isoclr.config.base import ConfigError
     from isoclr.variants import settings as VS
 
     demo = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())

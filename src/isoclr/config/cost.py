@@ -23,7 +23,7 @@ a proxy) runs at most ``evaluation.finetune.max_epochs`` epochs (early stopping 
 fewer: an upper bound) over ``fraction x (n_folds - 2) / n_folds`` of the task's labelled
 transcripts (run r tests on fold r, validates on r + 1), on one device each; the grid's wall time spreads the jobs over ``pretrain.gpus``
 devices. Linear probes embed each task's transcripts once per encoder (every (encoder, task) pair of
-isoclr.config.settings.embedding_jobs but the CPU naive features; inference, about a
+isoclr.config.graph.embedding_jobs but the CPU naive features; inference, about a
 third of a training step's FLOPs; counted at 3x the training rate). Labelled transcripts per
 task: :data:`TASK_ROWS` (the label files' gene counts, an estimate) unless given.
 """
@@ -39,7 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from isoclr.config import settings as S
+from isoclr.config import graph, load, study
+from isoclr.config.settings.evaluate import EvaluationSettings
+from isoclr.config.settings.pretrain import PretrainSettings
 
 #: Labelled transcripts per task of the paper config (estimates: one transcript per gene of the
 #: label file: Saluki human 13,921 and mouse 14,463 genes, GOA human 20,728 annotated genes,
@@ -101,13 +103,9 @@ def train_sets(config: Mapping[str, Any], sets_stats: str | None = None, splits_
         with open(sets_stats, newline="") as fh:
             for r in csv.DictReader(fh, delimiter="\t"):
                 if r.get("section") == "totals" and r.get("key") == "sets":
-                    frac = float(((config.get("splits") or {}).get("fractions") or {}).get("train", 0.8))
+                    frac = float(config["splits"]["fractions"]["train"])
                     return int(round(int(r["value"]) * frac)), f"{sets_stats} x train fraction {frac}"
     return int(fallback), "ESTIMATE (no sets.stats.tsv / splits summary given)"
-
-
-def _size_of(entry: Mapping[str, Any]) -> str:
-    return str(entry.get("size", "small"))
 
 
 def plan(config: Mapping[str, Any], rates: Sequence[Rate], n_train_sets: int, epochs: float | None = None,
@@ -118,9 +116,9 @@ def plan(config: Mapping[str, Any], rates: Sequence[Rate], n_train_sets: int, ep
     ``epochs``: every model's pre-training epochs; None: each model's own (``epochs``, or its
     ``steps`` x ``batch_size`` sets, or the default steps), as the job resolves them."""
     task_rows = {**TASK_ROWS, **(task_rows or {})}
-    pre = config.get("pretrain") or {}
-    gpus = max(1, int(pre.get("gpus") or 1))
-    models = pre.get("models") or {}
+    pre = config["pretrain"]
+    gpus = max(1, int(pre["gpus"] or 1))
+    models = pre["models"]
     devices = sorted({(r.device, r.device_name) for r in rates})
     out: list[dict[str, Any]] = []
     for dev, name in devices:
@@ -130,8 +128,7 @@ def plan(config: Mapping[str, Any], rates: Sequence[Rate], n_train_sets: int, ep
             return by_size.get(size) or by_size.get("small")
 
         for model_name, entry in models.items():
-            entry = entry or {}
-            size = _size_of(entry)
+            size = str(entry["size"])
             rate = by_size.get(size)
             nt = _pretrain_sets(config, model_name, n_train_sets, epochs) * 2 * mean_length
             row = {"device": dev, "device_name": name, "job": f"pretrain {model_name}", "size": size,
@@ -142,21 +139,22 @@ def plan(config: Mapping[str, Any], rates: Sequence[Rate], n_train_sets: int, ep
             wall = nt / (rate.nt_per_s * gpus * (scaling if gpus > 1 else 1.0)) / 3600
             out.append({**row, "rate": f"{rate.nt_per_s:,.0f} nt/s ({rate.how})", "wall_h": wall,
                         "device_h": wall * gpus})
-        ev = config.get("evaluation") or {}
-        n_folds = int((config.get("tasks") or {}).get("n_folds", S.TaskStageSettings.n_folds))
+        ev = config["evaluation"]
+        n_folds = int(config["tasks"]["n_folds"])
         train_share = (n_folds - 2) / n_folds  # run r tests on fold r, validates on r+1, trains on the rest
-        enc_size = _size_of(models.get(ev.get("isoclr_model"), {}) or {})
+        head = ev["isoclr_model"]
+        enc_size = str(models[head]["size"]) if head in models else "small"  # rate_for's fallback
         ft_nt = probe_nt = 0.0
         n_ft = n_probe = 0
-        for task in S.eval_tasks(config):
+        for task in study.eval_tasks(config):
             if task not in task_rows:
                 raise ValueError(f"cost: no labelled-transcript count for task {task!r}; pass --task-rows {task}=N")
-        for task, model, frac, _fold in S.eval_jobs(config):
+        for task, model, frac, _fold in study.eval_jobs(config):
             if model in FINETUNE_MODELS:
-                tune = S.EvaluationSettings.from_config(config, task, model).finetune
+                tune = EvaluationSettings.from_config(config, task, model).finetune
                 n_ft += 1
                 ft_nt += float(tune.max_epochs if tune else 100) * task_rows[task] * float(frac) * train_share * mean_length
-        for encoder, task in S.embedding_jobs(config):
+        for encoder, task in graph.embedding_jobs(config):
             if encoder != "naive":  # k-mer features on the CPU
                 n_probe += 1
                 probe_nt += task_rows.get(task, 0) * mean_length  # embedded once per encoder and task
@@ -178,7 +176,7 @@ def _pretrain_sets(config: Mapping[str, Any], model: str, n_train_sets: int, epo
     """Training sets a model's pre-training reads (epochs x sets, or steps x batch)."""
     if epochs is not None:
         return float(epochs) * n_train_sets
-    s = S.PretrainSettings.from_config(config, model)
+    s = PretrainSettings.from_config(config, model)
     if s.steps is None and s.epochs is not None:
         return float(s.epochs) * n_train_sets
     spe = max(1, n_train_sets // (s.batch_size * s.accumulate))
@@ -206,7 +204,7 @@ def to_markdown(rows: Sequence[Mapping[str, Any]], source: str, epochs: float | 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="pipeline config, e.g. config/paper.yaml")
+    parser.add_argument("--config", required=True, help="pipeline config, e.g. config/paper.yaml (read as `snakemake --configfile` reads it)")
     parser.add_argument("--bench", nargs="+", required=True, help="bench_gpu TSV(s), one per device type")
     parser.add_argument("--sets-stats", default=None, help="homology/sets.stats.tsv of the built sets")
     parser.add_argument("--splits-summary", default=None, help="splits/summary.tsv (its train row)")
@@ -233,10 +231,7 @@ def parse_task_rows(items: list[str]) -> dict[str, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import yaml
-
-    with open(args.config) as fh:
-        config = yaml.safe_load(fh) or {}
+    config = load.config_option(args.config)
     rates = read_bench(args.bench)
     n, source = train_sets(config, args.sets_stats, args.splits_summary, args.train_sets)
     task_rows = parse_task_rows(args.task_rows)

@@ -1,11 +1,11 @@
 """What a study costs before it runs: jobs per rule, GPU hours, disk and peak memory.
 
 ``isoclr plan --configfile config/paper.yaml [OVERRIDES.yaml ...]`` reads the config as the
-Snakefile does (:func:`load_config`: a file declaring ``study:`` is the base, every other file
+Snakefile does (:func:`isoclr.config.load.load_config`: a file declaring ``study:`` is the base, every other file
 an override deep-merged over it in order; without a study file the demo ``config/config.yaml``
 is the base) and prints
 
-* **jobs per rule**, counted from the settings (:mod:`isoclr.config.settings`, the same functions the
+* **jobs per rule**, counted from the job graph (:mod:`isoclr.config.study`, :mod:`isoclr.config.graph`: the same functions the
   rules' target lists use): downloads, one store per species, homology and splits, one
   pre-training per ``pretrain.models`` entry, the tasks the study builds, one embedding per
   (encoder, task) pair of the linear models and t-SNE figures, one evaluation job per task x
@@ -34,9 +34,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from isoclr.pretrain import architecture
 from isoclr.config import cost as C
-from isoclr.config import settings as S
+from isoclr.config import graph, load, registry, study
+from isoclr.config.load import DEFAULT_CONFIG, SCHEMA_PATH
+from isoclr.config.settings.pretrain import PretrainSettings
+from isoclr.config.settings.tasks import TaskStageSettings
+from isoclr.pretrain import architecture
 from isoclr.variants import settings as VS
 
 #: Compressed size assumed for a download whose config gives no ``size`` (bytes), by kind: a
@@ -54,42 +57,6 @@ EXTERNAL_WIDTH = 640
 
 
 # ---------------------------------------------------------------------------------------------
-# config
-# ---------------------------------------------------------------------------------------------
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """``override`` over ``base``, mappings merged key by key (Snakemake's --configfile rule)."""
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def load_config(configfiles: Sequence[str | Path], default: str | Path = "config/config.yaml",
-                schema: str | Path | None = "config/schema.yaml") -> dict[str, Any]:
-    """The config Snakemake sees for ``--configfile FILES``: the demo ``default`` is the base
-    unless the first file declares ``study:`` (:func:`isoclr.config.settings.needs_default_config`),
-    the other files are deep-merged over it in order. Unknown keys and names that point at
-    nothing are refused as the Snakefile refuses them (``schema``: when the file exists)."""
-    import yaml
-
-    files = [Path(p) for p in configfiles]
-    if S.needs_default_config(files):
-        files = [Path(default), *files]
-    config: dict[str, Any] = {}
-    for path in files:
-        with open(path, encoding="utf-8") as fh:
-            config = deep_merge(config, yaml.safe_load(fh) or {})
-    if schema is not None and Path(schema).exists():
-        with open(schema, encoding="utf-8") as fh:
-            S.check_keys(config, yaml.safe_load(fh))
-    S.check_references(config)
-    return config
-
-
-# ---------------------------------------------------------------------------------------------
 # jobs and resources
 # ---------------------------------------------------------------------------------------------
 def needed_downloads(config: Mapping[str, Any]) -> dict[str, str]:
@@ -98,40 +65,40 @@ def needed_downloads(config: Mapping[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     for sp, spec in (config.get("species") or {}).items():
         if "genome" in spec:
-            out[S.genome_download(sp)] = "genome"
-        for key in S.SPECIES_INPUTS.values():
+            out[study.genome_download(sp)] = "genome"
+        for key in registry.SPECIES_INPUTS.values():
             if key in spec:
-                out[S.species_input_download(sp, key)] = key
+                out[study.species_input_download(sp, key)] = key
         if "annotation" in spec:  # none for a GENCODE header FASTA
-            out[S.annotation_download(config, sp)] = "annotation"
+            out[study.annotation_download(config, sp)] = "annotation"
     for name in ((config.get("homology") or {}).get("sources") or {}):
-        out[S.homology_download(name)] = "homology"
+        out[study.homology_download(name)] = "homology"
     files = set((config.get("download") or {}).get("files") or {})
-    for task in S.built_tasks(config):
-        spec = S.TaskStageSettings.from_config(config, task).spec
+    for task in graph.built_tasks(config):
+        spec = TaskStageSettings.from_config(config, task).spec
         for key in ("labels", "obo", "gaf", "gene_ids"):
             if spec.get(key) in files:
-                out[S.file_download(str(spec[key]))] = "files"
+                out[study.file_download(str(spec[key]))] = "files"
     return out
 
 
 def job_counts(config: Mapping[str, Any]) -> dict[str, int]:
     """Jobs per rule of the whole study (what ``snakemake -n`` plans on an empty results folder)."""
-    tasks = S.built_tasks(config)
-    jobs = S.eval_jobs(config)
-    evaluated = bool(S.eval_tasks(config))
-    figures = list(S.FigureSettings.section(config)["names"]) + [f"pretrain_curves_{m}" for m in S.pretrain_models(config)]
+    tasks = graph.built_tasks(config)
+    jobs = study.eval_jobs(config)
+    evaluated = bool(study.eval_tasks(config))
+    figures = list(config["figures"]["names"]) + [f"pretrain_curves_{m}" for m in study.pretrain_models(config)]
     counts = {
         "download": len(needed_downloads(config)),
         "store": len(config.get("species") or {}),
         "homology": 1,
         "splits": 1,
-        "pretrain": len(S.pretrain_models(config)),
-        "task": sum(S.task_kind(config, t) != "mrl_arrays" for t in tasks),
-        "task_arrays": sum(S.task_kind(config, t) == "mrl_arrays" for t in tasks),
-        "embed_task": len(S.embedding_jobs(config)),
-        "evaluate_linear": sum(m not in S.NETWORK_MODELS for _, m, _, _ in jobs),
-        "evaluate_network": sum(m in S.NETWORK_MODELS for _, m, _, _ in jobs),
+        "pretrain": len(study.pretrain_models(config)),
+        "task": sum(study.task_kind(config, t) != "mrl_arrays" for t in tasks),
+        "task_arrays": sum(study.task_kind(config, t) == "mrl_arrays" for t in tasks),
+        "embed_task": len(graph.embedding_jobs(config)),
+        "evaluate_linear": sum(m not in registry.NETWORK_MODELS for _, m, _, _ in jobs),
+        "evaluate_network": sum(m in registry.NETWORK_MODELS for _, m, _, _ in jobs),
         "collect_metrics": int(evaluated),
         "tables": int(evaluated),
         "figure": len(figures),
@@ -158,16 +125,14 @@ def rule_defaults(rules_dir: str | Path = "rules") -> dict[str, dict[str, float]
 def resources(config: Mapping[str, Any], rules_dir: str | Path = "rules") -> dict[str, dict[str, float]]:
     """Per rule: threads, mem_mb, runtime (minutes) and gpu a job asks for (config over defaults)."""
     defaults = rule_defaults(rules_dir)
-    pre = config.get("pretrain") or {}
-    defaults["pretrain"] = {"threads": float(pre.get("threads", 1)), "gpu": float(pre.get("gpus", 0)),
-                            "mem_mb": float(pre.get("mem_mb", 0)), "runtime": float(pre.get("runtime", 0)),
-                            **defaults.get("pretrain", {})}
+    pre = config["pretrain"]
     out = {}
     for rule in job_counts(config):
         r = {"threads": 1.0, "mem_mb": 0.0, "runtime": 0.0, "gpu": 0.0, **defaults.get(rule, {})}
         if rule == "pretrain":
-            r.update(threads=float(pre.get("threads", 1)), gpu=float(pre.get("gpus", 0)),
-                     mem_mb=float(pre.get("mem_mb", 0)), runtime=float(pre.get("runtime", 0)))
+            # the pretrain rule's resources come from config `pretrain` (schema defaults filled)
+            r.update(threads=float(pre["threads"]), gpu=float(pre["gpus"]),
+                     mem_mb=float(pre["mem_mb"]), runtime=float(pre["runtime"]))
         r.update({k: float(v) for k, v in ((config.get("resources") or {}).get(rule) or {}).items()
                   if isinstance(v, (int, float))})
         out[rule] = r
@@ -189,7 +154,7 @@ def store_bytes_per_nt(build_tsv: str | Path | None) -> tuple[float, str]:
 def disk(config: Mapping[str, Any], task_rows: Mapping[str, int], build_tsv: str | Path | None = None) -> list[dict[str, Any]]:
     """Estimated bytes per output kind (see the module docstring for the assumptions)."""
     rows = []
-    remote = S.downloads(config)
+    remote = study.downloads(config)
     dl = 0.0
     for path, kind in needed_downloads(config).items():
         spec = remote.get(path, {})
@@ -204,17 +169,17 @@ def disk(config: Mapping[str, Any], task_rows: Mapping[str, int], build_tsv: str
     per_nt, _ = store_bytes_per_nt(build_tsv)
     rows.append({"what": "stores/", "bytes": len(config.get("species") or {}) * TRANSCRIPTOME_NT * per_nt})
     ck = 0.0
-    for m in S.pretrain_models(config):
-        s = S.PretrainSettings.from_config(config, m)
+    for m in study.pretrain_models(config):
+        s = PretrainSettings.from_config(config, m)
         n = architecture.encoder_parameters(s.arch_config()) + architecture.projector_parameters(s.arch_config())
         ck += n * 4 * 3 * (s.keep_checkpoints + 1)  # weights + 2 AdamW moments, float32
     rows.append({"what": "pretrain/ (checkpoints)", "bytes": ck})
     emb = 0.0
-    for encoder, task in S.embedding_jobs(config):
+    for encoder, task in graph.embedding_jobs(config):
         emb += task_rows.get(task, 0) * 4 * _width(config, encoder)
     rows.append({"what": "embeddings/", "bytes": emb})
     rows.append({"what": "tasks/, eval/, metrics/, figures/ (small)",
-                 "bytes": sum(task_rows.get(t, 0) for t in S.built_tasks(config)) * 200.0 + 2e4 * len(S.eval_jobs(config))})
+                 "bytes": sum(task_rows.get(t, 0) for t in graph.built_tasks(config)) * 200.0 + 2e4 * len(study.eval_jobs(config))})
     return rows
 
 
@@ -223,8 +188,8 @@ def _width(config: Mapping[str, Any], encoder: str) -> int:
         return sum(4**k for k in range(3, 7)) + 5
     if encoder.startswith("external-"):
         return EXTERNAL_WIDTH
-    model = S.pretrain_model_of(config, encoder)
-    return int(architecture.resolve_config(S.PretrainSettings.from_config(config, model).arch_config())["h_dim"])
+    model = study.pretrain_model_of(config, encoder)
+    return int(architecture.resolve_config(PretrainSettings.from_config(config, model).arch_config())["h_dim"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,7 +210,7 @@ def built_task_rows(config: Mapping[str, Any]) -> dict[str, int]:
     """Labelled rows of the study's tasks already built (``{results}/tasks/TASK.report.tsv``,
     its ``labels matched`` row), so a built study is costed on its own sizes."""
     out = {}
-    for task in S.built_tasks(config):
+    for task in graph.built_tasks(config):
         path = Path(str(config.get("results", "results")), "tasks", f"{task}.report.tsv")
         if not path.exists():
             continue
@@ -320,7 +285,7 @@ def report(config: Mapping[str, Any], bench: Sequence[str | Path], rules_dir: st
               ("- evaluation: fine-tune/supervised/Saluki jobs at most `finetune.max_epochs` epochs over fraction x (n_folds - 2)/n_folds "
               "of each task's labelled rows (early stopping makes it fewer), Saluki and external encoders at the small encoder's rate; "
               "embeddings at 3x the training rate (inference); naive features on CPU, not counted;"),
-              "- labelled rows per task: " + ", ".join(f"{t} {rows_by_task[t]:,}" for t in S.built_tasks(config) if t in rows_by_task)
+              "- labelled rows per task: " + ", ".join(f"{t} {rows_by_task[t]:,}" for t in graph.built_tasks(config) if t in rows_by_task)
               + (f" (built: {', '.join(sorted(built))} from their task reports; the others" if built else " (")
               + ("" if built else "the") + " label files' gene counts, estimates; `--task-rows TASK=N` to change);",
               (f"- disk: downloads as the config's `size` (local `file:` URLs: their size), else {', '.join(f'{k} {_bytes(v)}' for k, v in DOWNLOAD_BYTES.items())}; "
@@ -345,8 +310,8 @@ def _gpu_memory(config: Mapping[str, Any], bench: Sequence[str | Path]) -> list[
                     peaks[key] = max(peaks.get(key, (0.0, batch)), (mem, batch))
     gpus = max(1, int((config.get("pretrain") or {}).get("gpus") or 1))
     out = []
-    for m in S.pretrain_models(config):
-        s = S.PretrainSettings.from_config(config, m)
+    for m in study.pretrain_models(config):
+        s = PretrainSettings.from_config(config, m)
         per_gpu = s.batch_size / gpus
         for (dev, size), (mem, batch) in sorted(peaks.items()):
             if size == s.size:
@@ -361,15 +326,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bench_gpu TSV(s) (default: every benchmarks/results/bench_gpu_*.tsv)")
     parser.add_argument("--build-bench", default="benchmarks/results/build.tsv", help="store build benchmark (bytes per nt)")
     parser.add_argument("--rules", default="rules", help="the workflow's rules folder (rule default resources)")
-    parser.add_argument("--default-config", default="config/config.yaml", help="the base when no file declares a study")
-    parser.add_argument("--schema", default="config/schema.yaml")
+    parser.add_argument("--default-config", default=str(DEFAULT_CONFIG), help="the base when no file declares a study")
+    parser.add_argument("--schema", default=str(SCHEMA_PATH))
     parser.add_argument("--train-sets", type=int, default=None, help="training sets (default: the paper config's estimate)")
     parser.add_argument("--task-rows", action="append", default=[], metavar="TASK=N", help="labelled rows of a task")
     parser.add_argument("--out", default=None, help="also write the plan (markdown) here")
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load_config(args.configfile, args.default_config, args.schema)
+    config = load.load_config(args.configfile, args.default_config, args.schema)
     from isoclr.config.cost import parse_task_rows
 
     task_rows = parse_task_rows(args.task_rows)

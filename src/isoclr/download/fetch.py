@@ -293,7 +293,7 @@ def download_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: st
     backoff) comes from ``config`` (:class:`isoclr.config.settings.DownloadSettings`): it does not
     change the file, so it is not a param and changing it reruns nothing.
     """
-    from isoclr.config.settings import DownloadSettings
+    from isoclr.config.settings.download import DownloadSettings
     from isoclr.core.logs import job_log
 
     job_log(log_path, rule, "download one input file (verified, retried, atomic)",
@@ -309,15 +309,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", help="output file; a name ending in .gz is stored gzip-compressed")
     parser.add_argument("--sha256", default=None, help="expected sha256 of the bytes as downloaded")
     parser.add_argument("--size", type=int, default=None, help="expected size in bytes as downloaded")
-    parser.add_argument("--retries", type=int, default=3, help="extra attempts on transient failures")
-    parser.add_argument("--timeout", type=float, default=60.0, help="socket time-out in seconds")
-    parser.add_argument("--deadline", type=float, default=DEFAULT_DEADLINE,
+    # unset: config `download` of the schema (config/schema.yaml), as the pipeline's downloads
+    parser.add_argument("--retries", type=int, default=None, help="extra attempts on transient failures")
+    parser.add_argument("--timeout", type=float, default=None, help="socket time-out in seconds")
+    parser.add_argument("--deadline", type=float, default=None,
                         help="seconds one attempt may take in all (0: no limit)")
-    parser.add_argument("--backoff", type=float, default=2.0,
+    parser.add_argument("--backoff", type=float, default=None,
                         help="seconds before the first retry, doubled on each further retry")
 
 
 def run(args: argparse.Namespace) -> int:
-    fetch(args.url, args.out, sha256=args.sha256, size=args.size, retries=args.retries,
-          timeout=args.timeout, backoff=args.backoff, deadline=args.deadline)
+    from isoclr.config.load import defaults
+
+    how = defaults("download")
+    given = {"retries": args.retries, "timeout": args.timeout, "backoff": args.backoff, "deadline": args.deadline}
+    how.update({k: v for k, v in given.items() if v is not None})
+    fetch(args.url, args.out, sha256=args.sha256, size=args.size, retries=int(how["retries"]),
+          timeout=float(how["timeout"]), backoff=float(how["backoff"]), deadline=float(how["deadline"]))
     return 0

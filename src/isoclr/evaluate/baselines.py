@@ -3,7 +3,8 @@
 Saluki (Agarwal & Kelley 2022, Genome Biology 23:245) is the published supervised half-life
 model: a convolutional tower over the six-track mature-RNA encoding, a recurrent layer read from
 the 3' end, and a small dense head. This is a re-implementation from the published description,
-with every width configurable (``SalukiConfig``; defaults follow the paper):
+with every width configurable (config ``evaluation.saluki``, :class:`isoclr.config.settings.evaluate.SalukiSettings`;
+the schema's defaults follow the paper):
 
 1. a stem ``Conv1d(6 -> channels, width)``;
 2. ``blocks`` x [LayerNorm over channels, ReLU, ``Conv1d(channels, width)``, Dropout, MaxPool 2];
@@ -23,37 +24,13 @@ as the fine-tuned and supervised IsoCLR models.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import torch
 from torch import nn
 
+from isoclr.config.settings.evaluate import SalukiSettings
 from isoclr.core.encoding import N_TRACKS
-
-
-@dataclass(frozen=True)
-class SalukiConfig:
-    """Saluki widths (defaults: the published model)."""
-
-    channels: int = 64  # filters of every convolution
-    width: int = 5  # convolution width
-    blocks: int = 6  # (LayerNorm, ReLU, Conv, Dropout, MaxPool 2) blocks
-    gru: int = 64  # GRU units
-    hidden: int = 64  # dense layer of the head
-    dropout: float = 0.3
-
-    @classmethod
-    def from_dict(cls, cfg: dict[str, Any] | None) -> SalukiConfig:
-        cfg = dict(cfg or {})
-        known = {f.name for f in fields(cls)}
-        unknown = set(cfg) - known
-        if unknown:
-            raise ValueError(f"saluki config: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**cfg)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class _ChannelNorm(nn.Module):
@@ -92,9 +69,9 @@ class Saluki(nn.Module):
 
     min_batch = 2  # the head's batch norm needs two examples to train
 
-    def __init__(self, n_out: int = 1, cfg: SalukiConfig | dict[str, Any] | None = None) -> None:
+    def __init__(self, n_out: int, cfg: SalukiSettings) -> None:
         super().__init__()
-        self.cfg = cfg if isinstance(cfg, SalukiConfig) else SalukiConfig.from_dict(cfg)
+        self.cfg = cfg
         c = self.cfg
         pad = c.width // 2
         self.stem = nn.Conv1d(N_TRACKS, c.channels, c.width, padding=pad)

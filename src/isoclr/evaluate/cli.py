@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
-from isoclr.config.settings import EmbedSettings, EvaluationSettings
+from isoclr.config.load import config_option
+from isoclr.config.settings.embed import EmbedSettings
+from isoclr.config.settings.evaluate import EvaluationSettings
 from isoclr.evaluate.jobs import embed_task, run_job
 
-
-def _load_config(path: str | None) -> dict[str, Any]:
-    if not path:
-        return {}
-    import yaml
-
-    with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh) or {}
+_CONFIG_HELP = "pipeline config (read as `snakemake --configfile` reads it; default: the demo config)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     job.add_argument("--out", required=True, help="output TSV")
     job.add_argument("--embeddings", help="embeddings file (linear probes)")
     job.add_argument("--checkpoint", help="pre-training checkpoint (isoclr-finetune)")
-    job.add_argument("--config", help="pipeline config YAML (evaluation, pretrain and seed sections)")
+    job.add_argument("--config", help=_CONFIG_HELP)
     job.add_argument("--device", help="auto | cpu | cuda[:N] (overrides the config)")
     job.add_argument("--threads", type=int, default=None)
     emb = sub.add_parser("embed", help="embed a task's rows with one encoder")
@@ -38,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     emb.add_argument("--encoder", required=True, help="isoclr, mlm, random or external-NAME")
     emb.add_argument("--out", required=True)
     emb.add_argument("--checkpoint", help="pre-training checkpoint (isoclr, mlm)")
-    emb.add_argument("--config", help="pipeline config YAML")
-    emb.add_argument("--batch-size", type=int, default=None, help="default: evaluation.embed_batch_size (16)")
+    emb.add_argument("--config", help=_CONFIG_HELP)
+    emb.add_argument("--batch-size", type=int, default=None, help="default: the config's evaluation.embed_batch_size")
     emb.add_argument("--device", default=None)
     emb.add_argument("--threads", type=int, default=None)
     col = sub.add_parser("collect", help="concatenate job tables into metrics.tsv")
@@ -53,17 +47,16 @@ def run(args: argparse.Namespace) -> int:
 
         collect_metrics(args.tables, args.out)
         return 0
-    config = _load_config(args.config)
+    config = config_option(args.config)  # the config the pipeline would see (demo: none given)
     task_name = Path(args.task).stem
     if args.action == "embed":
-        e = EmbedSettings.from_config(config, args.encoder).to_params() if config else {"encoder": args.encoder}
-        e.pop("encoder")
-        e["batch_size"] = args.batch_size or e.get("batch_size", 16)
-        e["device"] = args.device or e.get("device", "auto")
+        e = EmbedSettings.from_config(config, args.encoder).job_kwargs()
+        e["batch_size"] = args.batch_size or e["batch_size"]
+        e["device"] = args.device or e["device"]
         embed_task(args.task, args.encoder, args.out, checkpoint=args.checkpoint, threads=args.threads, **e)
         return 0
-    # the same settings object as the pipeline's evaluation rules (isoclr.config.settings)
-    kw = EvaluationSettings.from_config(config, task_name, args.model).job_kwargs() if config else {}
+    # the same settings object as the pipeline's evaluation rules (isoclr.config.settings.evaluate)
+    kw = EvaluationSettings.from_config(config, task_name, args.model).job_kwargs()
     if args.device:
         kw["device"] = args.device
     table = run_job(

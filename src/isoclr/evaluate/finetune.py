@@ -22,7 +22,7 @@ import copy
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,36 +31,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from isoclr.config.settings.evaluate import FinetuneSettings
 from isoclr.core.devices import resolve_device
 from isoclr.core.encoding import PAD, tracks_torch
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Fine-tuning hyper-parameters (config ``evaluation.finetune``)."""
-
-    max_epochs: int = 30
-    patience: int = 5  # epochs without validation improvement before stopping
-    lr: float = 1e-3
-    weight_decay: float = 1e-2
-    batch_size: int = 32  # transcripts per batch (batches group similar lengths)
-    grad_clip: float = 1.0
-    head_dropout: float = 0.1
-    amp: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
-
-    @classmethod
-    def from_dict(cls, cfg: dict[str, Any] | None) -> TrainConfig:
-        cfg = dict(cfg or {})
-        known = {f.name for f in fields(cls)}
-        unknown = set(cfg) - known
-        if unknown:
-            raise ValueError(f"finetune config: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**cfg)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -139,7 +114,7 @@ class Trainer:
         self,
         model: nn.Module,
         kind: str,
-        cfg: TrainConfig,
+        cfg: FinetuneSettings,
         seed: int,
         device: torch.device | str | None = "auto",
     ) -> None:
@@ -264,7 +239,7 @@ def train_and_predict(
     seqs: Sequences,
     y: npt.NDArray,
     split: Sequence[npt.ArrayLike],
-    cfg: TrainConfig,
+    cfg: FinetuneSettings,
     seed: int,
     device: str | None = "auto",
 ) -> tuple[npt.NDArray[np.float64], Trainer]:

@@ -51,7 +51,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from isoclr.config.settings import BUILTIN_ENCODERS, NETWORK_MODELS, PRETRAINED_PREFIX, derive_seed
+from isoclr.config.base import derive_seed
+from isoclr.config.registry import BUILTIN_ENCODERS, NETWORK_MODELS, PRETRAINED_PREFIX
 from isoclr.evaluate.metrics_table import tidy_metrics, write_tsv
 
 log = logging.getLogger(__name__)
@@ -239,17 +240,22 @@ def evaluate_linear(
 ) -> pd.DataFrame:
     """A linear probe job (no torch): fit on the split's training rows, score the test rows."""
     from isoclr.evaluate.metrics import compute_metrics
-    from isoclr.evaluate.probes import DEFAULT_ALPHAS, DEFAULT_CS, linear_probe
+    from isoclr.config.settings.evaluate import ProbeSettings
+    from isoclr.evaluate.probes import linear_probe
 
     if parse_model(model)[0] != "linear":
         raise ValueError(f"{model} is not a linear-probe model")
-    probe = dict(probe or {})
+    if probe is None:  # the schema's grids (config/schema.yaml), as the pipeline's default
+        from isoclr.config.load import defaults
+
+        probe = defaults("evaluation")["probe"]
+    grid = ProbeSettings.from_mapping(probe, "evaluation.probe")
     task = load_task(task_path)
     h = read_embeddings(embeddings, task)
     train, val, test = task.split(int(fold), float(fraction))
     result = linear_probe(
         task.kind, h, task.y, train, val, test,
-        alphas=probe.get("alphas", DEFAULT_ALPHAS), cs=probe.get("Cs", DEFAULT_CS),
+        alphas=grid.alphas, cs=grid.Cs,
     )
     log.info("%s %s frac %s fold %s: %d train rows, chose %s", task.attrs.get("task"), model, fraction, fold, len(train), result.chosen)
     metrics = compute_metrics(task.kind, task.y[test], result.predictions, task.label_names)
@@ -277,9 +283,14 @@ def build_network(
 
     torch.manual_seed(seed)
     if model == "saluki":
+        from isoclr.config.settings.evaluate import SalukiSettings
         from isoclr.evaluate.baselines import Saluki
 
-        return Saluki(n_out, dict(saluki or {}))
+        if saluki is None:  # the published widths (config/schema.yaml)
+            from isoclr.config.load import defaults
+
+            saluki = defaults("evaluation")["saluki"]
+        return Saluki(n_out, SalukiSettings.from_mapping(saluki, "evaluation.saluki"))
     if model == "isoclr-finetune":
         if checkpoint is None:
             raise ValueError("isoclr-finetune needs the pre-training checkpoint")
@@ -316,13 +327,18 @@ def evaluate_network(
     ``head_out``: keep the trained network there as a head folder (:mod:`isoclr.evaluate.heads`)."""
     import torch
 
-    from isoclr.evaluate.finetune import Sequences, TrainConfig, train_and_predict
+    from isoclr.config.settings.evaluate import FinetuneSettings
+    from isoclr.evaluate.finetune import Sequences, train_and_predict
     from isoclr.evaluate.metrics import compute_metrics
     from isoclr.store.format import IsoformStore
 
     if threads:
         torch.set_num_threads(int(threads))
-    cfg = TrainConfig.from_dict(finetune)
+    if finetune is None:  # the schema's trainer settings (config/schema.yaml)
+        from isoclr.config.load import defaults
+
+        finetune = defaults("finetune")
+    cfg = FinetuneSettings.from_mapping(finetune, "evaluation.finetune")
     task = load_task(task_path)
     train, val, test = task.split(int(fold), float(fraction))
     store = IsoformStore(task_store_path(task, task_path))
@@ -428,7 +444,7 @@ def evaluate_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: st
     """The ``evaluate_linear`` and ``evaluate_network`` rules: ``params.settings`` is
     :class:`isoclr.config.settings.EvaluationSettings`; the training fraction and fold are the
     job's wildcards."""
-    from isoclr.config.settings import EvaluationSettings
+    from isoclr.config.settings.evaluate import EvaluationSettings
     from isoclr.core.logs import job_log
 
     job_log(log_path, rule, "train and test one model on one task, training fraction and fold",

@@ -39,7 +39,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from isoclr.core.files import atomic_path
-from isoclr.config.settings import FIGURES  # noqa: F401  (the figure names, owned by the settings)
+from isoclr.config.registry import FIGURES  # noqa: F401  (the figure names, owned by the config registry)
 
 log = logging.getLogger(__name__)
 
@@ -633,7 +633,7 @@ def figure_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str 
                wildcards: Any = None, threads: int | None = None, resources: Any = None) -> None:
     """The pipeline's ``figure_*`` rules (plain values from ``workflow/scripts/figures.py``):
     ``params.settings`` is :class:`isoclr.config.settings.FigureSettings`."""
-    from isoclr.config.settings import FigureSettings
+    from isoclr.config.settings.figures import FigureSettings
     from isoclr.core.logs import job_log
 
     job_log(log_path, rule, "draw one figure (PDF and PNG)",
@@ -663,12 +663,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {}
     if args.config:
-        import yaml
+        from isoclr.config.load import config_option
+        from isoclr.config.settings.figures import FigureSettings
 
-        from isoclr.config.settings import FigureSettings
-
-        with open(args.config) as fh:
-            config = yaml.safe_load(fh) or {}
+        config = config_option(args.config)
         options = FigureSettings.from_config(config, args.figure if args.figure in DRAW else "pretrain_curves_x").options()
     given = {"task": args.task, "embeddings": args.embeddings, "task_file": args.task_file,
              "pretrain_metrics": args.pretrain_metrics, "max_per_class": args.max_per_class, "seed": args.seed,

@@ -1,7 +1,7 @@
 """Pre-training of the encoder: contrastive (DCL, NT-Xent) or masked-nucleotide (MLM).
 
 One readable loop in the spirit of nanoGPT's ``train.py``; every knob is a field of
-:class:`isoclr.config.settings.PretrainSettings`, read from the model's config entry
+:class:`isoclr.config.settings.pretrain.PretrainSettings`, read from the model's config entry
 (``pretrain.models.NAME`` in config/config.yaml; defaults there and in config/schema.yaml)::
 
     isoclr pretrain --config config/config.yaml --model isoclr_demo --out results/pretrain/isoclr_demo
@@ -63,7 +63,7 @@ import torch.distributed as dist
 import yaml
 from torch import nn
 
-from isoclr.config.settings import PretrainSettings
+from isoclr.config.settings.pretrain import PretrainSettings
 from isoclr.core.devices import resolve_device
 from isoclr.core.files import atomic_path
 from isoclr.pretrain import loader as L
@@ -97,7 +97,7 @@ def resolve(config: Mapping[str, Any], model_name: str | None = None) -> tuple[s
     """Pipeline config (with ``pretrain.models``) or a bare model entry -> (name, settings).
 
     Defaults, the seed (``null`` = the top-level seed) and the data paths are filled in by
-    :class:`isoclr.config.settings.PretrainSettings`; unknown keys are refused, naming the closest one.
+    :class:`isoclr.config.settings.pretrain.PretrainSettings`; unknown keys are refused, naming the closest one.
     """
     if "pretrain" in config:
         s = PretrainSettings.from_config(config, model_name)
@@ -347,12 +347,6 @@ def finish(st: TrainState, mon: Monitor) -> Path:
     return final
 
 
-def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
-    with open(path) as fh:
-        data = yaml.safe_load(fh) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a YAML mapping")
-    return data
 
 
 # --------------------------------------------------------------------------------------------
@@ -411,8 +405,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    raw = load_config(args.config)
-    name, s = resolve(raw, args.model)
+    from isoclr.config.load import pipeline_or_entry
+
+    name, s = resolve(pipeline_or_entry(args.config), args.model)
     changes: dict[str, Any] = {}
     for item in args.set:
         key, sep, value = item.partition("=")

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from isoclr.config.settings import PretrainSettings
+from isoclr.config.settings.pretrain import PretrainSettings
 from isoclr.core.encoding import tracks_torch
 from isoclr.pretrain import losses, model
 

@@ -27,7 +27,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from isoclr.config.settings import PretrainSettings
+from isoclr.config.settings.pretrain import PretrainSettings
 from isoclr.core.files import file_sha256
 from isoclr.pretrain import loader as L
 from isoclr.pretrain import model

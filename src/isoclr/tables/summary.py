@@ -215,13 +215,14 @@ def tables_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics", required=True, help="results/<study>/metrics/metrics.tsv")
     parser.add_argument("--out-dir", required=True, help="folder for summary.tsv and paper_comparison.{tsv,md}")
-    parser.add_argument("--config", help="pipeline config YAML (which of its models plays each paper model)")
+    parser.add_argument("--config", help="pipeline config (which of its models plays each paper model; read as `snakemake "
+                        "--configfile` reads it; default: the demo config)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from isoclr.evaluate.cli import _load_config
-    from isoclr.config.settings import TablesSettings
+    from isoclr.config.load import config_option
+    from isoclr.config.settings.tables import TablesSettings
 
-    s = TablesSettings.from_config(_load_config(args.config))
+    s = TablesSettings.from_config(config_option(args.config))
     write_tables(args.metrics, args.out_dir, s.models, s.tasks, s.study, s.note)
     return 0

@@ -16,7 +16,6 @@ import argparse
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from isoclr.config.settings.tasks import TaskStageSettings
 from isoclr.tasks.file import SELECTION_RULE, TaskData, write_task  # noqa: F401
 from isoclr.tasks.folds import (  # noqa: F401
     assign_folds,
@@ -53,20 +53,11 @@ from isoclr.tasks.labels import (  # noqa: F401
 log = logging.getLogger(__name__)
 
 TASK_KINDS = ("halflife", "go", "mrl_table", "mrl_arrays")
-DEFAULT_FRACTIONS = (1.0, 0.3, 0.1, 0.01, 0.005)
 
 
 # ---------------------------------------------------------------------------------------------
 # task builders
 # ---------------------------------------------------------------------------------------------
-@dataclass
-class TaskSettings:
-    n_folds: int = 10
-    fractions: tuple[float, ...] = DEFAULT_FRACTIONS
-    seed: int = 0
-    min_train: int = 8
-
-
 def _store_table(store: str | os.PathLike[str]) -> tuple[pd.DataFrame, str]:
     from isoclr.store.format import IsoformStore
 
@@ -295,10 +286,10 @@ def build_task(
     evidence_exclude: Sequence[str] = (),
     task_store: str | os.PathLike[str] | None = None,
     report_tsv: str | os.PathLike[str] | None = None,
-    settings: TaskSettings | None = None,
+    settings: TaskStageSettings,
 ) -> TaskData:
-    """Build one task file (and its report TSV). ``kind``: halflife | go | mrl_table | mrl_arrays."""
-    settings = settings or TaskSettings()
+    """Build one task file (and its report TSV). ``kind``: halflife | go | mrl_table | mrl_arrays.
+    ``settings``: the folds, fractions, seed and minimum training rows (config ``tasks``)."""
     report = JoinReport(task)
     out = Path(out)
     extra: dict[str, Any] = {}
@@ -364,7 +355,7 @@ def tasks_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str =
               wildcards: Any = None, threads: int | None = None, resources: Any = None) -> TaskData:
     """The pipeline's ``task`` and ``task_arrays`` rules (plain values from
     ``workflow/scripts/tasks.py``): ``params.settings`` is
-    :class:`isoclr.config.settings.TaskStageSettings` (folds, fractions, seed and the task's spec)."""
+    :class:`isoclr.config.settings.tasks.TaskStageSettings` (folds, fractions, seed and the task's spec)."""
     from isoclr.core.logs import job_log
 
     job_log(log_path, rule, "build one downstream task dataset with homology-aware folds",
@@ -378,7 +369,7 @@ def tasks_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str =
         labels=inputs.get("labels"), obo=inputs.get("obo"), gaf=inputs.get("gaf"),
         gene_ids=inputs.get("gene_ids"), task_store=outputs.get("store"), species=spec.pop("species"),
         **{k: v for k, v in spec.items() if k not in files},
-        settings=TaskSettings(s["n_folds"], tuple(s["fractions"]), s["seed"], s["min_train"]),
+        settings=TaskStageSettings.from_params(s),
     )
 
 
@@ -404,20 +395,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--evidence-exclude", nargs="*", default=[])
     parser.add_argument("--task-store", help="task-local store for ready-made arrays")
     parser.add_argument("--report", help="join report TSV (default: OUT with .report.tsv)")
-    parser.add_argument("--n-folds", type=int, default=10, help="homology-aware folds (default 10)")
-    parser.add_argument("--fractions", type=float, nargs="+", default=list(DEFAULT_FRACTIONS))
-    parser.add_argument("--min-train", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=0)
+    # unset: the schema's defaults of config `tasks` (config/schema.yaml), as the pipeline's
+    parser.add_argument("--n-folds", type=int, default=None, help="homology-aware folds")
+    parser.add_argument("--fractions", type=float, nargs="+", default=None)
+    parser.add_argument("--min-train", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=None)
 
 
 def run(args: argparse.Namespace) -> int:
+    from isoclr.config.load import defaults
+
+    d = defaults("tasks")
+    given = {"n_folds": args.n_folds, "fractions": args.fractions, "min_train": args.min_train, "seed": args.seed}
+    t = {**d, **{k: v for k, v in given.items() if v is not None}}
+    settings = TaskStageSettings(name=args.task, spec={"kind": args.kind}, n_folds=int(t["n_folds"]),
+                                 fractions=tuple(float(f) for f in t["fractions"]), min_train=int(t["min_train"]),
+                                 seed=int(t["seed"] or 0))
     build_task(
         args.task, args.kind, args.out, store=args.store, labels=args.labels, genes_tsv=args.genes,
         species=args.species, annotation=args.annotation, id_column=args.id_column, value_column=args.value_column,
         obo=args.obo, gaf=args.gaf, gene_ids=args.gene_ids, namespace=args.namespace, depth=args.depth,
         n_terms=args.n_terms, depth_mode=args.depth_mode, follow_part_of=args.follow_part_of,
         evidence_exclude=args.evidence_exclude, task_store=args.task_store, report_tsv=args.report,
-        settings=TaskSettings(args.n_folds, tuple(args.fractions), args.seed, args.min_train),
+        settings=settings,
     )
     return 0
 

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from isoclr.config.settings import ConfigError, pretrain_model_of, pretrain_models
+from isoclr.config.base import ConfigError
+from isoclr.config.study import pretrain_model_of, pretrain_models
 
 
 def section(config: Mapping[str, Any]) -> dict[str, Any]:
