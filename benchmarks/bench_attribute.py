@@ -38,7 +38,9 @@ import pandas as pd
 import torch
 
 from isoclr.evaluate.attribute import attribute, gradient, ism, planted_motif_transcripts
-from isoclr.evaluate.finetune import EncoderWithHead, Sequences, TrainConfig, Trainer
+from isoclr.config.load import defaults
+from isoclr.config.settings.evaluate import FinetuneSettings
+from isoclr.evaluate.finetune import EncoderWithHead, Sequences, Trainer
 from isoclr.evaluate.heads import load_head, save_head, sequence_source
 from isoclr.pretrain.model import build_encoder, count_parameters
 
@@ -85,7 +87,7 @@ def planted(ig_steps: int) -> pd.DataFrame:
     data = Sequences([src.codes(i) for i in range(len(src))], [src.marks(i) for i in range(len(src))])
     torch.manual_seed(1)
     net = EncoderWithHead(build_encoder({"size": "tiny", "dropout": 0.0}), 1, 0.0)
-    tr = Trainer(net, "regression", TrainConfig(max_epochs=12, patience=50, lr=3e-3, batch_size=16, amp=False),
+    tr = Trainer(net, "regression", FinetuneSettings.from_mapping({**defaults("finetune"), "max_epochs": 12, "patience": 50, "lr": 3e-3, "batch_size": 16, "amp": False}, "test"),
                  seed=1, device="cpu").fit(data, y, np.arange(260), np.arange(260, 320))
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench_attribute_{os.getpid()}"
     save_head(tr.model, tmp / "planted", task="planted", kind="regression", label_names=["copies"],

@@ -20,7 +20,9 @@ from isoclr.evaluate.attribute import (
     read_attributions,
     write_attributions,
 )
-from isoclr.evaluate.finetune import EncoderWithHead, Sequences, TrainConfig, Trainer
+from isoclr.config.load import defaults
+from isoclr.config.settings.evaluate import FinetuneSettings
+from isoclr.evaluate.finetune import EncoderWithHead, Sequences, Trainer
 from isoclr.evaluate.heads import load_head, save_head, sequence_source
 from isoclr.pretrain.model import build_encoder
 
@@ -36,7 +38,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     data = Sequences([src.codes(i) for i in range(len(src))], [src.marks(i) for i in range(len(src))])
     torch.manual_seed(1)
     net = EncoderWithHead(build_encoder({"size": "tiny", "dropout": 0.0}), 1, 0.0)
-    cfg = TrainConfig(max_epochs=12, patience=50, lr=3e-3, batch_size=16, amp=False)
+    cfg = FinetuneSettings.from_mapping({**defaults("finetune"), "max_epochs": 12, "patience": 50, "lr": 3e-3, "batch_size": 16, "amp": False}, "test")
     trainer = Trainer(net, "regression", cfg, seed=1, device="cpu").fit(data, y, np.arange(260), np.arange(260, 320))
     save_head(trainer.model, tmp / "head", task="planted", kind="regression", label_names=["copies"],
               y_mean=trainer.y_mean, y_std=trainer.y_std)

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from isoclr.config.load import defaults
+from isoclr.config.settings.evaluate import SalukiSettings
 from isoclr.core.encoding import decode_sequence, tracks_torch
 from isoclr.evaluate.baselines import Saluki
 from isoclr.evaluate.finetune import EncoderWithHead
@@ -38,7 +40,7 @@ def _direct(net: torch.nn.Module, seqs: list[str], cds: list) -> torch.Tensor:
 def test_regression_head_round_trip(tmp_path: Path, network: str) -> None:
     torch.manual_seed(0)
     net = EncoderWithHead(build_encoder(TINY), 1) if network == "encoder_linear" else \
-        Saluki(1, {"channels": 8, "blocks": 3, "gru": 8, "hidden": 8})
+        Saluki(1, SalukiSettings.from_mapping({**defaults("evaluation")["saluki"], "channels": 8, "blocks": 3, "gru": 8, "hidden": 8}, "test"))
     net.eval()
     save_head(net, tmp_path / "h", task="halflife", kind="regression", label_names=["log_halflife"],
               y_mean=5.0, y_std=2.0, fold=0, model="isoclr-finetune", objective="dcl")

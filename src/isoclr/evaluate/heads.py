@@ -83,7 +83,7 @@ def save_head(
                    head_dropout=float(net.dropout.p))
         n_out = int(net.head.out_features)
     elif isinstance(net, Saluki):
-        cfg.update(network="saluki", saluki=net.cfg.to_dict())
+        cfg.update(network="saluki", saluki=net.cfg.to_params())
         n_out = int(net.n_out)
     else:
         raise TypeError(f"save_head: a {type(net).__name__} is not a network this can keep "
@@ -136,7 +136,8 @@ def _build_network(cfg: Mapping[str, Any], where: str) -> nn.Module:
             raise ModelFolderError(f"{where}: an encoder_linear head needs its 'encoder' block")
         arch = check_architecture(block.get("architecture"), where)
         return EncoderWithHead(build_encoder(arch), int(cfg["n_out"]), 0.0)
-    from isoclr.evaluate.baselines import Saluki, SalukiConfig
+    from isoclr.config.settings.evaluate import SalukiSettings
+    from isoclr.evaluate.baselines import Saluki
 
     sal = cfg.get("saluki")
     if not isinstance(sal, dict):
@@ -146,7 +147,7 @@ def _build_network(cfg: Mapping[str, Any], where: str) -> nn.Module:
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= lim or (k != "dropout" and v < 1):
             raise ModelFolderError(f"{where}: saluki {k} = {v!r} is out of range")
     try:
-        return Saluki(int(cfg["n_out"]), SalukiConfig.from_dict(sal))
+        return Saluki(int(cfg["n_out"]), SalukiSettings.from_mapping(sal, f"{where} saluki"))
     except (TypeError, ValueError) as err:
         raise ModelFolderError(f"{where}: {err}") from err
 
