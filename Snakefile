@@ -33,6 +33,7 @@ include: "rules/splits.smk"
 include: "rules/pretrain.smk"
 include: "rules/tasks.smk"
 include: "rules/evaluate.smk"
+include: "rules/diagnostics.smk"
 include: "rules/tables.smk"
 include: "rules/figures.smk"
 

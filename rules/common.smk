@@ -383,4 +383,5 @@ def all_targets():
         + evaluation_targets()
         + table_targets()
         + figure_targets()
+        + diagnostics_targets()
     )

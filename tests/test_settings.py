@@ -42,7 +42,7 @@ PAIRS = [
     (S.StoreSettings, DEFS["filters"], {"species", "format", "aliases", "provenance", "gene_map"}, set()),
     (S.HomologySettings, DEFS["homology"], {"species", "taxids"}, set()),
     (S.SplitsSettings, DEFS["splits"], set(), set()),
-    (S.PretrainSettings, DEFS["pretrain_model"], {"name", "architecture"}, set(S.ARCH_KEYS)),
+    (S.PretrainSettings, DEFS["pretrain_model"], {"name", "architecture", "drop_tracks"}, set(S.ARCH_KEYS)),
     (S.TaskStageSettings, DEFS["tasks"], {"name", "spec"}, {"datasets", "selection_rule"}),
     (S.ProbeSettings, DEFS["evaluation"]["properties"]["probe"], set(), set()),
     (S.FinetuneSettings, DEFS["finetune"], set(), set()),

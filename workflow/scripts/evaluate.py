@@ -10,5 +10,6 @@ s = sm.params.settings  # isoclr.config.settings.EvaluationSettings
 run_job(
     sm.input.task, s["model"], float(sm.wildcards.fraction), int(sm.wildcards.fold), sm.output[0],
     embeddings=sm.input.get("embeddings"), checkpoint=sm.input.get("checkpoint"), threads=sm.threads,
-    **{k: s[k] for k in ("probe", "finetune", "saluki", "model_cfg", "seed", "device") if s[k] is not None},
+    **{k: s[k] for k in ("probe", "finetune", "saluki", "model_cfg", "seed", "device", "drop_tracks")
+       if s.get(k) is not None},
 )

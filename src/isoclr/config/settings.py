@@ -144,6 +144,28 @@ class _Settings:
         return cls(**kwargs)
 
 
+def drop_tracks(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The tracks a study zeroes for every species, in pre-training and evaluation alike
+    (config ``encoding.drop_tracks``; names of :data:`isoclr.core.encoding.MARK_TRACKS`)."""
+    from isoclr.core.encoding import check_drop_tracks
+
+    try:
+        return check_drop_tracks(_section(config, "encoding").get("drop_tracks") or ())
+    except ValueError as err:
+        raise ConfigError(f"config {err}") from err
+
+
+class _DropTracks:
+    """``drop_tracks`` appears in the params only when a track is dropped, so studies that drop
+    none keep the params (and the pre-training fingerprints) they had before the setting."""
+
+    def to_params(self) -> dict[str, Any]:
+        params = _plain(self)
+        if not params.get("drop_tracks"):
+            params.pop("drop_tracks", None)
+        return params  # type: ignore[no-any-return]
+
+
 def base_seed(config: Mapping[str, Any]) -> int:
     return int(config.get("seed", 0))
 
@@ -357,7 +379,7 @@ ARCH_KEYS = tuple(k for k in _architecture.ARCH_KEYS if k != "in_channels")
 
 
 @dataclass(frozen=True)
-class PretrainSettings(_Settings):
+class PretrainSettings(_DropTracks, _Settings):
     """One pre-training run (config ``pretrain.models.NAME``; defaults = config/schema.yaml).
 
     ``architecture`` holds the keys given for the encoder (``size`` preset plus overrides);
@@ -402,6 +424,8 @@ class PretrainSettings(_Settings):
     keep_checkpoints: int = 2
     mlm_hidden: int = 32
     threads: int | None = None
+    #: tracks zeroed in every input (config ``encoding.drop_tracks``, one setting for the study)
+    drop_tracks: tuple[str, ...] = ()
     #: data paths (the rule passes its inputs; the CLI its options); not part of the params
     sets: str | None = None
     splits: str | None = None
@@ -470,6 +494,9 @@ class PretrainSettings(_Settings):
         entry["splits"] = entry.get("splits") or str(Path(results) / "splits" / "splits.tsv")
         if "betas" in entry:
             entry["betas"] = tuple(float(b) for b in entry["betas"])
+        if "drop_tracks" in entry:
+            drop = drop_tracks({"encoding": {"drop_tracks": entry["drop_tracks"]}})
+            entry["drop_tracks"] = drop
         return cls(**entry, architecture={k: _plain(v) for k, v in arch.items() if v is not None})
 
     @classmethod
@@ -482,7 +509,8 @@ class PretrainSettings(_Settings):
                 raise ConfigError(f"config pretrain.models has several models ({', '.join(models)}); pick one with --model")
             model = next(iter(models))
         entry = _lookup(config, "pretrain.models", model)
-        return cls.from_entry(entry, model, base_seed(config), str(config.get("results", "results")))
+        s = cls.from_entry(entry, model, base_seed(config), str(config.get("results", "results")))
+        return s.replace(drop_tracks=drop_tracks(config))
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], **extra: Any) -> PretrainSettings:
@@ -697,7 +725,7 @@ class SalukiSettings(_Settings):
 
 
 @dataclass(frozen=True)
-class EmbedSettings(_Settings):
+class EmbedSettings(_DropTracks, _Settings):
     """One embedding job (encoder x task): batch size, device, and for the random encoder its
     architecture and seed, for an external encoder its settings."""
 
@@ -707,6 +735,7 @@ class EmbedSettings(_Settings):
     model_cfg: dict[str, Any] | None = None
     seed: int = 0
     external: dict[str, Any] | None = None
+    drop_tracks: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], encoder: str) -> EmbedSettings:
@@ -725,11 +754,13 @@ class EmbedSettings(_Settings):
             pretrain_model_of(config, encoder)  # names a pretrain.models entry (its checkpoint is the input)
         elif encoder not in BUILTIN_ENCODERS:
             raise ConfigError(f"unknown encoder {encoder!r} (expected one of {eval_encoders(config)})")
+        if encoder != "naive" and not encoder.startswith("external-"):  # torch encoders read the tracks
+            kw["drop_tracks"] = drop_tracks(config)
         return cls(encoder=encoder, **kw)
 
 
 @dataclass(frozen=True)
-class EvaluationSettings(_Settings):
+class EvaluationSettings(_DropTracks, _Settings):
     """One evaluation job (task x model): exactly the settings that model uses.
 
     Linear probes: ``probe`` only. Networks: ``finetune`` (with ``finetune_by_model``), seed,
@@ -744,6 +775,7 @@ class EvaluationSettings(_Settings):
     model_cfg: dict[str, Any] | None = None
     seed: int = 0
     device: str = "auto"
+    drop_tracks: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], task: str, model: str) -> EvaluationSettings:
@@ -755,6 +787,7 @@ class EvaluationSettings(_Settings):
             "finetune": FinetuneSettings.from_mapping(tune, f"evaluation.finetune ({model})"),
             "seed": derive_seed(base_seed(config), task, model),
             "device": str(ev.get("device", "auto")),
+            "drop_tracks": drop_tracks(config),
         }
         if model == "supervised":
             kw["model_cfg"] = encoder_architecture(config, "isoclr")
@@ -765,7 +798,52 @@ class EvaluationSettings(_Settings):
     def job_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :func:`isoclr.evaluate.jobs.run_job` (plain types)."""
         p = self.to_params()
-        return {k: p[k] for k in ("probe", "finetune", "saluki", "model_cfg", "seed", "device") if p[k] is not None}
+        keys = ("probe", "finetune", "saluki", "model_cfg", "seed", "device", "drop_tracks")
+        return {k: p[k] for k in keys if p.get(k) is not None}
+
+
+# ---------------------------------------------------------------------------------------------
+# diagnostics of the frozen encoders
+# ---------------------------------------------------------------------------------------------
+#: always diagnosed beside the configured encoders: the random encoder and the k-mer profiles
+DIAGNOSTICS_REFERENCES = ("random", "naive")
+
+
+def diagnostics_encoders(config: Mapping[str, Any]) -> list[str]:
+    """Config ``diagnostics.encoders`` plus the references; empty when none is configured."""
+    named = [str(e) for e in (_section(config, "diagnostics").get("encoders") or [])]
+    return list(dict.fromkeys(named + list(DIAGNOSTICS_REFERENCES))) if named else []
+
+
+@dataclass(frozen=True)
+class DiagnosticsSettings(_DropTracks, _Settings):
+    """One diagnostics job (an encoder on the study's held-out data,
+    :func:`isoclr.evaluate.diagnostics.run_diagnostics`): the encoder as the embedding jobs build
+    it, the tracks it reads, and the sample sizes. ``sample_seed`` (the study's seed) picks the
+    same held-out transcripts and pairs for every encoder."""
+
+    encoder: str
+    model_cfg: dict[str, Any] | None = None
+    seed: int = 0
+    sample_seed: int = 0
+    batch_size: int = 16
+    device: str = "auto"
+    drop_tracks: tuple[str, ...] = ()
+    max_transcripts: int = 2000
+    max_pairs: int = 1000
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], encoder: str) -> DiagnosticsSettings:
+        d = _section(config, "diagnostics")
+        kw: dict[str, Any] = {"max_transcripts": int(d.get("max_transcripts", 2000)),
+                              "max_pairs": int(d.get("max_pairs", 1000)), "sample_seed": base_seed(config)}
+        if encoder != "naive":
+            if encoder.startswith("external-"):
+                raise ConfigError(f"config diagnostics.encoders: {encoder!r}: external encoders are not diagnosed")
+            e = EmbedSettings.from_config(config, encoder)
+            kw.update(model_cfg=e.model_cfg, seed=e.seed, batch_size=e.batch_size, device=e.device,
+                      drop_tracks=e.drop_tracks)
+        return cls(encoder=encoder, **kw)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1080,6 +1158,8 @@ STAGE_MODULES = {
     "evaluate": ("evaluate.jobs", "evaluate.probes", "evaluate.metrics", "evaluate.finetune",
                  "evaluate.baselines"),
     "collect": ("evaluate.jobs",),
+    "diagnostics": ("evaluate.diagnostics", "evaluate.jobs", "evaluate.embedder", "evaluate.naive",
+                    "figures.diagnostics"),
     "figures": ("figures.draw",),
     "tables": ("tables.summary",),
 }

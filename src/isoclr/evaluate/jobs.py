@@ -27,7 +27,7 @@ and scikit-learn only (never torch), so they start fast and need no GPU. Network
 (:func:`evaluate_network`) import torch lazily.
 
 Output of a job: TSV with columns ``task species model fraction run fold split metric value
-n_train min_train_applied`` (:data:`COLUMNS`; metric names in :mod:`isoclr.evaluate.metrics`); :func:`collect_metrics` concatenates them into
+n_train min_train_applied epochs best_epoch hit_cap`` (:data:`COLUMNS`; metric names in :mod:`isoclr.evaluate.metrics`); :func:`collect_metrics` concatenates them into
 ``results/metrics/metrics.tsv``.
 
 Seeds: every job derives its own seed from the config ``seed`` and the job's identity
@@ -65,10 +65,14 @@ log = logging.getLogger(__name__)
 #: The tidy metrics table (one row per task, model, fraction, run, split and metric): run r
 #: tests on fold r (``fold``); ``split`` is the rows scored (``test``); ``n_train`` the rows the
 #: model trained on; ``min_train_applied`` true where ``tasks.min_train`` lifted the fraction.
+#: Network jobs also: ``epochs`` run, ``best_epoch`` (1-based, the weights kept) and ``hit_cap``
+#: (true when ``max_epochs``, not patience, ended training); empty (NaN) for linear probes.
 COLUMNS = [
     "task", "species", "model", "fraction", "run", "fold", "split", "metric", "value", "n_train",
-    "min_train_applied",
+    "min_train_applied", "epochs", "best_epoch", "hit_cap",
 ]
+#: columns a table written before they existed may lack (read as empty)
+OPTIONAL_COLUMNS = ("epochs", "best_epoch", "hit_cap")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -111,8 +115,11 @@ def tidy_metrics(
     n_train: int,
     min_train_applied: bool = False,
     split: str = "test",
+    training: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """One row per metric, in the contract's column order (run ``fold`` tests on fold ``fold``)."""
+    """One row per metric, in the contract's column order (run ``fold`` tests on fold ``fold``);
+    ``training``: a network's ``epochs``, ``best_epoch`` and ``hit_cap`` (``Trainer.summary``)."""
+    training = dict(training or {})
     return pd.DataFrame(
         {
             "task": task,
@@ -126,6 +133,9 @@ def tidy_metrics(
             "value": [float(v) for v in metrics.values()],
             "n_train": int(n_train),
             "min_train_applied": bool(min_train_applied),
+            "epochs": training.get("epochs", np.nan),
+            "best_epoch": training.get("best_epoch", np.nan),
+            "hit_cap": training.get("hit_cap", np.nan),
         },
         columns=COLUMNS,
     )
@@ -139,6 +149,9 @@ def write_tsv(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
 
 def read_tsv(path: str | os.PathLike[str]) -> pd.DataFrame:
     table = pd.read_csv(path, sep="\t")
+    for col in OPTIONAL_COLUMNS:
+        if col not in table.columns:
+            table[col] = np.nan
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"{path}: not an evaluation table, missing column(s) {missing}")
@@ -314,9 +327,11 @@ def embed_task(
     batch_size: int = 16,
     device: str | None = "auto",
     threads: int | None = None,
+    drop_tracks: tuple[str, ...] | list[str] = (),
 ) -> npt.NDArray[np.float32]:
     """Embed every row of a task with one encoder; write ``/h`` (N, D) float32 in row order.
-    ``naive``: the naive baseline's features (:mod:`isoclr.evaluate.naive`; no torch)."""
+    ``naive``: the naive baseline's features (:mod:`isoclr.evaluate.naive`; no torch).
+    ``drop_tracks``: tracks zeroed in the encoder's input (config ``encoding.drop_tracks``)."""
     from isoclr.store.format import IsoformStore
 
     task = load_task(task_path)
@@ -354,7 +369,7 @@ def embed_task(
         from isoclr.evaluate.embedder import embed_store
 
         enc = make_encoder(encoder, checkpoint, model_cfg, seed)
-        h = embed_store(enc, store, rows, batch_size=batch_size, device=dev)
+        h = embed_store(enc, store, rows, batch_size=batch_size, device=dev, drop_tracks=drop_tracks)
         source = str(checkpoint) if checkpoint else f"random(seed={seed})"
     return _write_embeddings(out, h, task, store, rows, encoder, source, seed, task_path)
 
@@ -469,6 +484,7 @@ def evaluate_network(
     seed: int = 0,
     device: str | None = "auto",
     threads: int | None = None,
+    drop_tracks: tuple[str, ...] | list[str] = (),
 ) -> pd.DataFrame:
     """A network job: train end to end on the split (early stopping on validation), score test."""
     import torch
@@ -487,7 +503,7 @@ def evaluate_network(
     used = np.unique(np.concatenate([train, val, test]))
     local = np.full(len(task), -1, dtype=np.int64)
     local[used] = np.arange(len(used))
-    seqs = Sequences.from_store(store, np.asarray(task.transcript)[used])
+    seqs = Sequences.from_store(store, np.asarray(task.transcript)[used], drop_tracks=drop_tracks)
     y = np.asarray(task.y)[used]
     n_out = 1 if task.kind == "regression" else int(task.y.shape[1])
     net = build_network(
@@ -498,14 +514,15 @@ def evaluate_network(
         net, task.kind, seqs, y, (local[train], local[val], local[test]), cfg, seed, device
     )
     log.info(
-        "%s %s frac %s fold %s: %d train rows, best epoch %d of %d",
-        task.attrs.get("task"), model, fraction, fold, len(train), trainer.best_epoch, len(trainer.history),
+        "%s %s frac %s fold %s: %d train rows, best epoch %d of %d%s",
+        task.attrs.get("task"), model, fraction, fold, len(train), trainer.best_epoch + 1, trainer.epochs_run,
+        " (stopped by the max_epochs cap)" if trainer.hit_cap else "",
     )
     metrics = compute_metrics(task.kind, task.y[test], pred, task.label_names)
     info = task.train_info(int(fold), float(fraction))
     return tidy_metrics(
         str(task.attrs["task"]), str(task.attrs["species"]), model, fraction, fold, metrics, len(train),
-        info["min_train_applied"],
+        info["min_train_applied"], training=trainer.summary(),
     )
 
 
@@ -525,6 +542,7 @@ def run_job(
     seed: int = 0,
     device: str | None = "auto",
     threads: int | None = None,
+    drop_tracks: tuple[str, ...] | list[str] = (),
 ) -> pd.DataFrame:
     """Dispatch one job by model kind and write its table to ``out``."""
     kind, _ = parse_model(model)
@@ -536,6 +554,7 @@ def run_job(
         table = evaluate_network(
             task_path, model, fraction, fold, finetune=finetune, checkpoint=checkpoint,
             model_cfg=model_cfg, saluki=saluki, seed=seed, device=device, threads=threads,
+            drop_tracks=drop_tracks,
         )
     write_tsv(table, out)
     return table

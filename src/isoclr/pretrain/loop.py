@@ -16,7 +16,8 @@ process); backward; clip the gradient norm; AdamW step; LR schedule step (linear
 steps, as in the original code, or cosine). Mixed precision (bf16 autocast) on GPU.
 
 Every ``val_every`` steps: validation loss on the validation split plus alignment and
-uniformity of the normalised projections (Wang & Isola 2020). Every ``checkpoint_every`` steps
+uniformity of the normalised projections (Wang & Isola 2020) and their effective rank (Roy &
+Vetterli 2007; :mod:`isoclr.evaluate.diagnostics`), so a collapsing embedding shows while it trains. Every ``checkpoint_every`` steps
 and at the end: an atomic checkpoint (model, projector / MLM head, optimiser, scheduler,
 sampler position, RNG states, step, and the run's fingerprint: every training setting and the
 sha256 of the input files), so ``--resume`` continues exactly, and only the same run: a
@@ -60,10 +61,11 @@ import torch.distributed as dist
 import yaml
 from torch import nn
 
+from isoclr.evaluate import diagnostics
 from isoclr.pretrain import loader as L
 from isoclr.pretrain import losses
 from isoclr.pretrain import model
-from isoclr.core.encoding import tracks_torch
+from isoclr.core.encoding import tracks_torch, tracks_used
 from isoclr.core.files import atomic_path, file_sha256
 from isoclr.config.settings import PretrainSettings
 
@@ -82,7 +84,7 @@ class FolderLockedError(RuntimeError):
 
 METRIC_COLUMNS = [
     "step", "epoch", "lr", "loss", "grad_norm", "sets_per_s", "padding",
-    "val_loss", "val_alignment", "val_uniformity", "elapsed_s",
+    "val_loss", "val_alignment", "val_uniformity", "val_effective_rank", "elapsed_s",
 ]
 
 #: Called after every optimiser step (and its checkpoint, if any) with the step number.
@@ -391,7 +393,8 @@ def _data(s: PretrainSettings, world: int, rank: int) -> dict[str, Any]:
     val = L.SetBatchSampler(val_ids, seed=s.seed + 1, **val_common)
     dataset = L.ViewPairDataset(sets, mask_prob=s.mask_prob, return_targets=s.objective == "mlm",
                                 length_groups=s.length_groups,
-                                width_buckets=L.COMPILE_WIDTH_BUCKETS if s.compile else None)
+                                width_buckets=L.COMPILE_WIDTH_BUCKETS if s.compile else None,
+                                drop_tracks=s.drop_tracks)
     norm = losses.weight_norm(sizes[train_ids], s.weight_c)
     return {"sets": sets, "train": train, "val": val, "dataset": dataset, "weight_norm": norm}
 
@@ -538,7 +541,7 @@ def _train(s: PretrainSettings, out: Path, resume: bool, callbacks: Sequence[Ste
         fwd = model.compile_model(fwd, device)  # type: ignore[assignment]
 
     resolved = {**s.to_params(), "model": architecture(s), "steps_per_epoch": steps_per_epoch,
-                "resolved_steps": total, "resolved_warmup_steps": warmup}
+                "resolved_steps": total, "resolved_warmup_steps": warmup, "tracks": tracks_used(s.drop_tracks)}
     if main:
         out.mkdir(parents=True, exist_ok=True)
         with atomic_path(out / "config.yaml", suffix=".yaml") as tmp:
@@ -598,7 +601,7 @@ def _train(s: PretrainSettings, out: Path, resume: bool, callbacks: Sequence[Ste
     @torch.no_grad()
     def validate() -> dict[str, float]:
         fwd.eval()
-        vals, aligns, unifs = [], [], []
+        vals, aligns, unifs, views = [], [], [], []
         vloader = L.make_loader(data["dataset"], data["val"], num_workers=0, seed=s.seed + 1)
         for i, batch in enumerate(vloader):
             if i >= s.val_batches or batch["epoch"] > 0:
@@ -608,9 +611,13 @@ def _train(s: PretrainSettings, out: Path, resume: bool, callbacks: Sequence[Ste
             a, u = alignment_uniformity(z1, z2)
             aligns.append(a)
             unifs.append(u)
+            views.append(z1.float().cpu().numpy())  # one view per validation set
         fwd.train()
+        # effective rank (isoclr.evaluate.diagnostics) of the outputs the alignment is measured on:
+        # falls towards 1 while an embedding collapses
+        rank = diagnostics.effective_rank(np.concatenate(views)) if views else float("nan")
         return {"val_loss": float(np.mean(vals)), "val_alignment": float(np.mean(aligns)) if aligns else float("nan"),
-                "val_uniformity": float(np.mean(unifs)) if unifs else float("nan")}
+                "val_uniformity": float(np.mean(unifs)) if unifs else float("nan"), "val_effective_rank": rank}
 
     if rng_state is not None:
         _set_rng_state(rng_state)
@@ -668,8 +675,9 @@ def _train(s: PretrainSettings, out: Path, resume: bool, callbacks: Sequence[Ste
             if step % s.val_every == 0 or step == total:
                 row.update(step=step, epoch=sampler.epoch, **validate())
                 if main:
-                    log.info("step %d: loss %.4f, validation %.4f (alignment %.3f, uniformity %.3f)", step,
-                             loss_sum, row["val_loss"], row["val_alignment"], row["val_uniformity"])
+                    log.info("step %d: loss %.4f, validation %.4f (alignment %.3f, uniformity %.3f, "
+                             "effective rank %.1f)", step, loss_sum, row["val_loss"], row["val_alignment"],
+                             row["val_uniformity"], row["val_effective_rank"])
             if row:
                 metrics.write(row)
             if step % s.checkpoint_every == 0 or step == total:
