@@ -323,3 +323,41 @@ def test_metrics_table_has_the_training_columns(tmp_path) -> None:
     old = tmp_path / "old.tsv"  # a table written before the columns existed still reads
     pd.concat([net, lin]).drop(columns=["epochs", "best_epoch", "hit_cap"]).to_csv(old, sep="\t", index=False)
     assert list(E.read_tsv(old).columns) == E.COLUMNS
+
+
+# --------------------------------------------------------------------------------------------
+# figures
+# --------------------------------------------------------------------------------------------
+def test_fig_diagnostics_draws_every_measure(sim: dict, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from isoclr.figures import diagnostics as FD
+
+    if not (sim["out"] / "naive.tsv").exists():
+        test_diagnose_writes_one_table_per_encoder(sim)
+    figs = []
+    real = FD._save
+    monkeypatch.setattr(FD, "_save", lambda fig, out, dpi=200: (figs.append(fig), real(fig, out, dpi))[1])
+    pdf, png = FD.fig_diagnostics([sim["out"] / "random.tsv", sim["out"] / "naive.tsv"], tmp_path / "d.pdf", dpi=50)
+    assert pdf.stat().st_size > 0 and png.stat().st_size > 0
+    titles = [ax.get_title(loc="left") for ax in figs[0].axes]
+    assert titles == [t for _, t, _ in FD.PANELS]
+    ticks = [t.get_text() for t in figs[0].axes[0].get_xticklabels()]
+    assert ticks == ["random encoder", "k-mer profile"]
+
+
+def test_pretrain_curves_draw_the_effective_rank(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from isoclr.figures import draw as F
+
+    run = tmp_path / "m"
+    run.mkdir()
+    steps = np.arange(1, 41)
+    pd.DataFrame({"step": steps, "loss": np.linspace(5, 2, 40), "lr": 1e-3,
+                  "val_loss": np.where(steps % 10 == 0, 4.0, np.nan),
+                  "val_alignment": np.where(steps % 10 == 0, 0.5, np.nan),
+                  "val_uniformity": np.where(steps % 10 == 0, -2.0, np.nan),
+                  "val_effective_rank": np.where(steps % 10 == 0, steps / 4, np.nan)}).to_csv(run / "metrics.csv", index=False)
+    figs = []
+    real = F._save
+    monkeypatch.setattr(F, "_save", lambda fig, out, dpi=200: (figs.append(fig), real(fig, out, dpi))[1])
+    F.draw("fig_pretrain_curves", tmp_path / "c.pdf", pretrain_metrics=run / "metrics.csv", dpi=50)
+    panel = [ax for ax in figs[0].axes if ax.get_title(loc="left").startswith("d  ")]
+    assert len(panel) == 1 and list(panel[0].lines[0].get_ydata()) == [2.5, 5.0, 7.5, 10.0]

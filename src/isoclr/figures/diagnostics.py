@@ -55,8 +55,9 @@ def fig_diagnostics(tables: pd.DataFrame | Sequence[str | os.PathLike[str]], out
             ref = m in REFERENCES
             ax.bar(i, vals[i] if np.isfinite(vals[i]) else 0.0, color="#BBBBBB" if ref else colours[m],
                    hatch="//" if ref else None, edgecolor="#555555" if ref else "none", width=0.7)
-            if np.isfinite(vals[i]):
-                ax.text(i, vals[i], f"{vals[i]:.3g}", ha="center", va="bottom" if vals[i] >= 0 else "top", fontsize=8)
+            if np.isfinite(vals[i]):  # the value beyond the bar's end (uniformity bars grow down from 0)
+                ax.annotate(f"{vals[i]:.3g}", (i, vals[i]), xytext=(0, 2 if vals[i] >= 0 else -2),
+                            textcoords="offset points", ha="center", va="bottom" if vals[i] >= 0 else "top", fontsize=8)
             if ref and np.isfinite(vals[i]):
                 ax.axhline(vals[i], color="#555555", ls="--" if m == "random" else ":", lw=1, zorder=0)
         if metric == "retrieval_top1" and "retrieval_chance_top1" in wide.columns:
@@ -64,9 +65,9 @@ def fig_diagnostics(tables: pd.DataFrame | Sequence[str | os.PathLike[str]], out
             ax.axhline(chance, color=OKABE_ITO[3], lw=1.2, label=f"chance ({chance:.3f})")
             ax.legend(frameon=False, fontsize=8, loc="upper right")
         if metric.startswith("retrieval_top"):
-            ax.set_ylim(0, 1.05)
-        if metric == "uniformity":
-            ax.invert_yaxis()  # values are negative: bars grow downwards from 0
+            ax.set_ylim(0, 1.08)
+        else:
+            ax.margins(y=0.12)
         ax.set_xticks(x)
         ax.set_xticklabels([_label(m) for m in models], rotation=40, ha="right")
         ax.set_title(title, loc="left")
