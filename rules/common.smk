@@ -238,6 +238,34 @@ def evaluation_tables():
     return [eval_table(*job) for job in S.eval_jobs(config)]
 
 
+# --- diagnostics (rules/diagnostics.smk) ----------------------------------------------------
+def diagnostics_inputs(wildcards):
+    inputs = {
+        "stores": [store_path(sp) for sp in SPECIES],
+        "sets": results("homology", "sets.h5"),
+        "splits": results("splits", "splits.tsv"),
+    }
+    if len(SPECIES) > 1:
+        inputs["orthologs"] = results("splits", "heldout_orthologs.tsv")
+    if wildcards.encoder in ("isoclr", "mlm") or wildcards.encoder.startswith(S.PRETRAINED_PREFIX):
+        inputs["checkpoint"] = pretrain_checkpoint(wildcards.encoder)
+    return inputs
+
+
+def diagnostics_settings(wildcards):
+    return S.DiagnosticsSettings.from_config(config, wildcards.encoder).to_params()
+
+
+def diagnostics_tables():
+    return [results("diagnostics", f"{e}.tsv") for e in S.diagnostics_encoders(config)]
+
+
+def diagnostics_targets():
+    """Each encoder's table and the figure, when config diagnostics.encoders names any."""
+    tables = diagnostics_tables()
+    return tables + [results("figures", "fig_diagnostics.pdf")] if tables else []
+
+
 # --- tables ----------------------------------------------------------------------------------
 def tables_settings():
     return S.TablesSettings.from_config(config).to_params()

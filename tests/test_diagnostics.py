@@ -361,3 +361,13 @@ def test_pretrain_curves_draw_the_effective_rank(tmp_path, monkeypatch: pytest.M
     F.draw("fig_pretrain_curves", tmp_path / "c.pdf", pretrain_metrics=run / "metrics.csv", dpi=50)
     panel = [ax for ax in figs[0].axes if ax.get_title(loc="left").startswith("d  ")]
     assert len(panel) == 1 and list(panel[0].lines[0].get_ydata()) == [2.5, 5.0, 7.5, 10.0]
+
+
+def test_pretraining_reads_the_setting(sim: dict) -> None:
+    from isoclr.config.settings import PretrainSettings
+    from isoclr.pretrain import loop
+
+    s = PretrainSettings.from_entry({"steps": 1, "batch_size": 8, "drop_tracks": ["splice"], "sets": str(sim["sets"]),
+                                     "splits": str(sim["splits"])}, "m")
+    assert loop._data(s, 1, 0)["dataset"].drop_tracks == ("splice",)
+    assert loop._data(s.replace(drop_tracks=()), 1, 0)["dataset"].drop_tracks == ()

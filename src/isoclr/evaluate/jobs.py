@@ -371,6 +371,7 @@ def embed_task(
         enc = make_encoder(encoder, checkpoint, model_cfg, seed)
         h = embed_store(enc, store, rows, batch_size=batch_size, device=dev, drop_tracks=drop_tracks)
         source = str(checkpoint) if checkpoint else f"random(seed={seed})"
+        source += f"; tracks zeroed: {','.join(drop_tracks)}" if drop_tracks else ""  # encoding.drop_tracks
     return _write_embeddings(out, h, task, store, rows, encoder, source, seed, task_path)
 
 
