@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from isoclr.core.encoding import SPLICE_BIT, drop_marks, kept_marks, tracks_torch, tracks_used
+from isoclr.evaluate import diagnose as J
 from isoclr.evaluate import diagnostics as D
 from isoclr.simulate import SimConfig, write_simulation
 
@@ -108,7 +109,7 @@ def test_read_heldout_orthologs_errors(tmp_path) -> None:
 def test_kmer_profiles_are_length_free() -> None:
     rng = np.random.default_rng(2)
     s = rng.integers(0, 4, size=300).astype(np.uint8)
-    p = D.kmer_profiles([s, np.concatenate([s, s, s])], ks=(3,))
+    p = J.kmer_profiles([s, np.concatenate([s, s, s])], ks=(3,))
     assert p.shape == (2, 64)
     assert np.allclose(p.sum(axis=1), 1.0)
     assert np.abs(p[0] - p[1]).max() < 0.01
@@ -142,8 +143,8 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def test_diagnose_writes_one_table_per_encoder(sim: dict) -> None:
     assert sim["n_pairs"] >= 5
-    naive = D.run_diagnostics("naive", sim["out"] / "naive.tsv", sim["sets"], sim["splits"], orthologs=sim["orthologs"])
-    rand = D.run_diagnostics("random", sim["out"] / "random.tsv", sim["sets"], sim["splits"], orthologs=sim["orthologs"],
+    naive = J.run_diagnostics("naive", sim["out"] / "naive.tsv", sim["sets"], sim["splits"], orthologs=sim["orthologs"])
+    rand = J.run_diagnostics("random", sim["out"] / "random.tsv", sim["sets"], sim["splits"], orthologs=sim["orthologs"],
                              model_cfg=TINY, seed=1, device="cpu", drop_tracks=["splice"])
     for table in (naive, rand):
         assert list(table.columns) == D.COLUMNS
@@ -153,16 +154,18 @@ def test_diagnose_writes_one_table_per_encoder(sim: dict) -> None:
         assert 1.0 <= v["effective_rank"] <= v["effective_rank_max"]
         assert 0.0 <= v["retrieval_top1"] <= v["retrieval_top10"] <= 1.0
         assert v["retrieval_candidates"] == sim["n_pairs"]
-    back = D.read_tables([sim["out"] / "naive.tsv", sim["out"] / "random.tsv"])
+    from isoclr.figures.diagnostics import read_tables
+
+    back = read_tables([sim["out"] / "naive.tsv", sim["out"] / "random.tsv"])
     assert set(back["model"]) == {"naive", "random"}
     # without orthologs (one species): no retrieval rows
-    solo = D.diagnose("naive", D.kmer_embedder, sim["sets"], sim["splits"])
+    solo = J.diagnose("naive", J.kmer_embedder, sim["sets"], sim["splits"])
     assert not solo["metric"].str.startswith("retrieval").any()
     # a transcript of the pairs file that no store holds is an error naming it
     bad = sim["out"] / "bad.tsv"
     bad.write_text("human_transcript\thuman_gene\tmouse_transcript\tmouse_gene\nNOPE\tG\tM\tMG\n")
     with pytest.raises(ValueError, match="NOPE"):
-        D.diagnose("naive", D.kmer_embedder, sim["sets"], sim["splits"], orthologs=bad)
+        J.diagnose("naive", J.kmer_embedder, sim["sets"], sim["splits"], orthologs=bad)
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@ import sys; from pathlib import Path  # noqa: E702
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
 
 from isoclr.core.logs import job_log  # noqa: E402
-from isoclr.evaluate.diagnostics import run_diagnostics  # noqa: E402
+from isoclr.evaluate.diagnose import run_diagnostics  # noqa: E402
 
 job_log(snakemake, "diagnostics of one frozen encoder on the held-out transcripts")  # noqa: F821
 sm = snakemake  # noqa: F821

@@ -818,7 +818,7 @@ def diagnostics_encoders(config: Mapping[str, Any]) -> list[str]:
 @dataclass(frozen=True)
 class DiagnosticsSettings(_DropTracks, _Settings):
     """One diagnostics job (an encoder on the study's held-out data,
-    :func:`isoclr.evaluate.diagnostics.run_diagnostics`): the encoder as the embedding jobs build
+    :func:`isoclr.evaluate.diagnose.run_diagnostics`): the encoder as the embedding jobs build
     it, the tracks it reads, and the sample sizes. ``sample_seed`` (the study's seed) picks the
     same held-out transcripts and pairs for every encoder."""
 
@@ -1158,7 +1158,7 @@ STAGE_MODULES = {
     "evaluate": ("evaluate.jobs", "evaluate.probes", "evaluate.metrics", "evaluate.finetune",
                  "evaluate.baselines"),
     "collect": ("evaluate.jobs",),
-    "diagnostics": ("evaluate.diagnostics", "evaluate.jobs", "evaluate.embedder", "evaluate.naive",
+    "diagnostics": ("evaluate.diagnose", "evaluate.jobs", "evaluate.embedder", "evaluate.naive",
                     "figures.diagnostics"),
     "figures": ("figures.draw",),
     "tables": ("tables.summary",),

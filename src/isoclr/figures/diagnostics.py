@@ -1,4 +1,4 @@
-"""The diagnostics figure of the frozen encoders (:mod:`isoclr.evaluate.diagnostics`) and the
+"""The diagnostics figure of the frozen encoders (tables of :mod:`isoclr.evaluate.diagnose`) and the
 effective-rank panel of the pre-training curves.
 
 ``fig_diagnostics``: one panel per measure (effective rank, alignment, uniformity, ortholog
@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from isoclr.evaluate.diagnostics import COLUMNS
 from isoclr.figures.draw import OKABE_ITO, _banner, _plt, _save, demo_note
 
 #: the references every encoder is compared with, and how they are named in the figure
@@ -34,11 +35,21 @@ def _label(model: str) -> str:
     return REFERENCES.get(model, model.removeprefix("pretrained-"))
 
 
+def read_tables(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
+    """Diagnostics tables (``model metric value n``) concatenated."""
+    parts = []
+    for p in paths:
+        t = pd.read_csv(p, sep="\t")
+        missing = [c for c in COLUMNS if c not in t.columns]
+        if missing:
+            raise ValueError(f"{p}: not a diagnostics table, missing column(s) {missing}")
+        parts.append(t[COLUMNS])
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
+
+
 def fig_diagnostics(tables: pd.DataFrame | Sequence[str | os.PathLike[str]], out: str | os.PathLike[str],
                     dpi: int = 200, study: str = "", **_: Any) -> tuple[Path, Path]:
     """The figure from the per-encoder diagnostics tables (``results/diagnostics/{encoder}.tsv``)."""
-    from isoclr.evaluate.diagnostics import read_tables
-
     df = tables if isinstance(tables, pd.DataFrame) else read_tables(list(tables))
     wide = df.pivot_table(index="model", columns="metric", values="value", aggfunc="first")
     models = [m for m in wide.index if m not in REFERENCES] + [m for m in REFERENCES if m in wide.index]
