@@ -314,7 +314,7 @@ def test_early_stopping_restores_the_best_epochs_weights(monkeypatch: pytest.Mon
 
 
 def test_metrics_table_has_the_training_columns(tmp_path) -> None:
-    from isoclr.evaluate import jobs as E
+    from isoclr.evaluate import metrics_table as E
 
     net = E.tidy_metrics("t", "human", "saluki", 1.0, 0, {"pearson": 0.5}, 10,
                          training={"epochs": 7, "best_epoch": 2, "hit_cap": False})
@@ -372,5 +372,5 @@ def test_pretraining_reads_the_setting(sim: dict) -> None:
 
     s = PretrainSettings.from_entry({"steps": 1, "batch_size": 8, "drop_tracks": ["splice"], "sets": str(sim["sets"]),
                                      "splits": str(sim["splits"])}, "m")
-    assert loop._data(s, 1, 0)["dataset"].drop_tracks == ("splice",)
-    assert loop._data(s.replace(drop_tracks=()), 1, 0)["dataset"].drop_tracks == ()
+    assert loop.training_data(s, 1, 0)["dataset"].drop_tracks == ("splice",)
+    assert loop.training_data(s.replace(drop_tracks=()), 1, 0)["dataset"].drop_tracks == ()

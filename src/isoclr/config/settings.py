@@ -1157,7 +1157,7 @@ STAGE_MODULES = {
               "evaluate.naive"),
     "evaluate": ("evaluate.jobs", "evaluate.probes", "evaluate.metrics", "evaluate.finetune",
                  "evaluate.baselines"),
-    "collect": ("evaluate.jobs",),
+    "collect": ("evaluate.collect",),
     "diagnostics": ("evaluate.diagnose", "evaluate.jobs", "evaluate.embedder", "evaluate.naive",
                     "figures.diagnostics"),
     "figures": ("figures.draw",),

@@ -163,7 +163,7 @@ def torch_embedder(encoder: Any, batch_size: int = 16, device: str | None = "aut
                    drop_tracks: Sequence[str] = ()) -> EmbedFn:
     """An :data:`EmbedFn` of a frozen torch encoder (:func:`isoclr.evaluate.embedder.embed_store`)."""
     from isoclr.evaluate.embedder import embed_store
-    from isoclr.evaluate.finetune import resolve_device
+    from isoclr.core.devices import resolve_device
 
     dev = resolve_device(device)
 

@@ -29,14 +29,11 @@ import pandas as pd
 import torch
 
 from isoclr.evaluate.embeddings import Embeddings, embeddings_format, write_embeddings
+from isoclr.core.devices import resolve_device
 from isoclr.core.encoding import CODON_BIT, check_drop_tracks, drop_marks, encode_sequence, tracks_torch
 from isoclr.pretrain.loader import collate
 
 log = logging.getLogger(__name__)
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def length_batches(lengths: npt.NDArray[np.integer], max_tokens: int, max_batch: int) -> list[npt.NDArray[np.int64]]:
@@ -79,7 +76,7 @@ def embed_store(
     if not hasattr(store, "codes"):
         store = IsoformStore(store)
     idx = np.arange(len(store)) if indices is None else np.asarray(indices, dtype=np.int64)
-    dev = torch.device(device) if device is not None else default_device()
+    dev = resolve_device(device)
     was_training = encoder.training
     encoder.eval()
     encoder.to(dev)
