@@ -374,3 +374,20 @@ def test_pretraining_reads_the_setting(sim: dict) -> None:
                                      "splits": str(sim["splits"])}, "m")
     assert loop.training_data(s, 1, 0)["dataset"].drop_tracks == ("splice",)
     assert loop.training_data(s.replace(drop_tracks=()), 1, 0)["dataset"].drop_tracks == ()
+
+
+def test_pretraining_logs_the_effective_rank_and_records_its_tracks(sim: dict, tmp_path) -> None:
+    import yaml
+
+    from isoclr.config.settings import PretrainSettings
+    from isoclr.pretrain.loop import pretrain
+
+    s = PretrainSettings.from_entry({
+        "objective": "dcl", "size": "tiny", "batch_size": 8, "steps": 4, "warmup_steps": 1, "num_workers": 0,
+        "log_every": 2, "val_every": 2, "val_batches": 2, "checkpoint_every": 4, "threads": 1,
+        "drop_tracks": ["splice"], "sets": str(sim["sets"]), "splits": str(sim["splits"])}, "m", seed=3)
+    pretrain(s, tmp_path / "m")
+    rows = pd.read_csv(tmp_path / "m" / "metrics.csv").dropna(subset=["val_loss"])
+    assert len(rows) == 2 and (rows["val_effective_rank"] >= 1).all()
+    resolved = yaml.safe_load((tmp_path / "m" / "config.yaml").read_text())
+    assert resolved["drop_tracks"] == ["splice"] and resolved["tracks"] == ["A", "C", "G", "T", "codon"]
