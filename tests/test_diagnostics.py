@@ -153,7 +153,12 @@ def test_diagnose_writes_one_table_per_encoder(sim: dict) -> None:
                 "retrieval_median_rank", "retrieval_chance_top1"} <= set(v)
         assert 1.0 <= v["effective_rank"] <= v["effective_rank_max"]
         assert 0.0 <= v["retrieval_top1"] <= v["retrieval_top10"] <= 1.0
-        assert v["retrieval_candidates"] == sim["n_pairs"]
+        # candidates: every test-split transcript of the second species (the pairs' are among them)
+        from isoclr.pretrain import loader as L
+
+        sets = L.TranscriptSets.load(sim["sets"])
+        test = J.heldout_members(sets, L.read_splits(sim["splits"], sets.n_sets))
+        assert v["retrieval_candidates"] == len(set(sets.member_transcript[test[sets.member_species[test] == 1]]))
     from isoclr.figures.diagnostics import read_tables
 
     back = read_tables([sim["out"] / "naive.tsv", sim["out"] / "random.tsv"])

@@ -115,7 +115,8 @@ def diagnose(
     table = None
     if orthologs is not None:
         table = D.read_heldout_orthologs(orthologs)
-        ids = {sp: {t: i for i, t in enumerate(st.table()["transcript_id"].astype(str))} for sp, st in enumerate(opened)}
+        id_of = {sp: st.table()["transcript_id"].astype(str).tolist() for sp, st in enumerate(opened)}
+        ids = {sp: {t: i for i, t in enumerate(names)} for sp, names in id_of.items()}
         where: dict[str, tuple[int, int]] = {}
         for col in ("human_transcript", "mouse_transcript"):
             for t in table[col]:
@@ -125,6 +126,16 @@ def diagnose(
                                      f"({', '.join(sets.species)})")
                 where[t] = hit
                 wanted.setdefault(hit[0], set()).add(hit[1])
+        # the candidates: every held-out (test split) transcript of the mouse transcripts' species
+        mouse_species = {where[t][0] for t in table["mouse_transcript"]}
+        all_test = heldout_members(sets, splits)
+        extra = all_test[np.isin(sets.member_species[all_test], list(mouse_species))]
+        candidates: list[str] = []
+        for m in extra:
+            sp, row = int(sets.member_species[m]), int(sets.member_transcript[m])
+            where.setdefault(id_of[sp][row], (sp, row))
+            wanted.setdefault(sp, set()).add(row)
+            candidates.append(id_of[sp][row])
     h: dict[tuple[int, int], npt.NDArray[np.float32]] = {}
     for sp, rows_set in sorted(wanted.items()):
         rows = np.array(sorted(rows_set), dtype=np.int64)
@@ -149,7 +160,7 @@ def diagnose(
         keys = list(where)
         lookup = {t: i for i, t in enumerate(keys)}
         mat = np.stack([h[where[t]] for t in keys])
-        r = D.ortholog_retrieval(table, lookup, lookup, mat, mat)
+        r = D.ortholog_retrieval(table, lookup, lookup, mat, mat, candidates)
         rows += [("retrieval_top1", r.top1, r.n_queries), ("retrieval_top10", r.top10, r.n_queries),
                  ("retrieval_median_rank", r.median_rank, r.n_queries),
                  ("retrieval_chance_top1", r.chance_top1, r.n_candidates),

@@ -180,12 +180,14 @@ def read_heldout_orthologs(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def ortholog_retrieval(pairs: pd.DataFrame, human: Mapping[str, int], mouse: Mapping[str, int],
-                       h_human: npt.ArrayLike, h_mouse: npt.ArrayLike) -> Retrieval:
+                       h_human: npt.ArrayLike, h_mouse: npt.ArrayLike,
+                       candidates: Sequence[str] = ()) -> Retrieval:
     """Retrieval of each held-out human transcript's mouse ortholog among every mouse transcript
-    of ``pairs``. ``human``/``mouse``: transcript id -> row of ``h_human``/``h_mouse``. A query
-    is right on any mouse transcript of a gene paired with its human gene."""
+    of ``pairs`` and of ``candidates`` (e.g. every held-out mouse transcript). ``human``/``mouse``:
+    transcript id -> row of ``h_human``/``h_mouse``. A query is right on any mouse transcript of
+    a gene paired with its human gene."""
     h_human, h_mouse = np.asarray(h_human), np.asarray(h_mouse)
-    cand_ids = list(dict.fromkeys(pairs["mouse_transcript"]))
+    cand_ids = list(dict.fromkeys([*pairs["mouse_transcript"], *candidates]))
     cand_pos = {t: i for i, t in enumerate(cand_ids)}
     mouse_of_gene: dict[str, list[int]] = {}
     for t, g in zip(pairs["mouse_transcript"], pairs["mouse_gene"]):
