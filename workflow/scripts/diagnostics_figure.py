@@ -1,8 +1,4 @@
-import sys; from pathlib import Path  # noqa: E702
-sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
+# rules/diagnostics.smk: rule diagnostics_figure; the job is isoclr.figures.diagnostics.figure_job.
+from isoclr.figures.diagnostics import figure_job
 
-from isoclr.core.logs import job_log  # noqa: E402
-from isoclr.figures.diagnostics import fig_diagnostics  # noqa: E402
-
-job_log(snakemake, "draw the frozen-encoder diagnostics figure (PDF and PNG)")  # noqa: F821
-fig_diagnostics(list(snakemake.input), snakemake.output.pdf, study=snakemake.params.study)  # noqa: F821
+figure_job(snakemake.input, snakemake.output, snakemake.params, snakemake.log[0], snakemake.rule)

@@ -233,6 +233,20 @@ def write_table(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
         table.to_csv(tmp, sep="\t", index=False, na_rep="NaN", float_format="%.6g")
 
 
+def diagnostics_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "diagnostics",
+                    wildcards: Any = None, threads: int | None = None, resources: Any = None) -> None:
+    """The ``diagnostics`` rule: ``params.settings`` is
+    :class:`isoclr.config.settings.DiagnosticsSettings`, ``params.species`` the stores' species."""
+    from isoclr.core.logs import job_log
+
+    job_log(log_path, rule, "diagnostics of one frozen encoder on the held-out transcripts",
+            wildcards=wildcards, threads=threads, resources=resources, params=params)
+    s = dict(params.settings)
+    run_diagnostics(s.pop("encoder"), outputs[0], inputs.sets, inputs.splits,
+                    dict(zip(params.species, inputs.stores)), inputs.get("orthologs"),
+                    checkpoint=inputs.get("checkpoint"), threads=threads, **s)
+
+
 # ---------------------------------------------------------------------------------------------
 # CLI: isoclr diagnostics
 # ---------------------------------------------------------------------------------------------

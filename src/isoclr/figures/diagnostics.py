@@ -105,3 +105,12 @@ def effective_rank_panel(ax: Any, curves: pd.DataFrame) -> bool:
     ax.set_title("d  Validation effective rank", loc="left")
     ax.set_ylim(bottom=0)
     return True
+
+
+def figure_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "diagnostics_figure",
+               wildcards: Any = None, threads: int | None = None, resources: Any = None) -> None:
+    """The ``diagnostics_figure`` rule: every encoder's table in, the PDF (and PNG) out."""
+    from isoclr.core.logs import job_log
+
+    job_log(log_path, rule, "draw the frozen-encoder diagnostics figure (PDF and PNG)", params=params)
+    fig_diagnostics(list(inputs), outputs.pdf, study=str(params.study))

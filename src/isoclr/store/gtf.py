@@ -39,7 +39,6 @@ from isoclr.core.files import UTF8_BOM, open_decompressed
 
 # ----------------------------------------------------------------------------- GTF
 
-_GTF_KINDS = {"exon": "exon", "CDS": "cds", "stop_codon": "stop", "transcript": "tx"}
 #: kind codes of the byte-level reader: index into _KIND_NAMES
 _KIND_NAMES = np.array(["exon", "cds", "stop", "tx"], dtype=object)
 _KIND_BYTES = (b"exon", b"CDS", b"stop_codon", b"transcript")
