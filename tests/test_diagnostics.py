@@ -153,16 +153,26 @@ def test_diagnose_writes_one_table_per_encoder(sim: dict) -> None:
                 "retrieval_median_rank", "retrieval_chance_top1"} <= set(v)
         assert 1.0 <= v["effective_rank"] <= v["effective_rank_max"]
         assert 0.0 <= v["retrieval_top1"] <= v["retrieval_top10"] <= 1.0
-        # candidates: every test-split transcript of the second species (the pairs' are among them)
+        # candidates: every held-out transcript of the second species (the pairs' are among them)
         from isoclr.pretrain import loader as L
 
         sets = L.TranscriptSets.load(sim["sets"])
-        test = J.heldout_members(sets, L.read_splits(sim["splits"], sets.n_sets))
+        test = J.heldout_members(sets, L.read_splits(sim["splits"], sets.n_sets), ("validation", "test"))
         assert v["retrieval_candidates"] == len(set(sets.member_transcript[test[sets.member_species[test] == 1]]))
     from isoclr.figures.diagnostics import read_tables
 
     back = read_tables([sim["out"] / "naive.tsv", sim["out"] / "random.tsv"])
     assert set(back["model"]) == {"naive", "random"}
+    # the splits stage's own file (rows of homology/orthologs.tsv, A = queries, B = candidates) reads the same
+    four = pd.read_csv(sim["orthologs"], sep="\t")
+    stage = sim["out"] / "stage_orthologs.tsv"
+    pd.DataFrame({"set_id": 0, "species_a": "sim_a", "gene_a": four["human_gene"], "symbol_a": "",
+                  "transcript_a": four["human_transcript"], "transcript_row_a": 0, "species_b": "sim_b",
+                  "gene_b": four["mouse_gene"], "symbol_b": "", "transcript_b": four["mouse_transcript"],
+                  "transcript_row_b": 0, "sources": "x", "split": "test"}).to_csv(stage, sep="\t", index=False)
+    assert list(D.read_heldout_orthologs(stage).columns) == [*D.ORTHOLOG_COLUMNS, "species_a", "species_b"]
+    again = J.diagnose("naive", J.kmer_embedder, sim["sets"], sim["splits"], orthologs=stage)
+    assert again.equals(J.diagnose("naive", J.kmer_embedder, sim["sets"], sim["splits"], orthologs=sim["orthologs"]))
     # without orthologs (one species): no retrieval rows
     solo = J.diagnose("naive", J.kmer_embedder, sim["sets"], sim["splits"])
     assert not solo["metric"].str.startswith("retrieval").any()

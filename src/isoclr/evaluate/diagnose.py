@@ -54,9 +54,10 @@ def kmer_profiles(seqs: Sequence[npt.NDArray[np.uint8]], ks: Sequence[int] = (3,
 EmbedFn = Callable[[Any, npt.NDArray[np.int64]], npt.NDArray[np.float32]]
 
 
-def heldout_members(sets: Any, splits: npt.NDArray[np.object_], split: str = "test") -> npt.NDArray[np.int64]:
-    """Member positions (into ``sets.member_*``) of every set of ``split``."""
-    ids = np.flatnonzero(splits == split)
+def heldout_members(sets: Any, splits: npt.NDArray[np.object_],
+                    split: str | Sequence[str] = "test") -> npt.NDArray[np.int64]:
+    """Member positions (into ``sets.member_*``) of every set of ``split`` (one name or several)."""
+    ids = np.flatnonzero(np.isin(splits, [split] if isinstance(split, str) else list(split)))
     if len(ids) == 0:
         return np.zeros(0, dtype=np.int64)
     starts, stops = sets.offset[ids], sets.offset[ids + 1]
@@ -118,18 +119,21 @@ def diagnose(
         id_of = {sp: st.table()["transcript_id"].astype(str).tolist() for sp, st in enumerate(opened)}
         ids = {sp: {t: i for i, t in enumerate(names)} for sp, names in id_of.items()}
         where: dict[str, tuple[int, int]] = {}
-        for col in ("human_transcript", "mouse_transcript"):
-            for t in table[col]:
-                hit = next(((sp, rows[t]) for sp, rows in ids.items() if t in rows), None)
+        for col, side in (("human_transcript", "species_a"), ("mouse_transcript", "species_b")):
+            named = table[side] if side in table.columns else [None] * len(table)
+            for t, sp_name in zip(table[col], named):
+                look = ids.items() if sp_name is None or sp_name not in sets.species else \
+                    [(sets.species.index(sp_name), ids[sets.species.index(sp_name)])]
+                hit = next(((sp, rows[t]) for sp, rows in look if t in rows), None)
                 if hit is None:
                     raise ValueError(f"{orthologs}: transcript {t} ({col}) is in no species store "
-                                     f"({', '.join(sets.species)})")
+                                     f"({sp_name or ', '.join(sets.species)})")
                 where[t] = hit
                 wanted.setdefault(hit[0], set()).add(hit[1])
-        # the candidates: every held-out (test split) transcript of the mouse transcripts' species
+        # the candidates: every held-out (not training) transcript of the mouse transcripts' species
         mouse_species = {where[t][0] for t in table["mouse_transcript"]}
-        all_test = heldout_members(sets, splits)
-        extra = all_test[np.isin(sets.member_species[all_test], list(mouse_species))]
+        all_held = heldout_members(sets, splits, ("validation", "test"))
+        extra = all_held[np.isin(sets.member_species[all_held], list(mouse_species))]
         candidates: list[str] = []
         for m in extra:
             sp, row = int(sets.member_species[m]), int(sets.member_transcript[m])

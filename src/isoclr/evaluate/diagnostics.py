@@ -42,8 +42,13 @@ log = logging.getLogger(__name__)
 #: the diagnostics table: one row per metric of one encoder (``model``); ``n``: the rows
 #: (transcripts, pairs or queries) the metric was measured on
 COLUMNS = ["model", "metric", "value", "n"]
-#: the held-out ortholog pairs file (splits stage, ``splits/heldout_orthologs.tsv``)
+#: the held-out ortholog pairs, as :func:`read_heldout_orthologs` gives them: the query species'
+#: ("human") transcript and gene, the candidate species' ("mouse")
 ORTHOLOG_COLUMNS = ("human_transcript", "human_gene", "mouse_transcript", "mouse_gene")
+#: the splits stage's file (``splits/heldout_orthologs.tsv``, rows of ``homology/orthologs.tsv``):
+#: species A is the query side, B the candidates
+SPLITS_COLUMNS = {"transcript_a": "human_transcript", "gene_a": "human_gene", "transcript_b": "mouse_transcript",
+                  "gene_b": "mouse_gene", "species_a": "species_a", "species_b": "species_b"}
 #: metrics in the order of the figure's panels
 METRICS = ("effective_rank", "alignment", "uniformity", "retrieval_top1", "retrieval_top10", "retrieval_median_rank")
 
@@ -165,10 +170,16 @@ def retrieval(queries: npt.ArrayLike, candidates: npt.ArrayLike, positives: Sequ
 
 
 def read_heldout_orthologs(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """The held-out ortholog pairs (:data:`ORTHOLOG_COLUMNS`, tab-separated, with a header)."""
+    """The held-out ortholog pairs: the splits stage's ``heldout_orthologs.tsv`` (columns
+    ``species_a gene_a transcript_a species_b gene_b transcript_b ...``; A the queries, B the
+    candidates) or a table with the columns :data:`ORTHOLOG_COLUMNS` (tab-separated, header).
+    Returns :data:`ORTHOLOG_COLUMNS` (plus ``species_a``/``species_b`` when given)."""
     import pandas as pd
 
     table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    if {"transcript_a", "gene_a", "transcript_b", "gene_b"} <= set(table.columns):
+        table = table.rename(columns=SPLITS_COLUMNS)
+    extra = [c for c in ("species_a", "species_b") if c in table.columns]
     missing = [c for c in ORTHOLOG_COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing} (expected {', '.join(ORTHOLOG_COLUMNS)})")
@@ -176,7 +187,7 @@ def read_heldout_orthologs(path: str | os.PathLike[str]) -> pd.DataFrame:
         empty = table[col].str.strip() == ""
         if empty.any():
             raise ValueError(f"{path} line {int(np.argmax(empty.to_numpy())) + 2}: empty {col}")
-    return table[list(ORTHOLOG_COLUMNS)].drop_duplicates().reset_index(drop=True)
+    return table[[*ORTHOLOG_COLUMNS, *extra]].drop_duplicates().reset_index(drop=True)
 
 
 def ortholog_retrieval(pairs: pd.DataFrame, human: Mapping[str, int], mouse: Mapping[str, int],
