@@ -44,6 +44,7 @@ include: "rules/evaluate.smk"
 include: "rules/diagnostics.smk"
 include: "rules/tables.smk"
 include: "rules/figures.smk"
+include: "rules/variants.smk"
 
 
 rule all:

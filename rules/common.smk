@@ -13,6 +13,7 @@ from snakemake.utils import min_version, validate
 
 min_version("8.0")
 from isoclr.config import settings as S  # noqa: E402  (stdlib + yaml only)
+from isoclr.variants import settings as VS  # noqa: E402  (stdlib only)
 
 # unknown keys first (named, with the closest valid one), then the schema (types, patterns,
 # defaults), then names that point at nothing (named by their config key)
@@ -20,6 +21,7 @@ with open(os.path.join(workflow.basedir, "config", "schema.yaml")) as _fh:
     S.check_keys(config, yaml.safe_load(_fh))
 validate(config, schema="../config/schema.yaml")
 S.check_references(config)
+VS.check(config)
 
 RESULTS = config["results"]
 SPECIES = list(config["species"])
@@ -35,6 +37,7 @@ def names_regex(names):
 wildcard_constraints:
     species=names_regex(SPECIES),
     model=names_regex(PRETRAIN_MODELS),
+    vcf=names_regex(VS.vcf_names(config)),
     variant=names_regex({v for v in (S.pretrain_data(config, m) for m in PRETRAIN_MODELS) if v}),
 
 
@@ -407,6 +410,29 @@ def figure_labels():
     return labels
 
 
+# --- variants --------------------------------------------------------------------------------
+def variants_inputs(wildcards):
+    """A VCF's job: the VCF, its species' random-access genome and annotation, the encoder."""
+    s = VS.VariantsSettings.from_config(config, wildcards.vcf)
+    return {
+        "vcf": s.vcf,
+        "genome": results("variants", "genomes", f"{s.species}.fa.gz"),
+        "fai": results("variants", "genomes", f"{s.species}.fa.gz.fai"),
+        "annotation": annotation_path(s.species),
+        "checkpoint": results("pretrain", s.model, "checkpoint.pt"),
+        "heads": s.heads,
+    }
+
+
+def variants_settings(wildcards):
+    return VS.VariantsSettings.from_config(config, wildcards.vcf).to_params()
+
+
+def variant_effect_targets():
+    """One table per VCF of config `variants.vcfs`."""
+    return [results("variants", f"{name}.tsv") for name in VS.vcf_names(config)]
+
+
 # --- targets ---------------------------------------------------------------------------------
 def data_targets():
     """The data stage's outputs: every species store, the transcript sets and the splits."""
@@ -459,4 +485,5 @@ def all_targets():
         + table_targets()
         + figure_targets()
         + diagnostics_targets()
+        + variant_effect_targets()
     )

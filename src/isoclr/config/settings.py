@@ -1230,6 +1230,8 @@ STAGE_MODULES = {
                     "figures.diagnostics"),
     "figures": ("figures.draw",),
     "tables": ("tables.summary",),
+    "variants_genome": ("variants.genome",),
+    "variants": ("variants.score",),
 }
 
 
