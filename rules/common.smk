@@ -14,6 +14,7 @@ min_version("8.0")
 # stdlib + yaml + jsonschema only
 from isoclr.config import graph, load, registry, study  # noqa: E402
 from isoclr.config.fingerprint import source_fingerprint  # noqa: E402
+from isoclr.config.settings.diagnostics import DiagnosticsSettings  # noqa: E402
 from isoclr.config.settings.download import DownloadSettings  # noqa: E402
 from isoclr.config.settings.embed import EmbedSettings  # noqa: E402
 from isoclr.config.settings.evaluate import EvaluationSettings  # noqa: E402
@@ -297,6 +298,36 @@ def evaluation_tables():
     return [eval_table(*job) for job in study.eval_jobs(config)]
 
 
+# --- diagnostics (rules/diagnostics.smk) ----------------------------------------------------
+def diagnostics_inputs(wildcards):
+    inputs = {
+        "stores": [store_path(sp) for sp in SPECIES],
+        "sets": results("homology", "sets.h5"),
+        "splits": results("splits", "splits.tsv"),
+    }
+    if len(SPECIES) > 1:
+        inputs["orthologs"] = results("splits", "heldout_orthologs.tsv")
+    if wildcards.encoder in ("isoclr", "mlm") or wildcards.encoder.startswith(
+        registry.PRETRAINED_PREFIX
+    ):
+        inputs["checkpoint"] = pretrain_checkpoint(wildcards.encoder)
+    return inputs
+
+
+def diagnostics_settings(wildcards):
+    return DiagnosticsSettings.from_config(config, wildcards.encoder).to_params()
+
+
+def diagnostics_tables():
+    return [results("diagnostics", f"{e}.tsv") for e in study.diagnostics_encoders(config)]
+
+
+def diagnostics_targets():
+    """Each encoder's table and the figure, when config diagnostics.encoders names any."""
+    tables = diagnostics_tables()
+    return tables + [results("figures", "fig_diagnostics.pdf")] if tables else []
+
+
 # --- tables ----------------------------------------------------------------------------------
 def tables_settings():
     return TablesSettings.from_config(config).to_params()
@@ -469,5 +500,6 @@ def all_targets():
         + evaluation_targets()
         + table_targets()
         + figure_targets()
+        + diagnostics_targets()
         + variant_effect_targets()
     )

@@ -172,10 +172,10 @@ def test_identical_splits_across_models(setup: dict[str, Path], monkeypatch: pyt
     monkeypatch.setattr(finetune, "train_and_predict", fake_train)
     real_from_store = finetune.Sequences.from_store
 
-    def from_store(store, rows):
+    def from_store(store, rows, **kw):
         nonlocal seqs_ids
         seqs_ids = [int(r) for r in rows]  # store row == task row in this task
-        return real_from_store(store, rows)
+        return real_from_store(store, rows, **kw)
 
     seqs_ids: list[int] = []
     monkeypatch.setattr(finetune.Sequences, "from_store", staticmethod(from_store))

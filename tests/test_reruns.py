@@ -33,12 +33,13 @@ MATRIX = [
     ("evaluate/metrics.py", "compute_metrics", {"evaluate"}),
     # fine-tuning: the network (evaluation) jobs; the embedding jobs only use its device resolver
     ("evaluate/finetune.py", "Trainer", {"evaluate"}),
-    ("evaluate/embedder.py", "embed_store", {"embed", "variants"}),
+    ("evaluate/embedder.py", "embed_store", {"embed", "variants", "diagnostics"}),
     # the loss and the loop: pre-training (its checkpoint then replans what reads it, by file)
     ("pretrain/losses.py", "dcl_loss", {"pretrain"}),
     ("pretrain/loop.py", "pretrain", {"pretrain"}),
     # the encoder: pre-training and the jobs that build or load one (embeddings, networks, variants)
-    ("pretrain/model.py", "build_encoder", {"pretrain", "embed", "evaluate", "variants"}),
+    ("pretrain/model.py", "build_encoder", {"pretrain", "embed", "evaluate", "variants", "diagnostics"}),
+    ("evaluate/diagnostics.py", "effective_rank", {"diagnostics", "pretrain"}),  # logged while pre-training
     # a stage's settings class: that stage only
     ("config/settings/pretrain.py", None, {"pretrain"}),
     ("config/settings/figures.py", None, {"figures"}),
@@ -46,6 +47,7 @@ MATRIX = [
     ("config/settings/embed.py", None, {"embed"}),
     ("config/settings/tables.py", None, {"tables"}),
     ("config/settings/store.py", None, {"store"}),
+    ("config/settings/diagnostics.py", None, {"diagnostics"}),
     # the annotation reader: the stores, the tasks (their join report reads the annotation) and
     # the variant scorer (it places variants on the annotation's transcripts)
     ("store/annotation.py", "read_annotation", {"store", "tasks", "variants"}),

@@ -83,6 +83,17 @@ class Settings:
         return cls(**kwargs)
 
 
+class DropTracksParams:
+    """``drop_tracks`` appears in the params only when a track is dropped, so studies that drop
+    none keep the params (and fingerprints) they have without the setting."""
+
+    def to_params(self) -> dict[str, Any]:
+        params = plain(self)
+        if not params.get("drop_tracks"):
+            params.pop("drop_tracks", None)
+        return params  # type: ignore[no-any-return]
+
+
 def base_seed(config: Mapping[str, Any]) -> int:
     return int(config.get("seed", 0))
 

@@ -230,3 +230,24 @@ def pretrained_linear_models(config: Mapping[str, Any]) -> dict[str, str]:
     for enc in pretrained_encoders(config):
         out[f"{enc}-linear"] = enc.removeprefix(PRETRAINED_PREFIX)
     return out
+
+
+def drop_tracks(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The tracks a study zeroes for every species, in pre-training and evaluation alike
+    (config ``encoding.drop_tracks``; names of :data:`isoclr.core.encoding.MARK_TRACKS`)."""
+    from isoclr.core.encoding import check_drop_tracks
+
+    try:
+        return check_drop_tracks(section(config, "encoding").get("drop_tracks") or ())
+    except ValueError as err:
+        raise ConfigError(f"config {err}") from err
+
+
+#: always diagnosed beside the configured encoders: the random encoder and the k-mer profiles
+DIAGNOSTICS_REFERENCES = ("random", "naive")
+
+
+def diagnostics_encoders(config: Mapping[str, Any]) -> list[str]:
+    """Config ``diagnostics.encoders`` plus the references; empty when none is configured."""
+    named = [str(e) for e in (section(config, "diagnostics").get("encoders") or [])]
+    return list(dict.fromkeys(named + list(DIAGNOSTICS_REFERENCES))) if named else []

@@ -26,6 +26,12 @@ PAD = 5  # code used for padding in batches: encodes to all-zero tracks, like N
 CODON_BIT = np.uint8(1)
 SPLICE_BIT = np.uint8(2)
 
+#: the tracks a study may drop (``encoding.drop_tracks``), each one bit of ``marks``: a dropped
+#: track is all zero in every transcript of every species (the input keeps its six channels, so
+#: architectures and checkpoints are unchanged)
+MARK_TRACKS: dict[str, np.uint8] = {"codon": CODON_BIT, "splice": SPLICE_BIT}
+TRACK_NAMES = ("A", "C", "G", "T", "codon", "splice")
+
 _ENCODE = np.full(256, N, dtype=np.uint8)
 for _ch, _code in (("A", A), ("C", C), ("G", G), ("T", T), ("U", T)):
     _ENCODE[ord(_ch)] = _code
@@ -70,6 +76,36 @@ def make_marks(
     if cds_start >= 0 and cds_end > cds_start:
         marks[cds_start + cds_phase : min(cds_end, length) : 3] |= CODON_BIT
     return marks
+
+
+def check_drop_tracks(drop_tracks: object) -> tuple[str, ...]:
+    """``drop_tracks`` as a sorted tuple of track names; ValueError on an unknown name."""
+    names = tuple(sorted({str(t) for t in (drop_tracks or ())}))  # type: ignore[attr-defined]
+    unknown = [t for t in names if t not in MARK_TRACKS]
+    if unknown:
+        raise ValueError(f"encoding.drop_tracks: unknown track(s) {unknown}; droppable: {sorted(MARK_TRACKS)}")
+    return names
+
+
+def kept_marks(drop_tracks: object = ()) -> np.uint8:
+    """The ``marks`` bits left when the tracks ``drop_tracks`` (names of :data:`MARK_TRACKS`) are dropped."""
+    keep = 0xFF
+    for name in check_drop_tracks(drop_tracks):
+        keep &= ~int(MARK_TRACKS[name]) & 0xFF
+    return np.uint8(keep)
+
+
+def drop_marks(marks: npt.NDArray[np.uint8], drop_tracks: object = ()) -> npt.NDArray[np.uint8]:
+    """``marks`` with the bits of the dropped tracks cleared (the same array when none is dropped)."""
+    if not drop_tracks:
+        return marks
+    return np.bitwise_and(marks, kept_marks(drop_tracks))
+
+
+def tracks_used(drop_tracks: object = ()) -> list[str]:
+    """The six track names, less the dropped ones (what a run records)."""
+    dropped = set(check_drop_tracks(drop_tracks))
+    return [t for t in TRACK_NAMES if t not in dropped]
 
 
 def tracks_numpy(

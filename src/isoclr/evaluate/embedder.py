@@ -30,7 +30,7 @@ import torch
 
 from isoclr.evaluate.embeddings import Embeddings, embeddings_format, write_embeddings
 from isoclr.core.devices import resolve_device
-from isoclr.core.encoding import CODON_BIT, encode_sequence, tracks_torch
+from isoclr.core.encoding import CODON_BIT, check_drop_tracks, drop_marks, encode_sequence, tracks_torch
 from isoclr.pretrain.loader import collate
 
 log = logging.getLogger(__name__)
@@ -63,12 +63,14 @@ def embed_store(
     device: str | torch.device | None = None,
     max_tokens: int = 2_000_000,
     progress: bool = False,
+    drop_tracks: Sequence[str] = (),
 ) -> npt.NDArray[np.float32]:
     """``h`` (n, D) float32 for transcripts ``indices`` of ``store`` (all when None), input order.
 
     ``store``: an :class:`isoclr.store.format.IsoformStore` or a path to one. Batches are sorted by
     length (at most ``batch_size`` sequences and ``max_tokens`` padded nucleotides each); the
-    encoder runs in eval mode on ``device`` (default: GPU when available).
+    encoder runs in eval mode on ``device`` (default: GPU when available). ``drop_tracks``
+    (``codon``, ``splice``): tracks zeroed in every input (config ``encoding.drop_tracks``).
     """
     from isoclr.store.format import IsoformStore
 
@@ -90,7 +92,7 @@ def embed_store(
         it = tqdm(batches, desc="embed", unit="batch", leave=False)
     for pos in it:
         rows = idx[pos]
-        b = collate([store.codes(int(r)) for r in rows], [store.marks(int(r)) for r in rows])
+        b = collate([store.codes(int(r)) for r in rows], [drop_marks(store.marks(int(r)), drop_tracks) for r in rows])
         x = tracks_torch(b["codes"].to(dev), b["marks"].to(dev))
         h = encoder(x, b["lengths"].to(dev))
         out[pos] = h.float().cpu().numpy()
@@ -211,22 +213,26 @@ class Embedder:
 
     def __init__(self, encoder: torch.nn.Module, info: Mapping[str, Any] | None = None,
                  device: str | torch.device | None = None, batch_size: int = 64,
-                 max_tokens: int = 2_000_000) -> None:
+                 max_tokens: int = 2_000_000, drop_tracks: Sequence[str] | None = None) -> None:
         self.encoder = encoder
         self.info = dict(info or {})
+        if drop_tracks is None:  # the tracks the encoder was pre-trained without (its run's config)
+            drop_tracks = self.info.get("drop_tracks") or ()
+        self.drop_tracks = check_drop_tracks(drop_tracks)
         self.device = device
         self.batch_size = int(batch_size)
         self.max_tokens = int(max_tokens)
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike[str], device: str | torch.device | None = None,
-                        batch_size: int = 64) -> Embedder:
-        """Load the encoder of a pre-training checkpoint (``results/pretrain/{model}/checkpoint.pt``)."""
+                        batch_size: int = 64, drop_tracks: Sequence[str] | None = None) -> Embedder:
+        """Load the encoder of a pre-training checkpoint (``results/pretrain/{model}/checkpoint.pt``).
+        ``drop_tracks`` None: the tracks its pre-training dropped (``encoding.drop_tracks``)."""
         from isoclr.pretrain.model import load_encoder
 
         encoder, info = load_encoder(path, map_location="cpu")
         info = {**info, "checkpoint": str(path)}
-        return cls(encoder, info, device=device, batch_size=batch_size)
+        return cls(encoder, info, device=device, batch_size=batch_size, drop_tracks=drop_tracks)
 
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike[str], device: str | torch.device | None = None,
@@ -247,13 +253,14 @@ class Embedder:
         return int(self.encoder.out_dim)
 
     def _attrs(self, **extra: Any) -> dict[str, Any]:
-        out = {"checkpoint": str(self.info.get("checkpoint", "")), "objective": str(self.info.get("objective", ""))}
+        out = {"checkpoint": str(self.info.get("checkpoint", "")), "objective": str(self.info.get("objective", "")),
+               "drop_tracks": ",".join(self.drop_tracks)}
         out.update({k: str(v) for k, v in extra.items()})
         return out
 
     def _run(self, source: Any, progress: bool = False) -> npt.NDArray[np.float32]:
         return embed_store(self.encoder, source, batch_size=self.batch_size, device=self.device,
-                           max_tokens=self.max_tokens, progress=progress)
+                           max_tokens=self.max_tokens, progress=progress, drop_tracks=self.drop_tracks)
 
     def embeddings_of_store(self, store: Any, progress: bool = False, **attrs: Any) -> Embeddings:
         """:class:`isoclr.evaluate.embeddings.Embeddings` of every transcript of a store (path or object)."""

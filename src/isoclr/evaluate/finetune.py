@@ -12,8 +12,10 @@ chunked, chunk order shuffled per epoch), six-track input built on the device wi
 :func:`isoclr.core.encoding.tracks_torch` from padded ``codes``/``marks``. Regression targets are
 standardised with the training rows' mean and std (predictions are mapped back); multi-label
 tasks use binary cross-entropy on logits and predict probabilities. After every epoch the
-validation loss is measured; the best epoch's weights are kept, and training stops after
-``patience`` epochs without improvement or at ``max_epochs``.
+validation loss is measured; the best epoch's weights are kept (restored at the end), and
+training stops after ``patience`` epochs without improvement or at ``max_epochs`` (the cap: a
+run that reaches it is logged and flagged ``hit_cap`` in the metrics table, with its ``epochs``
+and ``best_epoch``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from tqdm import tqdm
 
 from isoclr.config.settings.evaluate import FinetuneSettings
 from isoclr.core.devices import resolve_device
-from isoclr.core.encoding import PAD, tracks_torch
+from isoclr.core.encoding import PAD, drop_marks, tracks_torch
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +56,12 @@ class Sequences:
         return len(self.codes)
 
     @classmethod
-    def from_store(cls, store: Any, rows: npt.ArrayLike) -> Sequences:
-        """Read transcripts ``rows`` of an :class:`isoclr.store.format.IsoformStore`."""
+    def from_store(cls, store: Any, rows: npt.ArrayLike, drop_tracks: Sequence[str] = ()) -> Sequences:
+        """Read transcripts ``rows`` of an :class:`isoclr.store.format.IsoformStore`, the tracks
+        ``drop_tracks`` zeroed (config ``encoding.drop_tracks``)."""
         rows = np.asarray(rows, dtype=np.int64)
         codes = [np.asarray(store.codes(int(i)), dtype=np.uint8) for i in rows]
-        marks = [np.asarray(store.marks(int(i)), dtype=np.uint8) for i in rows]
+        marks = [drop_marks(np.asarray(store.marks(int(i)), dtype=np.uint8), drop_tracks) for i in rows]
         return cls(codes, marks)
 
     def batch(self, idx: npt.ArrayLike) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -128,6 +131,8 @@ class Trainer:
         self.y_mean = 0.0
         self.y_std = 1.0
         self.history: list[dict[str, float]] = []
+        self.best_epoch = -1  # 0-based epoch whose weights the trained model holds
+        self.stopped_early = False  # patience ended training (not the max_epochs cap)
 
     # -- targets -------------------------------------------------------------------------------
     def _targets(self, y: npt.NDArray) -> torch.Tensor:
@@ -209,11 +214,30 @@ class Trainer:
                 waited += 1
                 if waited >= self.cfg.patience:
                     log.info("early stop after epoch %d (best %d)", epoch, best_epoch)
+                    self.stopped_early = True
                     break
         if best_state is not None:
-            self.model.load_state_dict(best_state)
+            self.model.load_state_dict(best_state)  # the best epoch's weights, not the last
         self.best_epoch = best_epoch
+        if not self.stopped_early:
+            log.warning("training reached max_epochs (%d) while the validation loss still improved within "
+                        "the patience (%d); raise finetune.max_epochs for a converged model",
+                        self.cfg.max_epochs, self.cfg.patience)
         return self
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history)
+
+    @property
+    def hit_cap(self) -> bool:
+        """Training ended at ``max_epochs``, not by patience (the model may not have converged)."""
+        return not self.stopped_early and self.epochs_run >= self.cfg.max_epochs
+
+    def summary(self) -> dict[str, Any]:
+        """The columns of the metrics table about training: ``epochs`` run, ``best_epoch``
+        (1-based: the epoch whose weights were kept) and ``hit_cap``."""
+        return {"epochs": self.epochs_run, "best_epoch": self.best_epoch + 1, "hit_cap": self.hit_cap}
 
     def predict(self, seqs: Sequences, idx: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Predictions for rows ``idx`` in their given order (targets' scale, probabilities)."""

@@ -27,7 +27,7 @@ and scikit-learn only (never torch), so they start fast and need no GPU. Network
 (:func:`evaluate_network`) import torch lazily.
 
 Output of a job: TSV with columns ``task species model fraction run fold split metric value
-n_train min_train_applied`` (:mod:`isoclr.evaluate.metrics_table`; metric names in
+n_train min_train_applied epochs best_epoch hit_cap`` (:mod:`isoclr.evaluate.metrics_table`; metric names in
 :mod:`isoclr.evaluate.metrics`); the ``collect`` stage (:mod:`isoclr.evaluate.collect`)
 concatenates them into ``results/metrics/metrics.tsv``. The command line is
 :mod:`isoclr.evaluate.cli`.
@@ -156,9 +156,11 @@ def embed_task(
     batch_size: int = 16,
     device: str | None = "auto",
     threads: int | None = None,
+    drop_tracks: tuple[str, ...] | list[str] = (),
 ) -> npt.NDArray[np.float32]:
     """Embed every row of a task with one encoder; write ``/h`` (N, D) float32 in row order.
-    ``naive``: the naive baseline's features (:mod:`isoclr.evaluate.naive`; no torch)."""
+    ``naive``: the naive baseline's features (:mod:`isoclr.evaluate.naive`; no torch).
+    ``drop_tracks``: tracks zeroed in the encoder's input (config ``encoding.drop_tracks``)."""
     from isoclr.store.format import IsoformStore
 
     task = load_task(task_path)
@@ -196,8 +198,9 @@ def embed_task(
         from isoclr.evaluate.embedder import embed_store
 
         enc = make_encoder(encoder, checkpoint, model_cfg, seed)
-        h = embed_store(enc, store, rows, batch_size=batch_size, device=dev)
+        h = embed_store(enc, store, rows, batch_size=batch_size, device=dev, drop_tracks=drop_tracks)
         source = str(checkpoint) if checkpoint else f"random(seed={seed})"
+        source += f"; tracks zeroed: {','.join(drop_tracks)}" if drop_tracks else ""  # encoding.drop_tracks
     return _write_embeddings(out, h, task, store, rows, encoder, source, seed, task_path)
 
 
@@ -322,6 +325,7 @@ def evaluate_network(
     device: str | None = "auto",
     threads: int | None = None,
     head_out: str | os.PathLike[str] | None = None,
+    drop_tracks: tuple[str, ...] | list[str] = (),
 ) -> pd.DataFrame:
     """A network job: train end to end on the split (early stopping on validation), score test.
     ``head_out``: keep the trained network there as a head folder (:mod:`isoclr.evaluate.heads`)."""
@@ -346,7 +350,7 @@ def evaluate_network(
     used = np.unique(np.concatenate([train, val, test]))
     local = np.full(len(task), -1, dtype=np.int64)
     local[used] = np.arange(len(used))
-    seqs = Sequences.from_store(store, np.asarray(task.transcript)[used])
+    seqs = Sequences.from_store(store, np.asarray(task.transcript)[used], drop_tracks=drop_tracks)
     y = np.asarray(task.y)[used]
     n_out = 1 if task.kind == "regression" else int(task.y.shape[1])
     net = build_network(
@@ -357,8 +361,9 @@ def evaluate_network(
         net, task.kind, seqs, y, (local[train], local[val], local[test]), cfg, seed, device
     )
     log.info(
-        "%s %s frac %s fold %s: %d train rows, best epoch %d of %d",
-        task.attrs.get("task"), model, fraction, fold, len(train), trainer.best_epoch, len(trainer.history),
+        "%s %s frac %s fold %s: %d train rows, best epoch %d of %d%s",
+        task.attrs.get("task"), model, fraction, fold, len(train), trainer.best_epoch + 1, trainer.epochs_run,
+        " (stopped by the max_epochs cap)" if trainer.hit_cap else "",
     )
     metrics = compute_metrics(task.kind, task.y[test], pred, task.label_names)
     if head_out is not None:
@@ -372,7 +377,7 @@ def evaluate_network(
     info = task.train_info(int(fold), float(fraction))
     return tidy_metrics(
         str(task.attrs["task"]), str(task.attrs["species"]), model, fraction, fold, metrics, len(train),
-        info["min_train_applied"],
+        info["min_train_applied"], training=trainer.summary(),
     )
 
 
@@ -407,6 +412,7 @@ def run_job(
     seed: int = 0,
     device: str | None = "auto",
     threads: int | None = None,
+    drop_tracks: tuple[str, ...] | list[str] = (),
 ) -> pd.DataFrame:
     """Dispatch one job by model kind and write its table to ``out``."""
     kind, _ = parse_model(model)
@@ -418,7 +424,7 @@ def run_job(
         table = evaluate_network(
             task_path, model, fraction, fold, finetune=finetune, checkpoint=checkpoint,
             model_cfg=model_cfg, saluki=saluki, seed=seed, device=device, threads=threads,
-            head_out=head_folder(out, fraction, fold),
+            head_out=head_folder(out, fraction, fold), drop_tracks=drop_tracks,
         )
     write_tsv(table, out)
     return table

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -13,10 +14,14 @@ from isoclr.core.files import atomic_path
 #: The tidy metrics table (one row per task, model, fraction, run, split and metric): run r
 #: tests on fold r (``fold``); ``split`` is the rows scored (``test``); ``n_train`` the rows the
 #: model trained on; ``min_train_applied`` true where ``tasks.min_train`` lifted the fraction.
+#: Network jobs also: ``epochs`` run, ``best_epoch`` (1-based, the weights kept) and ``hit_cap``
+#: (true when ``max_epochs``, not patience, ended training); empty (NaN) for linear probes.
 COLUMNS = [
     "task", "species", "model", "fraction", "run", "fold", "split", "metric", "value", "n_train",
-    "min_train_applied",
+    "min_train_applied", "epochs", "best_epoch", "hit_cap",
 ]
+#: columns a table written before they existed may lack (read as empty)
+OPTIONAL_COLUMNS = ("epochs", "best_epoch", "hit_cap")
 
 
 def tidy_metrics(
@@ -29,8 +34,11 @@ def tidy_metrics(
     n_train: int,
     min_train_applied: bool = False,
     split: str = "test",
+    training: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """One row per metric, in the contract's column order (run ``fold`` tests on fold ``fold``)."""
+    """One row per metric, in the contract's column order (run ``fold`` tests on fold ``fold``);
+    ``training``: a network's ``epochs``, ``best_epoch`` and ``hit_cap`` (``Trainer.summary``)."""
+    training = dict(training or {})
     return pd.DataFrame(
         {
             "task": task,
@@ -44,6 +52,9 @@ def tidy_metrics(
             "value": [float(v) for v in metrics.values()],
             "n_train": int(n_train),
             "min_train_applied": bool(min_train_applied),
+            "epochs": training.get("epochs", float("nan")),
+            "best_epoch": training.get("best_epoch", float("nan")),
+            "hit_cap": training.get("hit_cap", float("nan")),
         },
         columns=COLUMNS,
     )
@@ -57,6 +68,9 @@ def write_tsv(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
 
 def read_tsv(path: str | os.PathLike[str]) -> pd.DataFrame:
     table = pd.read_csv(path, sep="\t")
+    for col in OPTIONAL_COLUMNS:
+        if col not in table.columns:
+            table[col] = float("nan")
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"{path}: not an evaluation table, missing column(s) {missing}")

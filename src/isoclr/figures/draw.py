@@ -445,7 +445,8 @@ def fig_pretrain_curves(metrics_csv: str | os.PathLike[str], out: str | os.PathL
     """Pre-training curves of one model from ``results/pretrain/{model}/metrics.csv``, three
     panels against the optimiser step: (a) training loss (every ``log_every`` steps) and
     validation loss (every ``val_every``), (b) validation alignment and uniformity of the
-    normalised projections (Wang & Isola 2020), (c) the learning rate. Other columns of the
+    normalised projections (Wang & Isola 2020), (c) the learning rate, and (d) when logged, the
+    validation effective rank (a collapsing embedding falls towards 1). Other columns of the
     table (epoch, throughput, padding, elapsed time) are not drawn."""
     plt = _plt()
     p = Path(metrics_csv)
@@ -460,7 +461,13 @@ def fig_pretrain_curves(metrics_csv: str | os.PathLike[str], out: str | os.PathL
         found = re.search(r"^objective:\s*['\"]?(\w+)", resolved.read_text(), re.MULTILINE)
         objective = found.group(1) if found else None
     mlm = objective == "mlm" if objective is not None else model_name.startswith("mlm")
-    fig, axes = plt.subplots(1, 3, figsize=(15.0, 4.2))
+    from isoclr.figures.diagnostics import effective_rank_panel
+
+    # (d) the validation effective rank, for runs that logged it (isoclr.figures.diagnostics)
+    has_rank = "val_effective_rank" in df.columns and pd.to_numeric(df["val_effective_rank"], errors="coerce").notna().any()
+    fig, axes = plt.subplots(1, 4 if has_rank else 3, figsize=(20.0 if has_rank else 15.0, 4.2))
+    if has_rank:
+        effective_rank_panel(axes[3], df)
     tr, va = df.dropna(subset=["step", "loss"]), df.dropna(subset=["step", "val_loss"])
     ax = axes[0]
     ax.plot(tr["step"], tr["loss"], color=OKABE_ITO[0], lw=1.6, label="training")

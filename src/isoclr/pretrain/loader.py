@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,7 @@ except ImportError:  # pragma: no cover - pandas is a dependency of the package
     pd = None  # type: ignore[assignment]  # read_splits need it
 import torch
 
-from isoclr.core.encoding import PAD, N
+from isoclr.core.encoding import PAD, N, check_drop_tracks, drop_marks
 
 log = logging.getLogger(__name__)
 
@@ -295,8 +296,9 @@ class ViewPairDataset(torch.utils.data.Dataset):  # type: ignore[type-arg]
 
     def __init__(
         self, sets: TranscriptSets, mask_prob: float = 0.15, return_targets: bool = False, length_groups: int = 1,
-        width_buckets: int | None = None,
+        width_buckets: int | None = None, drop_tracks: Sequence[str] = (),
     ) -> None:
+        self.drop_tracks = check_drop_tracks(drop_tracks)  # zeroed for every species (encoding.drop_tracks)
         if width_buckets is not None and width_buckets < 0:
             raise ValueError(f"width_buckets must be >= 0 or None, got {width_buckets}")
         self.width_buckets = width_buckets
@@ -337,7 +339,7 @@ class ViewPairDataset(torch.utils.data.Dataset):  # type: ignore[type-arg]
             store = stores[self.member_species[m]]
             row = int(self.member_transcript[m])
             codes.append(np.asarray(store.codes(row), dtype=np.uint8))
-            marks.append(np.asarray(store.marks(row), dtype=np.uint8))
+            marks.append(drop_marks(np.asarray(store.marks(row), dtype=np.uint8), self.drop_tracks))
         return codes, marks
 
     def __getitem__(self, spec: BatchSpec) -> dict[str, Any]:  # type: ignore[override]

@@ -16,9 +16,10 @@ process); backward; clip the gradient norm; AdamW step; LR schedule step (linear
 steps, as in the original code, or cosine). Mixed precision (bf16 autocast) on GPU.
 
 Every ``val_every`` steps: validation loss on the validation split plus alignment and
-uniformity of the normalised projections (Wang & Isola 2020). Every ``checkpoint_every`` steps
-and at the end: an atomic checkpoint (model, projector / MLM head, optimiser, scheduler,
-sampler position, RNG states, step, and the run's fingerprint: every training setting and the
+uniformity of the normalised projections (Wang & Isola 2020) and their effective rank (Roy &
+Vetterli 2007; :mod:`isoclr.evaluate.diagnostics`), so a collapsing embedding shows while it
+trains. Every ``checkpoint_every`` steps and at the end: an atomic checkpoint (model,
+projector / MLM head, optimiser, scheduler, sampler position, RNG states, step, and the run's fingerprint: every training setting and the
 sha256 of the input files), so ``--resume`` continues exactly, and only the same run: a
 checkpoint with another fingerprint is discarded (the folder cleaned, the log says why). A
 non-finite loss stops the run at the next step that logs or saves, with a message naming the
@@ -65,6 +66,7 @@ from torch import nn
 
 from isoclr.config.settings.pretrain import PretrainSettings
 from isoclr.core.devices import resolve_device
+from isoclr.core.encoding import tracks_used
 from isoclr.core.files import atomic_path
 from isoclr.pretrain import loader as L
 from isoclr.pretrain import losses, model
@@ -184,7 +186,8 @@ def training_data(s: PretrainSettings, world: int, rank: int) -> dict[str, Any]:
     val = L.SetBatchSampler(val_ids, seed=s.seed + 1, **val_common)
     dataset = L.ViewPairDataset(sets, mask_prob=s.mask_prob, return_targets=s.objective == "mlm",
                                 length_groups=s.length_groups,
-                                width_buckets=L.COMPILE_WIDTH_BUCKETS if s.compile else None)
+                                width_buckets=L.COMPILE_WIDTH_BUCKETS if s.compile else None,
+                                drop_tracks=s.drop_tracks)
     norm = losses.weight_norm(sizes[train_ids], s.weight_c)
     return {"sets": sets, "train": train, "val": val, "dataset": dataset, "weight_norm": norm}
 
@@ -213,7 +216,7 @@ def set_up(s: PretrainSettings, out: Path, world: int, rank: int, device: torch.
     )
     schedule = Schedule(s.schedule, total, warmup, steps_per_epoch, s.decay_fraction, s.min_lr_ratio)
     resolved = {**s.to_params(), "model": architecture(s), "steps_per_epoch": steps_per_epoch,
-                "resolved_steps": total, "resolved_warmup_steps": warmup}
+                "resolved_steps": total, "resolved_warmup_steps": warmup, "tracks": tracks_used(s.drop_tracks)}
     return TrainState(
         s=s, out=out, world=world, rank=rank, device=device,
         amp=(device.type == "cuda") if s.amp == "auto" else bool(s.amp), fingerprint=fingerprint,

@@ -696,6 +696,8 @@ def load_encoder(
         "model_config": encoder.config,
         "objective": ckpt.get("objective"),
         "path": str(path),
+        # the tracks its pre-training zeroed (config encoding.drop_tracks): embed it the same way
+        "drop_tracks": list((ckpt.get("config") or {}).get("drop_tracks") or []),
     }
     for key, value in ckpt.items():
         if key not in info and isinstance(value, (int, float, str, bool)):

@@ -18,6 +18,7 @@ import torch.distributed as dist
 from torch import nn
 
 from isoclr.core.files import atomic_path
+from isoclr.evaluate import diagnostics
 from isoclr.pretrain import loader as L
 from isoclr.pretrain.state import TrainState
 
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 METRIC_COLUMNS = [
     "step", "epoch", "lr", "loss", "grad_norm", "sets_per_s", "padding",
-    "val_loss", "val_alignment", "val_uniformity", "elapsed_s",
+    "val_loss", "val_alignment", "val_uniformity", "val_effective_rank", "elapsed_s",
 ]
 
 
@@ -103,9 +104,10 @@ def alignment_uniformity(z1: torch.Tensor, z2: torch.Tensor) -> tuple[float, flo
 @torch.no_grad()
 def validate(st: TrainState) -> dict[str, float]:
     """Validation loss over ``val_batches`` batches of the validation split (averaged over the
-    processes: one collective) and the alignment and uniformity of their rows."""
+    processes: one collective), the alignment and uniformity of their rows, and the effective rank
+    of one view per set (:mod:`isoclr.evaluate.diagnostics`; falls towards 1 as an embedding collapses)."""
     st.fwd.eval()
-    vals, aligns, unifs = [], [], []
+    vals, aligns, unifs, views = [], [], [], []
     vloader = L.make_loader(st.data["dataset"], st.data["val"], num_workers=0, seed=st.s.seed + 1)
     for i, batch in enumerate(vloader):
         if i >= st.s.val_batches or batch["epoch"] > 0:
@@ -115,6 +117,7 @@ def validate(st: TrainState) -> dict[str, float]:
         a, u = alignment_uniformity(z1, z2)
         aligns.append(a)
         unifs.append(u)
+        views.append(z1.float().cpu().numpy())
     st.fwd.train()
     val = torch.stack(vals) if vals else torch.zeros(0, device=st.device)
     if st.world > 1:
@@ -122,7 +125,8 @@ def validate(st: TrainState) -> dict[str, float]:
         val /= st.world
     return {"val_loss": float(np.mean([float(v) for v in val])),
             "val_alignment": float(np.mean(aligns)) if aligns else float("nan"),
-            "val_uniformity": float(np.mean(unifs)) if unifs else float("nan")}
+            "val_uniformity": float(np.mean(unifs)) if unifs else float("nan"),
+            "val_effective_rank": diagnostics.effective_rank(np.concatenate(views)) if views else float("nan")}
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,8 +261,9 @@ class Monitor:
         if validation:
             row.update(step=step, epoch=st.sampler.epoch, **validate(st))
             if st.main:
-                log.info("step %d: loss %.4f, validation %.4f (alignment %.3f, uniformity %.3f)", step,
-                         loss, row["val_loss"], row["val_alignment"], row["val_uniformity"])
+                log.info("step %d: loss %.4f, validation %.4f (alignment %.3f, uniformity %.3f, effective rank %.1f)",
+                         step, loss, row["val_loss"], row["val_alignment"], row["val_uniformity"],
+                         row["val_effective_rank"])
         if row:
             self.metrics.write(row)
 

@@ -6,14 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from isoclr.config.base import ConfigError, Settings, base_seed, derive_seed, lookup
+from isoclr.config.base import ConfigError, DropTracksParams, Settings, base_seed, derive_seed, lookup
 from isoclr.config.registry import BUILTIN_ENCODERS, PRETRAINED_PREFIX
 from isoclr.config.settings.pretrain import encoder_architecture
-from isoclr.config.study import eval_encoders, evaluation, pretrain_model_of
+from isoclr.config.study import drop_tracks, eval_encoders, evaluation, pretrain_model_of
 
 
 @dataclass(frozen=True)
-class EmbedSettings(Settings):
+class EmbedSettings(DropTracksParams, Settings):
     """One embedding job (encoder x task): batch size, device, and for the random encoder its
     architecture and seed, for an external encoder its settings."""
 
@@ -23,12 +23,14 @@ class EmbedSettings(Settings):
     model_cfg: dict[str, Any] | None
     seed: int
     external: dict[str, Any] | None
+    #: tracks zeroed in the encoder's input (config ``encoding.drop_tracks``; torch encoders only)
+    drop_tracks: tuple[str, ...]
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], encoder: str) -> EmbedSettings:
         ev = evaluation(config)
         kw: dict[str, Any] = {"batch_size": int(ev["embed_batch_size"]), "device": str(ev["device"]),
-                              "model_cfg": None, "seed": 0, "external": None}
+                              "model_cfg": None, "seed": 0, "external": None, "drop_tracks": ()}
         if encoder == "random":
             kw["model_cfg"] = encoder_architecture(config, pretrain_model_of(config, "random"))
             kw["seed"] = derive_seed(base_seed(config), "random-encoder")
@@ -40,6 +42,8 @@ class EmbedSettings(Settings):
             pretrain_model_of(config, encoder)  # names a pretrain.models entry (its checkpoint is the input)
         elif encoder not in BUILTIN_ENCODERS:
             raise ConfigError(f"unknown encoder {encoder!r} (expected one of {eval_encoders(config)})")
+        if encoder != "naive" and not encoder.startswith("external-"):  # torch encoders read the tracks
+            kw["drop_tracks"] = drop_tracks(config)
         return cls(encoder=encoder, **kw)
 
     def job_kwargs(self) -> dict[str, Any]:

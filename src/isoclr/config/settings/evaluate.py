@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from isoclr.config.base import Settings, base_seed, derive_seed
+from isoclr.config.base import DropTracksParams, Settings, base_seed, derive_seed
 from isoclr.config.registry import NETWORK_MODELS
 from isoclr.config.settings.pretrain import encoder_architecture
-from isoclr.config.study import evaluation, pretrain_model_of
+from isoclr.config.study import drop_tracks, evaluation, pretrain_model_of
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class SalukiSettings(Settings):
 
 
 @dataclass(frozen=True)
-class EvaluationSettings(Settings):
+class EvaluationSettings(DropTracksParams, Settings):
     """One evaluation job (task x model): exactly the settings that model uses.
 
     Linear probes: ``probe`` only. Networks: ``finetune`` (with ``finetune_by_model``), seed,
@@ -63,11 +63,14 @@ class EvaluationSettings(Settings):
     model_cfg: dict[str, Any] | None
     seed: int
     device: str
+    #: tracks zeroed in the network's input (config ``encoding.drop_tracks``; networks only)
+    drop_tracks: tuple[str, ...]
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], task: str, model: str) -> EvaluationSettings:
         ev = evaluation(config)
-        none: dict[str, Any] = {"probe": None, "finetune": None, "saluki": None, "model_cfg": None}
+        none: dict[str, Any] = {"probe": None, "finetune": None, "saluki": None, "model_cfg": None,
+                                "drop_tracks": ()}
         if model not in NETWORK_MODELS:
             probe = ProbeSettings.from_mapping(ev["probe"], "evaluation.probe")
             # seed and device are not a probe's: fixed values, so the probe jobs' params stay put
@@ -78,6 +81,7 @@ class EvaluationSettings(Settings):
             "finetune": FinetuneSettings.from_mapping(tune, f"evaluation.finetune ({model})"),
             "seed": derive_seed(base_seed(config), task, model),
             "device": str(ev["device"]),
+            "drop_tracks": drop_tracks(config),
         }
         if model == "supervised":
             kw["model_cfg"] = encoder_architecture(config, pretrain_model_of(config, "isoclr"))
@@ -88,4 +92,5 @@ class EvaluationSettings(Settings):
     def job_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :func:`isoclr.evaluate.jobs.run_job` (plain types)."""
         p = self.to_params()
-        return {k: p[k] for k in ("probe", "finetune", "saluki", "model_cfg", "seed", "device") if p[k] is not None}
+        keys = ("probe", "finetune", "saluki", "model_cfg", "seed", "device", "drop_tracks")
+        return {k: p[k] for k in keys if p.get(k) is not None}

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from isoclr.config.base import ConfigError, Settings, base_seed, lookup, plain, section, suggest
+from isoclr.config.study import drop_tracks
+from isoclr.core.encoding import check_drop_tracks  # numpy only
 from isoclr.pretrain.architecture import ARCH_KEYS as _ALL_ARCH_KEYS  # torch-free
 
 #: architecture keys of a model entry (isoclr.pretrain.architecture.ARCH_KEYS less in_channels)
@@ -67,6 +69,8 @@ class PretrainSettings(Settings):
     #: its sets: ``orthology`` (species joined by the homology sources) or ``isoforms``
     #: (species kept apart); both on the study's one split (isoclr.splits.assign.subset_sets)
     homology: str
+    #: tracks zeroed in every input (config ``encoding.drop_tracks``, one setting for the study)
+    drop_tracks: tuple[str, ...]
     #: data paths (the rule passes its inputs; the CLI its options); not part of the params
     sets: str | None
     splits: str | None
@@ -124,7 +128,8 @@ class PretrainSettings(Settings):
         Keys the entry lacks are filled from the schema (``$defs/pretrain_model``); an entry
         of the filled config, or a rule's params, has them all already."""
         entry = dict(entry or {})
-        names = [f.name for f in dataclasses.fields(cls)]
+        drop = check_drop_tracks(entry.pop("drop_tracks", None) or ())  # the study's, not the entry's
+        names = [f.name for f in dataclasses.fields(cls) if f.name != "drop_tracks"]
         for key in entry:
             if key not in names and key not in ARCH_KEYS and key not in ("model", "architecture"):
                 raise ConfigError(
@@ -146,7 +151,7 @@ class PretrainSettings(Settings):
         entry["splits"] = entry.get("splits") or str(Path(results) / "splits" / "splits.tsv")
         entry["betas"] = tuple(float(b) for b in entry["betas"])
         entry["species"] = tuple(entry["species"])
-        return cls(**entry, architecture={k: plain(v) for k, v in arch.items() if v is not None})
+        return cls(**entry, drop_tracks=drop, architecture={k: plain(v) for k, v in arch.items() if v is not None})
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], model: str | None = None) -> PretrainSettings:
@@ -164,7 +169,8 @@ class PretrainSettings(Settings):
             from isoclr.config.load import schema
 
             results = schema()["properties"]["results"]["default"]
-        return cls.from_entry(entry, model, base_seed(config), str(results))
+        s = cls.from_entry(entry, model, base_seed(config), str(results))
+        return s.replace(drop_tracks=drop_tracks(config))
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], **extra: Any) -> PretrainSettings:
@@ -183,6 +189,8 @@ class PretrainSettings(Settings):
         for key in ("species", "homology"):  # data: in the params only when not the schema's default
             if p[key] == default[key]:
                 del p[key]
+        if not p["drop_tracks"]:  # in the params only when a track is dropped
+            del p["drop_tracks"]
         return p
 
     def arch_config(self) -> dict[str, Any]:
@@ -191,7 +199,10 @@ class PretrainSettings(Settings):
 
     def training(self) -> dict[str, Any]:
         """Every setting that shapes the trained weights (rule params, resume fingerprint)."""
-        return {k: v for k, v in self.to_params().items() if k not in self.NOT_TRAINING}
+        out = {k: v for k, v in self.to_params().items() if k not in self.NOT_TRAINING}
+        if not out["drop_tracks"]:  # runs that drop no track keep the fingerprint they had
+            del out["drop_tracks"]
+        return out
 
     def replace(self, **changes: Any) -> PretrainSettings:
         return dataclasses.replace(self, **changes)

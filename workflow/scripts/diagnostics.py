@@ -1,0 +1,5 @@
+# rules/diagnostics.smk: rule diagnostics; the job is isoclr.evaluate.diagnose.diagnostics_job.
+from isoclr.evaluate.diagnose import diagnostics_job
+
+diagnostics_job(snakemake.input, snakemake.output, snakemake.params, snakemake.log[0], snakemake.rule,
+                snakemake.wildcards, snakemake.threads, snakemake.resources)
