@@ -1,0 +1,247 @@
+"""Robustness, second round (issue #20): flawed annotation records at genome scale, stores and
+other pipeline files checked when read, bounded config loading, messages naming file and record.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import random
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from isoclr.store.annotation import read_annotation
+
+# ---------------------------------------------------------------------------------------------
+# annotations: repairs (as gffread), drops, Parent cycles
+
+#: a TAIR10-style excerpt (TAIR10_GFF3_genes.gff layout: a protein row, CDS rows parented to
+#: both the mRNA and the protein) whose mRNA has UTR and CDS rows but no exon rows
+TAIR10 = """\
+##gff-version 3
+Chr1\tTAIR10\tgene\t100\t900\t.\t+\t.\tID=AT1G01010;Note=protein_coding_gene;Name=AT1G01010
+Chr1\tTAIR10\tmRNA\t100\t900\t.\t+\t.\tID=AT1G01010.1;Parent=AT1G01010;Name=AT1G01010.1;Index=1
+Chr1\tTAIR10\tprotein\t200\t800\t.\t+\t.\tID=AT1G01010.1-Protein;Name=AT1G01010.1;Derives_from=AT1G01010.1
+Chr1\tTAIR10\tfive_prime_UTR\t100\t199\t.\t+\t.\tParent=AT1G01010.1
+Chr1\tTAIR10\tCDS\t200\t400\t.\t+\t0\tParent=AT1G01010.1,AT1G01010.1-Protein;
+Chr1\tTAIR10\tCDS\t500\t800\t.\t+\t0\tParent=AT1G01010.1,AT1G01010.1-Protein;
+Chr1\tTAIR10\tthree_prime_UTR\t801\t900\t.\t+\t.\tParent=AT1G01010.1
+Chr1\tTAIR10\tgene\t1000\t1500\t.\t-\t.\tID=AT1G01020;Note=protein_coding_gene;Name=AT1G01020
+Chr1\tTAIR10\tmRNA\t1000\t1500\t.\t-\t.\tID=AT1G01020.1;Parent=AT1G01020;Name=AT1G01020.1;Index=1
+Chr1\tTAIR10\tprotein\t1100\t1400\t.\t-\t.\tID=AT1G01020.1-Protein;Name=AT1G01020.1;Derives_from=AT1G01020.1
+Chr1\tTAIR10\texon\t1000\t1200\t.\t-\t.\tParent=AT1G01020.1
+Chr1\tTAIR10\texon\t1300\t1500\t.\t-\t.\tParent=AT1G01020.1
+Chr1\tTAIR10\tCDS\t1100\t1200\t.\t-\t2\tParent=AT1G01020.1,AT1G01020.1-Protein;
+Chr1\tTAIR10\tCDS\t1300\t1400\t.\t-\t0\tParent=AT1G01020.1,AT1G01020.1-Protein;
+"""
+
+#: a WormBase-style excerpt (c_elegans.PRJNA13758 annotations GFF3 layout): the second CDS row
+#: of Transcript:Y74C9A.2a.1 runs 50 nt past its exon row
+WORMBASE = """\
+##gff-version 3
+Chr1\tWormBase\tgene\t1000\t1500\t.\t+\t.\tID=Gene:WBGene00022276;Name=WBGene00022276;locus=nlp-40;biotype=protein_coding
+Chr1\tWormBase\tmRNA\t1000\t1350\t.\t+\t.\tID=Transcript:Y74C9A.2a.1;Parent=Gene:WBGene00022276;Name=Y74C9A.2a.1;wormpep=CE:CE24660;locus=nlp-40;biotype=protein_coding
+Chr1\tWormBase\texon\t1000\t1100\t.\t+\t.\tParent=Transcript:Y74C9A.2a.1
+Chr1\tWormBase\texon\t1200\t1300\t.\t+\t.\tParent=Transcript:Y74C9A.2a.1
+Chr1\tWormBase\tCDS\t1050\t1100\t.\t+\t0\tID=CDS:Y74C9A.2a;Parent=Transcript:Y74C9A.2a.1;wormpep=CE:CE24660;locus=nlp-40
+Chr1\tWormBase\tCDS\t1200\t1350\t.\t+\t0\tID=CDS:Y74C9A.2a;Parent=Transcript:Y74C9A.2a.1;wormpep=CE:CE24660;locus=nlp-40
+Chr1\tWormBase\tgene\t1600\t1900\t.\t+\t.\tID=Gene:WBGene00022277;Name=WBGene00022277;biotype=protein_coding
+Chr1\tWormBase\tmRNA\t1600\t1900\t.\t+\t.\tID=Transcript:Y74C9A.3.1;Parent=Gene:WBGene00022277;Name=Y74C9A.3.1;biotype=protein_coding
+Chr1\tWormBase\texon\t1600\t1700\t.\t+\t.\tParent=Transcript:Y74C9A.3.1
+Chr1\tWormBase\texon\t1800\t1900\t.\t+\t.\tParent=Transcript:Y74C9A.3.1
+Chr1\tWormBase\tCDS\t1650\t1700\t.\t+\t0\tID=CDS:Y74C9A.3;Parent=Transcript:Y74C9A.3.1
+Chr1\tWormBase\tCDS\t1800\t1850\t.\t+\t0\tID=CDS:Y74C9A.3;Parent=Transcript:Y74C9A.3.1
+"""
+
+
+def _genome(tmp_path: Path, n: int = 2000) -> Path:
+    rng = random.Random(7)
+    p = tmp_path / "g.fa"
+    p.write_text(">Chr1\n" + "".join(rng.choice("ACGT") for _ in range(n)) + "\n")
+    return p
+
+
+def _gffread_exons(path: Path) -> dict[str, list[tuple[int, int]]]:
+    """Exons per transcript as gffread builds them (0-based half-open)."""
+    out = subprocess.run(["gffread", str(path), "-T", "-o-"], check=True, capture_output=True,
+                         text=True).stdout
+    got: dict[str, list[tuple[int, int]]] = {}
+    for line in out.splitlines():
+        f = line.split("\t")
+        if len(f) == 9 and f[2] == "exon":
+            tid = f[8].split('transcript_id "')[1].split('"')[0]
+            got.setdefault(tid, []).append((int(f[3]) - 1, int(f[4])))
+    return {k: sorted(v) for k, v in got.items()}
+
+
+def _exons(ann) -> dict[str, list[tuple[int, int]]]:
+    ids = ann.transcripts["transcript_id"].to_numpy()
+    got: dict[str, list[tuple[int, int]]] = {}
+    for t, s, e in ann.exons[["tx", "start", "end"]].itertuples(index=False):
+        got.setdefault(ids[t], []).append((int(s), int(e)))
+    return got
+
+
+def test_tair10_utr_and_cds_without_exon_rows_as_gffread(tmp_path: Path) -> None:
+    p = tmp_path / "tair10.gff3"
+    p.write_text(TAIR10)
+    ann = read_annotation(p)
+    assert list(ann.transcripts["transcript_id"]) == ["AT1G01010.1", "AT1G01020.1"]  # no protein
+    assert _exons(ann) == _gffread_exons(p)
+    assert _exons(ann)["AT1G01010.1"] == [(99, 400), (499, 900)]  # the UTRs are kept
+    assert ann.counts["exons_from_cds"] == 1
+    assert ann.examples["exons_from_cds"] == ["AT1G01010.1 (line 5)"]
+    t = ann.transcripts.set_index("transcript_id")
+    assert (t.loc["AT1G01010.1", "cds_start"], t.loc["AT1G01010.1", "cds_end"]) == (199, 800)
+
+
+def test_wormbase_cds_past_its_exon_is_extended_as_gffread(tmp_path: Path) -> None:
+    p = tmp_path / "wormbase.gff3"
+    p.write_text(WORMBASE)
+    ann = read_annotation(p)
+    assert _exons(ann) == _gffread_exons(p)
+    assert _exons(ann)["Transcript:Y74C9A.2a.1"] == [(999, 1100), (1199, 1350)]
+    assert ann.counts["exon_extended_to_cds"] == 1
+    assert ann.examples["exon_extended_to_cds"] == ["Transcript:Y74C9A.2a.1 (line 7)"]
+    with pytest.raises(ValueError, match=r"wormbase\.gff3: line 7: CDS/stop codon 1199-1350 of "
+                       r"transcript Transcript:Y74C9A.2a.1 lies outside its exons"):
+        read_annotation(p, strict=True)
+
+
+def test_repaired_store_matches_gffread_w(tmp_path: Path) -> None:
+    """The store built from both excerpts holds gffread -w's sequences; stats count the
+    repairs with their first ids and lines."""
+    from isoclr.store.builder import build_store
+    from isoclr.store.export import export_store
+
+    genome = _genome(tmp_path)
+    p = tmp_path / "both.gff3"
+    p.write_text(TAIR10 + "".join(WORMBASE.splitlines(keepends=True)[1:]))
+    subprocess.run(["gffread", "-g", str(genome), "-w", str(tmp_path / "gw.fa"), str(p)],
+                   check=True, capture_output=True)
+    stats = build_store(genome, p, "sp", tmp_path / "s.h5")
+    export_store(tmp_path / "s.h5", fasta=tmp_path / "w.fa")
+
+    def fasta(path: Path) -> dict[str, str]:
+        recs = path.read_text().split(">")[1:]
+        return {r.split("\n", 1)[0].split()[0]: r.split("\n", 1)[1].replace("\n", "") for r in recs}
+
+    assert fasta(tmp_path / "w.fa") == fasta(tmp_path / "gw.fa")
+    assert stats["annotation"]["exons_from_cds"] == 1
+    assert stats["annotation"]["exon_extended_to_cds"] == 1
+    assert stats["annotation_examples"]["exon_extended_to_cds"] == "Transcript:Y74C9A.2a.1 (line 21)"
+
+
+def test_gff3_parent_cycle_is_an_error_naming_ids_and_lines(tmp_path: Path) -> None:
+    text = ("##gff-version 3\n"
+            "c\t.\tmRNA\t1\t100\t.\t+\t.\tID=A;Parent=B\n"
+            "c\t.\tgene\t1\t100\t.\t+\t.\tID=B;Parent=A\n"
+            "c\t.\texon\t1\t100\t.\t+\t.\tParent=A\n")
+    p = tmp_path / "cycle.gff3"
+    p.write_text(text)
+    for strict in (False, True):
+        with pytest.raises(ValueError, match=r"cycle\.gff3: line 2: Parent cycle: A \(line 2\) -> "
+                           r"B \(line 3\) -> A"):
+            read_annotation(p, strict=strict)
+    p.write_text("c\t.\tmRNA\t1\t100\t.\t+\t.\tID=A;Parent=A\nc\t.\texon\t1\t100\t.\t+\t.\tParent=A\n")
+    with pytest.raises(ValueError, match=r"line 1: Parent cycle: A \(line 1\) -> A"):
+        read_annotation(p)
+
+
+def _gtf(chrom, feat, start, end, strand, tid, gid="G", phase="."):
+    return (f"{chrom}\tT\t{feat}\t{start}\t{end}\t.\t{strand}\t{phase}\t"
+            f'gene_id "{gid}"; transcript_id "{tid}";\n')
+
+
+FLAWED = [  # (reason, rows of the flawed transcript)
+    ("overlapping_exons", [("1", "exon", 1, 100, "+", "OV"), ("1", "exon", 50, 150, "+", "OV")]),
+    ("two_strands", [("1", "exon", 1, 100, "+", "ST"), ("1", "exon", 201, 300, "-", "ST")]),
+    ("two_chromosomes", [("1", "exon", 1, 100, "+", "CH"), ("2", "exon", 201, 300, "+", "CH")]),
+    ("two_gene_ids", [("1", "exon", 1, 100, "+", "GI"), ("1", "exon", 201, 300, "+", "GI", "H")]),
+    ("bad_strand", [("1", "exon", 1, 100, ".", "BS")]),
+    ("bad_coordinates", [("1", "exon", 100, 50, "+", "BC")]),
+    ("cds_outside_exons", [("1", "exon", 1, 100, "+", "CO"), ("1", "exon", 301, 400, "+", "CO"),
+                           ("1", "CDS", 151, 250, "+", "CO", "G", "0")]),
+]
+
+
+@pytest.mark.parametrize("reason,rows", FLAWED, ids=[r for r, _ in FLAWED])
+def test_flawed_transcript_dropped_and_counted(tmp_path: Path, reason: str, rows: list,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    good = _gtf("1", "exon", 501, 600, "+", "OK", "K") + _gtf("1", "exon", 701, 800, "+", "OK", "K")
+    text = good + "".join(_gtf(*r) for r in rows) + _gtf("1", "exon", 901, 950, "+", "OK2", "K")
+    p = tmp_path / "x.gtf"
+    p.write_text(text)
+    with caplog.at_level(logging.WARNING):
+        ann = read_annotation(p)
+    assert list(ann.transcripts["transcript_id"]) == ["OK", "OK2"]
+    assert ann.counts[reason] == 1
+    tid = rows[0][5]
+    first_bad = {"overlapping_exons": 4, "two_strands": 4, "two_chromosomes": 4,
+                 "two_gene_ids": 4, "cds_outside_exons": 5}.get(reason, 3)
+    assert ann.examples[reason] == [f"{tid} (line {first_bad})"]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and f"{reason}: 1" in warnings[0].getMessage()
+    assert str(p) in warnings[0].getMessage()
+    assert _exons(ann) == {"OK": [(500, 600), (700, 800)], "OK2": [(900, 950)]}
+    with pytest.raises(ValueError, match=rf"x\.gtf: line {first_bad}: "):
+        read_annotation(p, strict=True)
+
+
+def test_many_flaws_counted_once_each_with_first_examples(tmp_path: Path) -> None:
+    text = _gtf("1", "exon", 1, 10, "+", "OK")
+    for i in range(8):
+        text += _gtf("1", "exon", 100, 200, "+", f"T{i}") + _gtf("1", "exon", 150, 250, "+", f"T{i}")
+    text += _gtf("2", "exon", 100, 200, "+", "T0")  # a second flaw of T0: counted once, by
+    p = tmp_path / "m.gtf"  # the first check that finds one (one chromosome per transcript)
+    p.write_text(text)
+    ann = read_annotation(p)
+    assert ann.counts["overlapping_exons"] == 7 and ann.counts["two_chromosomes"] == 1
+    assert ann.examples["overlapping_exons"] == [f"T{i} (line {3 + 2 * i})" for i in range(1, 6)]
+    assert ann.examples["two_chromosomes"] == ["T0 (line 18)"]
+    assert list(ann.transcripts["transcript_id"]) == ["OK"]
+
+
+def test_every_transcript_flawed_is_an_error_with_the_summary(tmp_path: Path) -> None:
+    p = tmp_path / "all.gtf"
+    p.write_text(_gtf("1", "exon", 1, 100, ".", "T"))
+    with pytest.raises(ValueError, match=r"all\.gtf: empty annotation: every transcript has a "
+                       r"structural flaw .*bad_strand: 1, e\.g\. T \(line 1\)"):
+        read_annotation(p)
+
+
+def test_genepred_cds_in_an_intron_dropped(tmp_path: Path) -> None:
+    rows = ["T1\tchr1\t+\t100\t600\t250\t551\t3\t100,300,500,\t200,400,600,",
+            "T2\tchr1\t+\t100\t600\t150\t551\t3\t100,300,500,\t200,400,600,"]
+    p = tmp_path / "x.genePred"
+    p.write_text("\n".join(rows) + "\n")
+    ann = read_annotation(p)
+    assert list(ann.transcripts["transcript_id"]) == ["T2"]
+    assert ann.counts["cds_outside_exons"] == 1 and ann.examples["cds_outside_exons"] == ["T1 (line 1)"]
+
+
+def test_gtf_stop_codon_after_the_last_exon_extends_it(tmp_path: Path) -> None:
+    text = (_gtf("Chr1", "exon", 100, 200, "+", "T1") + _gtf("Chr1", "exon", 300, 400, "+", "T1")
+            + _gtf("Chr1", "CDS", 150, 200, "+", "T1", phase="0")
+            + _gtf("Chr1", "CDS", 300, 400, "+", "T1", phase="0")
+            + _gtf("Chr1", "stop_codon", 401, 403, "+", "T1", phase="0"))
+    p = tmp_path / "s.gtf"
+    p.write_text(text)
+    ann = read_annotation(p)
+    assert _exons(ann) == _gffread_exons(p) == {"T1": [(99, 200), (299, 403)]}
+    assert ann.counts["exon_extended_to_cds"] == 1
+    assert (ann.transcripts["cds_start"][0], ann.transcripts["cds_end"][0]) == (149, 403)
+
+
+def test_gtf_utr_rows_make_exons_when_there_are_none(tmp_path: Path) -> None:
+    text = (_gtf("Chr1", "UTR", 100, 149, "+", "T1") + _gtf("Chr1", "CDS", 150, 200, "+", "T1", phase="0")
+            + _gtf("Chr1", "CDS", 300, 380, "+", "T1", phase="0")
+            + _gtf("Chr1", "UTR", 381, 400, "+", "T1"))
+    p = tmp_path / "u.gtf"
+    p.write_text(text)
+    ann = read_annotation(p)
+    assert _exons(ann) == _gffread_exons(p) == {"T1": [(99, 200), (299, 400)]}
+    assert ann.counts["exons_from_cds"] == 1
