@@ -245,3 +245,145 @@ def test_gtf_utr_rows_make_exons_when_there_are_none(tmp_path: Path) -> None:
     ann = read_annotation(p)
     assert _exons(ann) == _gffread_exons(p) == {"T1": [(99, 200), (299, 400)]}
     assert ann.counts["exons_from_cds"] == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# stores: checked when opened; nothing is computed from a bad one
+
+
+def _store(tmp_path: Path) -> Path:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_store import random_store
+
+    path = tmp_path / "good.h5"
+    random_store(path, n=12, seed=3, max_len=600)
+    return path
+
+
+def _crafted(tmp_path: Path, edit) -> Path:
+    import shutil
+
+    import h5py
+
+    good = _store(tmp_path)
+    bad = tmp_path / "bad.h5"
+    shutil.copy(good, bad)
+    with h5py.File(bad, "r+") as f:
+        edit(f)
+    return bad
+
+
+def _replace(f, name: str, fn) -> None:
+    data = fn(f[name][:])
+    del f[name]
+    f.create_dataset(name, data=data)
+
+
+def _set(name: str, i: int, value):
+    def edit(f):
+        _replace(f, name, lambda a: np.concatenate([a[:i], np.asarray([value], dtype=a.dtype),
+                                                    a[i + 1:]]))
+    return edit
+
+
+CRAFTED = [
+    ("negative_seq_offset", _set("transcripts/seq_offset", 2, -5),
+     r"/transcripts/seq_offset: offsets must rise from 0 to \d+, the length of /seq"),
+    ("seq_offset_past_the_end", lambda f: _replace(f, "transcripts/seq_offset",
+                                                    lambda a: a + np.r_[0, np.full(len(a) - 1, 7)]),
+     r"/transcripts/seq_offset: offsets must rise from 0 to \d+"),
+    ("non_monotone_exon_offset", lambda f: _replace(f, "transcripts/exon_offset",
+                                                     lambda a: np.r_[a[:3], a[4], a[3], a[5:]]),
+     r"/transcripts/exon_offset: offsets must rise strictly"),
+    ("negative_exon_end", _set("exons/tx_end", 0, -3), r"/exons/tx_end: exon 0 of transcript 0"),
+    ("negative_genomic_exon_end", _set("exons/end", 1, -1), r"/exons/start: exon 1: genomic"),
+    ("cds_start_1e9", _set("transcripts/cds_start", 0, 10**9),
+     r"/transcripts/cds_start: transcript 0: CDS 1000000000-"),
+    ("cds_phase_7", _set("transcripts/cds_phase", 1, 7), r"/transcripts/cds_phase: transcript 1"),
+    ("bad_gene_index", _set("transcripts/gene", 4, 999),
+     r"/transcripts/gene: entry 4: gene row 999 outside"),
+    ("string_offsets", lambda f: _replace(f, "transcripts/seq_offset",
+                                           lambda a: np.asarray([str(x).encode() for x in a])),
+     r"/transcripts/seq_offset: has dtype \|S\d+, expected integers"),
+    ("missing_strand", lambda f: f.__delitem__("transcripts/strand"),
+     r"/transcripts/strand: missing \(required dataset\)"),
+    ("strand_dot", _set("transcripts/strand", 0, b"."), r"/transcripts/strand: transcript 0"),
+    ("short_cds_end", lambda f: _replace(f, "transcripts/cds_end", lambda a: a[:-1]),
+     r"/transcripts/cds_end: has 11 entries, expected 12"),
+    ("tx_index_repeats", lambda f: _replace(f, "genes/tx_index", lambda a: np.zeros_like(a)),
+     r"/genes/tx_index: must list each transcript"),
+    ("format_version_2", lambda f: f.attrs.__setitem__("format_version", 2),
+     r"store format_version 2; this isoclr reads version 1"),
+    ("no_format_version", lambda f: f.attrs.__delitem__("format_version"),
+     r"no format_version attribute"),
+]
+
+
+@pytest.mark.parametrize("name,edit,match", CRAFTED, ids=[c[0] for c in CRAFTED])
+def test_crafted_store_refused_on_open(tmp_path: Path, name: str, edit, match: str) -> None:
+    from isoclr.store.format import IsoformStore
+
+    bad = _crafted(tmp_path, edit)
+    with pytest.raises(ValueError, match=match) as exc:
+        IsoformStore(bad)
+    assert str(bad) in str(exc.value)
+
+
+@pytest.mark.parametrize("name,edit,match", CRAFTED[:6], ids=[c[0] for c in CRAFTED[:6]])
+def test_export_of_a_crafted_store_fails_and_writes_nothing(
+        tmp_path: Path, name: str, edit, match: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from isoclr.cli import main
+
+    bad = _crafted(tmp_path, edit)
+    rc = main(["export", str(bad), "--fasta", str(tmp_path / "o.fa"),
+               "--cds-fasta", str(tmp_path / "o.cds.fa")])
+    assert rc == 1
+    assert str(bad) in capsys.readouterr().err
+    assert not (tmp_path / "o.fa").exists() and not (tmp_path / "o.cds.fa").exists()
+
+
+def test_nucleotide_code_out_of_range_refused_when_read(tmp_path: Path) -> None:
+    from isoclr.store.export import export_store
+    from isoclr.store.format import IsoformStore
+
+    bad = _crafted(tmp_path, lambda f: _replace(f, "seq", lambda a: np.where(
+        np.arange(len(a)) == 3, np.uint8(9), a).astype(np.uint8)))
+    st = IsoformStore(bad)
+    with pytest.raises(ValueError, match=rf"{bad}: /seq: transcript 0: code 9 is not 0-4"):
+        st.codes(0)
+    with pytest.raises(ValueError, match=r"/seq: nucleotide codes: code 9"):
+        export_store(bad, fasta=tmp_path / "o.fa")
+    assert not (tmp_path / "o.fa").exists()
+
+
+def test_not_hdf5_named(tmp_path: Path) -> None:
+    from isoclr.store.format import IsoformStore
+
+    p = tmp_path / "fake.h5"
+    p.write_text(">not a store\nACGT\n")
+    with pytest.raises(ValueError, match=rf"{p}: not an HDF5 file: not an isoform store"):
+        IsoformStore(p)
+
+
+def test_export_writes_all_outputs_or_none(tmp_path: Path, monkeypatch) -> None:
+    from isoclr.store import export
+
+    good = _store(tmp_path)
+    real = export.write_fasta
+
+    def fail_on_cds(store, fh, width=70, cds=False):
+        if cds:
+            raise OSError("disk gone")
+        return real(store, fh, width, cds)
+
+    monkeypatch.setattr(export, "write_fasta", fail_on_cds)
+    with pytest.raises(OSError):
+        export.export_store(good, fasta=tmp_path / "o.fa", cds_fasta=tmp_path / "o.cds.fa",
+                            bed12=tmp_path / "o.bed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.h5"]  # no output, no temp file
+    monkeypatch.setattr(export, "write_fasta", real)
+    done = export.export_store(good, fasta=tmp_path / "o.fa", cds_fasta=tmp_path / "o.cds.fa",
+                               bed12=tmp_path / "o.bed")
+    assert done["fasta"] == 12 and (tmp_path / "o.bed").exists()
