@@ -387,3 +387,121 @@ def test_export_writes_all_outputs_or_none(tmp_path: Path, monkeypatch) -> None:
     done = export.export_store(good, fasta=tmp_path / "o.fa", cds_fasta=tmp_path / "o.cds.fa",
                                bed12=tmp_path / "o.bed")
     assert done["fasta"] == 12 and (tmp_path / "o.bed").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# task files and embeddings: checked when read
+
+
+def _task(tmp_path: Path, kind: str = "regression") -> Path:
+    from isoclr.tasks import file as T
+    from isoclr.tasks.labels import JoinReport
+
+    n = 30
+    y = np.arange(n, dtype=float) if kind == "regression" else (np.arange(2 * n).reshape(n, 2) % 2)
+    T.write_task(tmp_path / "t.h5", task="t", species="human", kind=kind,
+                 label_names=["y"] if kind == "regression" else ["a", "b"], store="s.h5",
+                 transcript=np.arange(n), transcript_id=[f"t{i}" for i in range(n)],
+                 gene_id=[f"g{i // 3}" for i in range(n)], y=y, group=np.arange(n) // 3,
+                 n_folds=3, fractions=[1.0], seed=1, min_train=2, report=JoinReport("t"))
+    return tmp_path / "t.h5"
+
+
+TASK_CASES = [
+    ("missing_fold", lambda f: f.__delitem__("fold"), r"/fold: missing \(required dataset\)"),
+    ("fold_out_of_range", lambda f: _replace(f, "fold", lambda a: np.where(
+        np.arange(len(a)) == 5, 7, a).astype(a.dtype)), r"/fold: row 5: fold 7 outside 0-2"),
+    ("short_gene_id", lambda f: _replace(f, "gene_id", lambda a: a[:-1].astype(object)),
+     r"/gene_id: has shape \(29,\), expected \(30,\)"),
+    ("string_group", lambda f: _replace(f, "group", lambda a: a.astype("S4")),
+     r"/group: has dtype \|S4, expected integers"),
+    ("nan_label", lambda f: _replace(f, "y", lambda a: np.where(np.arange(len(a)) == 2, np.nan, a)),
+     r"/y: row 2 holds NaN"),
+    ("train_rank_shape", lambda f: _replace(f, "train_rank", lambda a: a[:2]),
+     r"/train_rank: has shape \(2, 30\), expected \(3, 30\)"),
+    ("negative_transcript", lambda f: _replace(f, "transcript", lambda a: a - 1),
+     r"/transcript: row 0: store row -1 < 0"),
+    ("bad_kind", lambda f: f.attrs.__setitem__("kind", "classification"),
+     r"attribute kind: 'classification' is not regression or multilabel"),
+]
+
+
+@pytest.mark.parametrize("name,edit,match", TASK_CASES, ids=[c[0] for c in TASK_CASES])
+def test_crafted_task_file_refused(tmp_path: Path, name: str, edit, match: str) -> None:
+    import h5py
+
+    from isoclr.tasks.file import TaskData
+
+    p = _task(tmp_path)
+    with h5py.File(p, "r+") as f:
+        edit(f)
+    with pytest.raises(ValueError, match=match) as exc:
+        TaskData.load(p)
+    assert str(p) in str(exc.value)
+
+
+def test_multilabel_task_values_must_be_0_or_1(tmp_path: Path) -> None:
+    import h5py
+
+    from isoclr.tasks.file import TaskData
+
+    p = _task(tmp_path, "multilabel")
+    assert TaskData.load(p).y.shape == (30, 2)
+    with h5py.File(p, "r+") as f:
+        _replace(f, "y", lambda a: a * 3)
+    with pytest.raises(ValueError, match=rf"{p}: /y: multilabel values must be 0 or 1"):
+        TaskData.load(p)
+    p2 = tmp_path / "x.h5"
+    p2.write_bytes(b"not hdf5 at all")
+    with pytest.raises(ValueError, match=rf"{p2}: not an HDF5 file"):
+        TaskData.load(p2)
+
+
+def _emb():
+    import pandas as pd
+
+    from isoclr.evaluate.embeddings import Embeddings
+
+    table = pd.DataFrame({"transcript_id": ["a", "b", "c"], "gene_id": ["g", "g", "h"],
+                          "species": "human", "length": [10, 20, 30], "tracks": "annotation"})
+    return Embeddings(table, np.arange(12, dtype=np.float32).reshape(3, 4), {"encoder": "x"})
+
+
+def test_npz_embeddings_with_object_arrays_named(tmp_path: Path) -> None:
+    from isoclr.evaluate.embeddings import read_embeddings
+
+    p = tmp_path / "e.npz"
+    np.savez(p, h=np.zeros((2, 3), np.float32), attrs=np.asarray("{}"),
+             transcript_id=np.asarray(["a", None], dtype=object), gene_id=np.asarray(["g", "g"]),
+             species=np.asarray(["s", "s"]), length=np.asarray([1, 2]),
+             tracks=np.asarray(["none", "none"]))
+    with pytest.raises(ValueError, match=rf"{p}: array 'transcript_id' is a pickled object array"):
+        read_embeddings(p)
+
+
+@pytest.mark.parametrize("ext", [".h5", ".npz", ".parquet", ".tsv"])
+def test_embeddings_with_bad_values_named(tmp_path: Path, ext: str) -> None:
+    from isoclr.evaluate.embeddings import Embeddings, read_embeddings, write_embeddings
+
+    good = _emb()
+    p = tmp_path / f"ok{ext}"
+    write_embeddings(p, good)
+    assert read_embeddings(p).h.shape == (3, 4)
+    h = good.h.copy()
+    h[1, 2] = np.nan
+    bad = tmp_path / f"nan{ext}"
+    write_embeddings(bad, Embeddings(good.table, h, good.attrs))
+    with pytest.raises(ValueError, match=rf"{bad}: .*h: row 1 holds NaN or infinity"):
+        read_embeddings(bad)
+    t = good.table.copy()
+    t["length"] = [10, 0, 30]
+    bad = tmp_path / f"len{ext}"
+    write_embeddings(bad, Embeddings(t, good.h, good.attrs))
+    with pytest.raises(ValueError, match=rf"{bad}: .*length: row 1 \(b\) has length 0"):
+        read_embeddings(bad)
+    t = good.table.copy()
+    t["tracks"] = ["annotation", "guess", "none"]
+    bad = tmp_path / f"tr{ext}"
+    write_embeddings(bad, Embeddings(t, good.h, good.attrs))
+    with pytest.raises(ValueError, match=rf"{bad}: .*tracks: row 1 is 'guess'"):
+        read_embeddings(bad)
