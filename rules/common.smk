@@ -18,10 +18,14 @@ from isoclr.config import settings as S  # noqa: E402  (stdlib + yaml only)
 
 # unknown keys first (named, with the closest valid one), then the schema (types, patterns,
 # defaults), then names that point at nothing (named by their config key)
+from isoclr.config.safe_yaml import check_config_files, check_results_folder  # noqa: E402
+
+check_config_files([*workflow.configfiles, *(workflow.overwrite_configfiles or [])], workflow.basedir)
 with open(os.path.join(workflow.basedir, "config", "schema.yaml")) as _fh:
     S.check_keys(config, yaml.safe_load(_fh))
 validate(config, schema="../config/schema.yaml")
 S.check_references(config)
+check_results_folder(config, workflow.basedir)
 
 RESULTS = config["results"]
 SPECIES = list(config["species"])

@@ -505,3 +505,142 @@ def test_embeddings_with_bad_values_named(tmp_path: Path, ext: str) -> None:
     write_embeddings(bad, Embeddings(t, good.h, good.attrs))
     with pytest.raises(ValueError, match=rf"{bad}: .*tracks: row 1 is 'guess'"):
         read_embeddings(bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# config files: bounded YAML, results folder
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _bomb(levels: int = 9, width: int = 9) -> str:
+    lines = ["seed:", "  - &l1 [" + ", ".join(["1"] * width) + "]"]
+    for i in range(2, levels + 1):
+        lines.append(f"  - &l{i} [" + ", ".join([f"*l{i - 1}"] * width) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_alias_bomb_refused_in_under_a_second(tmp_path: Path) -> None:
+    import time
+
+    from isoclr.config.safe_yaml import load_yaml
+
+    p = tmp_path / "bomb.yaml"
+    p.write_text(_bomb())
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match=rf"{p}: line \d+: this node expands to more than "
+                       r"100,000 nodes through its aliases"):
+        load_yaml(p)
+    assert time.perf_counter() - t0 < 1.0
+    p.write_text(_bomb(levels=3))  # 1 + 9 + 81 + 729 + ...: well inside the budget
+    assert len(load_yaml(p)["seed"]) == 3
+
+
+def test_alias_bomb_refused_by_snakemake_n(tmp_path: Path) -> None:
+    import os
+    import sys
+    import time
+
+    p = tmp_path / "bomb.yaml"
+    p.write_text(_bomb())
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(p)],
+                         cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
+    took = time.perf_counter() - t0
+    assert out.returncode != 0
+    assert f"{p}: line" in out.stdout + out.stderr and "aliases" in out.stdout + out.stderr
+    assert took < 60  # Snakemake's own start-up is most of it; the refusal takes milliseconds
+
+
+def test_self_containing_alias_refused(tmp_path: Path) -> None:
+    from isoclr.config.safe_yaml import load_yaml
+
+    p = tmp_path / "rec.yaml"
+    p.write_text("seed: &a [1, *a]\n")
+    with pytest.raises(ValueError, match=rf"{p}: line 1: an alias \(\*name\) that contains itself"):
+        load_yaml(p)
+
+
+def test_duplicate_keys_name_both_lines(tmp_path: Path) -> None:
+    from isoclr.config.safe_yaml import load_yaml
+
+    p = tmp_path / "dup.yaml"
+    p.write_text("seed: 1\nspecies:\n  human: {}\n  mouse: {}\n  human: {}\nresults: r\n")
+    with pytest.raises(ValueError, match=rf"{p}: line 5: duplicate key 'human' \(first on line 3, "
+                       r"again on line 5\)"):
+        load_yaml(p)
+    p.write_text("seed: 1\nseed: 2\n")
+    with pytest.raises(ValueError, match=r"line 2: duplicate key 'seed' \(first on line 1"):
+        load_yaml(p)
+
+
+@pytest.mark.parametrize("key", ["1", "true", "null", "2.5", "[a, b]", "{a: 1}"])
+def test_non_string_keys_refused(tmp_path: Path, key: str) -> None:
+    from isoclr.config.safe_yaml import load_yaml
+
+    p = tmp_path / "k.yaml"
+    p.write_text(f"seed: 1\nspecies:\n  {key}: x\n" if not key.startswith(("[", "{"))
+                 else f"seed: 1\n? {key}\n: x\n")
+    with pytest.raises(ValueError, match=rf"{p}: line \d: key .* is not a string"):
+        load_yaml(p)
+
+
+def test_project_configs_load_as_before_and_merge_keys_work(tmp_path: Path) -> None:
+    import yaml
+
+    from isoclr.config.safe_yaml import load_yaml
+
+    for name in ("config.yaml", "paper.yaml", "human_mrna.yaml"):
+        path = REPO / "config" / name
+        assert load_yaml(path) == yaml.safe_load(path.read_text())
+    p = tmp_path / "m.yaml"
+    p.write_text("base: &b {x: 1, y: 2}\nover:\n  <<: *b\n  y: 3\n")
+    assert load_yaml(p)["over"] == {"x": 1, "y": 3}
+    p.write_text("")
+    assert load_yaml(p) == {}
+    p.write_text("- a\n- b\n")
+    with pytest.raises(ValueError, match=r"a config file is a mapping"):
+        load_yaml(p)
+    p.write_text("seed: [1,\n")
+    with pytest.raises(ValueError, match=rf"{p}: line \d: not valid YAML"):
+        load_yaml(p)
+
+
+@pytest.mark.parametrize("value", ["/", "/usr", "/etc", "/bin", "/home", "/tmp", "/var", "src",
+                                   "rules", "config", "config/out", "./src/x", "."])
+def test_results_folder_refused(value: str) -> None:
+    from isoclr.config.safe_yaml import check_results_folder
+
+    with pytest.raises(ValueError, match=r"config key 'results': "):
+        check_results_folder({"results": value}, REPO)
+
+
+@pytest.mark.parametrize("value", ["results", "results/paper", "/tmp/study", "../elsewhere"])
+def test_results_folder_accepted(value: str) -> None:
+    from isoclr.config.safe_yaml import check_results_folder
+
+    check_results_folder({"results": value}, REPO)
+
+
+def test_results_root_refused_by_snakemake_n_and_plan(tmp_path: Path) -> None:
+    import os
+    import sys
+
+    from isoclr.config.plan import load_config
+
+    over = tmp_path / "root.yaml"
+    over.write_text("results: /\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(over)],
+                         cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode != 0
+    assert "config key 'results': '/' is the filesystem root" in out.stdout + out.stderr
+    import contextlib
+
+    with contextlib.chdir(REPO), pytest.raises(ValueError, match=r"'results': '/' is the filesystem root"):
+        load_config([str(over)])
+    dup = tmp_path / "dup.yaml"
+    dup.write_text("seed: 1\nseed: 2\n")
+    with contextlib.chdir(REPO), pytest.raises(ValueError, match=rf"{dup}: line 2: duplicate key"):
+        load_config([str(dup)])

@@ -233,10 +233,9 @@ def parse_task_rows(items: list[str]) -> dict[str, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import yaml
+    from isoclr.config.safe_yaml import load_yaml
 
-    with open(args.config) as fh:
-        config = yaml.safe_load(fh) or {}
+    config = load_yaml(args.config)  # bounded: alias bombs, duplicate and non-string keys refused
     rates = read_bench(args.bench)
     n, source = train_sets(config, args.sets_stats, args.splits_summary, args.train_sets)
     task_rows = parse_task_rows(args.task_rows)

@@ -74,17 +74,19 @@ def load_config(configfiles: Sequence[str | Path], default: str | Path = "config
     nothing are refused as the Snakefile refuses them (``schema``: when the file exists)."""
     import yaml
 
+    from isoclr.config.safe_yaml import check_results_folder, load_yaml
+
     files = [Path(p) for p in configfiles]
     if S.needs_default_config(files):
         files = [Path(default), *files]
     config: dict[str, Any] = {}
     for path in files:
-        with open(path, encoding="utf-8") as fh:
-            config = deep_merge(config, yaml.safe_load(fh) or {})
+        config = deep_merge(config, load_yaml(path))  # bounded: aliases, duplicate/non-str keys
     if schema is not None and Path(schema).exists():
         with open(schema, encoding="utf-8") as fh:
             S.check_keys(config, yaml.safe_load(fh))
     S.check_references(config)
+    check_results_folder(config, Path(default).resolve().parent.parent)  # not /, /usr, src/...
     return config
 
 
