@@ -644,3 +644,81 @@ def test_results_root_refused_by_snakemake_n_and_plan(tmp_path: Path) -> None:
     dup.write_text("seed: 1\nseed: 2\n")
     with contextlib.chdir(REPO), pytest.raises(ValueError, match=rf"{dup}: line 2: duplicate key"):
         load_config([str(dup)])
+
+
+# ---------------------------------------------------------------------------------------------
+# isoclr embed: messages name the file and the record; sequences past the training maximum
+
+TINY = {"size": "tiny", "widths": [8, 8, 8, 8], "stem_width": 8, "projector": [16, 16, 8]}
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+
+    from isoclr.pretrain.model import build_encoder, save_checkpoint
+
+    path = tmp_path_factory.mktemp("ckpt") / "ckpt.pt"
+    torch.manual_seed(0)
+    save_checkpoint(path, build_encoder(TINY), "dcl")
+    return path
+
+
+def test_embed_fasta_with_an_empty_record_names_it(tmp_path: Path, ckpt: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from isoclr.cli import main
+
+    fa = tmp_path / "x.fa"
+    fa.write_text(">a\nACGTACGTAC\n>empty_one\n>b\nACGTTT\n")
+    rc = main(["embed", "--checkpoint", str(ckpt), "--transcripts", str(fa), "--out",
+               str(tmp_path / "e.h5")])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert f"{fa}: record 2 (empty_one): empty sequence (0 nt)" in err
+    assert not (tmp_path / "e.h5").exists()
+
+
+def test_embed_codes_out_of_range_named(tmp_path: Path, ckpt: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from isoclr.cli import main
+    from isoclr.evaluate.embedder import Embedder, FastaSequences
+
+    seqs = FastaSequences(["s1", "s2"], ["g", "g"], [np.array([0, 1, 2, 3], np.uint8),
+                                                     np.array([0, 9, 2], np.uint8)], source="mine.fa")
+    with pytest.raises(ValueError, match=r"mine\.fa: record 2 \(s2\): nucleotide code 9 is not 0-4"):
+        Embedder.from_checkpoint(ckpt).embeddings_of_fasta(seqs)
+    bad = _crafted(tmp_path, lambda f: _replace(f, "seq", lambda a: np.where(
+        np.arange(len(a)) == 3, np.uint8(9), a).astype(np.uint8)))
+    rc = main(["embed", "--checkpoint", str(ckpt), "--store", str(bad), "--out",
+               str(tmp_path / "e.h5")])
+    assert rc == 1 and f"{bad}: /seq: transcript 0: code 9 is not 0-4" in capsys.readouterr().err
+
+
+def test_sequences_past_the_training_maximum(tmp_path: Path, ckpt: Path,
+                                             caplog: pytest.LogCaptureFixture,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from isoclr.cli import main
+    from isoclr.evaluate.embedder import TRAINING_MAX_LENGTH, Embedder
+    from isoclr.evaluate.embeddings import read_embeddings
+
+    fa = tmp_path / "x.fa"
+    fa.write_text(">short\n" + "ACGT" * 10 + "\n>long1\n" + "ACGT" * 30 + "\n>long2\n"
+                  + "ACGT" * 20 + "\n")
+    emb = Embedder.from_checkpoint(ckpt, max_length=50)
+    with caplog.at_level(logging.WARNING):
+        res = emb.embeddings_of_fasta(fa)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and f"{fa}: 2 of 3 sequences are longer than 50 nt" in warned[0]
+    assert "longest: long1, 120 nt" in warned[0] and len(res) == 3
+    res = Embedder.from_checkpoint(ckpt, max_length=50, too_long="skip").embeddings_of_fasta(fa)
+    assert list(res.table["transcript_id"]) == ["short"] and res.h.shape[0] == 1
+    with pytest.raises(ValueError, match=rf"{fa}: 2 of 3 sequences are longer than 50 nt"):
+        Embedder.from_checkpoint(ckpt, max_length=50, too_long="refuse").embeddings_of_fasta(fa)
+    assert Embedder.from_checkpoint(ckpt).max_length == TRAINING_MAX_LENGTH == 12288
+    out = tmp_path / "e.tsv"
+    assert main(["embed", "--checkpoint", str(ckpt), "--transcripts", str(fa), "--out", str(out),
+                 "--max-length", "100", "--too-long", "skip"]) == 0
+    assert list(read_embeddings(out).table["transcript_id"]) == ["short", "long2"]
+    assert main(["embed", "--checkpoint", str(ckpt), "--transcripts", str(fa), "--out", str(out),
+                 "--max-length", "100", "--too-long", "refuse"]) == 1
+    assert "1 of 3 sequences are longer than 100 nt" in capsys.readouterr().err
