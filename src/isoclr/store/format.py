@@ -418,13 +418,14 @@ def check_store(f: h5py.File, path: str | os.PathLike[str]) -> dict[str, npt.NDA
     bad = (exon_start < 0) | (exon_end <= exon_start)
     if bad.any():
         i = _first(bad)
-        raise fail("exons/start", f"exon {i}: genomic {exon_start[i]}-{exon_end[i]} is not "
-                   "0 <= start < end")
+        raise fail("exons/start", f"exon {i}: genomic start {exon_start[i]}, end {exon_end[i]}: "
+                   "not 0 <= start < end")
     strand = t["strand"][:]
     bad = (strand != b"+") & (strand != b"-")
     if bad.any():
         i = _first(bad)
-        raise fail("transcripts/strand", f"transcript {i}: strand {strand[i]!r} is not + or -")
+        shown = bytes(strand[i]).decode(errors="replace")
+        raise fail("transcripts/strand", f"transcript {i}: strand {shown!r} is not + or -")
     cds_start = t["cds_start"][:].astype(np.int64)
     cds_end = t["cds_end"][:].astype(np.int64)
     cds_phase = t["cds_phase"][:].astype(np.int64)
