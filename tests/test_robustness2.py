@@ -722,3 +722,46 @@ def test_sequences_past_the_training_maximum(tmp_path: Path, ckpt: Path,
     assert main(["embed", "--checkpoint", str(ckpt), "--transcripts", str(fa), "--out", str(out),
                  "--max-length", "100", "--too-long", "refuse"]) == 1
     assert "1 of 3 sequences are longer than 100 nt" in capsys.readouterr().err
+
+
+def _sets(tmp_path: Path) -> Path:
+    from isoclr.homology.merge import Sets, write_sets
+
+    sets = Sets(species=["human", "mouse"], stores=["h.h5", "m.h5"],
+                member_species=np.array([0, 1, 0, 0, 1], np.int16),
+                member_transcript=np.array([0, 3, 1, 2, 0], np.int32),
+                offset=np.array([0, 2, 5]), n_genes=np.array([2, 3], np.int32),
+                n_species=np.array([2, 2], np.int16), gene_species=np.array([0, 1, 0, 1], np.int16),
+                gene_id=np.array(["g1", "m1", "g2", "m2"], object),
+                gene_set=np.array([0, 0, 1, 1], np.int32))
+    write_sets(sets, tmp_path / "sets.h5")
+    return tmp_path / "sets.h5"
+
+
+SETS_CASES = [
+    ("offset_past_members", lambda f: _replace(f, "sets/offset", lambda a: a + np.r_[0, 0, 2]),
+     r"/sets/offset: offsets must rise from 0 to 5"),
+    ("species_code", lambda f: _replace(f, "members/species", lambda a: a * 3),
+     r"/members/species: species codes must be 0-1"),
+    ("negative_member", lambda f: _replace(f, "members/transcript", lambda a: a - 1),
+     r"/members/transcript: store row -1 < 0"),
+    ("gene_set_range", lambda f: _replace(f, "genes/set", lambda a: a + 5),
+     r"/genes/set: set ids must be -1 \(none\) or 0-1"),
+    ("string_counts", lambda f: _replace(f, "sets/n_genes", lambda a: a.astype("S2")),
+     r"/sets/n_genes: expected a 1-D integer array"),
+]
+
+
+@pytest.mark.parametrize("name,edit,match", SETS_CASES, ids=[c[0] for c in SETS_CASES])
+def test_crafted_sets_file_refused(tmp_path: Path, name: str, edit, match: str) -> None:
+    import h5py
+
+    from isoclr.homology.merge import read_sets
+
+    p = _sets(tmp_path)
+    assert read_sets(p).n_sets == 2
+    with h5py.File(p, "r+") as f:
+        edit(f)
+    with pytest.raises(ValueError, match=match) as exc:
+        read_sets(p)
+    assert str(p) in str(exc.value)
