@@ -765,3 +765,19 @@ def test_crafted_sets_file_refused(tmp_path: Path, name: str, edit, match: str) 
     with pytest.raises(ValueError, match=match) as exc:
         read_sets(p)
     assert str(p) in str(exc.value)
+
+
+def test_checkpoint_with_a_bad_config_or_nan_weights_named(tmp_path: Path) -> None:
+    import torch
+
+    from isoclr.pretrain.model import build_encoder, load_encoder
+
+    enc = build_encoder(TINY)
+    p = tmp_path / "c.pt"
+    torch.save({"model_config": {"size": "bogus"}, "encoder": enc.state_dict(), "objective": "dcl"}, p)
+    with pytest.raises(ValueError, match=rf"{p}: model_config: .*unknown size 'bogus'"):
+        load_encoder(p)
+    state = {k: (v * float("nan") if v.is_floating_point() else v) for k, v in enc.state_dict().items()}
+    torch.save({"model_config": dict(enc.config), "encoder": state, "objective": "dcl"}, p)
+    with pytest.raises(ValueError, match=rf"{p}: encoder weight .* holds NaN or infinity"):
+        load_encoder(p)
