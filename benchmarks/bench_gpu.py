@@ -140,7 +140,7 @@ def batch_lengths(offset: np.ndarray, lengths: np.ndarray, batch: int, n: int, s
 # The training step
 # --------------------------------------------------------------------------------------------
 class Net(nn.Module):
-    """Encoder + projector, as ``isoclr.pretrain.loop.PretrainModel`` for the contrastive objectives."""
+    """Encoder + projector, as ``isoclr.pretrain.objective.PretrainModel`` for the contrastive objectives."""
 
     def __init__(self, size: str) -> None:
         super().__init__()

@@ -33,7 +33,8 @@ import torch
 from isoclr.pretrain import loader as L
 from isoclr.pretrain import losses
 from isoclr.core.encoding import tracks_torch
-from isoclr.pretrain.loop import PretrainModel, batch_order, resolve
+from isoclr.pretrain.loop import resolve
+from isoclr.pretrain.objective import PretrainModel, batch_order
 from isoclr.simulate import SimConfig, write_simulation
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -49,7 +49,7 @@ from isoclr.core.encoding import PAD, tracks_torch  # noqa: E402
 
 
 class Net(nn.Module):
-    """Encoder + projector (as isoclr.pretrain.loop.PretrainModel for DCL)."""
+    """Encoder + projector (as isoclr.pretrain.objective.PretrainModel for DCL)."""
 
     def __init__(self, cfg: dict[str, Any]) -> None:
         super().__init__()

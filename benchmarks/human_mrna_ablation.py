@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     probe = dict(ev.get("probe", {}))
     task_names = [t for t in ev.get("tasks", {}) if (results / "tasks" / f"{t}.h5").exists()]
     tasks = {t: E.load_task(results / "tasks" / f"{t}.h5") for t in task_names}
-    data = P._data(s, 1, 0)
+    data = P.training_data(s, 1, 0)
     steps_per_epoch = max(1, data["train"].batches_per_epoch() // s.accumulate)
     del data
 

@@ -48,7 +48,7 @@ def test_compiled_epoch_compiles_at_most_eight_graphs(tmp_path: Path, monkeypatc
     _, cfg = P.resolve({"size": "tiny", "compile": True, "batch_size": 4, "length_groups": 2, "steps": 1,
                         "warmup_steps": 1, "num_workers": 0, "val_batches": 2, "threads": 1, "seed": 2,
                         "sets": str(sim["sets"]), "splits": str(sim["splits"])})
-    data = P._data(cfg, 1, 0)
+    data = P.training_data(cfg, 1, 0)
     epoch = data["train"].batches_per_epoch()
     # the shapes the encoder sees over the epoch: one graph each without bucketing and a
     # symbolic width (the old behaviour)

@@ -14,6 +14,8 @@ import pytest
 import torch
 
 from isoclr.evaluate import jobs as E
+from isoclr.evaluate.collect import collect_metrics
+from isoclr.evaluate.metrics_table import COLUMNS
 from isoclr.evaluate.baselines import Saluki, random_encoder
 from isoclr.evaluate.finetune import Sequences, TrainConfig, length_batches
 from isoclr.evaluate.metrics import MULTILABEL_METRICS, REGRESSION_METRICS
@@ -104,7 +106,7 @@ def test_linear_jobs_write_tidy_tables(setup: dict[str, Path], task: str, model:
     out = setup["tmp"] / "eval" / task / model / "frac0.3" / "fold1.tsv"
     table = E.run_job(setup[task], model, 0.3, 1, out, embeddings=emb)
     back = pd.read_csv(out, sep="\t")
-    assert list(back.columns) == E.COLUMNS
+    assert list(back.columns) == COLUMNS
     assert set(back["metric"]) == set(REGRESSION_METRICS if task == "reg" else MULTILABEL_METRICS)
     assert (back["task"] == task).all() and (back["model"] == model).all()
     assert (back["fraction"] == 0.3).all() and (back["fold"] == 1).all() and (back["species"] == "toy").all()
@@ -128,7 +130,7 @@ def test_network_jobs_write_tidy_tables(setup: dict[str, Path], task: str, model
     )
     assert time.perf_counter() - t0 < 20
     back = pd.read_csv(out, sep="\t")
-    assert list(back.columns) == E.COLUMNS and len(back) == len(table)
+    assert list(back.columns) == COLUMNS and len(back) == len(table)
     assert set(back["metric"]) == set(REGRESSION_METRICS if task == "reg" else MULTILABEL_METRICS)
     assert back.loc[back["metric"].isin(["mse", "auroc_micro"]), "value"].notna().all()
 
@@ -195,9 +197,9 @@ def test_collect_metrics(setup: dict[str, Path]) -> None:
     tables = sorted((setup["tmp"] / "eval").rglob("*.tsv"))
     assert tables
     out = setup["tmp"] / "metrics.tsv"
-    table = E.collect_metrics(tables, out)
+    table = collect_metrics(tables, out)
     back = pd.read_csv(out, sep="\t")
-    assert list(back.columns) == E.COLUMNS and len(back) == len(table) == sum(len(pd.read_csv(t, sep="\t")) for t in tables)
+    assert list(back.columns) == COLUMNS and len(back) == len(table) == sum(len(pd.read_csv(t, sep="\t")) for t in tables)
 
 
 def test_saluki_padding_invariant_and_shapes() -> None:
@@ -248,6 +250,19 @@ def test_linear_job_does_not_import_torch(setup: dict[str, Path]) -> None:
     )
     subprocess.run([sys.executable, "-c", code], check=True)
     assert out.exists()
+
+
+def test_the_metrics_page_is_not_a_job_module() -> None:
+    """Editing the metrics page (its HTML or CSS) or the collection replans ``collect`` only:
+    neither is among the modules the embedding and evaluation jobs run (their code fingerprint)."""
+    from isoclr.config.settings import stage_modules
+
+    for stage in ("embed", "evaluate"):
+        modules = set(stage_modules(stage))
+        assert "evaluate.jobs" in modules and "evaluate.metrics_table" in modules
+        assert not modules & {"tables.html", "evaluate.collect", "evaluate.cli"}, stage
+    assert {"evaluate.collect", "evaluate.metrics_table", "tables.html"} <= set(stage_modules("collect"))
+    assert "evaluate.jobs" not in stage_modules("collect")
 
 
 def test_cli_job_and_collect(setup: dict[str, Path]) -> None:

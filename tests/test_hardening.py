@@ -88,11 +88,11 @@ def test_checkpoints_hold_only_plain_types(tmp_path: Path) -> None:
 def test_rng_state_roundtrips_as_tensors() -> None:
     import random
 
-    from isoclr.pretrain import loop as P
+    from isoclr.pretrain.state import rng_state, set_rng_state
 
-    state = P._rng_state()
+    state = rng_state()
     a = (random.random(), np.random.rand(), torch.rand(1).item())
-    P._set_rng_state(state)
+    set_rng_state(state)
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == a
     from isoclr.pretrain.model import _check_plain
 

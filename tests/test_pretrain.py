@@ -15,6 +15,7 @@ import yaml
 
 from isoclr.pretrain import loop as P
 from isoclr.pretrain.model import load_encoder
+from isoclr.pretrain.monitor import NonFiniteLossError
 from isoclr.simulate import SimConfig, write_simulation
 
 SHORT = dict(first_exon=(80, 120), last_exon=(120, 180), exon_length=(45, 90), exons_min=3, exons_max=4,
@@ -124,7 +125,7 @@ def test_resume_after_a_settings_change_starts_fresh(sim: dict, tmp_path: Path, 
     _, new = P.resolve(_cfg(sim, **short, lr=1e-2))
     P.pretrain(old, tmp_path / "run")
     before = _states(tmp_path / "run" / "checkpoint.pt")
-    with caplog.at_level("INFO", logger="isoclr.pretrain.loop"):
+    with caplog.at_level("INFO", logger="isoclr.pretrain"):
         P.pretrain(new, tmp_path / "run", resume=True)
     assert "different run" in caplog.text and "lr: checkpoint 0.003 vs config 0.01" in caplog.text
     assert "resumed from" not in caplog.text
@@ -135,7 +136,7 @@ def test_resume_after_a_settings_change_starts_fresh(sim: dict, tmp_path: Path, 
     assert any(not torch.equal(after[k], before[k]) for k in before if k.startswith("encoder."))
     # and the same settings resume (here: nothing left to do, the final checkpoint is kept)
     caplog.clear()
-    with caplog.at_level("INFO", logger="isoclr.pretrain.loop"):
+    with caplog.at_level("INFO", logger="isoclr.pretrain"):
         P.pretrain(new, tmp_path / "run", resume=True)
     assert "resumed from" in caplog.text and "at step 4" in caplog.text
 
@@ -149,7 +150,7 @@ def test_changed_input_data_starts_fresh(sim: dict, tmp_path: Path, caplog: pyte
     moved = next(i for i, ln in enumerate(lines) if ln.endswith("\ttest"))
     lines[moved] = lines[moved].replace("\ttest", "\ttrain")
     splits.write_text("\n".join(lines) + "\n")
-    with caplog.at_level("INFO", logger="isoclr.pretrain.loop"):
+    with caplog.at_level("INFO", logger="isoclr.pretrain"):
         P.pretrain(s, tmp_path / "run", resume=True)
     assert "different run" in caplog.text and "data: checkpoint" in caplog.text
 
@@ -199,7 +200,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(sim: dict, tmp_path: Path
         return loss * float("nan") if len(calls) == 6 else loss
 
     monkeypatch.setattr(P.losses, "dcl_loss", nan_at_step_6)
-    with pytest.raises(P.NonFiniteLossError, match=r"non-finite training loss .* at step 6 .*step_0000004\.pt"):
+    with pytest.raises(NonFiniteLossError, match=r"non-finite training loss .* at step 6 .*step_0000004\.pt"):
         P.pretrain(cfg, out)
     monkeypatch.undo()
     assert sorted(p.name for p in (out / "checkpoints").glob("*.pt")) == ["step_0000004.pt"]
@@ -209,13 +210,13 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(sim: dict, tmp_path: Path
     assert ck["set_weight_norm"] > 0
     # another architecture or objective does not resume: a fresh start, the difference logged
     _, other = P.resolve(_cfg(sim, steps=2, val_every=100, widths=[16, 32, 32, 48]))
-    with caplog.at_level("INFO", logger="isoclr.pretrain.loop"):
+    with caplog.at_level("INFO", logger="isoclr.pretrain"):
         P.pretrain(other, out, resume=True)
     assert "widths" in caplog.text and "[16, 32, 32, 48]" in caplog.text and "starting fresh" in caplog.text
     assert load_encoder(out / "checkpoint.pt")[1]["step"] == 2
     _, mlm = P.resolve(_cfg(sim, steps=2, val_every=100, objective="mlm"))
     caplog.clear()
-    with caplog.at_level("INFO", logger="isoclr.pretrain.loop"):
+    with caplog.at_level("INFO", logger="isoclr.pretrain"):
         P.pretrain(mlm, out, resume=True)
     assert "objective: checkpoint 'dcl' vs config 'mlm'" in caplog.text
 

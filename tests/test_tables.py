@@ -14,7 +14,7 @@ from scipy import stats
 
 from isoclr.config import settings as S
 from isoclr.tables import summary as TB
-from isoclr.evaluate.jobs import COLUMNS
+from isoclr.evaluate.metrics_table import COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())

@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pretrain": ("isoclr.pretrain.loop", "contrastive (or masked-nucleotide) pre-training of the encoder"),
     "embed": ("isoclr.evaluate.embedder", "embed transcripts with a pre-trained encoder"),
     "tasks": ("isoclr.tasks.build", "build a downstream task dataset (half-life, GO, ribosome load)"),
-    "evaluate": ("isoclr.evaluate.jobs", "train/evaluate one model on one task, fraction and fold"),
+    "evaluate": ("isoclr.evaluate.cli", "train/evaluate one model on one task, fraction and fold"),
     "figures": ("isoclr.figures.draw", "draw the paper's figures from the metrics table"),
     "tables": ("isoclr.tables.summary", "summary over runs and the table against the paper, from the metrics table"),
     "cost": ("isoclr.config.cost", "wall time and device hours of a config's pre-training and evaluation grid"),

@@ -1079,7 +1079,7 @@ STAGE_MODULES = {
               "evaluate.naive"),
     "evaluate": ("evaluate.jobs", "evaluate.probes", "evaluate.metrics", "evaluate.finetune",
                  "evaluate.baselines"),
-    "collect": ("evaluate.jobs",),
+    "collect": ("evaluate.collect",),
     "figures": ("figures.draw",),
     "tables": ("tables.summary",),
 }

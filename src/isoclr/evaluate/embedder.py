@@ -29,6 +29,7 @@ import pandas as pd
 import torch
 
 from isoclr.evaluate.embeddings import Embeddings, embeddings_format, write_embeddings
+from isoclr.core.devices import resolve_device
 from isoclr.core.encoding import CODON_BIT, encode_sequence, tracks_torch
 from isoclr.pretrain.loader import collate
 
@@ -41,10 +42,6 @@ TRAINING_MAX_LENGTH = 12288
 #: what to do with sequences over the maximum: embed them with one warning, leave them out, or
 #: refuse the whole input
 TOO_LONG = ("warn", "skip", "refuse")
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def length_batches(lengths: npt.NDArray[np.integer], max_tokens: int, max_batch: int) -> list[npt.NDArray[np.int64]]:
@@ -85,7 +82,7 @@ def embed_store(
     if not hasattr(store, "codes"):
         store = IsoformStore(store)
     idx = np.arange(len(store)) if indices is None else np.asarray(indices, dtype=np.int64)
-    dev = torch.device(device) if device is not None else default_device()
+    dev = resolve_device(device)
     was_training = encoder.training
     encoder.eval()
     encoder.to(dev)

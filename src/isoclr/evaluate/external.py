@@ -38,6 +38,7 @@ import numpy.typing as npt
 import torch
 from tqdm import tqdm
 
+from isoclr.core.devices import resolve_device
 from isoclr.core.encoding import decode_sequence
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ class ExternalEncoder:
         except (OSError, ValueError, KeyError) as err:
             hint = "" if self.has_multimolecule else " (multimolecule is not installed: see isoclr.evaluate.external)"
             raise ValueError(f"external encoder {source}: cannot load model/tokenizer: {err}{hint}") from err
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.model.to(self.device).eval()
         self.model.requires_grad_(False)
         self.alphabet = alphabet

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from isoclr.core.devices import resolve_device
 from isoclr.core.encoding import PAD, tracks_torch
 
 log = logging.getLogger(__name__)
@@ -131,13 +132,6 @@ class EncoderWithHead(nn.Module):
         return self.head(self.dropout(self.encoder(x, lengths)))
 
 
-def resolve_device(name: str | None = "auto") -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; any other name is passed to torch."""
-    if name in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 class Trainer:
     """Train a network ``forward(x, lengths) -> (B, n_out)`` on one task split."""
 
@@ -151,7 +145,7 @@ class Trainer:
     ) -> None:
         if kind not in ("regression", "multilabel"):
             raise ValueError(f"unknown task kind {kind!r} (expected 'regression' or 'multilabel')")
-        self.device = device if isinstance(device, torch.device) else resolve_device(device)
+        self.device = resolve_device(device)
         self.model = model.to(self.device)
         self.kind = kind
         self.cfg = cfg

@@ -27,8 +27,10 @@ and scikit-learn only (never torch), so they start fast and need no GPU. Network
 (:func:`evaluate_network`) import torch lazily.
 
 Output of a job: TSV with columns ``task species model fraction run fold split metric value
-n_train min_train_applied`` (:data:`COLUMNS`; metric names in :mod:`isoclr.evaluate.metrics`); :func:`collect_metrics` concatenates them into
-``results/metrics/metrics.tsv``.
+n_train min_train_applied`` (:mod:`isoclr.evaluate.metrics_table`; metric names in
+:mod:`isoclr.evaluate.metrics`); the ``collect`` stage (:mod:`isoclr.evaluate.collect`)
+concatenates them into ``results/metrics/metrics.tsv``. The command line is
+:mod:`isoclr.evaluate.cli`.
 
 Seeds: every job derives its own seed from the config ``seed`` and the job's identity
 (:func:`derive_seed`, a CRC of the names, stable across processes and machines). The random
@@ -38,10 +40,9 @@ task, and re-running gives identical embeddings.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,25 +51,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from isoclr.core.files import atomic_path
-from isoclr.config.settings import (
-    BUILTIN_ENCODERS,
-    NETWORK_MODELS,
-    PRETRAINED_PREFIX,
-    EmbedSettings,
-    EvaluationSettings,
-    derive_seed,
-)
+from isoclr.config.settings import BUILTIN_ENCODERS, NETWORK_MODELS, PRETRAINED_PREFIX, derive_seed
+from isoclr.evaluate.metrics_table import tidy_metrics, write_tsv
 
 log = logging.getLogger(__name__)
-
-#: The tidy metrics table (one row per task, model, fraction, run, split and metric): run r
-#: tests on fold r (``fold``); ``split`` is the rows scored (``test``); ``n_train`` the rows the
-#: model trained on; ``min_train_applied`` true where ``tasks.min_train`` lifted the fraction.
-COLUMNS = [
-    "task", "species", "model", "fraction", "run", "fold", "split", "metric", "value", "n_train",
-    "min_train_applied",
-]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -90,152 +76,7 @@ def parse_model(model: str) -> tuple[str, str]:
     )
 
 
-__all__ = ["derive_seed", "parse_model", "run_job", "embed_task", "collect_metrics"]
-
-
-def format_fraction(fraction: float) -> str:
-    """The ``frac{fraction}`` path component: ``repr`` of the float (1.0, 0.3, 0.005)."""
-    return repr(float(fraction))
-
-
-# ---------------------------------------------------------------------------------------------
-# tables
-# ---------------------------------------------------------------------------------------------
-def tidy_metrics(
-    task: str,
-    species: str,
-    model: str,
-    fraction: float,
-    fold: int,
-    metrics: Mapping[str, float],
-    n_train: int,
-    min_train_applied: bool = False,
-    split: str = "test",
-) -> pd.DataFrame:
-    """One row per metric, in the contract's column order (run ``fold`` tests on fold ``fold``)."""
-    return pd.DataFrame(
-        {
-            "task": task,
-            "species": species,
-            "model": model,
-            "fraction": float(fraction),
-            "run": int(fold),
-            "fold": int(fold),
-            "split": split,
-            "metric": list(metrics),
-            "value": [float(v) for v in metrics.values()],
-            "n_train": int(n_train),
-            "min_train_applied": bool(min_train_applied),
-        },
-        columns=COLUMNS,
-    )
-
-
-def write_tsv(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write a metrics table atomically (NaN written as ``NaN``)."""
-    with atomic_path(path) as tmp:
-        table.to_csv(tmp, sep="\t", index=False, na_rep="NaN", float_format="%.6g")
-
-
-def read_tsv(path: str | os.PathLike[str]) -> pd.DataFrame:
-    table = pd.read_csv(path, sep="\t")
-    missing = [c for c in COLUMNS if c not in table.columns]
-    if missing:
-        raise ValueError(f"{path}: not an evaluation table, missing column(s) {missing}")
-    return table[COLUMNS]
-
-
-def collect_metrics(paths: Iterable[str | os.PathLike[str]], out: str | os.PathLike[str],
-                    html: str | os.PathLike[str] | None = None) -> pd.DataFrame:
-    """Concatenate job tables into ``metrics.tsv`` (sorted by task, model, fraction, fold);
-    with ``html``, also the summary over folds as a browsable page (:func:`write_summary_html`)."""
-    tables = [read_tsv(p) for p in paths]
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS)
-    table = table.sort_values(["task", "model", "fraction", "fold", "metric"], kind="stable")
-    write_tsv(table.reset_index(drop=True), out)
-    log.info("wrote %d metric rows from %d jobs to %s", len(table), len(tables), out)
-    if html is not None:
-        write_summary_html(summarise_metrics(table), html, title="Metrics: mean ± SD over folds")
-    return table
-
-
-def summarise_metrics(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per task, metric, model and training fraction: mean, SD (ddof 1) and number of
-    folds, and the mean number of training rows."""
-    keys = ["task", "species", "metric", "model", "fraction"]
-    if table.empty:
-        return pd.DataFrame(columns=[*keys, "mean", "sd", "folds", "n_train"])
-    g = table.assign(value=pd.to_numeric(table["value"], errors="coerce")).groupby(keys, sort=True)
-    out = pd.DataFrame({"mean": g["value"].mean(), "sd": g["value"].std(ddof=1), "folds": g["fold"].nunique(),
-                        "n_train": g["n_train"].mean().round(0)}).reset_index()
-    return out.sort_values(["task", "metric", "fraction", "mean"], ascending=[True, True, False, False], kind="stable")
-
-
-_PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>
-body {{ font-family: sans-serif; font-size: 14px; margin: 1em; }}
-table {{ border-collapse: collapse; }}
-th, td {{ border: 1px solid #ccc; padding: 3px 8px; text-align: left; }}
-td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
-th {{ background: #eee; position: sticky; top: 0; cursor: pointer; }}
-tr:nth-child(even) td {{ background: #fafafa; }}
-</style></head><body>
-<h2>{title}</h2>
-<p>{note} Filter: <input id="filter" type="search" placeholder="e.g. halflife pearson"> (click a column header to sort)</p>
-{table}
-<script>
-(function () {{
-  var table = document.querySelector("table");
-  var body = table.tBodies[0];
-  document.getElementById("filter").addEventListener("input", function (ev) {{
-    var words = ev.target.value.toLowerCase().split(/\s+/).filter(Boolean);
-    Array.prototype.forEach.call(body.rows, function (row) {{
-      var text = row.textContent.toLowerCase();
-      row.style.display = words.every(function (w) {{ return text.indexOf(w) >= 0; }}) ? "" : "none";
-    }});
-  }});
-  Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {{
-    var asc = true;
-    th.addEventListener("click", function () {{
-      var rows = Array.prototype.slice.call(body.rows);
-      rows.sort(function (a, b) {{
-        var x = a.cells[col].textContent, y = b.cells[col].textContent;
-        var nx = parseFloat(x), ny = parseFloat(y);
-        var c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
-        return asc ? c : -c;
-      }});
-      asc = !asc;
-      rows.forEach(function (r) {{ body.appendChild(r); }});
-    }});
-  }});
-}})();
-</script>
-</body></html>
-"""
-
-
-def write_summary_html(summary: pd.DataFrame, out: str | os.PathLike[str], title: str, note: str = "") -> None:
-    """A self-contained HTML page with ``summary`` as a filterable, sortable table (atomic)."""
-    import html as _html
-
-    note = note or (f"{len(summary)} rows. mean and sd over the test folds (sd: sample standard deviation); "
-                    "folds: number of folds; n_train: mean training rows of the fraction.")
-    if summary.empty:
-        body = "<table><thead><tr><th>no results</th></tr></thead><tbody></tbody></table>"
-    else:
-        shown = summary.copy()
-        num = [c for c in ("mean", "sd") if c in shown.columns]
-        for c in num:
-            shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
-        if "fraction" in shown.columns:
-            shown["fraction"] = shown["fraction"].map(lambda v: f"{float(v):g}")
-        if "n_train" in shown.columns:
-            shown["n_train"] = shown["n_train"].map(lambda v: "" if pd.isna(v) else f"{int(v)}")
-        body = shown.to_html(index=False, border=0, escape=True, na_rep="")
-    page = _PAGE.format(title=_html.escape(title), note=_html.escape(note), table=body)
-    with atomic_path(out, suffix=".html") as tmp:
-        Path(tmp).write_text(page, encoding="utf-8")
+__all__ = ["derive_seed", "parse_model", "run_job", "embed_task"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,7 +171,7 @@ def embed_task(
         return _write_embeddings(out, h, task, store, rows, encoder, source, seed, task_path)
     import torch
 
-    from isoclr.evaluate.finetune import resolve_device
+    from isoclr.core.devices import resolve_device
 
     if threads:
         torch.set_num_threads(int(threads))
@@ -539,68 +380,3 @@ def run_job(
         )
     write_tsv(table, out)
     return table
-
-
-# ---------------------------------------------------------------------------------------------
-# CLI
-# ---------------------------------------------------------------------------------------------
-def _load_config(path: str | None) -> dict[str, Any]:
-    if not path:
-        return {}
-    import yaml
-
-    with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh) or {}
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    job = sub.add_parser("job", help="train/evaluate one model on one task, fraction and fold")
-    job.add_argument("--task", required=True, help="task file results/tasks/{task}.h5")
-    job.add_argument("--model", required=True, help="isoclr-linear, supervised, saluki, ...")
-    job.add_argument("--fraction", type=float, required=True)
-    job.add_argument("--fold", type=int, required=True)
-    job.add_argument("--out", required=True, help="output TSV")
-    job.add_argument("--embeddings", help="embeddings file (linear probes)")
-    job.add_argument("--checkpoint", help="pre-training checkpoint (isoclr-finetune)")
-    job.add_argument("--config", help="pipeline config YAML (evaluation, pretrain and seed sections)")
-    job.add_argument("--device", help="auto | cpu | cuda[:N] (overrides the config)")
-    job.add_argument("--threads", type=int, default=None)
-    emb = sub.add_parser("embed", help="embed a task's rows with one encoder")
-    emb.add_argument("--task", required=True)
-    emb.add_argument("--encoder", required=True, help="isoclr, mlm, random or external-NAME")
-    emb.add_argument("--out", required=True)
-    emb.add_argument("--checkpoint", help="pre-training checkpoint (isoclr, mlm)")
-    emb.add_argument("--config", help="pipeline config YAML")
-    emb.add_argument("--batch-size", type=int, default=None, help="default: evaluation.embed_batch_size (16)")
-    emb.add_argument("--device", default=None)
-    emb.add_argument("--threads", type=int, default=None)
-    col = sub.add_parser("collect", help="concatenate job tables into metrics.tsv")
-    col.add_argument("--out", required=True)
-    col.add_argument("tables", nargs="+")
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.action == "collect":
-        collect_metrics(args.tables, args.out)
-        return 0
-    config = _load_config(args.config)
-    task_name = Path(args.task).stem
-    if args.action == "embed":
-        e = EmbedSettings.from_config(config, args.encoder).to_params() if config else {"encoder": args.encoder}
-        e.pop("encoder")
-        e["batch_size"] = args.batch_size or e.get("batch_size", 16)
-        e["device"] = args.device or e.get("device", "auto")
-        embed_task(args.task, args.encoder, args.out, checkpoint=args.checkpoint, threads=args.threads, **e)
-        return 0
-    # the same settings object as the pipeline's evaluation rules (isoclr.config.settings)
-    kw = EvaluationSettings.from_config(config, task_name, args.model).job_kwargs() if config else {}
-    if args.device:
-        kw["device"] = args.device
-    table = run_job(
-        args.task, args.model, args.fraction, args.fold, args.out, embeddings=args.embeddings,
-        checkpoint=args.checkpoint, threads=args.threads, **kw,
-    )
-    print(table.to_string(index=False))
-    return 0
-

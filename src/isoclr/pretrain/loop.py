@@ -21,9 +21,16 @@ and at the end: an atomic checkpoint (model, projector / MLM head, optimiser, sc
 sampler position, RNG states, step, and the run's fingerprint: every training setting and the
 sha256 of the input files), so ``--resume`` continues exactly, and only the same run: a
 checkpoint with another fingerprint is discarded (the folder cleaned, the log says why). A
-non-finite loss stops the run with a clear message and leaves the last good checkpoint
-untouched. The run holds an exclusive lock on the folder (``.lock``): a second run into it
+non-finite loss stops the run at the next step that logs or saves, with a message naming the
+step where it appeared; no checkpoint is written after it, so the last good one is kept. The run holds an exclusive lock on the folder (``.lock``): a second run into it
 fails at once.
+
+The loop is flat, one function per job: :func:`set_up` (data, model, optimiser, schedule),
+:func:`isoclr.pretrain.state.restore`, :func:`train_step` (``accumulate`` micro-batches, under DDP
+one gradient all-reduce on the last), :func:`after_step` (progress, metrics row,
+:func:`isoclr.pretrain.monitor.validate`, :func:`isoclr.pretrain.state.checkpoint`) and
+:func:`finish`. The training loss stays on the device: its finiteness is checked there and it is
+read (one collective) only at the steps that log or save.
 
 Outputs in ``--out``: ``checkpoint.pt`` (final), ``checkpoints/step_*.pt`` and the live
 ``checkpoints/metrics.csv``, ``config.yaml`` (resolved), ``metrics.csv`` (copied from the live
@@ -40,15 +47,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import fcntl
-import shutil
 import logging
 import math
 import os
 import random
-import re
-import sys
+import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -60,30 +63,28 @@ import torch.distributed as dist
 import yaml
 from torch import nn
 
-from isoclr.pretrain import loader as L
-from isoclr.pretrain import losses
-from isoclr.pretrain import model
-from isoclr.core.encoding import tracks_torch
-from isoclr.core.files import atomic_path, file_sha256
 from isoclr.config.settings import PretrainSettings
+from isoclr.core.devices import resolve_device
+from isoclr.core.files import atomic_path
+from isoclr.pretrain import loader as L
+from isoclr.pretrain import losses, model
+from isoclr.pretrain.monitor import Monitor
+from isoclr.pretrain.objective import PretrainModel, architecture
+from isoclr.pretrain.state import (
+    TrainState,
+    checkpoint,
+    data_digest,
+    folder_lock,
+    plain,
+    restore,
+    run_fingerprint,
+    save,
+    set_rng_state,
+)
 
 log = logging.getLogger(__name__)
 
 OBJECTIVES = PretrainSettings.OBJECTIVES
-
-
-class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite (the run stops; checkpoints are kept)."""
-
-
-class FolderLockedError(RuntimeError):
-    """Another pre-training holds the lock of this model folder."""
-
-
-METRIC_COLUMNS = [
-    "step", "epoch", "lr", "loss", "grad_norm", "sets_per_s", "padding",
-    "val_loss", "val_alignment", "val_uniformity", "elapsed_s",
-]
 
 #: Called after every optimiser step (and its checkpoint, if any) with the step number.
 StepCallback = Callable[[int], None]
@@ -107,25 +108,6 @@ def resolve(config: Mapping[str, Any], model_name: str | None = None) -> tuple[s
     results = str(entry.pop("results", "results"))
     s = PretrainSettings.from_entry(entry, name, seed=0, results=results)
     return name, s
-
-
-def architecture(s: PretrainSettings) -> dict[str, Any]:
-    """The full resolved architecture (:func:`isoclr.pretrain.model.resolve_config`)."""
-    return model.resolve_config(s.arch_config())
-
-
-def data_digest(s: PretrainSettings) -> dict[str, str]:
-    """sha256 of every input file of a run: sets.h5, splits.tsv and each species store."""
-    sets = L.TranscriptSets.load(s.sets, s.stores)  # type: ignore[arg-type]
-    files = {"sets": str(s.sets), "splits": str(s.splits)}
-    files.update({f"store:{sp}": str(p) for sp, p in zip(sets.species, sets.stores)})
-    return {k: file_sha256(p) for k, p in files.items()}
-
-
-def run_fingerprint(s: PretrainSettings, data: Mapping[str, str]) -> dict[str, Any]:
-    """What a checkpoint must match to be resumed: every training setting (architecture
-    resolved) and the input data's checksums."""
-    return {**s.training(), "architecture": architecture(s), "data": dict(data)}
 
 
 class Schedule:
@@ -156,212 +138,23 @@ class Schedule:
 
 
 # --------------------------------------------------------------------------------------------
-# Model wrapper (one module, so DDP / compile / the optimiser see everything)
+# Set-up
 # --------------------------------------------------------------------------------------------
-class PretrainModel(nn.Module):
-    """Encoder + projector (contrastive) or encoder + MLM head; ``forward`` returns z or logits."""
-
-    def __init__(self, s: PretrainSettings) -> None:
-        super().__init__()
-        self.objective = s.objective
-        arch = architecture(s)
-        self.encoder = model.build_encoder(arch)
-        if self.objective == "mlm":
-            self.projector = None
-            self.head = model.build_mlm_head(self.encoder, hidden=s.mlm_hidden)
-        else:
-            self.projector = model.build_projector(arch, self.encoder.out_dim)
-            self.head = None
-
-    def forward(self, xs: list[torch.Tensor], lengths: list[torch.Tensor], order: torch.Tensor) -> Any:
-        """The length groups of one batch -> z in batch row order (``order``: for every batch
-        row, its position among the groups' rows concatenated; :func:`batch_order`) or, for
-        MLM, the groups' per-nucleotide logits (a list)."""
-        if self.head is not None:
-            feats = self.encoder.features(xs, lengths)
-            return [self.head(f, x.shape[-1], n) for f, x, n in zip(feats, xs, lengths)]
-        return self.projector(self.encoder(xs, lengths))[order]
-
-
-def batch_order(groups: list[Mapping[str, Any]]) -> torch.Tensor:
-    """For every row of a batch, its position among its length groups' rows concatenated."""
-    return torch.argsort(torch.cat([g["rows"] for g in groups]))
-
-
-def alignment_uniformity(z1: torch.Tensor, z2: torch.Tensor) -> tuple[float, float]:
-    """Wang & Isola (2020): alignment E||z1 - z2||^2 and uniformity log E exp(-2||zi - zj||^2).
-
-    On the normalised projections z (contrastive objectives) or encoder outputs h (MLM).
-    """
-    z1 = nn.functional.normalize(z1.float(), dim=1)
-    z2 = nn.functional.normalize(z2.float(), dim=1)
-    align = (z1 - z2).pow(2).sum(1).mean()
-    z = torch.cat([z1, z2])
-    unif = torch.pdist(z, p=2).pow(2).mul(-2).exp().mean().log()
-    return float(align), float(unif)
-
-
-# --------------------------------------------------------------------------------------------
-# Distributed helpers
-# --------------------------------------------------------------------------------------------
-def _setup_distributed(device_pref: str) -> tuple[int, int, torch.device]:
+def setup_distributed(device_pref: str) -> tuple[int, int, torch.device]:
+    """(world size, rank, device) from torchrun's environment; joins the process group."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available() if device_pref == "auto" else device_pref.startswith("cuda")
-    if use_cuda and not torch.cuda.is_available():
-        raise RuntimeError("config asks for device cuda but no GPU is visible")
-    device = torch.device(f"cuda:{local}") if use_cuda else torch.device("cpu")
-    if use_cuda:
+    device = resolve_device(device_pref, local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+    if device.type == "cuda":
         torch.cuda.set_device(device)
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return world, rank, device
 
 
-def _all_mean(value: torch.Tensor, world: int) -> torch.Tensor:
-    if world > 1:
-        value = value.detach().clone()
-        dist.all_reduce(value)
-        value /= world
-    return value
-
-
-# --------------------------------------------------------------------------------------------
-# Checkpoints
-# --------------------------------------------------------------------------------------------
-def _ckpt_step(path: Path) -> int:
-    m = re.search(r"step_(\d+)\.pt$", path.name)
-    return int(m.group(1)) if m else -1
-
-
-def latest_checkpoint(out: Path) -> Path | None:
-    """The newest ``checkpoints/step_*.pt`` under ``out`` (None when there is none)."""
-    cands = sorted((out / "checkpoints").glob("step_*.pt"), key=_ckpt_step)
-    return cands[-1] if cands else None
-
-
-def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """Human-readable ``key: checkpoint X vs config Y`` lines for differing keys."""
-    keys = sorted(set(old) | set(new))
-    return [f"{k}: checkpoint {old.get(k)!r} vs config {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
-
-
-def _rng_state() -> dict[str, Any]:
-    """Every RNG's state as tensors and plain numbers (so checkpoints load with weights_only)."""
-    version, mt, gauss = random.getstate()
-    kind, key, pos, has_gauss, cached = np.random.get_state()
-    state: dict[str, Any] = {
-        "python": {"version": int(version), "state": torch.tensor(mt, dtype=torch.int64), "gauss": gauss},
-        "numpy": {"kind": str(kind), "key": torch.from_numpy(np.asarray(key, dtype=np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: Mapping[str, Any]) -> None:
-    py, npy = state["python"], state["numpy"]
-    random.setstate((int(py["version"]), tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
-    np.random.set_state((npy["kind"], npy["key"].numpy().astype(np.uint32), int(npy["pos"]),
-                         int(npy["has_gauss"]), float(npy["cached_gaussian"])))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-# --------------------------------------------------------------------------------------------
-# Logs and figure
-# --------------------------------------------------------------------------------------------
-class MetricsLog:
-    """The live ``checkpoints/metrics.csv`` (appended, truncated to the resume step; not a
-    declared output, so Snakemake leaves it for a resumed job) + optional TensorBoard. The
-    declared ``metrics.csv`` is a copy written at the end."""
-
-    def __init__(self, out: Path, resume_step: int, enabled: bool) -> None:
-        self.path = out / "checkpoints" / "metrics.csv"
-        self.enabled = enabled
-        self.tb = None
-        if not enabled:
-            return
-        rows = []
-        if resume_step > 0 and self.path.exists():
-            with open(self.path, newline="") as fh:
-                rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= resume_step]
-        with atomic_path(self.path, suffix=".csv") as tmp, open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, METRIC_COLUMNS)
-            w.writeheader()
-            w.writerows(rows)
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.tb = SummaryWriter(str(out / "tensorboard"), purge_step=resume_step + 1 if resume_step else None)
-        except Exception:  # noqa: BLE001 - tensorboard is optional
-            log.info("tensorboard not available; logging to metrics.csv only")
-
-    def write(self, row: Mapping[str, Any]) -> None:
-        if not self.enabled:
-            return
-        with open(self.path, "a", newline="") as fh:
-            csv.DictWriter(fh, METRIC_COLUMNS).writerow({k: row.get(k, "") for k in METRIC_COLUMNS})
-        if self.tb is not None:
-            for k, v in row.items():
-                if k != "step" and isinstance(v, (int, float)) and v == v:
-                    self.tb.add_scalar(k, v, int(row["step"]))
-
-    def close(self) -> None:
-        if self.tb is not None:
-            self.tb.close()
-
-
-class ProgressMeter:
-    """The progress line every ``every`` steps: step, loss, LR, nt/s over all processes, ETA.
-
-    ``nt`` counts this process's real (unpadded) nucleotides since the last line; under DDP the
-    counts are summed over the processes (a collective: every rank calls :meth:`line` at the
-    same steps).
-    """
-
-    def __init__(self, name: str, total: int, start_step: int, every: int) -> None:
-        self.name, self.total, self.every = name, int(total), max(1, int(every))
-        self.start_step, self.t0 = int(start_step), time.time()
-        self.last_t, self.nt = self.t0, 0
-
-    def due(self, step: int) -> bool:
-        return step % self.every == 0 or step == self.total
-
-    def line(self, step: int, loss: float, lr: float, world: int) -> str:
-        now = time.time()
-        nt = torch.tensor(float(self.nt))
-        if world > 1:
-            nt = _all_mean(nt.to(_dist_device()), world).cpu() * world
-        rate = float(nt) / max(now - self.last_t, 1e-9)
-        done = step - self.start_step
-        per_step = (now - self.t0) / max(done, 1)
-        eta = per_step * (self.total - step)
-        self.last_t, self.nt = now, 0
-        return (f"progress {self.name}: step {step}/{self.total} ({100 * step / max(self.total, 1):.0f}%) | "
-                f"loss {loss:.4f} | lr {lr:.2e} | {rate:,.0f} nt/s | {1 / max(per_step, 1e-9):.2f} steps/s | "
-                f"elapsed {_hms(now - self.t0)} | ETA {_hms(eta)}")
-
-
-def _dist_device() -> torch.device:
-    if dist.is_initialized() and dist.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
-
-
-def _hms(seconds: float) -> str:
-    s = int(round(max(0.0, seconds)))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
-# --------------------------------------------------------------------------------------------
-# Data
-# --------------------------------------------------------------------------------------------
-def _data(s: PretrainSettings, world: int, rank: int) -> dict[str, Any]:
+def training_data(s: PretrainSettings, world: int, rank: int) -> dict[str, Any]:
+    """This process's data: the sets, the training and validation samplers (its share of every
+    batch), the view-pair dataset and the set-weight normaliser; clear errors for unusable splits."""
     sets = L.TranscriptSets.load(s.sets, s.stores)  # type: ignore[arg-type]
     splits = L.read_splits(s.splits, sets.n_sets)  # type: ignore[arg-type]
     train_ids = L.select_sets(sets, splits, "train", s.splits)
@@ -396,62 +189,62 @@ def _data(s: PretrainSettings, world: int, rank: int) -> dict[str, Any]:
     return {"sets": sets, "train": train, "val": val, "dataset": dataset, "weight_norm": norm}
 
 
-# --------------------------------------------------------------------------------------------
-# The model folder: lock, resume or a clean start
-# --------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def folder_lock(out: Path) -> Iterator[None]:
-    """Hold an exclusive lock (``flock``) on ``out/.lock`` while training into ``out``; a second
-    run into the same folder fails at once (the lock goes with the process, even on SIGKILL)."""
+def set_up(s: PretrainSettings, out: Path, world: int, rank: int, device: torch.device) -> TrainState:
+    """Data, model (seeded), AdamW (no weight decay on biases and norms) and LR schedule."""
+    if s.threads:
+        torch.set_num_threads(s.threads)
+    fingerprint = run_fingerprint(s, data_digest(s))
+    data = training_data(s, world, rank)
+    steps_per_epoch = max(1, data["train"].batches_per_epoch() // s.accumulate)
+    # epochs -> steps from the training sets this job actually reads (explicit steps win)
+    total, warmup = s.schedule_steps(steps_per_epoch)
+    random.seed(s.seed)
+    np.random.seed(s.seed % 2**32)
+    torch.manual_seed(s.seed)
+    net = PretrainModel(s).to(device)
+    if world > 1:
+        model.convert_sync_batchnorm(net)
+    decay, no_decay = [], []
+    for _, p in net.named_parameters():
+        (no_decay if p.ndim < 2 else decay).append(p)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": s.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=s.lr, betas=tuple(s.betas), **model.adamw_options(device),
+    )
+    schedule = Schedule(s.schedule, total, warmup, steps_per_epoch, s.decay_fraction, s.min_lr_ratio)
+    resolved = {**s.to_params(), "model": architecture(s), "steps_per_epoch": steps_per_epoch,
+                "resolved_steps": total, "resolved_warmup_steps": warmup}
+    return TrainState(
+        s=s, out=out, world=world, rank=rank, device=device,
+        amp=(device.type == "cuda") if s.amp == "auto" else bool(s.amp), fingerprint=fingerprint,
+        resolved=resolved, data=data, net=net, opt=opt, sched=torch.optim.lr_scheduler.LambdaLR(opt, schedule),
+        total=total,
+    )
+
+
+def wrap(st: TrainState) -> None:
+    """DDP over the processes (the weights restored first: DDP broadcasts rank 0's), then compile."""
+    if st.world > 1:
+        st.ddp = nn.parallel.DistributedDataParallel(
+            st.net, device_ids=[st.device.index] if st.device.type == "cuda" else None)
+        st.fwd = st.ddp
+    if st.s.compile:
+        st.fwd = model.compile_model(st.fwd, st.device)
+
+
+def announce(st: TrainState) -> None:
+    """Write the settings as run (``config.yaml``) and the start line of the log (rank 0)."""
+    if not st.main:
+        return
+    s, out = st.s, st.out
     out.mkdir(parents=True, exist_ok=True)
-    path = out / ".lock"
-    fh = open(path, "a+")
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.close()
-        raise FolderLockedError(
-            f"{out}: another pre-training is running in this model folder (it holds {path}); "
-            "wait for it to finish or train into another folder"
-        ) from None
-    try:
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()}\n")
-        fh.flush()
-        yield
-    finally:
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        fh.close()
-
-
-def _clean(out: Path) -> None:
-    """Remove what an earlier, different run left in ``out`` (checkpoints, curves, logs)."""
-    for name in ("checkpoints", "tensorboard"):
-        shutil.rmtree(out / name, ignore_errors=True)
-    for name in ("checkpoint.pt", "metrics.csv", "config.yaml", "curves.pdf", "curves.png"):
-        (out / name).unlink(missing_ok=True)
-
-
-def resumable_checkpoint(out: Path, fingerprint: Mapping[str, Any]) -> Path | None:
-    """The newest checkpoint of ``out`` if it belongs to the same run (same settings and input
-    data, :func:`run_fingerprint`); otherwise None, after cleaning the folder and logging why."""
-    path = latest_checkpoint(out)
-    if path is None:
-        if (out / "checkpoints").exists() or (out / "checkpoint.pt").exists():
-            _clean(out)
-        log.info("no checkpoint in %s: starting from scratch", out / "checkpoints")
-        return None
-    # a file that does not load with weights_only (a crafted pickle, an older isoclr's) is
-    # refused with a message naming it, not silently deleted
-    ckpt = model.load_checkpoint(path, map_location="cpu")
-    old = ckpt.get("fingerprint")
-    if old == _plain(fingerprint):
-        return path
-    diff = config_differences(old or {}, _plain(fingerprint)) if isinstance(old, Mapping) else ["no fingerprint"]
-    log.warning("%s is from a different run (%s): starting fresh in a clean %s", path, "; ".join(diff), out)
-    _clean(out)
-    return None
+    with atomic_path(out / "config.yaml", suffix=".yaml") as tmp:
+        tmp.write_text(yaml.safe_dump(plain(st.resolved), sort_keys=False))
+    log.info("%s: %s objective, %d encoder parameters, %d training sets, %d steps (%d per epoch), "
+             "batch %d sets x %d accumulated, lr %g (%s), device %s%s; progress every %d steps",
+             s.name, s.objective, model.count_parameters(st.net.encoder), len(st.sampler.set_ids), st.total,
+             st.resolved["steps_per_epoch"], s.batch_size, s.accumulate, s.lr, s.schedule, st.device,
+             f", {st.world} processes" if st.world > 1 else "", s.progress_every)
 
 
 # --------------------------------------------------------------------------------------------
@@ -469,243 +262,86 @@ def pretrain(
     setting and the input data identical); otherwise start fresh in a cleaned folder.
     """
     out = Path(out)
-    world, rank, device = _setup_distributed(s.device)
-    main = rank == 0
-    lock = folder_lock(out) if main else contextlib.nullcontext()
+    world, rank, device = setup_distributed(s.device)
+    lock = folder_lock(out) if rank == 0 else contextlib.nullcontext()
     with lock:
-        return _train(s, out, resume, callbacks, world, rank, device)
+        st = set_up(s, out, world, rank, device)
+        rngs = restore(st, resume)
+        wrap(st)
+        announce(st)
+        mon = Monitor(st)
+        if rngs is not None:
+            set_rng_state(rngs)
+        train(st, mon, callbacks)
+        return finish(st, mon)
 
 
-def _train(s: PretrainSettings, out: Path, resume: bool, callbacks: Sequence[StepCallback],
-           world: int, rank: int, device: torch.device) -> Path:
-    main = rank == 0
-    if s.threads:
-        torch.set_num_threads(s.threads)
-    amp = (device.type == "cuda") if s.amp == "auto" else bool(s.amp)
-    fingerprint = run_fingerprint(s, data_digest(s))
-
-    data = _data(s, world, rank)
-    sampler: L.SetBatchSampler = data["train"]
-    steps_per_epoch = max(1, sampler.batches_per_epoch() // s.accumulate)
-    # epochs -> steps from the training sets this job actually reads (explicit steps win)
-    total, warmup = s.schedule_steps(steps_per_epoch)
-
-    random.seed(s.seed)
-    np.random.seed(s.seed % 2**32)
-    torch.manual_seed(s.seed)
-    net = PretrainModel(s).to(device)
-    if world > 1:
-        model.convert_sync_batchnorm(net)
-    decay, no_decay = [], []
-    for _, p in net.named_parameters():
-        (no_decay if p.ndim < 2 else decay).append(p)
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": s.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=s.lr, betas=tuple(s.betas), **model.adamw_options(device),
-    )
-    schedule = Schedule(s.schedule, total, warmup, steps_per_epoch, s.decay_fraction, s.min_lr_ratio)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
-
-    step, rng_state = 0, None
-    if main:
-        ckpt_path = resumable_checkpoint(out, fingerprint) if resume else None
-        if not resume:
-            _clean(out)
-    else:
-        ckpt_path = None
-    if world > 1:
-        found: list[Any] = [str(ckpt_path) if ckpt_path else None]
-        dist.broadcast_object_list(found, src=0)
-        ckpt_path = Path(found[0]) if found[0] else None
-    if ckpt_path is not None:
-        ckpt = model.load_checkpoint(ckpt_path, map_location=device)
-        net.encoder.load_state_dict(ckpt["encoder"])
-        if net.projector is not None:
-            net.projector.load_state_dict(ckpt["projector"])
-        if net.head is not None:
-            net.head.load_state_dict(ckpt["mlm_head"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        sampler.load_state_dict(ckpt["sampler"])
-        step = int(ckpt["step"])
-        rng_state = ckpt["rng"][rank] if isinstance(ckpt["rng"], list) and rank < len(ckpt["rng"]) else ckpt["rng"]
-        log.info("resumed from %s at step %d (epoch %d, batch %d)", ckpt_path, step, sampler.epoch, sampler.position)
-
-    fwd: nn.Module = net
-    if world > 1:
-        fwd = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-    if s.compile:
-        fwd = model.compile_model(fwd, device)  # type: ignore[assignment]
-
-    resolved = {**s.to_params(), "model": architecture(s), "steps_per_epoch": steps_per_epoch,
-                "resolved_steps": total, "resolved_warmup_steps": warmup}
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        with atomic_path(out / "config.yaml", suffix=".yaml") as tmp:
-            tmp.write_text(yaml.safe_dump(_plain(resolved), sort_keys=False))
-        log.info("%s: %s objective, %d encoder parameters, %d training sets, %d steps (%d per epoch), "
-                 "batch %d sets x %d accumulated, lr %g (%s), device %s%s; progress every %d steps",
-                 s.name, s.objective, model.count_parameters(net.encoder), len(sampler.set_ids), total,
-                 steps_per_epoch, s.batch_size, s.accumulate, s.lr, s.schedule, device,
-                 f", {world} processes" if world > 1 else "", s.progress_every)
-    metrics = MetricsLog(out, step, main)
-
-    def save(path: Path) -> None:
-        rngs = _rng_state()
-        if world > 1:
-            gathered: list[Any] = [None] * world
-            dist.all_gather_object(gathered, rngs)
-            rngs = gathered  # type: ignore[assignment]
-        if not main:
-            return
-        model.save_checkpoint(
-            path, net.encoder, s.objective, net.projector,
-            mlm_head=net.head.state_dict() if net.head is not None else None,
-            optimizer=opt.state_dict(), scheduler=sched.state_dict(), sampler=sampler.state_dict(),
-            rng=rngs, step=step, epoch=sampler.epoch, config=_plain(resolved), set_weight_norm=float(data["weight_norm"]),
-            fingerprint=_plain(fingerprint),
-        )
-
-    def keep_last(n: int) -> None:
-        if not main:
-            return
-        for old in sorted((out / "checkpoints").glob("step_*.pt"), key=_ckpt_step)[:-n]:
-            old.unlink(missing_ok=True)
-
-    def compute_loss(batch: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        groups = batch["groups"]
-        xs = [tracks_torch(g["codes"].to(device, non_blocking=True), g["marks"].to(device, non_blocking=True))
-              for g in groups]
-        lens = [g["lengths"].to(device, non_blocking=True) for g in groups]
-        order = batch_order(groups).to(device, non_blocking=True)
-        ctx = torch.autocast(device.type, dtype=torch.bfloat16) if amp else contextlib.nullcontext()
-        with ctx:
-            y = fwd(xs, lens, order)
-        b = len(batch["set_ids"])
-        if s.objective == "mlm":
-            loss = losses.mlm_loss(y, [g["targets"].to(device) for g in groups], [g["mask"].to(device) for g in groups])
-            if fwd.training:
-                return loss, loss, loss
-            # validation: alignment/uniformity of the views' normalised h (no projector in MLM)
-            with ctx:
-                h = net.encoder(xs, lens)[order]
-            return loss, h[:b], h[b:]
-        w = losses.set_weights(batch["set_sizes"].to(device), s.weight_c, data["weight_norm"])
-        lossf = losses.dcl_loss if s.objective == "dcl" else losses.ntxent_loss
-        loss = lossf(y[:b].float(), y[b:].float(), w, s.temperature)
-        return loss, y[:b], y[b:]
-
-    @torch.no_grad()
-    def validate() -> dict[str, float]:
-        fwd.eval()
-        vals, aligns, unifs = [], [], []
-        vloader = L.make_loader(data["dataset"], data["val"], num_workers=0, seed=s.seed + 1)
-        for i, batch in enumerate(vloader):
-            if i >= s.val_batches or batch["epoch"] > 0:
-                break
-            loss, z1, z2 = compute_loss(batch)
-            vals.append(float(_all_mean(loss, world)))
-            a, u = alignment_uniformity(z1, z2)
-            aligns.append(a)
-            unifs.append(u)
-        fwd.train()
-        return {"val_loss": float(np.mean(vals)), "val_alignment": float(np.mean(aligns)) if aligns else float("nan"),
-                "val_uniformity": float(np.mean(unifs)) if unifs else float("nan")}
-
-    if rng_state is not None:
-        _set_rng_state(rng_state)
-    loader = L.make_loader(data["dataset"], sampler, num_workers=s.num_workers, seed=s.seed,
-                           pin_memory=device.type == "cuda")
+def train(st: TrainState, mon: Monitor, callbacks: Sequence[StepCallback]) -> None:
+    """Optimiser steps up to the total, each followed by what is due (:func:`after_step`)."""
+    loader = L.make_loader(st.data["dataset"], st.sampler, num_workers=st.s.num_workers, seed=st.s.seed,
+                           pin_memory=st.device.type == "cuda")
     batches: Iterator[dict[str, Any]] = iter(loader)
-    fwd.train()
-    t_start = time.time()
-    t_last, sets_since, real_nt, padded_nt = time.time(), 0, 0, 0
-    progress = None
-    if main and sys.stderr.isatty() and os.environ.get("ISOCLR_PROGRESS_BAR", "1") != "0":
-        from tqdm import tqdm
-
-        progress = tqdm(total=total, initial=step, desc=f"pretrain {s.name}", unit="step", leave=False)
-    meter = ProgressMeter(s.name, total, step, s.progress_every)
-    last_good = ckpt_path
+    st.fwd.train()
     try:
-        while step < total:
-            opt.zero_grad(set_to_none=True)
-            loss_sum = 0.0
-            for _ in range(s.accumulate):
-                batch = next(batches)
-                loss, _, _ = compute_loss(batch)
-                (loss / s.accumulate).backward()
-                loss_sum += float(_all_mean(loss.detach(), world)) / s.accumulate
-                sampler.advance_to(batch["epoch"], batch["index"])
-                sets_since += len(batch["set_ids"]) * world
-                real_nt += int(batch["lengths"].sum())
-                meter.nt += int(batch["lengths"].sum())
-                padded_nt += sum(int(g["codes"].numel()) for g in batch["groups"])
-            if not math.isfinite(loss_sum):
-                raise NonFiniteLossError(
-                    f"non-finite training loss ({loss_sum}) at step {step + 1} of model {s.name!r}; "
-                    f"stopped. The last good checkpoint is kept: {last_good or 'none written yet'}. "
-                    "Lower the learning rate or check the input data."
-                )
-            grad_norm = nn.utils.clip_grad_norm_(net.parameters(), s.grad_clip)
-            opt.step()
-            sched.step()
-            step += 1
-            if progress is not None:
-                progress.update(1)
-                progress.set_postfix(loss=f"{loss_sum:.3f}")
-            if meter.due(step):
-                line = meter.line(step, loss_sum, sched.get_last_lr()[0], world)
-                if main:
-                    log.info("%s", line)
-            row: dict[str, Any] = {}
-            if step % s.log_every == 0 or step == total:
-                now = time.time()
-                row.update(step=step, epoch=sampler.epoch, lr=sched.get_last_lr()[0], loss=loss_sum,
-                           grad_norm=float(grad_norm), sets_per_s=sets_since / max(now - t_last, 1e-9),
-                           padding=1 - real_nt / max(padded_nt, 1), elapsed_s=now - t_start)
-                t_last, sets_since, real_nt, padded_nt = now, 0, 0, 0
-            if step % s.val_every == 0 or step == total:
-                row.update(step=step, epoch=sampler.epoch, **validate())
-                if main:
-                    log.info("step %d: loss %.4f, validation %.4f (alignment %.3f, uniformity %.3f)", step,
-                             loss_sum, row["val_loss"], row["val_alignment"], row["val_uniformity"])
-            if row:
-                metrics.write(row)
-            if step % s.checkpoint_every == 0 or step == total:
-                path = out / "checkpoints" / f"step_{step:07d}.pt"
-                save(path)
-                last_good = path
-                keep_last(s.keep_checkpoints)
+        while st.step < st.total:
+            grad_norm = train_step(st, batches, mon)
+            after_step(st, mon, grad_norm)
             for callback in callbacks:
-                callback(step)
+                callback(st.step)
     finally:
-        if progress is not None:
-            progress.close()
-        metrics.close()
+        mon.close()
         del batches
-    final = out / "checkpoint.pt"
-    save(final)
-    if main:
-        with atomic_path(out / "metrics.csv", suffix=".csv") as tmp:
-            shutil.copyfile(metrics.path, tmp)
-        log.info("%s: %d steps in %.1f s -> %s", s.name, step, time.time() - t_start, final)
-    if world > 1:
+
+
+def train_step(st: TrainState, batches: Iterator[dict[str, Any]], mon: Monitor) -> torch.Tensor:
+    """One optimiser step over ``accumulate`` micro-batches; returns the gradient norm (before
+    clipping). Under DDP only the last micro-batch's backward all-reduces the gradients
+    (``no_sync`` on the others); the loss stays on the device (:class:`isoclr.pretrain.monitor.LossWatch`)."""
+    s = st.s
+    st.opt.zero_grad(set_to_none=True)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=st.device)
+    for i in range(s.accumulate):
+        batch = next(batches)
+        last = i == s.accumulate - 1
+        with st.ddp.no_sync() if st.ddp is not None and not last else contextlib.nullcontext():
+            loss, _, _ = st.loss(batch)
+            (loss / s.accumulate).backward()
+        loss_sum += loss.detach().double() / s.accumulate
+        st.sampler.advance_to(batch["epoch"], batch["index"])
+        mon.count(batch, st.world)
+    grad_norm = nn.utils.clip_grad_norm_(st.net.parameters(), s.grad_clip)
+    st.opt.step()
+    st.sched.step()
+    st.step += 1
+    mon.step_done(st.step, loss_sum)
+    return grad_norm
+
+
+def after_step(st: TrainState, mon: Monitor, grad_norm: torch.Tensor) -> None:
+    """What is due after a step: the progress line, a ``metrics.csv`` row, validation, a
+    checkpoint (every process calls this; steps with none of them cost no host sync)."""
+    s, step = st.s, st.step
+    last = step == st.total
+    log_row = step % s.log_every == 0 or last
+    validation = step % s.val_every == 0 or last
+    save_now = step % s.checkpoint_every == 0 or last
+    if log_row or validation or save_now or mon.meter.due(step):
+        mon.report(st, grad_norm, log_row=log_row, validation=validation)
+    if save_now:
+        checkpoint(st)
+
+
+def finish(st: TrainState, mon: Monitor) -> Path:
+    """The final checkpoint (``checkpoint.pt``) and the declared ``metrics.csv``."""
+    final = st.out / "checkpoint.pt"
+    save(st, final)
+    if st.main:
+        with atomic_path(st.out / "metrics.csv", suffix=".csv") as tmp:
+            shutil.copyfile(mon.metrics.path, tmp)
+        log.info("%s: %d steps in %.1f s -> %s", st.s.name, st.step, time.time() - mon.throughput.t_start, final)
+    if st.world > 1:
         dist.barrier()
     return final
-
-
-def _plain(value: Any) -> Any:
-    """Config -> YAML-safe plain types."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    return value
 
 
 def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Study tables from the tidy metrics table: a summary over runs and a comparison with the paper.
 
 ``results/<study>/metrics/metrics.tsv`` (one row per task, model, fraction, run, split and
-metric; :data:`isoclr.evaluate.jobs.COLUMNS`) is the source of every figure and table. This module
+metric; :data:`isoclr.evaluate.metrics_table.COLUMNS`) is the source of every figure and table. This module
 writes, under ``results/<study>/tables/``:
 
 * ``summary.tsv``: per task, model, fraction, split and metric the number of runs, the mean,
@@ -197,7 +197,7 @@ def comparison_markdown(table: pd.DataFrame, study: str = "", note: str = "") ->
 
 def write_comparison_html(table: pd.DataFrame, out: str | os.PathLike[str], study: str = "", note: str = "") -> None:
     """The comparison as a filterable, sortable HTML page (the report's browsable table)."""
-    from isoclr.evaluate.jobs import write_summary_html
+    from isoclr.tables.html import write_summary_html
 
     shown = table.copy()
     for col in ("paper", "ours", "ci95_low", "ci95_high", "difference"):
@@ -247,7 +247,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from isoclr.evaluate.jobs import _load_config
+    from isoclr.evaluate.cli import _load_config
     from isoclr.config.settings import TablesSettings
 
     s = TablesSettings.from_config(_load_config(args.config))
