@@ -15,12 +15,14 @@ from snakemake.utils import min_version, validate
 min_version("8.0")
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from isoclr.config import settings as S  # noqa: E402  (stdlib + yaml only)
-
-# unknown keys first (named, with the closest valid one), then the schema (types, patterns,
-# defaults), then names that point at nothing (named by their config key)
 from isoclr.config.safe_yaml import check_config_files, check_results_folder  # noqa: E402
 
-check_config_files([*workflow.configfiles, *(workflow.overwrite_configfiles or [])], workflow.basedir)
+# the files as bounded YAML first (alias bombs, duplicate and non-string keys), then unknown
+# keys (named, with the closest valid one), then the schema (types, patterns, defaults), then
+# names that point at nothing (named by their config key), then the results folder
+check_config_files(
+    [*workflow.configfiles, *(workflow.overwrite_configfiles or [])], workflow.basedir
+)
 with open(os.path.join(workflow.basedir, "config", "schema.yaml")) as _fh:
     S.check_keys(config, yaml.safe_load(_fh))
 validate(config, schema="../config/schema.yaml")

@@ -4,7 +4,6 @@ other pipeline files checked when read, bounded config loading, messages naming 
 
 from __future__ import annotations
 
-import gzip
 import logging
 import random
 import subprocess
@@ -546,7 +545,7 @@ def test_alias_bomb_refused_by_snakemake_n(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(p)],
-                         cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
+                         check=False, cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
     took = time.perf_counter() - t0
     assert out.returncode != 0
     assert f"{p}: line" in out.stdout + out.stderr and "aliases" in out.stdout + out.stderr
@@ -633,7 +632,7 @@ def test_results_root_refused_by_snakemake_n_and_plan(tmp_path: Path) -> None:
     over.write_text("results: /\n")
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(over)],
-                         cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
+                         check=False, cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode != 0
     assert "config key 'results': '/' is the filesystem root" in out.stdout + out.stderr
     import contextlib
@@ -781,3 +780,23 @@ def test_checkpoint_with_a_bad_config_or_nan_weights_named(tmp_path: Path) -> No
     torch.save({"model_config": dict(enc.config), "encoder": state, "objective": "dcl"}, p)
     with pytest.raises(ValueError, match=rf"{p}: encoder weight .* holds NaN or infinity"):
         load_encoder(p)
+
+
+def test_annotation_and_gtf_readers_do_not_import_each_other() -> None:
+    """store.gtf and store.annotation share store.fields and store.assemble; neither imports
+    the other's module back (no import cycle, no bottom-of-file import)."""
+    import ast
+
+    src = Path(__file__).resolve().parents[1] / "src" / "isoclr" / "store"
+
+    def imports(name: str) -> set[str]:
+        tree = ast.parse((src / f"{name}.py").read_text())
+        got = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        got |= {f"{n.module}.{a.name}" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                and n.module for a in n.names}
+        return {m for m in got if m.startswith("isoclr.store")}
+
+    assert not any(m.startswith("isoclr.store.annotation") for m in imports("gtf"))
+    for low in ("fields", "assemble"):
+        assert not any(m.startswith(("isoclr.store.annotation", "isoclr.store.gtf"))
+                       for m in imports(low))

@@ -28,9 +28,9 @@ import numpy.typing as npt
 import pandas as pd
 import torch
 
-from isoclr.evaluate.embeddings import Embeddings, embeddings_format, write_embeddings
 from isoclr.core.devices import resolve_device
 from isoclr.core.encoding import CODON_BIT, encode_sequence, tracks_torch
+from isoclr.evaluate.embeddings import Embeddings, embeddings_format, write_embeddings
 from isoclr.pretrain.loader import collate
 
 log = logging.getLogger(__name__)

@@ -191,7 +191,7 @@ def _checked(path: Path, table: pd.DataFrame, h: Any, attrs: Any, where: str) ->
         raise ValueError(f"{path}: {where} tracks: row {row} is {tracks.iloc[row]!r}, not one of "
                          f"{', '.join(TRACK_SOURCES)}")
     if not isinstance(attrs, dict):
-        raise ValueError(f"{path}: attributes are not a JSON object")
+        raise ValueError(f"{path}: attributes are not a JSON object")  # noqa: TRY004 (bad file content)
     return Embeddings(table, h, attrs)
 
 
@@ -209,12 +209,12 @@ def read_embeddings(path: str | os.PathLike[str]) -> Embeddings:
             raise ValueError(f"{path}: not an HDF5 file (not an embeddings file)")
         with h5py.File(path, "r") as f:
             if not isinstance(f.get("h"), h5py.Dataset):
-                raise ValueError(f"{path}: no /h dataset (not an embeddings file)")
+                raise ValueError(f"{path}: no /h dataset (not an embeddings file)")  # noqa: TRY004 (bad file content)
             h = f["h"][:]
             cols = {}
             for c in COLUMNS:
                 if not isinstance(f.get(c), h5py.Dataset):
-                    raise ValueError(f"{path}: no /{c} dataset (not an embeddings file of this layout)")
+                    raise ValueError(f"{path}: no /{c} dataset (not an embeddings file of this layout)")  # noqa: TRY004 (bad file content)
                 ds = f[c]
                 if c == "length":
                     cols[c] = ds[:]
@@ -242,11 +242,12 @@ def read_embeddings(path: str | os.PathLike[str]) -> Embeddings:
         return _checked(path, pd.DataFrame({c: np.atleast_1d(z[c]) for c in COLUMNS}), z["h"],
                         attrs, "array")
     if fmt == "parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         try:
             table = pq.read_table(path)
-        except Exception as exc:  # pyarrow raises its own ArrowInvalid etc.
+        except (pa.ArrowException, OSError) as exc:  # ArrowInvalid: not parquet
             raise ValueError(f"{path}: not a readable parquet file ({exc})") from None
         meta = (table.schema.metadata or {}).get(b"isoclr", b"{}")
         df = table.to_pandas()

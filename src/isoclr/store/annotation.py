@@ -58,9 +58,9 @@ contig absent from the FASTA                  dropped by :func:`reconcile_chroms
 
 from __future__ import annotations
 
+import gzip
 import logging
 import os
-import gzip
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
