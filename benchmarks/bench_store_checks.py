@@ -4,7 +4,7 @@ Usage: python benchmarks/bench_store_checks.py STORE.h5 [--repeats 5]
 
 Times (best of ``--repeats``, each on a freshly opened file): opening the store with every
 check (:func:`isoclr.store.format.check_store`, which also reads the in-memory index a reader
-needs anyway); reading that index without checks (what opening cost before the checks); the
+needs anyway, and the genomic exon coordinates and strands it checks); reading that index without checks (what opening cost before the checks); the
 checks alone (the difference); reading every nucleotide (``all_codes``) and exporting the
 transcript FASTA (what a reader of the whole store does next). The genome-scale store is made by
 ``python benchmarks/make_genome.py DIR --tiles 38`` then ``isoclr build --genome DIR/genome.fa

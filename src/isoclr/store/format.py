@@ -331,7 +331,8 @@ def _first(bad: npt.NDArray[np.bool_]) -> int:
 
 def check_store(f: h5py.File, path: str | os.PathLike[str]) -> dict[str, npt.NDArray[Any]]:
     """Check an open store against what :func:`write_store` writes and return its in-memory
-    index (offsets, exon ends and coordinates, CDS, genes).
+    index (offsets, exon ends, CDS, genes; the genomic exon coordinates are checked, not kept:
+    the index travels to every DataLoader worker).
 
     Checked, vectorised over whole datasets: the format version; every dataset present, 1-D,
     of the right dtype kind and length; offsets rising from 0 to the length of the dataset
@@ -442,7 +443,6 @@ def check_store(f: h5py.File, path: str | os.PathLike[str]) -> dict[str, npt.NDA
         raise fail("transcripts/cds_phase", f"transcript {i}: phase {cds_phase[i]} is not 0-2")
     return {
         "seq_offset": seq_offset, "exon_offset": exon_offset, "exon_tx_end": tx_end,
-        "exon_start": exon_start, "exon_end": exon_end,
         "cds_start": cds_start, "cds_end": cds_end, "cds_phase": cds_phase,
         "gene": gene, "gene_tx_offset": tx_offset, "gene_tx_index": tx_index,
     }
@@ -580,8 +580,8 @@ class IsoformStore:
         return pd.DataFrame(
             {
                 "tx": np.repeat(np.arange(len(self), dtype=np.int64), np.diff(eo)),
-                "start": self.index["exon_start"],
-                "end": self.index["exon_end"],
+                "start": self._file()["exons/start"][:],
+                "end": self._file()["exons/end"][:],
                 "tx_end": self.index["exon_tx_end"],
             }
         )
@@ -595,7 +595,7 @@ class IsoformStore:
             n = len(self)
             eo = ix["exon_offset"]
             n_ex = np.diff(eo)
-            es, ee = ix["exon_start"], ix["exon_end"]
+            es, ee = f["exons/start"][:], f["exons/end"][:]
             if n:
                 start = np.minimum.reduceat(es, eo[:-1])
                 end = np.maximum.reduceat(ee, eo[:-1])
