@@ -800,3 +800,21 @@ def test_annotation_and_gtf_readers_do_not_import_each_other() -> None:
     for low in ("fields", "assemble"):
         assert not any(m.startswith(("isoclr.store.annotation", "isoclr.store.gtf"))
                        for m in imports(low))
+
+
+@pytest.mark.parametrize("name", ["non_monotone_exon_offset", "negative_exon_end", "cds_start_1e9"])
+def test_embed_of_a_crafted_store_fails_naming_it(tmp_path: Path, ckpt: Path, name: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """These stores made `isoclr embed --store` exit 0 with different embeddings."""
+    from isoclr.cli import main
+
+    _, edit, match = next(c for c in CRAFTED if c[0] == name)
+    bad = _crafted(tmp_path, edit)
+    rc = main(["embed", "--checkpoint", str(ckpt), "--store", str(bad), "--out",
+               str(tmp_path / "e.h5")])
+    err = capsys.readouterr().err
+    assert rc == 1 and str(bad) in err
+    import re
+
+    assert re.search(match, err)
+    assert not (tmp_path / "e.h5").exists()
