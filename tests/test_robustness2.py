@@ -818,3 +818,17 @@ def test_embed_of_a_crafted_store_fails_naming_it(tmp_path: Path, ckpt: Path, na
 
     assert re.search(match, err)
     assert not (tmp_path / "e.h5").exists()
+
+
+def test_splits_table_with_a_bad_set_id_names_the_line(tmp_path: Path) -> None:
+    from isoclr.pretrain.loader import read_splits
+
+    p = tmp_path / "splits.tsv"
+    p.write_text("set_id\tsplit\n0\ttrain\nx\tvalidation\n")
+    with pytest.raises(ValueError, match=rf"{p} line 3: set_id 'x' is not an integer"):
+        read_splits(p)
+    p.write_text("set_id\tsplit\n0\ttrain\n1\tvalidation\n")
+    assert list(read_splits(p)) == ["train", "validation"]
+    p.write_text("set_id\tsplit\n0\ttrain\n1\tholdout\n")
+    with pytest.raises(ValueError, match=rf"{p} line 3: unknown split 'holdout'"):
+        read_splits(p)
