@@ -14,10 +14,9 @@ from isoclr.evaluate.jobs import embed_task, run_job
 def _load_config(path: str | None) -> dict[str, Any]:
     if not path:
         return {}
-    import yaml
+    from isoclr.config.safe_yaml import load_yaml
 
-    with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh) or {}
+    return load_yaml(path)  # bounded: alias bombs, duplicate and non-string keys refused
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

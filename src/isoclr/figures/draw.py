@@ -654,12 +654,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {}
     if args.config:
-        import yaml
-
+        from isoclr.config.safe_yaml import load_yaml
         from isoclr.config.settings import FigureSettings
 
-        with open(args.config) as fh:
-            config = yaml.safe_load(fh) or {}
+        config = load_yaml(args.config)  # bounded: alias bombs, duplicate/non-string keys refused
         options = FigureSettings.from_config(config, args.figure if args.figure in DRAW else "pretrain_curves_x").options()
     given = {"task": args.task, "embeddings": args.embeddings, "task_file": args.task_file,
              "pretrain_metrics": args.pretrain_metrics, "max_per_class": args.max_per_class, "seed": args.seed,

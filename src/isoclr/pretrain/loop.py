@@ -345,11 +345,9 @@ def finish(st: TrainState, mon: Monitor) -> Path:
 
 
 def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
-    with open(path) as fh:
-        data = yaml.safe_load(fh) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a YAML mapping")
-    return data
+    from isoclr.config.safe_yaml import load_yaml
+
+    return load_yaml(path)  # a mapping, bounded: alias bombs, duplicate/non-string keys refused
 
 
 # --------------------------------------------------------------------------------------------
