@@ -43,6 +43,7 @@ def names_regex(names):
 wildcard_constraints:
     species=names_regex(SPECIES),
     model=names_regex(PRETRAIN_MODELS),
+    variant=names_regex({v for v in (S.pretrain_data(config, m) for m in PRETRAIN_MODELS) if v}),
 
 
 def results(*parts):
@@ -117,7 +118,7 @@ def download_settings(wildcards):
 def store_inputs(wildcards):
     """The store's sequence source: the genome, or transcripts (+ gene map) in its place."""
     sp = config["species"][wildcards.species]
-    out = {"annotation": annotation_path(wildcards.species)}
+    out = {"annotation": annotation_path(wildcards.species)} if "annotation" in sp else {}
     if "transcripts" in sp:
         out["transcripts"] = download_path(
             S.species_input_download(wildcards.species, "transcripts")
@@ -134,15 +135,58 @@ def store_settings(wildcards):
 
 
 # --- homology and splits ---------------------------------------------------------------------
-def homology_settings():
-    return S.HomologySettings.from_config(config).to_params()
+def homology_settings(within_species=False):
+    return S.HomologySettings.from_config(config, within_species).to_params()
 
 
-def homology_inputs():
-    return {
+def homology_inputs(within_species=False):
+    s = homology_settings(within_species)
+    out = {
         "stores": [store_path(sp) for sp in SPECIES],
-        "sources": [homology_path(s["name"]) for s in homology_settings()["sources"]],
+        "sources": [homology_path(src["name"]) for src in s["sources"]],
     }
+    if s.get("entrez_ids"):  # taxon_groups sources' Entrez id maps, in species order
+        out["entrez_ids"] = [downloaded_file(m["file"]) for m in s["entrez_ids"].values()]
+    return out
+
+
+def homology_outputs():
+    """The ortholog pairs, when config homology.orthologs names two species."""
+    return (
+        {"orthologs": results("homology", "orthologs.tsv")}
+        if S.HomologySettings.from_config(config).orthologs
+        else {}
+    )
+
+
+def splits_orthologs():
+    """(input, output) of the splits stage for the held-out ortholog pairs, when configured."""
+    if not homology_outputs():
+        return {}, {}
+    return {"orthologs": results("homology", "orthologs.tsv")}, {
+        "heldout": results("splits", "heldout_orthologs.tsv")
+    }
+
+
+# --- a pre-training model's own species and homology sets (config pretrain.models.NAME) --------
+MODEL_SETS = {m: S.pretrain_data(config, m) for m in PRETRAIN_MODELS}
+
+
+def model_data(model):
+    """The sets and splits a model trains on: the study's, or its variant's (rule model_sets)."""
+    variant = MODEL_SETS[model]
+    if variant is None:
+        return {"sets": results("homology", "sets.h5"), "splits": results("splits", "splits.tsv")}
+    return {
+        "sets": results("splits", "models", variant, "sets.h5"),
+        "splits": results("splits", "models", variant, "splits.tsv"),
+    }
+
+
+def variant_sets(wildcards):
+    """A variant's source sets: joined by orthology, or with species kept apart."""
+    mode = wildcards.variant.rsplit(".", 1)[1]
+    return results("homology", "sets.h5" if mode == "orthology" else "sets.isoforms.h5")
 
 
 def splits_settings():
@@ -183,7 +227,8 @@ def task_inputs(wildcards):
     inputs = {"genes": results("splits", "genes.tsv")}
     if s.spec["kind"] != "mrl_arrays":
         inputs["store"] = store_path(s.spec["species"])
-        inputs["annotation"] = annotation_path(s.spec["species"])
+        if "annotation" in config["species"][s.spec["species"]]:  # none: a GENCODE header FASTA
+            inputs["annotation"] = annotation_path(s.spec["species"])
     for key in ("labels", "obo", "gaf", "gene_ids"):
         if s.spec.get(key):
             inputs[key] = task_file(s.spec[key])
@@ -345,10 +390,14 @@ def figure_labels():
 # --- targets ---------------------------------------------------------------------------------
 def data_targets():
     """The data stage's outputs: every species store, the transcript sets and the splits."""
-    return [store_path(sp) for sp in SPECIES] + [
-        results("homology", "sets.h5"),
-        results("splits", "splits.tsv"),
-    ]
+    return (
+        [store_path(sp) for sp in SPECIES]
+        + [
+            results("homology", "sets.h5"),
+            results("splits", "splits.tsv"),
+        ]
+        + list(splits_orthologs()[1].values())
+    )
 
 
 def pretrain_targets():

@@ -9,9 +9,8 @@
 
 rule pretrain:
     input:
+        unpack(lambda w: model_data(w.model)),  # the study's sets and splits, or the model's own
         stores=[store_path(sp) for sp in SPECIES],
-        sets=results("homology", "sets.h5"),
-        splits=results("splits", "splits.tsv"),
     output:
         checkpoint=results("pretrain", "{model}", "checkpoint.pt"),
         config=results("pretrain", "{model}", "config.yaml"),

@@ -227,7 +227,7 @@ def test_cli_build_with_stats(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 @pytest.mark.parametrize("batch_nt", [1, 7, 1 << 22])
 def test_gather_exons_matches_naive(batch_nt: int) -> None:
-    from isoclr.store.builder import gather_exons
+    from isoclr.store.genome_source import gather_exons
 
     rng = np.random.default_rng(batch_nt)
     contig = rng.integers(0, 7, 5000).astype(np.uint8)

@@ -40,7 +40,7 @@ def _field_defaults(cls: type) -> dict:
 PAIRS = [
     (S.DownloadSettings, DEFS["download"], {"url", "sha256", "size"}, {"files"}),
     (S.StoreSettings, DEFS["filters"], {"species", "format", "aliases", "provenance", "gene_map"}, set()),
-    (S.HomologySettings, DEFS["homology"], {"species", "taxids"}, set()),
+    (S.HomologySettings, DEFS["homology"], {"species", "taxids", "within_species"}, set()),
     (S.SplitsSettings, DEFS["splits"], set(), set()),
     (S.PretrainSettings, DEFS["pretrain_model"], {"name", "architecture"}, set(S.ARCH_KEYS)),
     (S.TaskStageSettings, DEFS["tasks"], {"name", "spec"}, {"datasets", "selection_rule"}),

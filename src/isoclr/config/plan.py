@@ -103,7 +103,8 @@ def needed_downloads(config: Mapping[str, Any]) -> dict[str, str]:
         for key in S.SPECIES_INPUTS.values():
             if key in spec:
                 out[S.species_input_download(sp, key)] = key
-        out[S.annotation_download(config, sp)] = "annotation"
+        if "annotation" in spec:  # none for a GENCODE header FASTA
+            out[S.annotation_download(config, sp)] = "annotation"
     for name in ((config.get("homology") or {}).get("sources") or {}):
         out[S.homology_download(name)] = "homology"
     files = set((config.get("download") or {}).get("files") or {})

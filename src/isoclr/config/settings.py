@@ -188,7 +188,10 @@ class DownloadSettings(_Settings):
 
 def annotation_format(config: Mapping[str, Any], species: str) -> str:
     """The annotation format of a species: from config, or from the URL's file name."""
-    ann = _lookup(config, "species", species)["annotation"]
+    sp = _lookup(config, "species", species)
+    if "annotation" not in sp:  # transcripts alone: a GENCODE pc_transcripts FASTA (store/gencode.py)
+        return GENCODE_HEADERS
+    ann = sp["annotation"]
     fmt = ann.get("format", "auto")
     if fmt != "auto":
         return str(fmt)
@@ -200,6 +203,10 @@ def annotation_format(config: Mapping[str, Any], species: str) -> str:
             f"set species.{species}.annotation.format to one of {list(ANNOTATION_FORMATS)}"
         )
     return ANNOTATION_SUFFIXES[ext]
+
+
+#: the "annotation format" of a species given as transcripts alone (headers carry the annotation)
+GENCODE_HEADERS = "gencode_pc_transcripts"
 
 
 def genome_download(species: str) -> str:
@@ -238,9 +245,10 @@ def downloads(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         for key in SPECIES_INPUTS.values():
             if key in spec:
                 table[species_input_download(sp, key)] = {k: v for k, v in spec[key].items() if k in remote_keys}
-        table[annotation_download(config, sp)] = {
-            k: v for k, v in spec["annotation"].items() if k in ("url", "sha256", "size")
-        }
+        if "annotation" in spec:
+            table[annotation_download(config, sp)] = {
+                k: v for k, v in spec["annotation"].items() if k in ("url", "sha256", "size")
+            }
     for name, src in _section(_section(config, "homology"), "sources").items():
         table[homology_download(name)] = {k: v for k, v in src.items() if k in ("url", "sha256", "size")}
     for name, src in _section(_section(config, "download"), "files").items():
@@ -276,7 +284,8 @@ class StoreSettings(_Settings):
             provenance["genome_url"] = sp["genome"]["url"]
         if "transcripts" in sp:
             provenance["transcripts_url"] = sp["transcripts"]["url"]
-        provenance.update(annotation_url=sp["annotation"]["url"], annotation_version=sp["annotation"].get("version", ""))
+        if "annotation" in sp:
+            provenance.update(annotation_url=sp["annotation"]["url"], annotation_version=sp["annotation"].get("version", ""))
         gm = sp.get("gene_map")
         return cls(
             species=species, format=annotation_format(config, species),
@@ -305,9 +314,24 @@ class HomologySettings(_Settings):
     taxids: dict[str, int] = field(default_factory=dict)
     join_symbols: bool = True
     max_genes_per_symbol: int | None = None
+    #: species -> {file (a download.files name), entrez_column, gene_column} (taxon_groups sources)
+    entrez_ids: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: two species whose directly linked gene pairs are written (homology/orthologs.tsv)
+    orthologs: tuple[str, ...] = ()
+    #: the sets with species kept apart (homology/sets.isoforms.h5): within-species sources only
+    within_species: bool = False
+
+    def to_params(self) -> dict[str, Any]:
+        """The rule's params; the optional keys only when set (so configs without them keep
+        their params, and their jobs are not rerun)."""
+        p = super().to_params()
+        for key in ("entrez_ids", "orthologs", "within_species"):
+            if not p[key]:
+                del p[key]
+        return p
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> HomologySettings:
+    def from_config(cls, config: Mapping[str, Any], within_species: bool = False) -> HomologySettings:
         h = _section(config, "homology")
         species = _section(config, "species")
         sources = []
@@ -319,11 +343,25 @@ class HomologySettings(_Settings):
                         f"`species` entry (have: {', '.join(species)})"
                     )
             sources.append(HomologySource(name, src["format"], tuple(src.get("species", []))))
+        entrez = {sp: dict(v) for sp, v in dict(h.get("entrez_ids") or {}).items()}
+        orthologs = tuple(h.get("orthologs") or ())
+        files = _section(_section(config, "download"), "files")
+        for sp in [*entrez, *orthologs]:
+            if sp not in species:
+                raise ConfigError(f"config homology: species {sp!r} (entrez_ids / orthologs) is not a "
+                                  f"`species` entry (have: {', '.join(species)})")
+        for sp, spec in entrez.items():
+            if spec.get("file") not in files:
+                raise ConfigError(f"config homology.entrez_ids.{sp}.file is {spec.get('file')!r}, which "
+                                  f"is not a download.files entry (have: {', '.join(files) or 'none'})")
+        if within_species:
+            sources = [src for src in sources if len(src.species) == 1]
         return cls(
             species=tuple(species), sources=tuple(sources),
             taxids={sp: int(c["taxid"]) for sp, c in species.items() if "taxid" in c},
             join_symbols=bool(h.get("join_symbols", True)),
             max_genes_per_symbol=h.get("max_genes_per_symbol"),
+            entrez_ids=entrez, orthologs=orthologs, within_species=within_species,
         )
 
 
@@ -402,6 +440,11 @@ class PretrainSettings(_Settings):
     keep_checkpoints: int = 2
     mlm_hidden: int = 32
     threads: int | None = None
+    #: the species whose transcripts the model trains on (empty: every species)
+    species: tuple[str, ...] = ()
+    #: its sets: ``orthology`` (species joined by the homology sources) or ``isoforms``
+    #: (species kept apart); both on the study's one split (isoclr.splits.assign.subset_sets)
+    homology: str = "orthology"
     #: data paths (the rule passes its inputs; the CLI its options); not part of the params
     sets: str | None = None
     splits: str | None = None
@@ -413,12 +456,15 @@ class PretrainSettings(_Settings):
     SCHEDULES = ("sqrt", "cosine", "constant")
     #: fields that are where the data lie or how fast it runs, not what is trained; left out of
     #: the rule's params (paths are its inputs) and of the resume fingerprint
-    NOT_TRAINING = ("sets", "splits", "stores", "threads", "keep_checkpoints", "name")
+    NOT_TRAINING = ("sets", "splits", "stores", "threads", "keep_checkpoints", "name", "species", "homology")
+    HOMOLOGY = ("orthology", "isoforms")
 
     def __post_init__(self) -> None:
         where = f"pretrain.models.{self.name}"
         if self.objective not in self.OBJECTIVES:
             raise ConfigError(f"config {where}.objective must be one of {self.OBJECTIVES}, got {self.objective!r}")
+        if self.homology not in self.HOMOLOGY:
+            raise ConfigError(f"config {where}.homology must be one of {self.HOMOLOGY}, got {self.homology!r}")
         if self.schedule not in self.SCHEDULES:
             raise ConfigError(f"config {where}.schedule must be one of {self.SCHEDULES}, got {self.schedule!r}")
         for key in ("batch_size", "accumulate", "steps"):
@@ -494,7 +540,11 @@ class PretrainSettings(_Settings):
     def job_params(self) -> dict[str, Any]:
         """Every setting of the job but its data paths and threads (the rule's inputs and
         threads): the pretrain rule's params."""
-        return {k: v for k, v in self.to_params().items() if k not in ("sets", "splits", "stores", "threads")}
+        p = {k: v for k, v in self.to_params().items() if k not in ("sets", "splits", "stores", "threads")}
+        for key, default in (("species", []), ("homology", "orthology")):  # data: in the params only when set
+            if p[key] == default:
+                del p[key]
+        return p
 
     def arch_config(self) -> dict[str, Any]:
         """The architecture keys for :func:`isoclr.pretrain.model.resolve_config`."""
@@ -510,6 +560,24 @@ class PretrainSettings(_Settings):
 
 def pretrain_models(config: Mapping[str, Any]) -> list[str]:
     return list(_section(_section(config, "pretrain"), "models"))
+
+
+def pretrain_data(config: Mapping[str, Any], model: str) -> str | None:
+    """The sets variant a model trains on: None for every species joined by orthology (the
+    homology stage's sets.h5 and the study's splits.tsv), else ``SPECIES+SPECIES.HOMOLOGY``
+    (results/splits/models/VARIANT/, made by the splits stage's ``model_sets`` rule)."""
+    entry = dict(_lookup(config, "pretrain.models", model) or {})
+    species = list(entry.get("species") or [])
+    homology = str(entry.get("homology") or "orthology")
+    have = list(_section(config, "species"))
+    for sp in species:
+        if sp not in have:
+            raise ConfigError(f"config pretrain.models.{model}.species names {sp!r}, which is not a "
+                              f"`species` entry (have: {', '.join(have)})")
+    chosen = [sp for sp in have if sp in species] if species else have
+    if chosen == have and homology == "orthology":
+        return None
+    return "+".join(chosen) + "." + homology
 
 
 # ---------------------------------------------------------------------------------------------

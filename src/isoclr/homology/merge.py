@@ -22,11 +22,18 @@ species store and whose edges come from
     falling back to an exact ``gene_name`` match.
   - ``groups``: a two-column gene -> group table; all genes of one group join. Genes matched as
     for ``pairs``; optional species restrict the lookup.
+  - ``taxon_groups``: a ``(group id, taxid, gene id, symbol)`` table such as HomoloGene's,
+    matched by Entrez gene id where a species has one and by symbol otherwise
+    (:mod:`isoclr.homology.sources` states the rules); all genes of one group join.
 
 Lines starting with ``#`` are comments in ``pairs`` and ``groups`` tables; a header line simply
 fails to match and is counted as unmatched. Components come from
 :func:`scipy.sparse.csgraph.connected_components` on a graph with one extra node per homology
 group / pair row / symbol (no pairwise loops).
+
+Species kept apart (``within_species_sources``): only the isoform and symbol joins and the sources
+restricted to one species, so no set holds two species (the pre-training arm that sees several
+species without orthology).
 
 Output (``docs/interfaces.md``, "Transcript sets"): ``sets.h5`` and ``sets.stats.tsv``.
 Sets are numbered in order of their first gene (species order of the stores, then gene order
@@ -51,10 +58,11 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from isoclr.core.files import atomic_path, h5_create, open_text
+from isoclr.homology.sources import TAXON_GROUPS, ortholog_pairs, taxon_group_links
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("homologene", "pairs", "groups")
+FORMATS = ("homologene", "pairs", "groups", TAXON_GROUPS)
 _VERSION_RE = re.compile(r"\.\d+$")
 
 
@@ -117,6 +125,10 @@ class Sets:
     gene_id: np.ndarray  # str (Gall,)
     gene_set: np.ndarray  # int32 (Gall,)
     stats: list[tuple[str, str, object]] = field(default_factory=list)
+    #: not written to sets.h5: the gene table, the stores' genes and every link (for ortholog pairs)
+    genes: pd.DataFrame | None = None
+    store_genes: list[StoreGenes] | None = None
+    links: pd.DataFrame | None = None
 
     @property
     def n_sets(self) -> int:
@@ -335,16 +347,25 @@ def _histogram(values: np.ndarray) -> list[tuple[str, int]]:
     return out
 
 
+def within_species_sources(sources: Sequence[Source]) -> list[Source]:
+    """The sources that join genes of one species only (their ``species`` names one): the
+    homology of the sets with species kept apart."""
+    return [s for s in sources if len(s.species) == 1]
+
+
 def build_sets(
     stores: Mapping[str, str | os.PathLike[str]],
     sources: Sequence[Source] = (),
     taxids: Mapping[str, int] | None = None,
     join_symbols: bool = True,
     max_genes_per_symbol: int | None = None,
+    entrez_ids: Mapping[str, pd.DataFrame] | None = None,
 ) -> Sets:
     """Build transcript sets from species stores (``name -> path``) and homology sources.
 
-    ``taxids`` overrides the stores' ``taxid`` attributes (used by HomoloGene sources).
+    ``taxids`` overrides the stores' ``taxid`` attributes (used by HomoloGene and taxon-group
+    sources). ``entrez_ids``: per species, an Entrez id -> store gene id table
+    (:func:`isoclr.homology.sources.read_entrez_map`) for ``taxon_groups`` sources.
     ``max_genes_per_symbol``: a symbol shared by more genes than this within one species does
     not join them (e.g. the hundreds of ``Y_RNA`` genes); None = no limit (the paper's rule).
     """
@@ -368,7 +389,7 @@ def build_sets(
             sym, per = sym[~over], per[~over]
         stats.append(("symbols", "symbols_shared_by_2plus_genes", int(sym.loc[per >= 2, "group"].nunique())))
         stats.append(("symbols", "genes_joined_by_symbol", int((per >= 2).sum())))
-        links.append(sym[["node", "group"]])
+        links.append(sym[["node", "group"]].assign(source="symbols"))
 
     tax = {n: s.taxid for n, s in zip(names, sgenes)}
     tax.update(taxids or {})
@@ -386,13 +407,23 @@ def build_sets(
             if not ttsp:
                 raise ValueError(f"homology source {src.label}: no store has a taxid "
                                  "(set species.NAME.taxid in the config)")
-            links.append(_homologene_links(src, genes, ttsp, stats))
+            links.append(_homologene_links(src, genes, ttsp, stats).assign(source=src.label))
+        elif src.format == TAXON_GROUPS:
+            ttsp = {t: i for t, i in taxid_to_sp.items() if not src.species or names[i] in src.species}
+            if not ttsp:
+                raise ValueError(f"homology source {src.label}: no store has a taxid "
+                                 "(set species.NAME.taxid in the config)")
+            for sp in entrez_ids or {}:
+                if sp not in names:
+                    raise ValueError(f"Entrez id map for {sp!r}, which has no store (stores: {', '.join(names)})")
+            links.append(taxon_group_links(src.label, src.path, genes, names, ttsp, entrez_ids or {},
+                                           stats).assign(source=src.label))
         elif src.format in ("pairs", "groups"):
-            links.append(_pairs_links(src, genes, names, stats, groups=src.format == "groups"))
+            links.append(_pairs_links(src, genes, names, stats, groups=src.format == "groups").assign(source=src.label))
         else:  # pragma: no cover (Source.parse checks)
             raise ValueError(f"unknown homology format {src.format!r}")
 
-    all_links = pd.concat(links, ignore_index=True) if links else pd.DataFrame(columns=["node", "group"])
+    all_links = pd.concat(links, ignore_index=True) if links else pd.DataFrame(columns=["node", "group", "source"])
     gene_set = _components(n_all, all_links)
 
     # Members: genes in set order (stable, so store/gene order within a set), then transcripts.
@@ -443,6 +474,9 @@ def build_sets(
         gene_id=genes["gene_id"].to_numpy(object),
         gene_set=gene_set,
         stats=stats,
+        genes=genes,
+        store_genes=sgenes,
+        links=all_links,
     )
 
 
@@ -559,15 +593,67 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="symbols shared by more genes than this are not joined")
     parser.add_argument("--out", required=True, help="output sets.h5")
     parser.add_argument("--stats", default=None, help="stats TSV (default: OUT with .stats.tsv)")
+    parser.add_argument("--entrez-ids", action="append", default=[], metavar="SPECIES=PATH:ENTREZ_COL:GENE_COL",
+                        help="a table giving each store gene of SPECIES its Entrez id, for taxon_groups "
+                        "sources (TSV with a header; repeat per species)")
+    parser.add_argument("--within-species", action="store_true",
+                        help="species kept apart: use only the sources restricted to one species")
+    parser.add_argument("--orthologs", metavar="A,B", help="also write the gene pairs of species A x B "
+                        "linked directly by a source (--orthologs-out)")
+    parser.add_argument("--orthologs-out", help="orthologs.tsv (default: beside OUT)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from isoclr.homology.sources import orthologs_table, read_entrez_map
+
     stores = _kv(args.store, "--store")
     taxids = {k: int(v) for k, v in _kv(args.taxid, "--taxid").items()}
     sources = [Source.parse(s) for s in args.source]
+    if args.within_species:
+        sources = within_species_sources(sources)
+    entrez = {}
+    for sp, spec in _kv(args.entrez_ids, "--entrez-ids").items():
+        parts = spec.rsplit(":", 2)
+        if len(parts) != 3 or not all(parts):
+            raise ValueError(f"--entrez-ids {sp}={spec}: expected SPECIES=PATH:ENTREZ_COLUMN:GENE_COLUMN")
+        entrez[sp] = read_entrez_map(*parts)
     sets = build_sets(stores, sources, taxids=taxids, join_symbols=not args.no_symbol_join,
-                      max_genes_per_symbol=args.max_genes_per_symbol)
+                      max_genes_per_symbol=args.max_genes_per_symbol, entrez_ids=entrez)
     stats = args.stats or re.sub(r"\.h5$", "", args.out) + ".stats.tsv"
     write_sets(sets, args.out, stats)
+    if args.orthologs:
+        pair = args.orthologs.split(",")
+        if len(pair) != 2:
+            raise ValueError(f"--orthologs {args.orthologs!r}: expected two species A,B")
+        out = args.orthologs_out or str(Path(args.out).with_name("orthologs.tsv"))
+        with atomic_path(out, suffix=".tsv") as tmp:
+            orthologs_table(sets, *pair).to_csv(tmp, sep="\t", index=False)
     log.info("%d genes in %d sets -> %s", len(sets.gene_id), sets.n_sets, args.out)
     return 0
+
+
+def run_stage(settings: Mapping[str, object], store_paths: Sequence[str], source_paths: Sequence[str],
+              entrez_paths: Sequence[str], out: str | os.PathLike[str], stats: str | os.PathLike[str],
+              orthologs: str | os.PathLike[str] | None = None) -> Sets:
+    """The homology rule: sets (and stats) from the settings' params
+    (:class:`isoclr.config.settings.HomologySettings`) and the rule's input paths; with
+    ``orthologs``, also the gene pairs of the two ``orthologs`` species linked directly
+    (:func:`isoclr.homology.sources.orthologs_table`)."""
+    from isoclr.homology.sources import orthologs_table, read_entrez_map
+
+    s: dict = dict(settings)
+    stores = dict(zip(s["species"], store_paths, strict=True))
+    sources = [Source(src["format"], path, tuple(src["species"]), src["name"])
+               for src, path in zip(s["sources"], source_paths, strict=True)]
+    maps = dict(s.get("entrez_ids") or {})
+    entrez = {sp: read_entrez_map(path, m["entrez_column"], m["gene_column"])
+              for (sp, m), path in zip(maps.items(), entrez_paths, strict=True)}
+    sets = build_sets(stores, sources, taxids=s["taxids"], join_symbols=s["join_symbols"],
+                      max_genes_per_symbol=s["max_genes_per_symbol"], entrez_ids=entrez)
+    write_sets(sets, out, stats)
+    if orthologs is not None:
+        table = orthologs_table(sets, *s["orthologs"])
+        with atomic_path(orthologs, suffix=".tsv") as tmp:
+            table.to_csv(tmp, sep="\t", index=False)
+        log.info("%d %s-%s gene pairs linked directly -> %s", len(table), *s["orthologs"], orthologs)
+    return sets

@@ -24,12 +24,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from isoclr.homology.merge import read_sets
+from isoclr.homology.merge import Sets, read_sets
 from isoclr.core.files import atomic_path
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,40 @@ def write_tsv(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
         df.to_csv(tmp, sep="\t", index=False)
 
 
+def run_stage(settings: Mapping[str, Any], sets: str | os.PathLike[str], out_splits: str | os.PathLike[str],
+              out_genes: str | os.PathLike[str], out_summary: str | os.PathLike[str] | None,
+              orthologs: str | os.PathLike[str] | None = None, heldout: str | os.PathLike[str] | None = None) -> None:
+    """The splits rule: the splits, genes and summary tables from the settings' params
+    (:class:`isoclr.config.settings.SplitsSettings`); with ``orthologs`` (the homology stage's
+    pairs), also the held-out pairs (:func:`heldout_orthologs`) to ``heldout``."""
+    splits, genes, summary = make_splits(sets, settings["fractions"], settings["seed"], settings["weight"])
+    write_tsv(splits, out_splits)
+    write_tsv(genes, out_genes)
+    if out_summary:
+        write_tsv(summary, out_summary)
+    log.info("splits by %s:\n%s", settings["weight"], summary.to_string(index=False))
+    if orthologs is not None and heldout is not None:
+        pairs = pd.read_csv(orthologs, sep="\t", dtype=str, keep_default_na=False)
+        held = heldout_orthologs(pairs, genes)
+        write_tsv(held, heldout)
+        log.info("%d ortholog pairs, %d held out of every model's training one-to-one (%s)", len(pairs),
+                 len(held), ", ".join(f"{k} {v}" for k, v in held["split"].value_counts().sort_index().items()))
+
+
+def write_model_sets(sets: str | os.PathLike[str], genes: str | os.PathLike[str], species: Sequence[str],
+                     out_sets: str | os.PathLike[str], out_splits: str | os.PathLike[str]) -> None:
+    """The model_sets rule: :func:`subset_sets` written as a sets file and its splits table."""
+    from isoclr.homology.merge import write_sets
+
+    table = pd.read_csv(genes, sep="\t", dtype={"species": str, "gene_id": str, "split": str}, keep_default_na=False)
+    sub, splits = subset_sets(sets, table, list(species))
+    write_sets(sub, out_sets)
+    write_tsv(splits, out_splits)
+    counts = splits["split"].value_counts()
+    log.info("%s of %s: %d sets (%s), %d genes", "+".join(sub.species), sets, len(splits),
+             ", ".join(f"{k} {counts.get(k, 0)}" for k in SPLITS), len(sub.gene_id))
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sets", required=True, help="sets.h5 from `isoclr homology`")
     parser.add_argument("--train", type=float, default=0.8, help="fraction for training")
@@ -112,18 +147,113 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test", type=float, default=0.1, help="fraction for testing")
     parser.add_argument("--weight", choices=WEIGHTS, default="transcripts",
                         help="what the fractions count: transcripts (default), genes or sets")
-    parser.add_argument("--seed", type=int, required=True, help="random seed (ties in set order)")
+    parser.add_argument("--seed", type=int, help="random seed (ties in set order); required unless --inherit")
     parser.add_argument("--out", required=True, help="splits.tsv (set_id, split)")
-    parser.add_argument("--genes", required=True, help="genes.tsv (species, gene_id, set_id, split)")
+    parser.add_argument("--genes", help="genes.tsv (species, gene_id, set_id, split); required unless --inherit")
     parser.add_argument("--summary", default=None, help="optional summary TSV (counts per split)")
+    parser.add_argument("--orthologs", help="orthologs.tsv of `isoclr homology --orthologs`: write the "
+                        "pairs held out of training (one-to-one) to --heldout")
+    parser.add_argument("--heldout", help="heldout_orthologs.tsv (with --orthologs)")
+    m = parser.add_argument_group("a model's own sets on an existing split")
+    m.add_argument("--inherit", metavar="GENES.tsv", help="instead of splitting: give each set of --sets "
+                   "the split its genes have in this genes table (made on the sets joined by orthology); "
+                   "writes --out-sets and --out")
+    m.add_argument("--species", action="append", default=[], help="with --inherit: keep only these species (repeat)")
+    m.add_argument("--out-sets", help="with --inherit: the model's sets.h5")
 
 
 def run(args: argparse.Namespace) -> int:
+    if bool(args.orthologs) != bool(args.heldout):
+        raise ValueError("--orthologs and --heldout go together")
+    if args.inherit:
+        if not args.out_sets:
+            raise ValueError("--inherit needs --out-sets (the model's sets.h5)")
+        write_model_sets(args.sets, args.inherit, args.species, args.out_sets, args.out)
+        return 0
+    if args.seed is None or not args.genes:
+        raise ValueError("--seed and --genes are required (unless --inherit)")
     fractions = {"train": args.train, "validation": args.validation, "test": args.test}
-    splits, genes, summary = make_splits(args.sets, fractions, args.seed, args.weight)
-    write_tsv(splits, args.out)
-    write_tsv(genes, args.genes)
-    if args.summary:
-        write_tsv(summary, args.summary)
-    log.info("splits by %s:\n%s", args.weight, summary.to_string(index=False))
+    settings = {"fractions": fractions, "seed": args.seed, "weight": args.weight}
+    run_stage(settings, args.sets, args.out, args.genes, args.summary, args.orthologs, args.heldout)
     return 0
+
+
+# --- per-model sets: a species subset and a homology mode, on the study's one split ----------
+def subset_sets(sets_path: str | os.PathLike[str], genes: pd.DataFrame, species: list[str] | tuple[str, ...],
+                ) -> tuple[Sets, pd.DataFrame]:
+    """The sets of ``sets_path`` restricted to ``species`` (empty: all), each with the split
+    its genes have in the study's split (``genes``: the genes table of :func:`make_splits`,
+    columns species, gene_id, split).
+
+    The study's split is made once, on the sets that join species by orthology; a model that
+    sees fewer species, or the sets with species kept apart (whose links are a subset of those),
+    inherits it gene by gene, so every model holds out the same genes. Returns the new sets and
+    their splits table (set_id, split). A set whose genes had different splits is an error
+    (its links are then not a subset of the split's sets)."""
+    sets = read_sets(sets_path)
+    species = list(species) or list(sets.species)
+    for sp in species:
+        if sp not in sets.species:
+            raise ValueError(f"{sets_path}: no species {sp!r} (has {', '.join(sets.species)})")
+    keep_codes = [i for i, sp in enumerate(sets.species) if sp in species]  # store order
+    remap = np.full(len(sets.species), -1, np.int16)
+    remap[keep_codes] = np.arange(len(keep_codes), dtype=np.int16)
+    sp_names = np.array(sets.species, dtype=object)
+    split_of = genes.set_index(["species", "gene_id"])["split"]
+    g_keep = np.isin(sets.gene_species, keep_codes)
+    keys = pd.MultiIndex.from_arrays([sp_names[sets.gene_species[g_keep]], sets.gene_id[g_keep].astype(str)])
+    g_split = split_of.reindex(keys).to_numpy(dtype=object)
+    if pd.isna(g_split).any():
+        i = int(np.flatnonzero(pd.isna(g_split))[0])
+        raise ValueError(f"{sets_path}: gene {keys[i][1]} ({keys[i][0]}) is not in the study's split "
+                         "(genes.tsv of another study?)")
+    g_set = sets.gene_set[g_keep].astype(np.int64)
+    per_set = pd.DataFrame({"set": g_set, "split": g_split}).drop_duplicates()
+    if per_set["set"].duplicated().any():
+        bad = int(per_set.loc[per_set["set"].duplicated(), "set"].iloc[0])
+        raise ValueError(f"{sets_path}: set {bad} holds genes of different splits; its links are not "
+                         "a subset of those the study's split was made on")
+    # members of the kept species, in their sets' order; sets with no member left are dropped
+    m_keep = np.isin(sets.member_species, keep_codes)
+    m_set = np.repeat(np.arange(sets.n_sets), np.diff(sets.offset))[m_keep]
+    old_ids = np.unique(m_set)
+    new_id = np.full(sets.n_sets, -1, np.int64)
+    new_id[old_ids] = np.arange(len(old_ids))
+    counts = np.bincount(new_id[m_set], minlength=len(old_ids))
+    n_genes = np.bincount(new_id[g_set], minlength=len(old_ids)).astype(np.int32)
+    pairs = np.unique(new_id[g_set] * 65536 + remap[sets.gene_species[g_keep]])
+    n_species = np.bincount(pairs // 65536, minlength=len(old_ids)).astype(np.int16)
+    sub = Sets(
+        species=[sets.species[i] for i in keep_codes],
+        stores=[sets.stores[i] for i in keep_codes],
+        member_species=remap[sets.member_species[m_keep]],
+        member_transcript=sets.member_transcript[m_keep],
+        offset=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        n_genes=n_genes,
+        n_species=n_species,
+        gene_species=remap[sets.gene_species[g_keep]],
+        gene_id=sets.gene_id[g_keep],
+        gene_set=new_id[g_set].astype(np.int32),
+    )
+    split_by_old = per_set.set_index("set")["split"]
+    splits = pd.DataFrame({"set_id": np.arange(len(old_ids), dtype=np.int64),
+                           "split": split_by_old.reindex(old_ids).to_numpy(dtype=object)})
+    return sub, splits
+
+
+def heldout_orthologs(orthologs: pd.DataFrame, genes: pd.DataFrame) -> pd.DataFrame:
+    """The ortholog pairs (``orthologs.tsv`` of the homology stage) that no model trains on:
+    both genes outside the training split (a pair's genes share one set, so one split), and
+    one-to-one among those pairs (a gene in two held-out pairs is left out: its partner would
+    not be unique). Adds the column ``split`` (validation or test)."""
+    split_of = genes.set_index(["species", "gene_id"])["split"]
+    sa = split_of.reindex(pd.MultiIndex.from_arrays([orthologs["species_a"], orthologs["gene_a"]])).to_numpy(dtype=object)
+    sb = split_of.reindex(pd.MultiIndex.from_arrays([orthologs["species_b"], orthologs["gene_b"]])).to_numpy(dtype=object)
+    if (sa != sb).any():
+        i = int(np.flatnonzero(sa != sb)[0])
+        raise ValueError(f"ortholog pair {orthologs['gene_a'].iloc[i]} / {orthologs['gene_b'].iloc[i]} has genes "
+                         f"in splits {sa[i]} and {sb[i]}: the orthologs and the split are of different sets")
+    held = orthologs.assign(split=sa)
+    held = held[held["split"] != "train"]
+    one = ~held["gene_a"].duplicated(keep=False) & ~held["gene_b"].duplicated(keep=False)
+    return held[one].reset_index(drop=True)

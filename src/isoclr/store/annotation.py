@@ -9,7 +9,8 @@ The readers are vectorised. GTF is parsed straight from bytes, 8 MiB blocks at a
 NumPy, by the fast reader in its own module (:mod:`isoclr.store.gtf`; ~2.5 s of CPU for a 500
 k-line, 220 MB GTF). The other formats (here) use pandas ``read_csv`` in chunks of 1 M lines and
 attribute regexes over whole columns (:mod:`isoclr.store.fields`). Every reader hands its rows
-to :func:`isoclr.store.assemble.assemble`, which builds the tables and applies the checks below.
+to :func:`isoclr.store.annotation_tables.assemble`, which builds the tables and applies the
+checks below.
 Every record keeps its 1-based line number so that bad input is reported as
 ``FILE: line N: what is wrong``.
 
@@ -71,7 +72,7 @@ import numpy as np
 import pandas as pd
 
 from isoclr.core.files import check_readable, open_text
-from isoclr.store.assemble import assemble, summary
+from isoclr.store.annotation_tables import assemble, summary
 from isoclr.store.fields import (  # noqa: F401  (Annotation, the column lists: the public API)
     EXON_COLUMNS,
     TRANSCRIPT_COLUMNS,

@@ -1,398 +1,390 @@
-"""Annotation assembly: every reader's per-record rows -> the normalised :class:`Annotation`.
+"""One store builder: the steps every species store goes through, whatever gives its sequences.
 
-:func:`assemble` runs four jobs, one function each:
+A store is built from a *sequence source* (:class:`SequenceSource`), which says which
+transcripts exist, their exons and CDS, and where their nucleotides come from:
 
-1. :func:`_validate`: strands, coordinates, one chromosome / strand / gene per transcript;
-2. :func:`_exons`: the exon table (duplicates dropped, exons built from CDS and UTR rows when a
-   transcript has none, overlaps, CDS/stop codon rows inside the exons);
-3. :func:`_cds`: the CDS span (stop codon included) and the phase of its 5' end;
-4. :func:`_output`: the transcript table in line order, flawed and exon-less transcripts left out.
+* :class:`isoclr.store.genome_source.GenomeSource`: a genome FASTA plus an annotation
+  (``isoclr build --genome FA --annotation ANN``); exons are cut from the contigs;
+* :class:`isoclr.store.transcriptome.TranscriptSource`: mature transcript sequences plus an
+  annotation in genomic coordinates (``--transcripts FA --annotation ANN``);
+* :class:`isoclr.store.gencode.GencodeSource`: a GENCODE ``pc_transcripts.fa`` on its own
+  (``--transcripts FA`` without ``--annotation``): ids, symbol and UTR/CDS ranges from the
+  headers, one exon per transcript.
 
-A transcript with a structural flaw is, by default, repaired where ``gffread`` has a defined
-repair and otherwise dropped (:class:`Flaws`): exons made from the CDS, stop codon and UTR rows
-when it has no exon rows (``exons_from_cds``); an exon extended to cover a CDS or stop codon row
-that runs past it (``exon_extended_to_cds``). Every repair and drop is counted by reason in
-``Annotation.counts`` with its first few ``ID (line N)`` in ``Annotation.examples``. With
-``strict`` each drop is the error naming the file and line it was before.
+:func:`build_from_source` does the rest, the same for all three: the source's own checks (which
+drop and count, or stop with an error naming the record), the chromosome / biotype / length
+filters (:func:`apply_filters`), the store layout (:func:`transcript_layout`: store order,
+exons in transcript order, the CDS in transcript coordinates), the write (the store's other
+datasets are written on a worker thread while the source produces ``/seq``:
+:func:`isoclr.store.format.write_store`) and the stats sections (:func:`layout_stats`, plus the
+source's own counts).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import pandas as pd
+import numpy.typing as npt
 
-from isoclr.store.fields import Annotation, PathLike, _coalesce, _err
+from isoclr.core.files import file_sha256
 
-#: repairs (the transcript is kept, as gffread builds it)
-REPAIRS = ("exons_from_cds", "exon_extended_to_cds")
-#: structural flaws that drop a transcript (errors under ``strict``)
-DROPS = ("bad_strand", "bad_coordinates", "two_chromosomes", "two_strands", "two_gene_ids",
-         "overlapping_exons", "cds_outside_exons")
-#: ids (with their line) kept per reason
-N_EXAMPLES = 5
+if TYPE_CHECKING:
+    import pandas as pd
 
+log = logging.getLogger(__name__)
 
-class Flaws:
-    """The transcripts repaired or dropped while assembling, by reason.
-
-    ``tids``: transcript id per transcript code. Under ``strict`` a drop raises the error its
-    check builds instead."""
-
-    def __init__(self, tids: np.ndarray, strict: bool) -> None:
-        self.tids = tids
-        self.strict = strict
-        self.dropped = np.zeros(len(tids), dtype=bool)
-        self._found: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-
-    def _add(self, reason: str, tx: np.ndarray, lines: np.ndarray) -> np.ndarray:
-        tx = np.asarray(tx, dtype=np.int64)
-        lines = np.asarray(lines, dtype=np.int64)
-        order = np.lexsort((lines, tx))
-        tx, lines = tx[order], lines[order]
-        first = np.ones(len(tx), dtype=bool)
-        first[1:] = tx[1:] != tx[:-1]
-        tx, lines = tx[first], lines[first]  # one entry per transcript: its first flawed line
-        self._found.setdefault(reason, []).append((tx, lines))
-        return tx
-
-    def drop(self, reason: str, tx: np.ndarray, lines: np.ndarray,
-             error: Callable[[], ValueError]) -> None:
-        """Drop transcripts ``tx`` (flawed rows at ``lines``), or raise ``error()`` if strict.
-        A transcript already dropped for an earlier reason is not counted again."""
-        if not len(tx):
-            return
-        if self.strict:
-            raise error()
-        tx = np.asarray(tx, dtype=np.int64)
-        new = ~self.dropped[tx]
-        if new.any():
-            self.dropped[self._add(reason, tx[new], np.asarray(lines)[new])] = True
-
-    def repair(self, reason: str, tx: np.ndarray, lines: np.ndarray) -> None:
-        if len(tx):
-            self._add(reason, tx, lines)
-
-    def report(self, counts: dict[str, int], examples: dict[str, list[str]]) -> None:
-        """Add the counts (transcripts per reason) and first examples, in line order."""
-        for reason, parts in self._found.items():
-            tx = np.concatenate([p[0] for p in parts])
-            lines = np.concatenate([p[1] for p in parts])
-            keep = ~self.dropped[tx] if reason in REPAIRS else np.ones(len(tx), dtype=bool)
-            tx, lines = tx[keep], lines[keep]
-            if not len(tx):
-                continue
-            order = np.argsort(lines, kind="stable")
-            counts[reason] = counts.get(reason, 0) + len(tx)
-            examples.setdefault(reason, []).extend(
-                f"{self.tids[t]} (line {ln})" for t, ln in
-                zip(tx[order][:N_EXAMPLES].tolist(), lines[order][:N_EXAMPLES].tolist()))
-            del examples[reason][N_EXAMPLES:]
+DEFAULT_MAX_LENGTH = 12288
 
 
-def summary(counts: dict[str, int], examples: dict[str, list[str]]) -> str:
-    """One line: the repairs and drops by reason with their first examples ('' if none)."""
-    parts = []
-    for what, reasons in (("repaired", REPAIRS), ("dropped", DROPS)):
-        got = [r for r in reasons if counts.get(r)]
-        if got:
-            total = sum(counts[r] for r in got)
-            parts.append(f"{total} transcripts {what} (" + "; ".join(
-                f"{r}: {counts[r]}, e.g. {', '.join(examples.get(r, [])[:3])}" for r in got) + ")")
-    return ", ".join(parts)
+@dataclass
+class SourceInput:
+    """What a source read: the annotation's transcript table and exons (the columns of
+    :class:`isoclr.store.annotation.Annotation`), where they came from, and how many
+    transcripts there were before any was dropped."""
+
+    tx: pd.DataFrame
+    ex: pd.DataFrame
+    path: Path  # named in error messages (the annotation, or the FASTA for header sources)
+    fmt: str  # the store's ``annotation_format`` attribute
+    ann: Any  # the annotation object (its ``counts`` go to the stats' annotation section)
+    n_input: int
+    missing: dict[str, int] = field(default_factory=dict)  # transcripts per absent contig
 
 
-# ----------------------------------------------------------------------------- 1. validation
+class SequenceSource(Protocol):
+    """Where a store's transcripts and nucleotides come from (see the module docstring)."""
+
+    #: drop reasons of this source, counted in the stats before the filters' reasons
+    drop_reasons: tuple[str, ...]
+    #: worker threads of the build's pool (reads and hashes beside the parse; the writer)
+    threads: int
+
+    def read(self, pool: ThreadPoolExecutor, provenance: Mapping[str, Any], species: str) -> SourceInput:
+        """Start the source's reads on ``pool`` and return the transcripts and exons."""
+
+    def check(self, inp: SourceInput, tx_len: npt.NDArray[np.int64],
+              dropped: Counter[str]) -> npt.NDArray[np.bool_]:
+        """The source's own checks: the transcripts kept (drops counted in ``dropped``)."""
+
+    def attrs(self) -> dict[str, Any]:
+        """Store attributes after ``species`` and ``annotation_format`` (checksums...)."""
+
+    def extract(self, lay: Layout) -> npt.NDArray[np.uint8]:
+        """The concatenated codes (0-4) of the kept transcripts, in store order."""
+
+    def finish_stats(self, stats: dict[str, dict[str, Any]], lay: Layout) -> None:
+        """Add the source's counts to the stats sections."""
+
+    def close(self) -> None:
+        """Release readers and threads (also after an error)."""
 
 
-def _conflicts(df: pd.DataFrame, codes: np.ndarray, col: str) -> tuple[np.ndarray, np.ndarray]:
-    """Rows (in line order) whose ``col`` differs from their transcript's first row: ``(bad
-    mask, row of that first row)``."""
-    vals, _ = pd.factorize(df[col])
-    _, first_idx = np.unique(codes, return_index=True)
-    ref = first_idx[codes]
-    return vals != vals[ref], ref
+class AnnotationInput:
+    """An annotation given as a path (read with :func:`isoclr.store.annotation.read_annotation`,
+    hashed on the build's pool) or as an already-read ``Annotation``."""
+
+    def __init__(self, annotation: Any, fmt: str = "auto", strict: bool = False) -> None:
+        self.annotation, self.fmt, self.strict = annotation, fmt, strict
+        self.digest: Future[str] | None = None
+
+    @property
+    def is_path(self) -> bool:
+        return isinstance(self.annotation, (str, os.PathLike))
+
+    def hash_on(self, pool: ThreadPoolExecutor, provenance: Mapping[str, Any]) -> None:
+        if self.is_path and not provenance.get("annotation_sha256"):
+            self.digest = pool.submit(file_sha256, Path(self.annotation))
+
+    def read(self, species: str) -> tuple[Any, Path]:
+        from isoclr.store import annotation as annotation_mod
+
+        if self.is_path:
+            path = Path(self.annotation)
+            return annotation_mod.read_annotation(path, fmt=self.fmt, species=species, strict=self.strict), path
+        ann = self.annotation
+        return ann, Path(str(getattr(ann, "source", "") or "annotation"))
+
+    def format_of(self, ann: Any) -> str:
+        return str(getattr(ann, "format", None) or getattr(ann, "fmt", None) or self.fmt)
+
+    def sha256(self) -> str | None:
+        return self.digest.result() if self.digest is not None else None
 
 
-def _validate(path: PathLike, rows: pd.DataFrame, flaws: Flaws) -> None:
-    """Strand + or -, 0 <= start < end, and one chromosome, strand and gene id per transcript."""
-    codes = rows["tx"].to_numpy()
-    lines = rows["line"].to_numpy()
-    strand = rows["strand"].to_numpy(dtype=object)
-    bad = (strand != "+") & (strand != "-")
+def cds_to_transcript(
+    tx_of_exon: npt.NDArray[np.int64],
+    ex_start: npt.NDArray[np.int64],
+    ex_end: npt.NDArray[np.int64],
+    ex_tx_start: npt.NDArray[np.int64],
+    minus_tx: npt.NDArray[np.bool_],
+    cds_start: npt.NDArray[np.int64],
+    cds_end: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Genomic CDS spans -> transcript coordinates, vectorised.
 
-    def first_row() -> pd.Series:
-        return rows.loc[bad].iloc[0]
-
-    flaws.drop("bad_strand", codes[bad], lines[bad], lambda: _err(
-        path, first_row()["line"],
-        f"strand {first_row()['strand']!r} of transcript {first_row()['tid']} is not + or -"))
-    bad = ((rows["start"] < 0) | (rows["end"] <= rows["start"])).to_numpy()
-    flaws.drop("bad_coordinates", codes[bad], lines[bad], lambda: _err(
-        path, first_row()["line"],
-        f"bad coordinates for transcript {first_row()['tid']}: end before start or start < 1"))
-    for col, what, reason in (("chrom", "lies on two chromosomes", "two_chromosomes"),
-                              ("strand", "lies on two strands", "two_strands"),
-                              ("gid", "has two gene ids", "two_gene_ids")):
-        bad, ref = _conflicts(rows, codes, col)
-
-        def error(bad: np.ndarray = bad, ref: np.ndarray = ref, col: str = col,
-                  what: str = what) -> ValueError:
-            i = int(np.flatnonzero(bad)[0])
-            j = int(ref[i])
-            row = rows.iloc[i]
-            return _err(path, row["line"], f"transcript {row['tid']} {what}: {rows[col].iloc[j]} "
-                        f"(line {rows['line'].iloc[j]}) and {row[col]} (line {row['line']})")
-
-        flaws.drop(reason, codes[bad], lines[bad], error)
-
-
-# ----------------------------------------------------------------------------- 2. exons
-
-
-def _merge_intervals(df: pd.DataFrame) -> pd.DataFrame:
-    """Merge overlapping or touching [start, end) per ``tx`` (df sorted by tx, start)."""
-    if df.empty:
-        return df[["tx", "start", "end", "line"]]
-    tx = df["tx"].to_numpy()
-    st = df["start"].to_numpy()
-    en = df["end"].to_numpy()
-    runmax = pd.Series(en).groupby(tx).cummax().to_numpy()
-    new = np.ones(len(df), dtype=bool)
-    new[1:] = (tx[1:] != tx[:-1]) | (st[1:] > runmax[:-1])
-    grp = np.cumsum(new) - 1
-    out = pd.DataFrame({"tx": tx[new], "start": st[new]})
-    out["end"] = pd.Series(en).groupby(grp).max().to_numpy()
-    out["line"] = df["line"].to_numpy()[new]
-    return out
-
-
-def _outside(seg: pd.DataFrame, exons: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """``seg`` rows (sorted by start) and, per row, whether it does not lie in one exon."""
-    s = seg[["tx", "start", "end", "line"]].sort_values("start", kind="stable")
-    e = exons[["tx", "start", "end"]].rename(columns={"start": "es", "end": "ee"})
-    e = e.sort_values("es", kind="stable")
-    m = pd.merge_asof(s, e, left_on="start", right_on="es", by="tx", direction="backward")
-    return m, (m["ee"].isna() | (m["end"] > m["ee"])).to_numpy()
-
-
-def _contained(path: PathLike, seg: pd.DataFrame, exons: pd.DataFrame, tids: np.ndarray,
-               what: str, flaws: Flaws, repair: bool) -> pd.DataFrame:
-    """Every ``seg`` row [start, end) of transcript ``tx`` must lie in one exon. Otherwise: an
-    exon it overlaps or meets is extended to cover it (``repair``: gffread's repair of a CDS or
-    stop codon that runs past its exon; the transcript's exons are then joined where they
-    meet, as gffread joins them), else the transcript is dropped (an error under strict).
-    Returns the exons, repaired."""
-    if seg.empty:
-        return exons
-    m, bad = _outside(seg, exons)
-    if not bad.any():
-        return exons
-
-    def error() -> ValueError:
-        r = m.loc[bad].sort_values("line").iloc[0]
-        return _err(path, r["line"], f"{what} {int(r['start'])}-{int(r['end'])} of transcript "
-                    f"{tids[int(r['tx'])]} lies outside its exons (CDS outside exons)")
-
-    if flaws.strict:
-        raise error()
-    b = m.loc[bad, ["tx", "start", "end", "line"]]
-    back = m.loc[bad, "ee"].to_numpy() >= b["start"].to_numpy()  # meets the exon before it
-    e = exons[["tx", "start"]].rename(columns={"start": "es"}).sort_values("es", kind="stable")
-    fwd = pd.merge_asof(b.reset_index(drop=True), e, left_on="start", right_on="es", by="tx",
-                        direction="forward")
-    overlaps = back | (fwd["es"].to_numpy() <= b["end"].to_numpy())  # or the one after it
-    if not repair:
-        overlaps[:] = False
-    lost = b.loc[~overlaps]
-    flaws.drop("cds_outside_exons", lost["tx"].to_numpy(), lost["line"].to_numpy(), error)
-    fix = b.loc[overlaps & ~flaws.dropped[b["tx"].to_numpy()]]
-    if fix.empty:
-        return exons
-    flaws.repair("exon_extended_to_cds", fix["tx"].to_numpy(), fix["line"].to_numpy())
-    hit = np.isin(exons["tx"].to_numpy(), fix["tx"].to_numpy())
-    merged = _merge_intervals(pd.concat([exons.loc[hit], fix]).sort_values(
-        ["tx", "start", "end"], kind="stable"))
-    return pd.concat([exons.loc[~hit], merged]).sort_values(["tx", "start", "end"], kind="stable")
-
-
-def _exons(path: PathLike, rows: pd.DataFrame, tids: np.ndarray, counts: dict[str, int],
-           flaws: Flaws) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
-    """``(exons, CDS + stop codon rows, has any exon/CDS/UTR row)`` per transcript code."""
-    ntx = len(tids)
-    kind = rows["kind"].to_numpy()
-    ex = rows.loc[kind == "exon", ["tx", "start", "end", "line"]]
-    ex = ex.sort_values(["tx", "start", "end"], kind="stable")
-    dup = ex.duplicated(["tx", "start", "end"])
-    if dup.any():
-        counts["duplicate_exon"] = counts.get("duplicate_exon", 0) + int(dup.sum())
-        ex = ex.loc[~dup]
-    cds = rows.loc[np.isin(kind, ["cds", "stop"]), ["tx", "start", "end", "line", "kind", "phase"]]
-    cds = cds.sort_values(["tx", "start", "end"], kind="stable")
-    utr = rows.loc[kind == "utr", ["tx", "start", "end", "line"]]
-    has_ex = np.bincount(ex["tx"].to_numpy(), minlength=ntx) > 0
-    has_seg = (np.bincount(cds["tx"].to_numpy(), minlength=ntx) > 0) | (
-        np.bincount(utr["tx"].to_numpy(), minlength=ntx) > 0)
-    fill = has_seg & ~has_ex
-    if fill.any():  # no exon rows: exons are the CDS, stop codon and UTR rows, joined (gffread)
-        seg = pd.concat([cds[["tx", "start", "end", "line"]], utr])
-        seg = seg.loc[fill[seg["tx"].to_numpy()]].sort_values(["tx", "start", "end"],
-                                                                kind="stable")
-        extra = _merge_intervals(seg)
-        first = seg.sort_values("line", kind="stable").drop_duplicates("tx")
-        flaws.repair("exons_from_cds", first["tx"].to_numpy(), first["line"].to_numpy())
-        ex = pd.concat([ex, extra]).sort_values(["tx", "start", "end"], kind="stable")
-    # overlapping exons within a transcript
-    t = ex["tx"].to_numpy()
-    st = ex["start"].to_numpy()
-    en = ex["end"].to_numpy()
-    ov = np.zeros(len(ex), dtype=bool)
-    ov[1:] = (t[1:] == t[:-1]) & (st[1:] < en[:-1])
-
-    def overlap_error() -> ValueError:
-        i = int(np.flatnonzero(ov)[0])
-        return _err(
-            path, ex["line"].iloc[i],
-            f"transcript {tids[t[i]]} has overlapping exons {st[i - 1]}-{en[i - 1]} (line "
-            f"{ex['line'].iloc[i - 1]}) and {st[i]}-{en[i]} (0-based, half-open)")
-
-    flaws.drop("overlapping_exons", t[ov], ex["line"].to_numpy()[ov], overlap_error)
-    ex = _contained(path, cds, ex, tids, "CDS/stop codon", flaws, repair=True)
-    return ex, cds, has_ex | has_seg
-
-
-# ----------------------------------------------------------------------------- 3. CDS
-
-
-def _cds(path: PathLike, tab: pd.DataFrame, ex: pd.DataFrame, cds: pd.DataFrame,
-         cds_span: pd.DataFrame | None, tids: np.ndarray, counts: dict[str, int],
-         flaws: Flaws) -> None:
-    """Fill ``tab``'s ``cds_start``, ``cds_end`` (genomic, stop codon included; -1: none) and
-    ``cds_phase`` from the CDS rows, or from ``cds_span`` (table formats)."""
-    tab["cds_start"] = -1
-    tab["cds_end"] = -1
-    tab["cds_phase"] = 0
-    if cds_span is not None:
-        cs = cds_span.reindex(tab["tid"].to_numpy())
-        coding = (cs["cds_start"] >= 0).to_numpy()
-        tab["cds_start"] = np.where(coding, cs["cds_start"].to_numpy(), -1)
-        tab["cds_end"] = np.where(coding, cs["cds_end"].to_numpy(), -1)
-        tab["cds_phase"] = np.where(coding, cs["cds_phase"].to_numpy(), 0)
-        if coding.any():
-            pts = pd.DataFrame({
-                "tx": np.concatenate([tab.index[coding], tab.index[coding]]),
-                "start": np.concatenate([tab["cds_start"][coding], tab["cds_end"][coding] - 1]),
-                "line": np.concatenate([tab["line"][coding], tab["line"][coding]]),
-            })
-            pts["end"] = pts["start"] + 1
-            _contained(path, pts, ex, tids, "CDS end point", flaws, repair=False)
-    elif not cds.empty:
-        g = cds.groupby("tx").agg(cs=("start", "min"), ce=("end", "max"))
-        tab.loc[g.index, "cds_start"] = g["cs"].to_numpy()
-        tab.loc[g.index, "cds_end"] = g["ce"].to_numpy()
-        body = cds.loc[cds["kind"] == "cds"]
-        if body.empty:
-            body = cds
-        lo = body.groupby("tx").head(1).set_index("tx")["phase"]
-        hi = body.groupby("tx").tail(1).set_index("tx")["phase"]
-        minus = (tab.loc[lo.index, "strand"] == "-").to_numpy()
-        ph = np.where(minus, hi.reindex(lo.index).to_numpy(), lo.to_numpy())
-        if (ph < 0).any():
-            counts["cds_phase_missing"] = counts.get("cds_phase_missing", 0) + int((ph < 0).sum())
-        tab.loc[lo.index, "cds_phase"] = np.maximum(ph, 0)
-
-
-# ----------------------------------------------------------------------------- 4. output
-
-
-def _output(path: PathLike, fmt: str, tab: pd.DataFrame, ex: pd.DataFrame, info: pd.DataFrame,
-            keep: np.ndarray, counts: dict[str, int], examples: dict[str, list[str]]
-            ) -> Annotation:
-    """The normalised tables: transcripts in order of their first line, ``keep`` only."""
-    inf = info.reindex(tab["tid"].to_numpy())
-    out = pd.DataFrame({
-        "transcript_id": tab["tid"].to_numpy(),
-        "gene_id": tab["gid"].to_numpy(),
-        "gene_name": _coalesce(inf["gene_name"].reset_index(drop=True),
-                               tab["gid"].reset_index(drop=True)).to_numpy(),
-        "chrom": tab["chrom"].to_numpy(),
-        "strand": tab["strand"].to_numpy(),
-        "start": tab["start"].to_numpy(),
-        "end": tab["end"].to_numpy(),
-        "cds_start": tab["cds_start"].to_numpy(),
-        "cds_end": tab["cds_end"].to_numpy(),
-        "cds_phase": tab["cds_phase"].to_numpy(),
-        "biotype": inf["biotype"].fillna("").to_numpy(),
-        "tags": inf["tags"].fillna("").to_numpy(),
-        "line": tab["line"].to_numpy(),
-    })
-    order = np.argsort(out["line"].to_numpy(), kind="stable")
-    order = order[keep[order]]
-    new_index = np.full(len(tab), -1, dtype=np.int64)
-    new_index[order] = np.arange(len(order))
-    out = out.iloc[order].reset_index(drop=True)
-    for c in ("start", "end", "cds_start", "cds_end", "line"):
-        out[c] = out[c].astype(np.int64)
-    out["cds_phase"] = out["cds_phase"].astype(np.int8)
-    for c in ("transcript_id", "gene_id", "gene_name", "chrom", "strand", "biotype", "tags"):
-        out[c] = out[c].astype(object)
-    exons = pd.DataFrame({
-        "tx": new_index[ex["tx"].to_numpy()],
-        "start": ex["start"].to_numpy().astype(np.int64),
-        "end": ex["end"].to_numpy().astype(np.int64),
-    })
-    exons = exons.loc[exons["tx"] >= 0].sort_values(["tx", "start"], kind="stable")
-    exons = exons.reset_index(drop=True)
-    return Annotation(out, exons, source=str(path), format=fmt, counts=counts, examples=examples)
-
-
-def assemble(
-    path: PathLike,
-    fmt: str,
-    rows: pd.DataFrame,
-    info: pd.DataFrame,
-    counts: dict[str, int],
-    cds_span: pd.DataFrame | None = None,
-    strict: bool = False,
-) -> Annotation:
-    """Build the normalised tables from per-record rows.
-
-    ``rows``: one row per record, in line order, columns ``tid, gid, chrom, strand, start,
-    end, kind ('exon' | 'cds' | 'stop' | 'utr' | 'tx'), phase (-1 = none), line``.
-    ``info``: indexed by ``tid``: ``gene_name, biotype, tags``.
-    ``cds_span``: for table formats, per ``tid`` ``cds_start, cds_end, cds_phase`` (then no
-    ``cds`` rows are given). ``strict``: a structural flaw is an error, not a drop.
+    Exons are given sorted by transcript then genomic start, with ``ex_tx_start`` their start in
+    transcript coordinates (transcript orientation). Returns ``(tx_cds_start, tx_cds_end, bad)``
+    (-1 where non-coding) and the rows whose CDS ends are not inside an exon (``bad``).
     """
-    if rows.empty:
-        raise ValueError(f"{path}: empty annotation: no transcript records found")
-    if rows["line"].is_monotonic_increasing:  # readers that build rows in line order
-        rows = rows.reset_index(drop=True)
-    else:
-        rows = rows.sort_values("line", kind="stable").reset_index(drop=True)
-    codes, tids = pd.factorize(rows["tid"], sort=False)
-    tids = np.asarray(tids, dtype=object)
-    rows["tx"] = codes
-    flaws = Flaws(tids, strict)
-    _validate(path, rows, flaws)
-    # transcript-level values: each transcript's first row (rows are in line order)
-    _, first_idx = np.unique(codes, return_index=True)
-    tab = rows.iloc[first_idx][["tid", "gid", "chrom", "strand", "line"]]
-    tab.index = np.arange(len(tids))
-    if flaws.dropped.any():  # later checks see only the rows of transcripts still kept
-        rows = rows.loc[~flaws.dropped[codes]].reset_index(drop=True)
-    ex, cds, has_rows = _exons(path, rows, tids, counts, flaws)
-    tab = tab.join(ex.groupby("tx").agg(start=("start", "min"), end=("end", "max")))
-    _cds(path, tab, ex, cds, cds_span, tids, counts, flaws)
-    no_exons = ~has_rows & ~flaws.dropped
-    if no_exons.any():
-        counts["no_exons"] = counts.get("no_exons", 0) + int(no_exons.sum())
-    examples: dict[str, list[str]] = {}
-    flaws.report(counts, examples)
-    keep = has_rows & ~flaws.dropped
+    n = len(cds_start)
+    tx_s = np.full(n, -1, dtype=np.int64)
+    tx_e = np.full(n, -1, dtype=np.int64)
+    coding = np.flatnonzero(cds_start >= 0)
+    if not len(coding):
+        return tx_s, tx_e, np.zeros(0, dtype=np.int64)
+    scale = int(ex_end.max()) + 1 if len(ex_end) else 1
+    key = tx_of_exon * scale + ex_start
+
+    def locate(t: npt.NDArray[np.int64], g: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+        idx = np.searchsorted(key, t * scale + g, side="right") - 1
+        idx_c = np.clip(idx, 0, len(key) - 1)
+        ok = (idx >= 0) & (tx_of_exon[idx_c] == t) & (ex_start[idx_c] <= g) & (g < ex_end[idx_c])
+        plus_pos = ex_tx_start[idx_c] + (g - ex_start[idx_c])
+        minus_pos = ex_tx_start[idx_c] + (ex_end[idx_c] - 1 - g)
+        return np.where(minus_tx[t], minus_pos, plus_pos), ok
+
+    t = coding.astype(np.int64)
+    p_lo, ok_lo = locate(t, cds_start[t])
+    p_hi, ok_hi = locate(t, cds_end[t] - 1)
+    mt = minus_tx[t]
+    tx_s[t] = np.where(mt, p_hi, p_lo)
+    tx_e[t] = np.where(mt, p_lo, p_hi) + 1
+    bad = t[~(ok_lo & ok_hi)]
+    return tx_s, tx_e, bad
+
+
+@dataclass
+class Layout:
+    """Kept transcripts in store order with their exons in transcript order (see
+    :func:`transcript_layout`): everything of a store but the sequences."""
+
+    ktx: pd.DataFrame  # kept rows of the annotation's transcript table, store order
+    kept: npt.NDArray[np.int64]  # their rows in the annotation's table
+    minus_tx: npt.NDArray[np.bool_]
+    e_tx: npt.NDArray[np.int64]  # exons sorted by transcript then genomic start
+    e_start: npt.NDArray[np.int64]
+    e_end: npt.NDArray[np.int64]
+    o_tx: npt.NDArray[np.int64]  # exons in transcript order (store order)
+    o_start: npt.NDArray[np.int64]
+    o_end: npt.NDArray[np.int64]
+    lengths: npt.NDArray[np.int64]
+    seq_offset: npt.NDArray[np.int64]
+    exon_offset: npt.NDArray[np.int64]
+    exon_tx_end: npt.NDArray[np.int64]
+    exon_tx_start: npt.NDArray[np.int64]
+    cds_start: npt.NDArray[np.int64]
+    cds_end: npt.NDArray[np.int64]
+    table: pd.DataFrame  # the store's transcript table (write_store's ``table``)
+
+    @property
+    def n(self) -> int:
+        return len(self.ktx)
+
+
+def exon_lengths(tx: pd.DataFrame, ex: pd.DataFrame) -> npt.NDArray[np.int64]:
+    """Mature length of every annotation transcript (sum of its exon lengths)."""
+    ex_tx = ex["tx"].to_numpy(dtype=np.int64)
+    ex_len = ex["end"].to_numpy(dtype=np.int64) - ex["start"].to_numpy(dtype=np.int64)
+    return np.bincount(ex_tx, weights=ex_len, minlength=len(tx)).astype(np.int64)
+
+
+def transcript_layout(tx: pd.DataFrame, ex: pd.DataFrame, keep: npt.NDArray[np.bool_],
+                      ann_path: Any) -> Layout:
+    """The store layout of the ``keep`` rows of an annotation (``tx``: its transcript table,
+    ``ex``: its exons sorted by transcript then start): store order = annotation order,
+    exons in transcript order (descending on the minus strand), offsets, exon ends and the CDS
+    in transcript coordinates. Shared by the genome and the transcriptome builds, so both make
+    the same store. A CDS end outside the exons is an error naming the annotation line."""
+    import pandas as pd
+
+    ex_tx = ex["tx"].to_numpy(dtype=np.int64)
+    ex_start = ex["start"].to_numpy(dtype=np.int64)
+    ex_end = ex["end"].to_numpy(dtype=np.int64)
+    tx_len = exon_lengths(tx, ex)
+    # --- kept transcripts, new numbering, exons in transcript order --------------------------
+    kept = np.flatnonzero(keep)
+    new_id = np.full(len(tx), -1, dtype=np.int64)
+    new_id[kept] = np.arange(len(kept))
+    ktx = tx.iloc[kept].reset_index(drop=True)
+    n = len(ktx)
+    minus_tx = (ktx["strand"].to_numpy() == "-")
+    emask = keep[ex_tx]
+    e_tx = new_id[ex_tx[emask]]
+    e_start, e_end = ex_start[emask], ex_end[emask]  # sorted by tx then genomic start
+    e_minus = minus_tx[e_tx]
+    order = np.lexsort((np.where(e_minus, -e_start, e_start), e_tx))  # transcript order
+    o_tx, o_start, o_end = e_tx[order], e_start[order], e_end[order]
+    o_len = o_end - o_start
+    lengths = tx_len[kept]
+    seq_offset = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=seq_offset[1:])
+    exon_offset = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(o_tx, minlength=n), out=exon_offset[1:])
+    cum = np.cumsum(o_len)
+    exon_tx_end = cum - np.repeat(cum[exon_offset[1:] - 1] - lengths, np.diff(exon_offset)) if n else cum
+    exon_tx_start = exon_tx_end - o_len
+
+    # --- CDS to transcript coordinates ---------------------------------------------------------
+    g_tx_start = np.empty_like(exon_tx_start)
+    g_tx_start[order] = exon_tx_start
+    cds_s, cds_e, bad = cds_to_transcript(
+        e_tx, e_start, e_end, g_tx_start, minus_tx,
+        ktx["cds_start"].to_numpy(dtype=np.int64), ktx["cds_end"].to_numpy(dtype=np.int64),
+    )
+    if len(bad):
+        r = ktx.iloc[int(bad[0])]
+        raise ValueError(
+            f"{ann_path} line {r.get('line', '?')}: transcript {r['transcript_id']}: CDS "
+            f"{r['chrom']}:{int(r['cds_start']) + 1}-{int(r['cds_end'])} does not start and end inside its exons"
+        )
+
+    table = pd.DataFrame(
+        {
+            "transcript_id": ktx["transcript_id"].astype(str),
+            "gene_id": ktx["gene_id"].astype(str),
+            "gene_name": ktx["gene_name"].fillna("").astype(str) if "gene_name" in ktx else "",
+            "chrom": ktx["chrom"].astype(str),
+            "strand": ktx["strand"].astype(str),
+            "cds_start": cds_s,
+            "cds_end": cds_e,
+            "cds_phase": ktx["cds_phase"].fillna(0).astype(int).where(cds_s >= 0, 0) if "cds_phase" in ktx else 0,
+            "biotype": ktx["biotype"].fillna("").astype(str) if "biotype" in ktx else "",
+            "tags": ktx["tags"].fillna("").astype(str) if "tags" in ktx else "",
+        }
+    )
+    return Layout(ktx, kept, minus_tx, e_tx, e_start, e_end, o_tx, o_start, o_end, lengths,
+                  seq_offset, exon_offset, exon_tx_end, exon_tx_start, cds_s, cds_e, table)
+
+
+def layout_stats(species: str, lay: Layout, n_ann: int, dropped: Mapping[str, int],
+                 missing: Mapping[str, int], ann: Any) -> dict[str, dict[str, Any]]:
+    """The stats sections every build writes (the genome build adds its genome counts)."""
+    table, lengths, n = lay.table, lay.lengths, lay.n
+    n_genes = int(table["gene_id"].nunique())
+    per_gene = table.groupby("gene_id", sort=False).size().value_counts().sort_index()
+    stats: dict[str, dict[str, Any]] = {
+        "summary": {
+            "species": species,
+            "annotation_transcripts": n_ann,
+            "genes": n_genes,
+            "transcripts": n,
+            "coding_transcripts": int((lay.cds_start >= 0).sum()),
+            "exons": len(lay.o_tx),
+            "nucleotides": int(lay.seq_offset[-1]),
+            "median_length": float(np.median(lengths)) if n else 0.0,
+            "mean_length": float(lengths.mean()) if n else 0.0,
+            "max_length": int(lengths.max()) if n else 0,
+            "genes_with_isoforms": int(per_gene[per_gene.index > 1].sum()),
+        },
+        "isoforms_per_gene": {int(k): int(v) for k, v in per_gene.items()},
+        "dropped": dict(dropped),
+        "dropped_contig": dict(sorted(missing.items())),
+        "annotation": {str(k): int(v) for k, v in dict(getattr(ann, "counts", {}) or {}).items()},
+        "annotation_examples": {str(k): ", ".join(v) for k, v in dict(getattr(ann, "examples", {}) or {}).items()},
+    }
+    return stats
+
+
+def _chrom_keep(chroms: pd.Series, include: Iterable[str], exclude: Iterable[str]) -> npt.NDArray[np.bool_]:
+    """Per transcript: contig name passes the include/exclude regexes (``re.fullmatch``)."""
+    import pandas as pd
+
+    include, exclude = list(include or ()), list(exclude or ())
+    uniq = pd.unique(chroms)
+    ok = {}
+    for c in uniq:
+        keep = not include or any(re.fullmatch(p, c) for p in include)
+        keep = keep and not any(re.fullmatch(p, c) for p in exclude)
+        ok[c] = keep
+    return chroms.map(ok).to_numpy(dtype=bool)
+
+
+def apply_filters(tx: pd.DataFrame, tx_len: npt.NDArray[np.int64], keep: npt.NDArray[np.bool_],
+                  dropped: Counter[str], chromosomes_include: Iterable[str],
+                  chromosomes_exclude: Iterable[str], biotypes: Iterable[str],
+                  max_length: int | None, ann_path: Any) -> None:
+    """Clear ``keep`` (in place) for transcripts failing the chromosome, biotype and length
+    filters, each counted in ``dropped`` under its first reason; an error if none is left."""
+    chrom_ok = _chrom_keep(tx["chrom"], chromosomes_include, chromosomes_exclude)
+    dropped["chrom_excluded"] += int((keep & ~chrom_ok).sum())
+    keep &= chrom_ok
+    biotypes = list(biotypes or ())
+    if biotypes:
+        bio_ok = tx["biotype"].isin(biotypes).to_numpy()
+        dropped["biotype"] += int((keep & ~bio_ok).sum())
+        keep &= bio_ok
+    if max_length:
+        len_ok = tx_len <= int(max_length)
+        dropped["too_long"] += int((keep & ~len_ok).sum())
+        keep &= len_ok
     if not keep.any():
-        if flaws.dropped.any():
-            raise ValueError(f"{path}: empty annotation: every transcript has a structural flaw "
-                             f"({summary(counts, examples)})")
-        raise ValueError(f"{path}: empty annotation: no transcript has exons")
-    return _output(path, fmt, tab, ex, info, keep, counts, examples)
+        raise ValueError(
+            f"{ann_path}: no transcript left after the filters (dropped: "
+            + ", ".join(f"{k} {v}" for k, v in dropped.items() if v) + ")"
+        )
+
+
+def build_from_source(
+    source: SequenceSource,
+    species: str,
+    out: str | os.PathLike[str],
+    max_length: int | None = DEFAULT_MAX_LENGTH,
+    chromosomes_include: Iterable[str] = (),
+    chromosomes_exclude: Iterable[str] = (),
+    biotypes: Iterable[str] = (),
+    provenance: Mapping[str, Any] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Build the store ``out`` from ``source``; return its stats ``{section: {key: value}}``.
+
+    ``max_length``: mature transcripts longer than this are dropped, never truncated (None or
+    0: no limit). ``chromosomes_include``/``_exclude``: regular expressions matched in full
+    against contig names. ``biotypes``: keep only these transcript biotypes (empty: all).
+    ``provenance``: store attributes (taxid, URLs, versions, sha256s); missing sha256s are
+    computed by the source.
+    """
+    from isoclr.store.format import write_store
+
+    provenance = dict(provenance or {})
+    pool = ThreadPoolExecutor(source.threads)
+    try:
+        inp = source.read(pool, provenance, species)
+        tx_len = exon_lengths(inp.tx, inp.ex)
+        dropped: Counter[str] = Counter({r: 0 for r in source.drop_reasons})
+        keep = source.check(inp, tx_len, dropped)
+        apply_filters(inp.tx, tx_len, keep, dropped, chromosomes_include, chromosomes_exclude,
+                      biotypes, max_length or None, inp.path)
+        lay = transcript_layout(inp.tx, inp.ex, keep, inp.path)
+        attrs: dict[str, Any] = {"species": species, "annotation_format": inp.fmt, **source.attrs()}
+        attrs.update({k: v for k, v in provenance.items() if v not in (None, "")})
+        # The store is written on the pool's thread while this one extracts the sequences: all
+        # but /seq first (it does not need them), then /seq once ``sequences`` has its result.
+        sequences: Future[npt.NDArray[np.uint8]] = Future()
+        writer = pool.submit(write_store, out, lay.table, sequences.result, lay.seq_offset,
+                             lay.exon_tx_end, lay.exon_offset, attrs,
+                             exon_start=lay.o_start, exon_end=lay.o_end)
+        try:
+            seq = source.extract(lay)
+        except BaseException as exc:  # the writer discards its temporary file and stops
+            sequences.set_exception(exc)
+            raise
+        sequences.set_result(seq)
+        writer.result()
+    finally:
+        source.close()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+    stats = layout_stats(species, lay, inp.n_input, dropped, inp.missing, inp.ann)
+    source.finish_stats(stats, lay)
+    log.info("%s: %d transcripts of %d genes (%d nt) written to %s; dropped %s", species, lay.n,
+             stats["summary"]["genes"], int(lay.seq_offset[-1]), out,
+             ", ".join(f"{k}={v}" for k, v in dropped.items() if v) or "none")
+    return stats

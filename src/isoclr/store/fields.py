@@ -1,6 +1,6 @@
 """The annotation readers' shared parts: the normalised :class:`Annotation`, and the
 vectorised helpers that read tab-separated columns and attributes (used by
-:mod:`isoclr.store.annotation`, :mod:`isoclr.store.gtf` and :mod:`isoclr.store.assemble`).
+:mod:`isoclr.store.annotation`, :mod:`isoclr.store.gtf` and :mod:`isoclr.store.annotation_tables`).
 
 Text is read with pandas ``read_csv`` in chunks of 1 M lines; attributes are matched by regexes
 over whole columns (pyarrow's RE2 ``extract_regex`` when pyarrow is installed, else Python

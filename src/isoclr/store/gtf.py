@@ -7,9 +7,9 @@ searches, any other layout goes through the attribute regexes of :mod:`isoclr.st
 name, biotype and tags are read once per transcript. Blocks are parsed by ``GTF_THREADS``
 threads (NumPy releases the GIL in its scans) and taken in file order, so the first bad line of
 the file is the one reported (``FILE: line N: ...``). A 500 k-line, 220 MB GTF takes ~2.5 s of
-CPU and ~250 MB. The rows go to :func:`isoclr.store.assemble.assemble`, which every reader
-shares: the same normalised :class:`isoclr.store.fields.Annotation` and the same checks as the
-other formats (the table of imperfect input in :mod:`isoclr.store.annotation`).
+CPU and ~250 MB. The rows go to :func:`isoclr.store.annotation_tables.assemble`, which every
+reader shares: the same normalised :class:`isoclr.store.fields.Annotation` and the same checks
+as the other formats (the table of imperfect input in :mod:`isoclr.store.annotation`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from isoclr.core.files import UTF8_BOM, open_decompressed
-from isoclr.store.assemble import assemble
+from isoclr.store.annotation_tables import assemble
 from isoclr.store.fields import Annotation, PathLike, _err, _gtf_attr, _gtf_ids, _obj, _to_int
 
 # ----------------------------------------------------------------------------- GTF
@@ -325,7 +325,7 @@ def read_gtf(path: PathLike, strict: bool = False) -> Annotation:
     attribute is read; ``gene_id "G"; transcript_id "T"`` at the start of the attributes (the
     usual layout) is located with byte searches, other layouts go through the attribute
     regexes; gene name, biotype and tags are parsed once per transcript. ``strict``: a
-    structural flaw is an error, not a repair or drop (:mod:`isoclr.store.assemble`)."""
+    structural flaw is an error, not a repair or drop (:mod:`isoclr.store.annotation_tables`)."""
     parts: list[pd.DataFrame] = []
     reps: list[pd.DataFrame] = []
     gene_ids: list[np.ndarray] = []

@@ -7,8 +7,8 @@ output, a long-read assembler's isoforms, RefSeq mRNAs) and their exon structure
 to build from a genome. The annotation (GTF, GFF3, genePred, refFlat or BED12, read by
 :func:`isoclr.store.annotation.read_annotation`) gives each transcript's exons in genomic
 coordinates: their lengths in transcript order give the splice track and the genomic CDS maps
-into transcript coordinates exactly as in the genome build (both use
-:func:`isoclr.store.builder.transcript_layout`), so the store has the same datasets and tracks as a
+into transcript coordinates exactly as in the genome build (both are sources of
+the one builder, :func:`isoclr.store.assemble.build_from_source`), so the store has the same datasets and tracks as a
 genome-built one (docs/store.md). The sequences are taken as given, 5' to 3' (no reverse
 complement): upper-cased, ``U`` read as ``T``, ``N`` and other IUPAC codes stored as code 4.
 
@@ -46,8 +46,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from isoclr.store.assemble import DEFAULT_MAX_LENGTH, AnnotationInput, Layout, SourceInput, build_from_source
 from isoclr.store.genome import AMBIGUOUS, FastaReader, line_at
-from isoclr.core.files import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +184,117 @@ def apply_gene_map(tx: pd.DataFrame, gene_map: pd.DataFrame) -> tuple[pd.DataFra
     return tx.assign(gene_id=new_gid, gene_name=new_name), int((~mapped).sum())
 
 
+class TranscriptSource:
+    """Transcript sequences plus an annotation of their exons (see the module docstring)."""
+
+    drop_reasons = DROP_REASONS
+    threads = 2
+
+    def __init__(self, transcripts: str | os.PathLike[str], annotation: Any, fmt: str = "auto",
+                 gene_map: pd.DataFrame | None = None, length_mismatch: str = "error",
+                 missing: str = "drop") -> None:
+        if length_mismatch not in ("error", "drop"):
+            raise ValueError(f"length_mismatch must be 'error' or 'drop', not {length_mismatch!r}")
+        if missing not in ("error", "drop"):
+            raise ValueError(f"missing must be 'error' or 'drop', not {missing!r}")
+        self.fa_path = Path(transcripts)
+        if not self.fa_path.exists():
+            raise FileNotFoundError(f"transcript FASTA not found: {self.fa_path}")
+        self.ann_input = AnnotationInput(annotation, fmt)
+        self.gene_map, self.length_mismatch, self.missing = gene_map, length_mismatch, missing
+
+    def read(self, pool: ThreadPoolExecutor, provenance: Mapping[str, Any], species: str) -> SourceInput:
+        # the FASTA is read and hashed beside the annotation parse
+        fasta_f = pool.submit(read_transcript_fasta, self.fa_path, not provenance.get("transcripts_sha256"))
+        self.ann_input.hash_on(pool, provenance)
+        ann, ann_path = self.ann_input.read(species)
+        self.fasta = fasta_f.result()
+        tx = ann.transcripts.reset_index(drop=True)
+        self.counts = dict(getattr(ann, "counts", {}) or {})
+        if self.gene_map is not None:
+            tx, unmapped = apply_gene_map(tx, self.gene_map)
+            self.counts["gene_map_unmapped"] = unmapped
+        return SourceInput(tx, ann.exons, ann_path, self.ann_input.format_of(ann), ann, len(tx))
+
+    def check(self, inp: SourceInput, tx_len: npt.NDArray[np.int64], dropped: Counter[str]) -> npt.NDArray[np.bool_]:
+        """Ids in both files, and exon lengths adding up to the sequence length."""
+        fasta, fa_path, tx, ann_path = self.fasta, self.fa_path, inp.tx, inp.path
+        rec = match_ids(fasta.names, tx["transcript_id"].astype(str))
+        self.rec = rec
+        has_seq = rec >= 0
+        matched_rec = np.zeros(len(fasta.names), dtype=bool)
+        matched_rec[rec[has_seq]] = True
+        n_missing_seq, n_missing_ann = int((~has_seq).sum()), int((~matched_rec).sum())
+        if self.missing == "error" and (n_missing_seq or n_missing_ann):
+            if n_missing_seq:
+                r = tx.iloc[int(np.flatnonzero(~has_seq)[0])]
+                raise ValueError(
+                    f"{ann_path} line {r.get('line', '?')}: transcript {r['transcript_id']} has no "
+                    f"record in {fa_path} ({n_missing_seq} annotation transcript(s) have none)")
+            i = int(np.flatnonzero(~matched_rec)[0])
+            raise ValueError(
+                f"{fa_path} line {fasta.line(i)}: sequence {fasta.names[i]!r} is not in the annotation "
+                f"{ann_path} ({n_missing_ann} FASTA record(s) are not)")
+        dropped["missing_sequence"] = n_missing_seq
+        dropped["missing_annotation"] = n_missing_ann
+        if n_missing_seq:
+            log.warning("%s: %d annotation transcripts have no sequence in %s (dropped), e.g. %s",
+                        ann_path, n_missing_seq, fa_path, ", ".join(tx.loc[~has_seq, "transcript_id"].astype(str)[:5]))
+        if n_missing_ann:
+            log.warning("%s: %d sequences are not in the annotation %s (dropped), e.g. %s", fa_path,
+                        n_missing_ann, ann_path, ", ".join(np.asarray(fasta.names, dtype=object)[~matched_rec][:5]))
+        if not has_seq.any():
+            raise ValueError(
+                f"{fa_path}: no FASTA name matches a transcript id of {ann_path} (FASTA: "
+                f"{', '.join(fasta.names[:3])}; annotation: {', '.join(tx['transcript_id'].astype(str)[:3])})")
+
+        # --- exon lengths must add up to the sequence length -------------------------------------
+        fa_len = fasta.lengths
+        keep = has_seq.copy()
+        bad = np.flatnonzero(has_seq & (tx_len != fa_len[np.where(has_seq, rec, 0)]))
+        if len(bad):
+            b = int(bad[0])
+            r = tx.iloc[b]
+            msg = (f"{fa_path} line {fasta.line(int(rec[b]))}: transcript {r['transcript_id']} has "
+                   f"{int(fa_len[rec[b]])} nt but its exons in {ann_path} (line {r.get('line', '?')}) add up "
+                   f"to {int(tx_len[b])} nt; {len(bad)} transcript(s) differ")
+            if self.length_mismatch == "error":
+                raise ValueError(msg + " (do the sequences and the annotation belong together?)")
+            log.warning("%s; dropped", msg)
+            dropped["length_mismatch"] = len(bad)
+            keep[bad] = False
+        return keep
+
+    def attrs(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"source": "transcripts", "transcripts_sha256": self.fasta.sha256 or ""}
+        sha = self.ann_input.sha256()
+        if sha:
+            out["annotation_sha256"] = sha
+        return out
+
+    def extract(self, lay: Layout) -> npt.NDArray[np.uint8]:
+        used = self.rec[lay.kept]
+        seq = gather_records(self.fasta, used)
+        self.fasta.codes.clear()  # the unkept records too
+        self.used = used
+        return seq
+
+    def finish_stats(self, stats: dict[str, dict[str, Any]], lay: Layout) -> None:
+        fasta, used = self.fasta, self.used
+        n_any = fasta.n_count[used] + fasta.n_ambiguous[used]  # code 4 in the store
+        stats["annotation"] = {str(k): int(v) for k, v in self.counts.items()}
+        del stats["dropped_contig"]
+        stats["summary"].update({
+            "fasta_records": len(fasta.names),
+            "transcripts_with_n": int((n_any > 0).sum()),
+            "transcript_n_nt": int(n_any.sum()),
+            "transcript_iupac_nt": int(fasta.n_ambiguous[used].sum()),
+        })
+
+    def close(self) -> None:
+        pass
+
+
 def build_store_from_transcripts(
     transcripts: str | os.PathLike[str],
     annotation: Any,
@@ -202,131 +313,13 @@ def build_store_from_transcripts(
     """Build ``out`` from a transcript FASTA and its annotation; return the stats sections.
 
     ``annotation``: a path (format ``fmt``) or an already-read ``Annotation``. ``max_length``
-    (default: :data:`isoclr.store.builder.DEFAULT_MAX_LENGTH`; 0: no limit), the chromosome regexes
-    and ``biotypes`` filter as in :func:`isoclr.store.builder.build_store`. ``gene_map``: from
-    :func:`read_gene_map`, replaces gene ids/names (formats without genes, e.g. BED12).
+    (default: :data:`isoclr.store.assemble.DEFAULT_MAX_LENGTH`; 0: no limit), the chromosome
+    regexes and ``biotypes`` filter as in :func:`isoclr.store.builder.build_store`. ``gene_map``:
+    from :func:`read_gene_map`, replaces gene ids/names (formats without genes, e.g. BED12).
     ``length_mismatch``: ``error`` (default) or ``drop``; ``missing``: ``drop`` (default,
     counted) or ``error``. ``provenance``: store attributes (taxid, transcripts_url,
     annotation_url, annotation_version, sha256s); missing sha256s are computed.
     """
-    from isoclr.store import annotation as annotation_mod
-    from isoclr.store.builder import (
-        DEFAULT_MAX_LENGTH,
-        apply_filters,
-        exon_lengths,
-        layout_stats,
-        transcript_layout,
-    )
-    from isoclr.store.format import write_store
-
-    if length_mismatch not in ("error", "drop"):
-        raise ValueError(f"length_mismatch must be 'error' or 'drop', not {length_mismatch!r}")
-    if missing not in ("error", "drop"):
-        raise ValueError(f"missing must be 'error' or 'drop', not {missing!r}")
-    if max_length is None:
-        max_length = DEFAULT_MAX_LENGTH
-    provenance = dict(provenance or {})
-    fa_path = Path(transcripts)
-    if not fa_path.exists():
-        raise FileNotFoundError(f"transcript FASTA not found: {fa_path}")
-    with ThreadPoolExecutor(2) as pool:  # FASTA read and hashes beside the annotation parse
-        fasta_f = pool.submit(read_transcript_fasta, fa_path, not provenance.get("transcripts_sha256"))
-        ann_digest = None
-        if isinstance(annotation, (str, os.PathLike)):
-            ann_path = Path(annotation)
-            if not provenance.get("annotation_sha256"):
-                ann_digest = pool.submit(file_sha256, ann_path)
-            ann = annotation_mod.read_annotation(ann_path, fmt=fmt, species=species)
-        else:
-            ann = annotation
-            ann_path = Path(str(getattr(ann, "source", "") or "annotation"))
-        fasta = fasta_f.result()
-        ann_sha = ann_digest.result() if ann_digest is not None else None
-    ann_fmt = getattr(ann, "format", None) or fmt
-    tx = ann.transcripts.reset_index(drop=True)
-    ex = ann.exons
-    counts = dict(getattr(ann, "counts", {}) or {})
-    if gene_map is not None:
-        tx, unmapped = apply_gene_map(tx, gene_map)
-        counts["gene_map_unmapped"] = unmapped
-
-    # --- ids in both files ---------------------------------------------------------------------
-    rec = match_ids(fasta.names, tx["transcript_id"].astype(str))
-    dropped: Counter[str] = Counter({r: 0 for r in DROP_REASONS})
-    has_seq = rec >= 0
-    matched_rec = np.zeros(len(fasta.names), dtype=bool)
-    matched_rec[rec[has_seq]] = True
-    n_missing_seq, n_missing_ann = int((~has_seq).sum()), int((~matched_rec).sum())
-    if missing == "error" and (n_missing_seq or n_missing_ann):
-        if n_missing_seq:
-            r = tx.iloc[int(np.flatnonzero(~has_seq)[0])]
-            raise ValueError(
-                f"{ann_path} line {r.get('line', '?')}: transcript {r['transcript_id']} has no "
-                f"record in {fa_path} ({n_missing_seq} annotation transcript(s) have none)")
-        i = int(np.flatnonzero(~matched_rec)[0])
-        raise ValueError(
-            f"{fa_path} line {fasta.line(i)}: sequence {fasta.names[i]!r} is not in the annotation "
-            f"{ann_path} ({n_missing_ann} FASTA record(s) are not)")
-    dropped["missing_sequence"] = n_missing_seq
-    dropped["missing_annotation"] = n_missing_ann
-    if n_missing_seq:
-        log.warning("%s: %d annotation transcripts have no sequence in %s (dropped), e.g. %s",
-                    ann_path, n_missing_seq, fa_path, ", ".join(tx.loc[~has_seq, "transcript_id"].astype(str)[:5]))
-    if n_missing_ann:
-        log.warning("%s: %d sequences are not in the annotation %s (dropped), e.g. %s", fa_path,
-                    n_missing_ann, ann_path, ", ".join(np.asarray(fasta.names, dtype=object)[~matched_rec][:5]))
-    if not has_seq.any():
-        raise ValueError(
-            f"{fa_path}: no FASTA name matches a transcript id of {ann_path} (FASTA: "
-            f"{', '.join(fasta.names[:3])}; annotation: {', '.join(tx['transcript_id'].astype(str)[:3])})")
-
-    # --- exon lengths must add up to the sequence length -----------------------------------------
-    tx_len = exon_lengths(tx, ex)
-    fa_len = fasta.lengths
-    keep = has_seq.copy()
-    bad = np.flatnonzero(has_seq & (tx_len != fa_len[np.where(has_seq, rec, 0)]))
-    if len(bad):
-        b = int(bad[0])
-        r = tx.iloc[b]
-        msg = (f"{fa_path} line {fasta.line(int(rec[b]))}: transcript {r['transcript_id']} has "
-               f"{int(fa_len[rec[b]])} nt but its exons in {ann_path} (line {r.get('line', '?')}) add up "
-               f"to {int(tx_len[b])} nt; {len(bad)} transcript(s) differ")
-        if length_mismatch == "error":
-            raise ValueError(msg + " (do the sequences and the annotation belong together?)")
-        log.warning("%s; dropped", msg)
-        dropped["length_mismatch"] = len(bad)
-        keep[bad] = False
-    apply_filters(tx, tx_len, keep, dropped, chromosomes_include, chromosomes_exclude, biotypes,
-                  max_length or None, ann_path)
-
-    lay = transcript_layout(tx, ex, keep, ann_path)
-    used = rec[lay.kept]
-    seq = gather_records(fasta, used)
-    fasta.codes.clear()  # the unkept records too
-    n_iupac = int(fasta.n_ambiguous[used].sum())
-    n_any = fasta.n_count[used] + fasta.n_ambiguous[used]  # code 4 in the store
-    attrs: dict[str, Any] = {
-        "species": species,
-        "annotation_format": str(ann_fmt),
-        "source": "transcripts",
-        "transcripts_sha256": fasta.sha256 or "",
-    }
-    if ann_sha:
-        attrs["annotation_sha256"] = ann_sha
-    attrs.update({k: v for k, v in provenance.items() if v not in (None, "")})
-    write_store(out, lay.table, seq, lay.seq_offset, lay.exon_tx_end, lay.exon_offset, attrs,
-                exon_start=lay.o_start, exon_end=lay.o_end)
-
-    stats = layout_stats(species, lay, len(tx), dropped, {}, ann)
-    stats["annotation"] = {str(k): int(v) for k, v in counts.items()}
-    del stats["dropped_contig"]
-    stats["summary"].update({
-        "fasta_records": len(fasta.names),
-        "transcripts_with_n": int((n_any > 0).sum()),
-        "transcript_n_nt": int(n_any.sum()),
-        "transcript_iupac_nt": n_iupac,
-    })
-    log.info("%s: %d transcripts of %d genes (%d nt) from %s written to %s; dropped %s", species,
-             lay.n, stats["summary"]["genes"], int(lay.seq_offset[-1]), fa_path, out,
-             ", ".join(f"{k}={v}" for k, v in dropped.items() if v) or "none")
-    return stats
+    source = TranscriptSource(transcripts, annotation, fmt, gene_map, length_mismatch, missing)
+    return build_from_source(source, species, out, DEFAULT_MAX_LENGTH if max_length is None else max_length,
+                             chromosomes_include, chromosomes_exclude, biotypes, provenance)
