@@ -6,10 +6,18 @@
 # Stages, in order; each has its rules file here, a script shim in workflow/scripts/ and a
 # module in src/isoclr/ (docs/settings.md has the table); shared helpers: rules/common.smk.
 import os
-import sys
 
-sys.path.insert(0, os.path.join(workflow.basedir, "src"))
-from isoclr.config.settings import needs_default_config  # noqa: E402
+try:  # the package, installed in the Python that runs snakemake (docs/install.md)
+    from isoclr.config.settings import needs_default_config
+except ImportError as exc:
+    raise WorkflowError(
+        f"{exc}: isoclr is not installed in the Python that runs snakemake; "
+        "run `pip install -e .` in this repository (or `bash scripts/setup.sh`, docs/install.md)"
+    ) from exc
+
+# With --use-conda, each environment in envs/ gets this checkout's isoclr (editable, no other
+# package) from its post-deploy script, which finds the checkout here (docs/install.md).
+os.environ.update(ISOCLR_ROOT=workflow.basedir)
 
 # Config layering (docs/settings.md): the demo config/config.yaml is the base unless the first
 # --configfile declares a `study:` (a complete study config such as config/paper.yaml, so no

@@ -7,13 +7,11 @@
 # default rerun triggers (params, code, input, mtime) see a changed setting or library module.
 import os
 import re
-import sys
 
 import yaml
 from snakemake.utils import min_version, validate
 
 min_version("8.0")
-sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from isoclr.config import settings as S  # noqa: E402  (stdlib + yaml only)
 from isoclr.config.safe_yaml import check_config_files, check_results_folder  # noqa: E402
 

@@ -3,7 +3,9 @@ third-party packages its rules import (checked statically: no conda on the test 
 
 How the requirement is derived, for each rule with `conda:` and `script:`:
 - the shim (workflow/scripts/NAME.py) and the isoclr modules it imports are parsed with `ast`;
-  the shims put src/ on sys.path, so an environment needs only third-party packages;
+  isoclr itself is installed into every environment by its post-deploy script (editable, with
+  no dependencies: test_every_env_installs_isoclr_alone), so an environment lists only
+  third-party packages;
 - imports at module level, followed through isoclr modules, are HARD: they run when the shim
   starts, so the environment must have them;
 - imports inside functions are LAZY: needed only on some code paths. An environment may list
@@ -46,6 +48,10 @@ LAZY_NOT_IN_ENV = {
         "python-isal": ISAL_WHY,
         "pytorch": "linear probes and metrics read precomputed embeddings; torch is imported "
         "only on the network-training paths, which run in envs/torch.yaml (evaluate_network)",
+    },
+    "figures.yaml": {
+        "scipy": "figures summarise runs without intervals (isoclr.evaluate.metrics.summarise(ci=False)); "
+        "only the interval (Student t) needs SciPy",
     },
     "torch.yaml": {
         "python-isal": ISAL_WHY,
@@ -315,3 +321,40 @@ def test_pins_agree_across_envs():
         for pkg, version in read_env(ENVS / name).items():
             versions.setdefault(pkg, set()).add(version)
     assert {p: v for p, v in versions.items() if len(v) > 1} == {}
+
+
+def test_every_env_installs_isoclr_alone():
+    """Each environment's post-deploy script (run by `snakemake --use-conda` in the new
+    environment) installs the checkout's isoclr, editable and without dependencies, from the
+    checkout the Snakefile names in ISOCLR_ROOT."""
+    script = (ENVS / "install-isoclr.sh").read_text()
+    assert re.search(r'pip install .*--no-deps --editable "\$ISOCLR_ROOT"', script), script
+    for name in ENV_FILES:
+        deploy = ENVS / name.replace(".yaml", ".post-deploy.sh")
+        assert deploy.resolve() == (ENVS / "install-isoclr.sh").resolve(), f"{deploy.name} is not install-isoclr.sh"
+    snakefile = (REPO / "Snakefile").read_text()
+    assert "os.environ.update(ISOCLR_ROOT=workflow.basedir)" in snakefile
+
+
+def test_nothing_edits_the_import_path():
+    """isoclr is installed where it runs: no sys.path or PYTHONPATH edits in the workflow."""
+    files = [REPO / "Snakefile", *sorted((REPO / "rules").glob("*.smk")),
+             *sorted((REPO / "workflow" / "scripts").glob("*.py")), *sorted((SRC / "isoclr").rglob("*.py"))]
+    found = [f"{f.relative_to(REPO)}:{i}" for f in files for i, line in enumerate(f.read_text().splitlines(), 1)
+             if re.search(r"sys\.path\.(insert|append)|PYTHONPATH=", line)]
+    assert not found, found
+
+
+@pytest.mark.parametrize("script", sorted((REPO / "workflow" / "scripts").glob("*.py")), ids=lambda p: p.name)
+def test_shims_call_one_library_function(script):
+    """A shim imports one isoclr function and calls it once with the job's plain values."""
+    tree = ast.parse(script.read_text())
+    imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    calls = [n for n in tree.body if not isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert len(imports) == 1 and isinstance(imports[0], ast.ImportFrom), ast.dump(tree)
+    assert imports[0].module.startswith("isoclr.") and len(imports[0].names) == 1
+    assert len(calls) == 1 and isinstance(calls[0], ast.Expr) and isinstance(calls[0].value, ast.Call)
+    assert calls[0].value.func.id == imports[0].names[0].name
+    # the snakemake object itself never enters the library: only its attributes
+    passed = [*calls[0].value.args, *(k.value for k in calls[0].value.keywords)]
+    assert not [a for a in passed if isinstance(a, ast.Name) and a.id == "snakemake"]

@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -89,12 +88,11 @@ def test_progress_lines_under_torchrun_on_cpu(sim: dict, tmp_path: Path) -> None
 
 def test_job_log_header_and_no_fonttools_noise(tmp_path: Path) -> None:
     log = tmp_path / "figure.log"
-    smk = SimpleNamespace(log=[str(log)], rule="figure", wildcards={"figure": "fig2c"}, threads=1,
-                          resources={"mem_mb": 1000, "runtime": 10, "tmpdir": "/tmp"},
-                          params={"name": "fig2c_halflife_linear_probe_pearson", "options": {"dpi": 60}})
     hook = sys.excepthook
     try:
-        job_log(smk, "draw one figure (PDF and PNG)")
+        job_log(str(log), "figure", "draw one figure (PDF and PNG)", wildcards={"figure": "fig2c"}, threads=1,
+                resources={"mem_mb": 1000, "runtime": 10, "tmpdir": "/tmp"},
+                params={"name": "fig2c_halflife_linear_probe_pearson", "options": {"dpi": 60}})
         metrics = pd.DataFrame(
             [("halflife_human", "human", m, f, k, k, "test", "pearson", 0.1 * k, 10, False)
              for m in ("isoclr-linear", "supervised") for f in (1.0, 0.1) for k in range(3)],
@@ -110,3 +108,18 @@ def test_job_log_header_and_no_fonttools_noise(tmp_path: Path) -> None:
                      r"mem_mb=1000, runtime=10, name=fig2c_halflife_linear_probe_pearson, options=\{'dpi': 60\}$", lines[0]), lines[0]
     assert not [line for line in lines if "fontTools" in line or "matplotlib" in line], lines[:5]
     assert lines[-1].endswith("isoclr.figures.draw: done")
+
+
+def test_a_conda_environment_of_another_checkout_is_refused(tmp_path: Path) -> None:
+    """Checkouts sharing a --conda-prefix share environments, whose isoclr is the checkout that
+    built them (envs/install-isoclr.sh records it): a job of another checkout stops, saying so."""
+    from isoclr.core.logs import check_checkout
+
+    prefix = tmp_path / "env"
+    (prefix / "etc").mkdir(parents=True)
+    (prefix / "etc" / "isoclr-checkout").write_text(f"{tmp_path / 'a'}\n")
+    check_checkout({"ISOCLR_ROOT": str(tmp_path / "a"), "CONDA_PREFIX": str(prefix)})
+    check_checkout({"ISOCLR_ROOT": str(tmp_path / "b")})  # not in a conda environment
+    check_checkout({"ISOCLR_ROOT": str(tmp_path / "b"), "CONDA_PREFIX": str(tmp_path)})  # not one of ours
+    with pytest.raises(RuntimeError, match=r"runs isoclr from .*/a, but this workflow is .*/b"):
+        check_checkout({"ISOCLR_ROOT": str(tmp_path / "b"), "CONDA_PREFIX": str(prefix)})

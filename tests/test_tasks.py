@@ -109,7 +109,7 @@ def test_go_join_counts_chr19(stores: dict[str, Path], go_files: tuple[T.GoDag, 
     assert len(gaf) == 348116
     table = IsoformStore(stores["human_hg38_chr19_1-2Mb"]).table()
     report = T.JoinReport("go_mf_human")
-    rows, y, terms, ranking = T.build_go(table, dag, gaf, id_map, report)
+    rows, y, terms, ranking = T.build_go(table, dag, gaf, id_map, report, "molecular_function", 3, 10, "shortest", False)
     # README: chr19 set, 85 genes map to an Entrez id, 71 have >= 1 GO annotation
     assert report.count("store", "gene_in_id_map") == 85
     assert report.count("store", "gene_with_any_go_annotation") == 71
@@ -168,11 +168,11 @@ alt_id: GO:99
         fh.write(obo)
     dag = T.read_obo(fh.name)
     ann = pd.DataFrame({"gene": ["g1", "g2", "g3"], "go_id": ["GO:4", "GO:99", "GO:1"]})
-    y, terms, _ = T.go_term_labels(dag, ann, ["g1", "g2", "g3"], depth=3, n_terms=5)
+    y, terms, _ = T.go_term_labels(dag, ann, ["g1", "g2", "g3"], "molecular_function", 3, 5, "shortest", False)
     # depth 3: GO:3 and GO:9; g1 reaches GO:3 by is_a, g2 is annotated to GO:9 via its alt id
     assert terms == ["GO:3", "GO:9"]
     assert y.tolist() == [[1, 0], [0, 1], [0, 0]]
-    y2, terms2, _ = T.go_term_labels(dag, ann, ["g1", "g2", "g3"], depth=3, n_terms=5, follow_part_of=True)
+    y2, terms2, _ = T.go_term_labels(dag, ann, ["g1", "g2", "g3"], "molecular_function", 3, 5, "shortest", True)
     assert y2[0, terms2.index("GO:9")] == 1  # part_of followed only on request
 
 

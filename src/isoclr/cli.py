@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from isoclr import __version__
+from isoclr.core.jobs import LOG_FORMAT
 
 # command name -> (module implementing it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -63,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     module_name, help_text = COMMANDS[name]
     logging.basicConfig(
         level=logging.DEBUG if top_args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=LOG_FORMAT,
     )
     from isoclr.core.logs import quiet_third_party
 

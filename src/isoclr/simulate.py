@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -312,12 +312,3 @@ def run(args: argparse.Namespace) -> int:
     for key, value in paths.items():
         print(f"{key}\t{value}")
     return 0
-
-
-def config_from_dict(values: dict[str, Any]) -> SimConfig:
-    """A SimConfig from a plain dict (unknown keys are an error)."""
-    known = {f.name for f in fields(SimConfig)}
-    unknown = set(values) - known
-    if unknown:
-        raise ValueError(f"unknown simulation setting(s): {sorted(unknown)}")
-    return SimConfig(**{**asdict(SimConfig()), **values})

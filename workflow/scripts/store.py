@@ -1,11 +1,5 @@
-import sys; from pathlib import Path  # noqa: E702
-sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
+# rules/store.smk: rule store; the job is isoclr.store.builder.store_job.
+from isoclr.store.builder import store_job
 
-from isoclr.core.logs import job_log  # noqa: E402
-from isoclr.store.builder import run_stage  # noqa: E402
-
-job_log(snakemake, "build the isoform store (HDF5, every mature transcript encoded) of one species")  # noqa: F821
-sm = snakemake  # noqa: F821  (settings: isoclr.config.settings.StoreSettings)
-run_stage(sm.params.settings, sm.output.store, sm.output.stats, genome=sm.input.get("genome"),
-          transcripts=sm.input.get("transcripts"), annotation=sm.input.get("annotation"),
-          gene_map=sm.input.get("gene_map"))
+store_job(snakemake.input, snakemake.output, snakemake.params, snakemake.log[0], snakemake.rule,
+          snakemake.wildcards, snakemake.threads, snakemake.resources)

@@ -1,17 +1,5 @@
-import sys; from pathlib import Path  # noqa: E702
-sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
+# rules/tasks.smk: rules task, task_arrays; the job is isoclr.tasks.build.tasks_job.
+from isoclr.tasks.build import tasks_job
 
-from isoclr.core.logs import job_log  # noqa: E402
-from isoclr.tasks.build import TaskSettings, build_task  # noqa: E402
-
-job_log(snakemake, "build one downstream task dataset with homology-aware folds")  # noqa: F821
-inp, out, s = snakemake.input, snakemake.output, snakemake.params.settings  # noqa: F821  (TaskStageSettings)
-spec = dict(s["spec"])
-build_task(
-    s["name"], spec.pop("kind"), out.task, report_tsv=out.report,
-    store=inp.get("store"), annotation=inp.get("annotation"), genes_tsv=inp.get("genes"),
-    labels=inp.get("labels"), obo=inp.get("obo"), gaf=inp.get("gaf"), gene_ids=inp.get("gene_ids"),
-    task_store=out.get("store"), species=spec.pop("species"),
-    **{k: v for k, v in spec.items() if k not in ("labels", "obo", "gaf", "gene_ids")},
-    settings=TaskSettings(s["n_folds"], tuple(s["fractions"]), s["seed"], s["min_train"]),
-)
+tasks_job(snakemake.input, snakemake.output, snakemake.params, snakemake.log[0], snakemake.rule,
+          snakemake.wildcards, snakemake.threads, snakemake.resources)

@@ -1,4 +1,5 @@
-"""The six-track mature-RNA encoding (REFERENCE.md), built late from a compact form.
+"""The six-track mature-RNA encoding (Fradkin et al. 2023, arXiv:2310.08738, after Saluki),
+built late from a compact form.
 
 Stores keep one byte per nucleotide (``codes``: A=0, C=1, G=2, T=3, N/IUPAC=4) plus exon and
 CDS coordinates. Loaders turn a transcript into ``codes`` and ``marks`` (bit 0: first nucleotide
@@ -22,7 +23,6 @@ import numpy.typing as npt
 N_TRACKS = 6
 A, C, G, T, N = 0, 1, 2, 3, 4
 PAD = 5  # code used for padding in batches: encodes to all-zero tracks, like N
-ALPHABET = "ACGTN"
 CODON_BIT = np.uint8(1)
 SPLICE_BIT = np.uint8(2)
 
@@ -31,7 +31,6 @@ for _ch, _code in (("A", A), ("C", C), ("G", G), ("T", T), ("U", T)):
     _ENCODE[ord(_ch)] = _code
     _ENCODE[ord(_ch.lower())] = _code
 _DECODE = np.frombuffer(b"ACGTNN", dtype=np.uint8)
-_COMPLEMENT = np.array([T, G, C, A, N, PAD], dtype=np.uint8)
 
 # Characters accepted in a genome FASTA (IUPAC nucleotide codes, either case, and '-'/'*').
 IUPAC = frozenset("ACGTUNRYSWKMBDHVacgtunryswkmbdhv")
@@ -48,10 +47,6 @@ def encode_sequence(seq: str | bytes | npt.NDArray[np.uint8]) -> npt.NDArray[np.
 def decode_sequence(codes: npt.NDArray[np.integer]) -> str:
     """Codes back to upper-case text (N for 4 and for padding)."""
     return _DECODE[np.asarray(codes, dtype=np.uint8)].tobytes().decode("ascii")
-
-
-def reverse_complement(codes: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    return _COMPLEMENT[codes[::-1]]
 
 
 def make_marks(

@@ -41,11 +41,6 @@ READABLE = ("plain", "gzip", "bgzip", "bzip2", "xz")
 _UNPACK = {"zstd": "zstd -dc", "zip": "unzip -p", "7z": "7z x -so"}
 
 
-def is_gzip(path: str | os.PathLike[str]) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(2) == GZIP_MAGIC
-
-
 def compression(path: str | os.PathLike[str]) -> str:
     """``plain``, ``gzip``, ``bgzip``, ``bzip2``, ``xz``, ``zstd``, ``zip`` or ``7z``, from the
     file's first bytes (never its name)."""
@@ -294,7 +289,7 @@ def _alive(pid: int) -> bool:
 
 def remove_stale_parts(target: str | os.PathLike[str]) -> list[Path]:
     """Remove temp files of ``target`` left by a writer that crashed or was killed: those of a
-    process on this host that no longer runs, and unnamed ones (older isoclr) over an hour
+    process on this host that no longer runs, and ones that name no process over an hour
     old. Temp files of live writers and of other hosts (shared file systems) are kept."""
     target = Path(target)
     removed = []

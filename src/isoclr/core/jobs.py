@@ -55,7 +55,7 @@ def reason(exc: BaseException) -> str:
 
 
 def setup_logging(log_path: str | os.PathLike[str] | None, level: int = logging.INFO) -> None:
-    """Log records of every module to ``log_path`` (appending), as the shims always did."""
+    """Log records of every module to ``log_path`` (appending; None: to stderr)."""
     if log_path is None:
         logging.basicConfig(level=level, format=LOG_FORMAT, force=True)
         return

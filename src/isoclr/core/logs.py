@@ -3,7 +3,8 @@
 * :func:`quiet_third_party` keeps other libraries' INFO chatter (``fontTools.subset`` writes
   ~150 INFO lines per PDF, matplotlib's font cache, PIL, ...) out of our logs: they log at
   WARNING and above only.
-* :func:`job_log` is what every shim in ``workflow/scripts/`` calls first: it sends logging to
+* :func:`job_log` is what every pipeline job runs first (the function a shim in
+  ``workflow/scripts/`` calls, e.g. :func:`isoclr.splits.assign.splits_job`): it sends logging to
   the job's log file, reports a failure as one line (:mod:`isoclr.core.jobs`), and starts the log
   with one line saying what the job does and its main settings (rule, wildcards, threads,
   resources, parameters), so a log reads on its own.
@@ -14,8 +15,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from typing import Any
-
-FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 #: Loggers of third-party libraries that log at INFO (or DEBUG) what a user never needs.
 NOISY = ("fontTools", "matplotlib", "PIL", "h5py", "numba", "urllib3", "filelock", "fsspec", "asyncio")
@@ -54,25 +53,51 @@ def describe(what: str, settings: Mapping[str, Any]) -> str:
     return what + (" | " + ", ".join(parts) if parts else "")
 
 
-def job_log(smk: Any, what: str, **extra: Any) -> logging.Logger:
-    """Start a pipeline job: log to ``smk.log[0]``, report a failure as one line
-    (:func:`isoclr.core.jobs.start`), and write the job's first line: rule, what it does, main
-    settings.
+def check_checkout(environ: Mapping[str, str] | None = None) -> None:
+    """Refuse to run a job of one checkout in a conda environment built for another.
 
-    ``smk`` is the ``snakemake`` object of a script shim; ``extra`` adds settings to the line.
+    ``snakemake --use-conda`` keys an environment by its file and the conda prefix, not by the
+    checkout, and each environment has the isoclr of the checkout that built it (its
+    post-deploy script, ``envs/install-isoclr.sh``, records which in
+    ``$CONDA_PREFIX/etc/isoclr-checkout``). The Snakefile sets ``ISOCLR_ROOT``.
+    """
+    import os
+    from pathlib import Path
+
+    env = os.environ if environ is None else environ
+    root, prefix = env.get("ISOCLR_ROOT"), env.get("CONDA_PREFIX")
+    marker = Path(prefix, "etc", "isoclr-checkout") if prefix else None
+    if not root or marker is None or not marker.is_file():
+        return
+    built = marker.read_text().strip()
+    if Path(built).resolve() != Path(root).resolve():
+        raise RuntimeError(
+            f"the conda environment {prefix} runs isoclr from {built}, but this workflow is {root}: "
+            "checkouts that share a --conda-prefix share environments; give this checkout its own "
+            "(snakemake --conda-prefix DIR, docs/install.md)")
+
+
+def job_log(log_path: str | None, rule: str | None, what: str, *, wildcards: Any = None,
+            threads: int | None = None, resources: Any = None, params: Any = None,
+            **extra: Any) -> logging.Logger:
+    """Start a pipeline job: log to ``log_path``, report a failure as one line
+    (:func:`isoclr.core.jobs.start`), and write the job's first line: rule, what it does, main
+    settings (wildcards, threads, resources, parameters; ``extra`` adds more).
+
+    Every argument is a plain value a script shim takes from its ``snakemake`` object
+    (``snakemake.log[0]``, ``snakemake.rule``, ``snakemake.wildcards``, ...): the library never
+    sees Snakemake itself.
     """
     from isoclr.core.jobs import start
 
-    start(smk.log[0], getattr(smk, "rule", None))
+    start(log_path, rule)
+    check_checkout()
     quiet_third_party()
     settings: dict[str, Any] = {}
-    settings.update(_items(getattr(smk, "wildcards", None)))
-    settings["threads"] = getattr(smk, "threads", None)
-    resources = {k: v for k, v in _items(getattr(smk, "resources", None)).items()
-                 if k in ("gpu", "mem_mb", "runtime")}
-    settings.update(resources)
-    settings.update(_items(getattr(smk, "params", None)))
+    settings.update(_items(wildcards))
+    settings["threads"] = threads
+    settings.update({k: v for k, v in _items(resources).items() if k in ("gpu", "mem_mb", "runtime")})
+    settings.update(_items(params))
     settings.update(extra)
-    rule = getattr(smk, "rule", None) or "job"
-    log.info("%s", describe(f"rule {rule}: {what}", settings))
+    log.info("%s", describe(f"rule {rule or 'job'}: {what}", settings))
     return log

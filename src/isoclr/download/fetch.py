@@ -44,9 +44,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from tqdm import tqdm
 
@@ -281,6 +282,26 @@ def fetch(
         log.info("%s -> %s: %d bytes, sha256 %s%s", url, out, got_size, got_sha,
                  "" if sha256 else " (not pinned in config)")
         return DownloadResult(out, got_sha, got_size, src_gz, attempt + 1)
+
+
+def download_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "download",
+                 wildcards: Any = None, threads: int | None = None, resources: Any = None, *,
+                 config: Mapping[str, Any]) -> DownloadResult:
+    """The pipeline's ``download`` rule (plain values from ``workflow/scripts/download.py``).
+
+    What is fetched (url, sha256, size) is ``params.settings``; how (retries, timeout, deadline,
+    backoff) comes from ``config`` (:class:`isoclr.config.settings.DownloadSettings`): it does not
+    change the file, so it is not a param and changing it reruns nothing.
+    """
+    from isoclr.config.settings import DownloadSettings
+    from isoclr.core.logs import job_log
+
+    job_log(log_path, rule, "download one input file (verified, retried, atomic)",
+            wildcards=wildcards, threads=threads, resources=resources, params=params)
+    s = params.settings
+    how = DownloadSettings.from_config(config, wildcards.path)
+    return fetch(s["url"], outputs[0], sha256=s["sha256"], size=s["size"], retries=how.retries,
+                 timeout=how.timeout, backoff=how.backoff, deadline=how.deadline)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 
+from isoclr.evaluate.metrics import summarise
 from isoclr.evaluate.metrics_table import COLUMNS, read_tsv, write_tsv
 from isoclr.tables.html import write_summary_html
 
@@ -30,12 +32,23 @@ def collect_metrics(paths: Iterable[str | os.PathLike[str]], out: str | os.PathL
 
 
 def summarise_metrics(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per task, metric, model and training fraction: mean, SD (ddof 1) and number of
-    folds, and the mean number of training rows."""
-    keys = ["task", "species", "metric", "model", "fraction"]
+    """The metrics page's table: :func:`isoclr.evaluate.metrics.summarise` per task, species,
+    metric, model and fraction (mean, SD with ddof 1, folds, median training rows), best first."""
+    cols = ["task", "species", "metric", "model", "fraction", "mean", "sd", "folds", "n_train"]
     if table.empty:
-        return pd.DataFrame(columns=[*keys, "mean", "sd", "folds", "n_train"])
-    g = table.assign(value=pd.to_numeric(table["value"], errors="coerce")).groupby(keys, sort=True)
-    out = pd.DataFrame({"mean": g["value"].mean(), "sd": g["value"].std(ddof=1), "folds": g["fold"].nunique(),
-                        "n_train": g["n_train"].mean().round(0)}).reset_index()
+        return pd.DataFrame(columns=cols)
+    species = table.drop_duplicates("task").set_index("task")["species"]
+    s = summarise(table, ci=False).rename(columns={"n_runs": "folds"})  # run r tests on fold r
+    out = s.assign(species=s["task"].map(species), n_train=s["n_train"].round(0))[cols]
     return out.sort_values(["task", "metric", "fraction", "mean"], ascending=[True, True, False, False], kind="stable")
+
+
+def collect_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "collect_metrics",
+                wildcards: Any = None, threads: int | None = None, resources: Any = None) -> None:
+    """The pipeline's ``collect_metrics`` rule (plain values from
+    ``workflow/scripts/collect_metrics.py``): every evaluation job's table into one, and its page."""
+    from isoclr.core.logs import job_log
+
+    job_log(log_path, rule, "collect every evaluation job's metrics into one table",
+            wildcards=wildcards, threads=threads, resources=resources, params=params)
+    collect_metrics(list(inputs), outputs.tsv, html=outputs.html)

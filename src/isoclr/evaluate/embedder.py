@@ -44,11 +44,12 @@ TRAINING_MAX_LENGTH = 12288
 TOO_LONG = ("warn", "skip", "refuse")
 
 
-def length_batches(lengths: npt.NDArray[np.integer], max_tokens: int, max_batch: int) -> list[npt.NDArray[np.int64]]:
-    """Positions into ``lengths`` grouped into batches of similar length.
+def token_batches(lengths: npt.NDArray[np.integer], max_tokens: int, max_batch: int) -> list[npt.NDArray[np.int64]]:
+    """Positions into ``lengths`` grouped into batches of similar length under a token budget.
 
     Sorted by length; a batch closes when it holds ``max_batch`` sequences or when padding to
-    its longest member would exceed ``max_tokens`` nucleotides.
+    its longest member would exceed ``max_tokens`` nucleotides. (Training batches of a fixed
+    size are :func:`isoclr.evaluate.finetune.length_batches`.)
     """
     order = np.argsort(lengths, kind="stable")
     batches, start = [], 0
@@ -89,7 +90,7 @@ def embed_store(
     out_dim = int(encoder.out_dim)
     out = np.zeros((len(idx), out_dim), dtype=np.float32)
     lengths = store.lengths()[idx] if len(idx) else np.zeros(0, dtype=np.int64)
-    batches = length_batches(lengths, max_tokens, batch_size)
+    batches = token_batches(lengths, max_tokens, batch_size)
     it = batches
     if progress:
         from tqdm import tqdm

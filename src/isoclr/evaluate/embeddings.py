@@ -46,7 +46,6 @@ import pandas as pd
 from isoclr.core.files import atomic_path
 
 COLUMNS = ("transcript_id", "gene_id", "species", "length", "tracks")
-TRACK_SOURCES = ("annotation", "header_cds", "none")
 FORMATS = {".h5": "h5", ".hdf5": "h5", ".npz": "npz", ".parquet": "parquet", ".tsv": "tsv"}
 
 

@@ -380,3 +380,34 @@ def run_job(
         )
     write_tsv(table, out)
     return table
+
+
+# ---------------------------------------------------------------------------------------------
+# the pipeline's rules (plain values from the shims in workflow/scripts/)
+# ---------------------------------------------------------------------------------------------
+def embed_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "embed_task",
+              wildcards: Any = None, threads: int | None = None, resources: Any = None) -> None:
+    """The ``embed_task`` rule: ``params.settings`` is :class:`isoclr.config.settings.EmbedSettings`."""
+    from isoclr.core.logs import job_log
+
+    job_log(log_path, rule, "embed a task's transcripts with one frozen encoder",
+            wildcards=wildcards, threads=threads, resources=resources, params=params)
+    s = dict(params.settings)
+    embed_task(inputs.task, s.pop("encoder"), outputs[0], checkpoint=inputs.get("checkpoint"),
+               threads=threads, **s)
+
+
+def evaluate_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "evaluate",
+                 wildcards: Any = None, threads: int | None = None, resources: Any = None) -> None:
+    """The ``evaluate_linear`` and ``evaluate_network`` rules: ``params.settings`` is
+    :class:`isoclr.config.settings.EvaluationSettings`; the training fraction and fold are the
+    job's wildcards."""
+    from isoclr.config.settings import EvaluationSettings
+    from isoclr.core.logs import job_log
+
+    job_log(log_path, rule, "train and test one model on one task, training fraction and fold",
+            wildcards=wildcards, threads=threads, resources=resources, params=params)
+    s = EvaluationSettings.from_mapping(params.settings, "the rule's params")
+    run_job(inputs.task, s.model, float(wildcards.fraction), int(wildcards.fold), outputs[0],
+            embeddings=inputs.get("embeddings"), checkpoint=inputs.get("checkpoint"), threads=threads,
+            **s.job_kwargs())

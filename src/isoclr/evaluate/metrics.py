@@ -22,10 +22,12 @@ Only NumPy, SciPy and scikit-learn are used (no torch), so probe jobs stay light
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -118,3 +120,53 @@ def compute_metrics(
     if kind == "multilabel":
         return multilabel_metrics(y_true, y_pred, label_names)
     raise ValueError(f"unknown task kind {kind!r} (expected 'regression' or 'multilabel')")
+
+
+# ---------------------------------------------------------------------------------------------
+# summaries over runs (the metrics page, the study tables and the figures all use these)
+# ---------------------------------------------------------------------------------------------
+#: what a summary row is over: every run of one task, model, training fraction, split and metric
+SUMMARY_KEYS = ["task", "model", "fraction", "split", "metric"]
+SUMMARY_COLUMNS = SUMMARY_KEYS + ["n_runs", "mean", "sd", "ci95_low", "ci95_high", "n_train", "min_train_applied"]
+
+
+def interval(values: npt.ArrayLike, ci: bool = True) -> tuple[int, float, float, float, float]:
+    """(n, mean, SD, 95 % CI low, high) of the finite ``values``: SD with ddof 1, the interval
+    ``mean +- t(0.975, n-1) * SD / sqrt(n)`` (Student t); SD and CI NaN with one value, the CI
+    NaN too without ``ci``."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    n = len(v)
+    if n == 0:
+        return 0, math.nan, math.nan, math.nan, math.nan
+    mean = float(v.mean())
+    if n == 1:
+        return 1, mean, math.nan, math.nan, math.nan
+    sd = float(v.std(ddof=1))
+    if not ci:
+        return n, mean, sd, math.nan, math.nan
+    from scipy import stats
+
+    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+    return n, mean, sd, mean - half, mean + half
+
+
+def summarise(metrics: pd.DataFrame, ci: bool = True) -> pd.DataFrame:
+    """Per task, model, fraction, split and metric (:data:`SUMMARY_KEYS`) over the runs: their
+    number, mean, SD, 95 % interval of the mean (:func:`interval`), the training rows (median
+    over runs) and whether ``min_train`` lifted the fraction in any run (:data:`SUMMARY_COLUMNS`).
+    A table without ``split`` is the test split."""
+    if metrics.empty:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    flags = metrics["min_train_applied"] if "min_train_applied" in metrics else pd.Series(False, index=metrics.index)
+    m = metrics.assign(
+        split=metrics.get("split", "test"),
+        value=pd.to_numeric(metrics["value"], errors="coerce"),
+        n_train=pd.to_numeric(metrics["n_train"], errors="coerce") if "n_train" in metrics else np.nan,
+        min_train_applied=flags.astype(str).str.lower().isin(["true", "1"]),
+    )
+    rows = []
+    for key, d in m.groupby(SUMMARY_KEYS, sort=True):
+        n, mean, sd, lo, hi = interval(d["value"].to_numpy(), ci=ci)
+        rows.append((*key, n, mean, sd, lo, hi, float(d["n_train"].median()), bool(d["min_train_applied"].any())))
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)

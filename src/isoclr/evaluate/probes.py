@@ -1,11 +1,12 @@
 """Linear probes on frozen embeddings (scikit-learn only: this module never imports torch).
 
 * Regression: features standardised on the training rows, then ``RidgeCV`` over
-  ``alphas`` (default 1e-4 ... 100, as Orthrus/mRNABench) with its efficient leave-one-out
-  criterion on the training rows. The validation rows are not needed for ridge and stay unused,
-  so every model sees exactly the same training rows.
+  ``alphas`` (config ``evaluation.probe.alphas``: 1e-3 ... 1e5 by default, config/schema.yaml)
+  with its efficient leave-one-out criterion on the training rows. The validation rows are not
+  needed for ridge and stay unused, so every model sees exactly the same training rows.
 * Multi-label (GO): one logistic regression per label (one-vs-rest), L2, ``lbfgs``; the inverse
-  regularisation ``C`` is chosen per label from ``Cs`` by the log-loss on the validation rows,
+  regularisation ``C`` is chosen per label from ``Cs`` (``evaluation.probe.Cs``: 1e-5 ... 10 by
+  default) by the log-loss on the validation rows,
   and that fit predicts the test rows. A label with a single class among the training rows
   cannot be fitted; it predicts its training prevalence (a constant) and is logged.
 """

@@ -126,22 +126,17 @@ def read_metrics(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 
 def summarise(metrics: pd.DataFrame, task: str, metric: str) -> pd.DataFrame:
-    """Mean, standard deviation and run count per model and fraction, with the training rows
-    behind each point (``n_train``: median over runs) and whether ``min_train`` lifted it."""
+    """One task's metric per model and fraction, from :func:`isoclr.evaluate.metrics.summarise`:
+    mean, standard deviation (0 for a single run: no error bar) and run count, with the training
+    rows behind each point (``n_train``: median over runs) and whether ``min_train`` lifted it."""
+    from isoclr.evaluate.metrics import summarise as over_runs
+
     cols = ["model", "fraction", "mean", "std", "n", "n_train", "min_train_applied"]
-    d = metrics.loc[(metrics["task"] == task) & (metrics["metric"] == metric)].dropna(subset=["value", "fraction"])
-    if d.empty:
-        return pd.DataFrame(columns=cols)
-    d = d.assign(
-        n_train=pd.to_numeric(d["n_train"], errors="coerce") if "n_train" in d else np.nan,
-        min_train_applied=d["min_train_applied"].astype(str).str.lower().eq("true") if "min_train_applied" in d else False,
-    )
-    g = d.groupby(["model", "fraction"])
-    out = pd.DataFrame({
-        "mean": g["value"].mean(), "std": g["value"].std(ddof=1).fillna(0.0), "n": g["value"].size(),
-        "n_train": g["n_train"].median(), "min_train_applied": g["min_train_applied"].any(),
-    }).reset_index()
-    return out[cols].sort_values(["model", "fraction"])
+    d = metrics.loc[(metrics["task"] == task) & (metrics["metric"] == metric)]
+    s = over_runs(d.loc[pd.to_numeric(d["value"], errors="coerce").notna() & d["fraction"].notna()], ci=False)
+    s = s.loc[s["split"] == "test"] if len(s) else s
+    out = s.rename(columns={"sd": "std", "n_runs": "n"}).assign(std=lambda t: t["std"].fillna(0.0))
+    return out[cols].sort_values(["model", "fraction"]).reset_index(drop=True)
 
 
 def _save(fig: Any, out: str | os.PathLike[str], dpi: int = 200) -> tuple[Path, Path]:
@@ -632,6 +627,20 @@ def draw(name: str, out: str | os.PathLike[str], metrics: str | os.PathLike[str]
         raise ValueError(f"unknown figure {name!r}; one of {sorted(DRAW) + ['fig_pretrain_curves']}")
     table = metrics if isinstance(metrics, pd.DataFrame) else read_metrics(metrics) if metrics is not None else pd.DataFrame(columns=METRICS_COLUMNS)
     return DRAW[name](table, out, **{k: v for k, v in options.items() if v is not None})
+
+
+def figure_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "figure",
+               wildcards: Any = None, threads: int | None = None, resources: Any = None) -> None:
+    """The pipeline's ``figure_*`` rules (plain values from ``workflow/scripts/figures.py``):
+    ``params.settings`` is :class:`isoclr.config.settings.FigureSettings`."""
+    from isoclr.config.settings import FigureSettings
+    from isoclr.core.logs import job_log
+
+    job_log(log_path, rule, "draw one figure (PDF and PNG)",
+            wildcards=wildcards, threads=threads, resources=resources, params=params)
+    s = FigureSettings.from_mapping(params.settings, "the rule's params")
+    draw(s.name, outputs.pdf, inputs.get("metrics"), embeddings=inputs.get("embeddings"),
+         task_file=inputs.get("task_file"), pretrain_metrics=inputs.get("pretrain_metrics"), **s.options())
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -50,6 +50,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -566,6 +567,18 @@ def check_sets(sets: Sets, path: str | os.PathLike[str]) -> None:
         raise fail("genes/gene_id", "/genes/gene_id, /genes/species and /genes/set differ in length")
     if len(sets.gene_set) and (sets.gene_set.min() < -1 or sets.gene_set.max() >= s):
         raise fail("genes/set", f"set ids must be -1 (none) or 0-{s - 1}")
+
+
+def homology_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "homology",
+                 wildcards: Any = None, threads: int | None = None, resources: Any = None) -> None:
+    """The pipeline's ``homology`` rule (plain values from ``workflow/scripts/homology.py``):
+    :func:`run_stage` with ``params.settings`` (:class:`isoclr.config.settings.HomologySettings`)."""
+    from isoclr.core.logs import job_log
+
+    job_log(log_path, rule, "merge isoform groups and homology tables into transcript sets",
+            wildcards=wildcards, threads=threads, resources=resources, params=params)
+    run_stage(params.settings, inputs.stores, inputs.sources, inputs.get("entrez_ids", []),
+              outputs.sets, outputs.stats, outputs.get("orthologs"))
 
 
 def _kv(values: Sequence[str], what: str) -> dict[str, str]:

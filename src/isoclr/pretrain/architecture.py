@@ -30,7 +30,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "dropout": 0.1,
         "projector": [64, 64, 32],
     },
-    # REFERENCE.md small: widths (64,128,128,256), blocks (2,2,2,2), h 256, "about 0.9 M".
+    # The paper's small encoder (Fradkin et al. 2023, arXiv:2310.08738): widths (64,128,128,256),
+    # blocks (2,2,2,2), h 256, about 0.9 M parameters.
     "small": {
         "stem_width": 64,
         "widths": [64, 128, 128, 256],
@@ -40,7 +41,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "dropout": 0.1,
         "projector": [2048, 2048, 512],
     },
-    # REFERENCE.md medium: widths (64,128,256,512), blocks (3,4,6,3), h 512, "about 5 M".
+    # The paper's medium encoder: widths (64,128,256,512), blocks (3,4,6,3), h 512, about 5 M.
     "medium": {
         "stem_width": 64,
         "widths": [64, 128, 256, 512],
@@ -63,7 +64,8 @@ SIZES: dict[str, dict[str, Any]] = {
     },
 }
 
-#: Reference encoder sizes (REFERENCE.md) the presets are tested against (+-15 %).
+#: The paper's encoder sizes (Fradkin et al. 2023, arXiv:2310.08738) the presets are tested
+#: against (+-15 %).
 REFERENCE_PARAMS: dict[str, float] = {"small": 0.9e6, "medium": 5e6, "large": 10e6}
 
 ARCH_KEYS = (

@@ -353,6 +353,42 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------------------------
+def pretrain_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "pretrain",
+                 wildcards: Any = None, threads: int | None = None, resources: Any = None) -> None:
+    """The pipeline's ``pretrain`` rule (plain values from ``workflow/scripts/pretrain.py``).
+
+    Every setting comes from ``params.settings`` (:meth:`PretrainSettings.job_params`), the data
+    from the inputs. The number of processes is the job's ``gpu`` resource (config
+    ``pretrain.gpus``, or a resources/--set-resources override), so SLURM allocates exactly the
+    GPUs torchrun uses: with more than one, one process per GPU (DDP, synced BN) runs
+    ``isoclr pretrain`` on the same resolved settings, written to ``launch.yaml`` beside the
+    checkpoint; the processes import isoclr from the environment the job runs in. The job
+    resumes from its last checkpoint when that is of the same run (a pre-empted job continues
+    exactly); otherwise it starts fresh and logs why.
+    """
+    import subprocess
+
+    from isoclr.core.logs import job_log
+
+    job_log(log_path, rule, "pre-train one encoder",
+            wildcards=wildcards, threads=threads, resources=resources, params=params)
+    os.environ["ISOCLR_PROGRESS_BAR"] = "0"  # progress lines in the log in every launch mode, no bar
+    s = PretrainSettings.from_params(params.settings, sets=inputs.sets, splits=inputs.splits,
+                                     stores=dict(zip(params.species, inputs.stores)), threads=threads)
+    out = Path(outputs.checkpoint).parent
+    gpus = int((resources.get("gpu", 0) if resources is not None else 0) or 0)
+    if gpus <= 1:
+        pretrain(s, out, resume=True)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    launch = out / "launch.yaml"
+    launch.write_text(yaml.safe_dump(s.to_params(), sort_keys=False))
+    cmd = ["torchrun", "--standalone", f"--nproc_per_node={gpus}", "-m", "isoclr.cli",
+           "pretrain", "--config", str(launch), "--out", str(out), "--resume"]
+    with open(log_path, "a") as log_fh:
+        subprocess.run(cmd, check=True, stdout=log_fh, stderr=subprocess.STDOUT)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="pipeline config (pretrain.models) or one model's YAML entry")
     parser.add_argument("--out", required=True, help="output folder, e.g. results/pretrain/MODEL")

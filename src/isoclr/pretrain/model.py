@@ -1,6 +1,6 @@
 """The IsoCLR encoder ``f`` (dilated residual 1-D CNN), the projector ``g`` and the MLM head.
 
-Architecture (REFERENCE.md, "Model"):
+Architecture (Fradkin et al. 2023, arXiv:2310.08738, Methods, and the authors' released code):
 
 * stem: conv (``stem_width`` channels) -> BN -> ReLU -> max-pool 2;
 * four stages of basic blocks; the first block of each stage ends in max-pool 2, so with the
@@ -663,8 +663,8 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(
             f"{path}: refused: not a checkpoint that loads with only tensors and plain types "
-            f"(torch.load weights_only=True says: {first}); checkpoints of isoclr before this check "
-            "held NumPy RNG state: make them again"
+            f"(torch.load weights_only=True says: {first}); a checkpoint that holds other objects "
+            "(NumPy arrays or RNG state, say) cannot be read safely: pre-train the model again"
         ) from err
 
 

@@ -140,6 +140,29 @@ def write_model_sets(sets: str | os.PathLike[str], genes: str | os.PathLike[str]
              ", ".join(f"{k} {counts.get(k, 0)}" for k in SPLITS), len(sub.gene_id))
 
 
+def splits_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "splits",
+               wildcards: Any = None, threads: int | None = None, resources: Any = None) -> None:
+    """The pipeline's ``splits`` rule (plain values from ``workflow/scripts/splits.py``):
+    :func:`run_stage` with ``params.settings`` (:class:`isoclr.config.settings.SplitsSettings`)."""
+    from isoclr.core.logs import job_log
+
+    job_log(log_path, rule, "split the transcript sets into train/validation/test by connected component",
+            wildcards=wildcards, threads=threads, resources=resources, params=params)
+    run_stage(params.settings, inputs.sets, outputs.splits, outputs.genes, outputs.summary,
+              inputs.get("orthologs"), outputs.get("heldout"))
+
+
+def model_sets_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "model_sets",
+                   wildcards: Any = None, threads: int | None = None, resources: Any = None) -> None:
+    """The pipeline's ``model_sets`` rule (plain values from ``workflow/scripts/model_sets.py``):
+    :func:`write_model_sets` for ``params.species``."""
+    from isoclr.core.logs import job_log
+
+    job_log(log_path, rule, "a model's own sets (its species, joined or kept apart) on the study's split",
+            wildcards=wildcards, threads=threads, resources=resources, params=params)
+    write_model_sets(inputs.sets, inputs.genes, params.species, outputs.sets, outputs.splits)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sets", required=True, help="sets.h5 from `isoclr homology`")
     parser.add_argument("--train", type=float, default=0.8, help="fraction for training")

@@ -74,7 +74,6 @@ import pandas as pd
 from isoclr.core.files import check_readable, open_text
 from isoclr.store.annotation_tables import assemble, summary
 from isoclr.store.fields import (  # noqa: F401  (Annotation, the column lists: the public API)
-    EXON_COLUMNS,
     TRANSCRIPT_COLUMNS,
     Annotation,
     PathLike,
@@ -374,53 +373,39 @@ def read_refflat(path: PathLike, gene_map: Mapping[str, str] | None = None,
 
 def read_bed12(path: PathLike, gene_map: Mapping[str, str] | None = None,
                strict: bool = False) -> Annotation:
-    """Read BED12 (parsed with pybedtools): ``thickStart/thickEnd`` is the CDS
-    (``thickStart == thickEnd``: non-coding); gene id = name unless ``gene_map`` maps it."""
-    import pybedtools
-
-    recs: list[tuple[Any, ...]] = []
-    try:
-        with open_text(path) as fh:
-            for lineno, text in enumerate(fh, 1):
-                s = text.rstrip("\r\n")
-                if not s.strip() or s.startswith(("#", "track", "browser")):
-                    continue
-                fields = s.split("\t")
-                if len(fields) < 12:  # BED12+N: extra columns are ignored
-                    raise _err(path, lineno, f"wrong column count: {len(fields)} tab-separated "
-                               "fields, a BED12 line has 12")
-                try:
-                    iv = pybedtools.create_interval_from_list(fields[:12])
-                    thick_s, thick_e = int(iv.fields[6]), int(iv.fields[7])
-                    n = int(iv.fields[9])
-                    sizes = [int(x) for x in iv.fields[10].rstrip(",").split(",")]
-                    starts = [int(x) for x in iv.fields[11].rstrip(",").split(",")]
-                except (ValueError, OverflowError) as exc:
-                    raise _err(path, lineno, f"bad BED12 record: {exc}") from None
-                if len(sizes) != n or len(starts) != n:
-                    raise _err(path, lineno, f"blockCount {n} but {len(sizes)} blockSizes and "
-                               f"{len(starts)} blockStarts")
-                recs.append((lineno, iv.name, iv.chrom, iv.strand, iv.start, iv.end, thick_s,
-                             thick_e, starts, sizes))
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise ValueError(f"{path}: corrupt or truncated gzip file ({exc})") from None
-    if not recs:
+    """Read BED12 (BED12+N: the extra columns are ignored) as a table, like genePred:
+    ``thickStart/thickEnd`` is the CDS (``thickStart == thickEnd``: non-coding), the blocks are
+    the exons (``blockStarts`` relative to ``chromStart``); gene id = name unless ``gene_map``
+    maps it."""
+    df = _read_columns(path, None, "BED12")
+    if df.empty:
         raise ValueError(f"{path}: empty annotation (no records)")
-    df = pd.DataFrame(recs, columns=["line", "name", "chrom", "strand", "start", "end", "ts",
-                                     "te", "bstarts", "bsizes"])
-    tid = df["name"].astype(object)
+    ncol = df.shape[1] - 1
+    if ncol < 12:
+        raise _err(path, df["line"].iloc[0], f"wrong column count: {ncol} tab-separated fields, "
+                   "a BED12 line has 12")
+    lines = df["line"]
+    tid = df[3].astype(object)
     gid = tid.map(gene_map).fillna(tid) if gene_map is not None else tid
-    n = df["bstarts"].str.len().to_numpy()
+    start = _to_int(df[1], lines, path, "chromStart")
+    n = _to_int(df[9], lines, path, "blockCount")
+    sizes = df[10].str.rstrip(",").str.split(",")
+    starts = df[11].str.rstrip(",").str.split(",")
+    ns, nb = sizes.str.len().to_numpy(), starts.str.len().to_numpy()
+    bad = (ns != n) | (nb != n)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise _err(path, lines.iloc[i], f"blockCount {n[i]} but {ns[i]} blockSizes and {nb[i]} blockStarts")
     rep = np.repeat(np.arange(len(df)), n)
-    bst = np.concatenate(df["bstarts"].to_list()).astype(np.int64)
-    bsz = np.concatenate(df["bsizes"].to_list()).astype(np.int64)
-    txs = df["start"].to_numpy()[rep]
-    exons = pd.DataFrame({"row": rep, "start": txs + bst, "end": txs + bst + bsz,
-                          "line": df["line"].to_numpy()[rep]})
+    lrep = lines.iloc[rep].reset_index(drop=True)
+    bsz = _to_int(pd.Series(np.concatenate(sizes.to_list()), dtype=object), lrep, path, "blockSize")
+    bst = _to_int(pd.Series(np.concatenate(starts.to_list()), dtype=object), lrep, path, "blockStart")
+    exons = pd.DataFrame({"row": rep, "start": start[rep] + bst, "end": start[rep] + bst + bsz,
+                          "line": lrep.to_numpy()})
     return _table_annotation(
-        path, "bed12", df, tid, gid, gid, df["chrom"], df["strand"], exons,
-        df["ts"].to_numpy(), df["te"].to_numpy(), np.zeros(len(df), dtype=np.int64),
-        strict=strict,
+        path, "bed12", df, tid, gid, gid, df[0], df[5], exons,
+        _to_int(df[6], lines, path, "thickStart"), _to_int(df[7], lines, path, "thickEnd"),
+        np.zeros(len(df), dtype=np.int64), strict=strict,
     )
 
 

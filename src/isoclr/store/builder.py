@@ -131,6 +131,19 @@ def run_stage(settings: Mapping[str, Any], out: str | os.PathLike[str], stats: s
     return result
 
 
+def store_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "store",
+              wildcards: Any = None, threads: int | None = None, resources: Any = None) -> None:
+    """The pipeline's ``store`` rule (plain values from ``workflow/scripts/store.py``):
+    :func:`run_stage` with ``params.settings`` (:class:`isoclr.config.settings.StoreSettings`)."""
+    from isoclr.core.logs import job_log
+
+    job_log(log_path, rule, "build the isoform store (HDF5, every mature transcript encoded) of one species",
+            wildcards=wildcards, threads=threads, resources=resources, params=params)
+    run_stage(params.settings, outputs.store, outputs.stats, genome=inputs.get("genome"),
+              transcripts=inputs.get("transcripts"), annotation=inputs.get("annotation"),
+              gene_map=inputs.get("gene_map"))
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--genome", help="genome FASTA, plain or gzip/bgzip")

@@ -47,7 +47,6 @@ TRANSCRIPT_COLUMNS = [
     "tags",
     "line",
 ]
-EXON_COLUMNS = ["tx", "start", "end"]
 
 PathLike = str | os.PathLike[str]
 
@@ -243,7 +242,6 @@ def _gtf_pattern(key: str) -> str:
     return rf'(?:^|;)\s*{re.escape(key)}\s+"?([^";\s][^";]*?)"?\s*(?:;|$)'
 
 
-_GTF_VALUE = r'\s+"?([^";\s][^";]*?)"?\s*(?:;|$)'
 # GTF writers (GENCODE, Ensembl, RefSeq, gffread, StringTie) start with gene_id, transcript_id
 _GTF_IDS_FAST = (r'^\s*gene_id\s+"?(?P<g>[^";\s][^";]*?)"?\s*;\s*transcript_id\s+'
                  r'"?(?P<t>[^";\s][^";]*?)"?\s*(?:;|$)')

@@ -59,7 +59,7 @@ def write_summary_html(summary: pd.DataFrame, out: str | os.PathLike[str], title
     import html as _html
 
     note = note or (f"{len(summary)} rows. mean and sd over the test folds (sd: sample standard deviation); "
-                    "folds: number of folds; n_train: mean training rows of the fraction.")
+                    "folds: number of folds; n_train: median training rows of the fraction.")
     if summary.empty:
         body = "<table><thead><tr><th>no results</th></tr></thead><tbody></tbody></table>"
     else:

@@ -31,11 +31,10 @@ import numpy as np
 import pandas as pd
 
 from isoclr.core.files import atomic_path
+from isoclr.evaluate.metrics import SUMMARY_COLUMNS, SUMMARY_KEYS, interval, summarise  # noqa: F401  (the summary)
 
 log = logging.getLogger(__name__)
 
-SUMMARY_KEYS = ["task", "model", "fraction", "split", "metric"]
-SUMMARY_COLUMNS = SUMMARY_KEYS + ["n_runs", "mean", "sd", "ci95_low", "ci95_high", "n_train", "min_train_applied"]
 COMPARISON_COLUMNS = [
     "claim", "task", "model", "metric", "fraction", "paper", "ours", "ci95_low", "ci95_high", "n_runs",
     "difference", "note",
@@ -74,45 +73,6 @@ PAPER_VALUES: tuple[PaperValue, ...] = (
     PaperValue("HL fine-tuned IsoCLR vs Saluki at 1%: % lower test MSE", "isoclr_finetune", "halflife", "mse", 0.01, 58.5, "gain"),
     PaperValue("HL random-init linear probe test MSE", "random", "halflife", "mse", 1.0, 1.51),
 )
-
-
-# ---------------------------------------------------------------------------------------------
-# summary
-# ---------------------------------------------------------------------------------------------
-def interval(values: Sequence[float] | np.ndarray) -> tuple[int, float, float, float, float]:
-    """(n, mean, SD, 95 % CI low, high) of finite ``values``; SD and CI NaN with one value."""
-    from scipy import stats
-
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    n = len(v)
-    if n == 0:
-        return 0, math.nan, math.nan, math.nan, math.nan
-    mean = float(v.mean())
-    if n == 1:
-        return 1, mean, math.nan, math.nan, math.nan
-    sd = float(v.std(ddof=1))
-    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-    return n, mean, sd, mean - half, mean + half
-
-
-def _flag(series: pd.Series) -> pd.Series:
-    return series.astype(str).str.lower().isin(["true", "1"])
-
-
-def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Mean, SD and 95 % interval over runs per task, model, fraction, split and metric."""
-    if metrics.empty:
-        return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    m = metrics.assign(
-        split=metrics["split"] if "split" in metrics else "test",
-        min_train_applied=_flag(metrics["min_train_applied"]) if "min_train_applied" in metrics else False,
-    )
-    rows = []
-    for key, d in m.groupby(SUMMARY_KEYS, sort=True):
-        n, mean, sd, lo, hi = interval(d["value"].to_numpy())
-        rows.append((*key, n, mean, sd, lo, hi, float(np.median(d["n_train"])), bool(d["min_train_applied"].any())))
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,6 +195,18 @@ def write_tables(
     write_comparison_html(comparison, paths["paper_comparison.html"], study, note)
     log.info("wrote %s", ", ".join(str(p) for p in paths.values()))
     return paths
+
+
+def tables_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "tables",
+               wildcards: Any = None, threads: int | None = None, resources: Any = None) -> None:
+    """The pipeline's ``tables`` rule (plain values from ``workflow/scripts/tables.py``):
+    ``params.settings`` is :class:`isoclr.config.settings.TablesSettings`."""
+    from isoclr.core.logs import job_log
+
+    job_log(log_path, rule, "summarise the metrics over runs and set them beside the paper's values",
+            wildcards=wildcards, threads=threads, resources=resources, params=params)
+    s = params.settings
+    write_tables(inputs.metrics, Path(outputs.summary).parent, s["models"], s["tasks"], s["study"], s["note"])
 
 
 # ---------------------------------------------------------------------------------------------

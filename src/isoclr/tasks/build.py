@@ -107,16 +107,18 @@ def build_go(
     gaf: pd.DataFrame,
     id_map: pd.DataFrame | None,
     report: JoinReport,
-    namespace: str = "molecular_function",
-    depth: int = 3,
-    n_terms: int = 10,
-    depth_mode: str = "shortest",
-    follow_part_of: bool = False,
+    namespace: str,
+    depth: int,
+    n_terms: int,
+    depth_mode: str,
+    follow_part_of: bool,
     evidence_exclude: Sequence[str] = (),
     require_positive: bool = True,
     annotation: set[str] | None = None,
 ) -> tuple[pd.DataFrame, npt.NDArray[np.uint8], list[str], pd.DataFrame]:
     """Principal isoform per gene with GO labels. Returns rows, y (n, K), term ids, term ranking.
+    The GO settings (namespace, depth, ...) come from :func:`build_task` (its defaults are the
+    schema's ``tasks.*`` GO defaults).
 
     Genes are joined to the annotation by unversioned Ensembl id (through the id map) or, without
     a map, by gene name. With ``require_positive`` only genes annotated to >= 1 chosen term
@@ -356,6 +358,28 @@ def build_task(
     report.log()
     report.write_tsv(report_tsv or out.with_suffix(".report.tsv"))
     return data
+
+
+def tasks_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "task",
+              wildcards: Any = None, threads: int | None = None, resources: Any = None) -> TaskData:
+    """The pipeline's ``task`` and ``task_arrays`` rules (plain values from
+    ``workflow/scripts/tasks.py``): ``params.settings`` is
+    :class:`isoclr.config.settings.TaskStageSettings` (folds, fractions, seed and the task's spec)."""
+    from isoclr.core.logs import job_log
+
+    job_log(log_path, rule, "build one downstream task dataset with homology-aware folds",
+            wildcards=wildcards, threads=threads, resources=resources, params=params)
+    s = params.settings
+    spec = dict(s["spec"])
+    files = ("labels", "obo", "gaf", "gene_ids")  # config paths in the spec; the rule's inputs here
+    return build_task(
+        s["name"], spec.pop("kind"), outputs.task, report_tsv=outputs.report,
+        store=inputs.get("store"), annotation=inputs.get("annotation"), genes_tsv=inputs.get("genes"),
+        labels=inputs.get("labels"), obo=inputs.get("obo"), gaf=inputs.get("gaf"),
+        gene_ids=inputs.get("gene_ids"), task_store=outputs.get("store"), species=spec.pop("species"),
+        **{k: v for k, v in spec.items() if k not in files},
+        settings=TaskSettings(s["n_folds"], tuple(s["fractions"]), s["seed"], s["min_train"]),
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

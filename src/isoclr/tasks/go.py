@@ -239,11 +239,11 @@ def go_term_labels(
     dag: GoDag,
     annotations: pd.DataFrame,
     genes: Sequence[str],
-    namespace: str = "molecular_function",
-    depth: int = 3,
-    n_terms: int = 10,
-    depth_mode: str = "shortest",
-    follow_part_of: bool = False,
+    namespace: str,
+    depth: int,
+    n_terms: int,
+    depth_mode: str,
+    follow_part_of: bool,
 ) -> tuple[npt.NDArray[np.uint8], list[str], pd.DataFrame]:
     """Multi-label matrix (len(genes), n_terms) for the top terms at ``depth`` below the root.
 
