@@ -46,6 +46,8 @@ import pandas as pd
 from isoclr.core.files import atomic_path
 
 COLUMNS = ("transcript_id", "gene_id", "species", "length", "tracks")
+#: the values of the ``tracks`` column (checked when a file is read)
+TRACK_SOURCES = ("annotation", "header_cds", "none")
 FORMATS = {".h5": "h5", ".hdf5": "h5", ".npz": "npz", ".parquet": "parquet", ".tsv": "tsv"}
 
 
