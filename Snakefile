@@ -43,6 +43,7 @@ include: "rules/tasks.smk"
 include: "rules/evaluate.smk"
 include: "rules/tables.smk"
 include: "rules/figures.smk"
+include: "rules/variants.smk"
 
 
 rule all:

@@ -14,6 +14,7 @@ from snakemake.utils import min_version, validate
 min_version("8.0")
 from isoclr.config import settings as S  # noqa: E402  (stdlib + yaml only)
 from isoclr.config.safe_yaml import check_config_files, check_results_folder  # noqa: E402
+from isoclr.variants import settings as VS  # noqa: E402  (stdlib only)
 
 # the files as bounded YAML first (alias bombs, duplicate and non-string keys), then unknown
 # keys (named, with the closest valid one), then the schema (types, patterns, defaults), then
@@ -25,6 +26,7 @@ with open(os.path.join(workflow.basedir, "config", "schema.yaml")) as _fh:
     S.check_keys(config, yaml.safe_load(_fh))
 validate(config, schema="../config/schema.yaml")
 S.check_references(config)
+VS.check(config)
 check_results_folder(config, workflow.basedir)
 
 RESULTS = config["results"]
@@ -41,6 +43,7 @@ def names_regex(names):
 wildcard_constraints:
     species=names_regex(SPECIES),
     model=names_regex(PRETRAIN_MODELS),
+    vcf=names_regex(VS.vcf_names(config)),
     variant=names_regex({v for v in (S.pretrain_data(config, m) for m in PRETRAIN_MODELS) if v}),
 
 
@@ -385,6 +388,29 @@ def figure_labels():
     return labels
 
 
+# --- variants --------------------------------------------------------------------------------
+def variants_inputs(wildcards):
+    """A VCF's job: the VCF, its species' random-access genome and annotation, the encoder."""
+    s = VS.VariantsSettings.from_config(config, wildcards.vcf)
+    return {
+        "vcf": s.vcf,
+        "genome": results("variants", "genomes", f"{s.species}.fa.gz"),
+        "fai": results("variants", "genomes", f"{s.species}.fa.gz.fai"),
+        "annotation": annotation_path(s.species),
+        "checkpoint": results("pretrain", s.model, "checkpoint.pt"),
+        "heads": s.heads,
+    }
+
+
+def variants_settings(wildcards):
+    return VS.VariantsSettings.from_config(config, wildcards.vcf).to_params()
+
+
+def variant_effect_targets():
+    """One table per VCF of config `variants.vcfs`."""
+    return [results("variants", f"{name}.tsv") for name in VS.vcf_names(config)]
+
+
 # --- targets ---------------------------------------------------------------------------------
 def data_targets():
     """The data stage's outputs: every species store, the transcript sets and the splits."""
@@ -436,4 +462,5 @@ def all_targets():
         + evaluation_targets()
         + table_targets()
         + figure_targets()
+        + variant_effect_targets()
     )

@@ -4,7 +4,7 @@
 #                                    environment in .venv, PyTorch, the package with snakemake and
 #                                    the SLURM executor plugin, tensorboard. No system packages.
 #   bash scripts/setup.sh --tests    the above plus what only the tests need (scripts/test.sh calls
-#                                    this): as root, apt-get gffread and bedtools (our transcripts
+#                                    this): as root, apt-get gffread, bedtools, bcftools and tabix (our transcripts
 #                                    are compared with them), slurm-wlm and munge (a one-node SLURM
 #                                    cluster), chromium (the HTML report is rendered in it) and
 #                                    graphviz (the rule graph picture); pip: pytest, snakefmt, ruff,
@@ -33,6 +33,8 @@ if [ "$tests" = 1 ]; then
   need=()
   command -v gffread >/dev/null || need+=(gffread)
   command -v bedtools >/dev/null || need+=(bedtools)
+  command -v bcftools >/dev/null || need+=(bcftools)   # tests/test_variants.py: the consensus oracle
+  command -v bgzip >/dev/null || need+=(tabix)
   { command -v slurmctld || [ -x /usr/sbin/slurmctld ]; } >/dev/null || need+=(slurm-wlm)
   { command -v munged || [ -x /usr/sbin/munged ]; } >/dev/null || need+=(munge)
   { command -v chromium || command -v chromium-browser; } >/dev/null || need+=(chromium)

@@ -1,5 +1,5 @@
 """Suite-wide checks. Tests that compare with the real excerpts in ``../shared/data`` (beside the
-checkout), with gffread/bedtools, or with multimolecule's encoders skip, saying why, when those
+checkout), with gffread/bedtools/bcftools/bgzip, or with multimolecule's encoders skip, saying why, when those
 are missing on a developer's machine; in CI (``CI`` set) a missing one is an error instead, so
 no comparison is ever skipped silently there."""
 
@@ -19,7 +19,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("CI", "").lower() not in ("1", "true", "yes"):
         return
     missing = [str(SHARED_DATA)] if not SHARED_DATA.is_dir() else []
-    missing += [tool for tool in ("gffread", "bedtools") if shutil.which(tool) is None]
+    missing += [tool for tool in ("gffread", "bedtools", "bcftools", "bgzip") if shutil.which(tool) is None]
     if importlib.util.find_spec("multimolecule") is None:
         missing.append("the multimolecule package (scripts/setup.sh installs it)")
     if importlib.util.find_spec("tensorboard") is None:

@@ -36,6 +36,7 @@ CONDA_NAME = {
     "yaml": "pyyaml",
     "PIL": "pillow",
     "isal": "python-isal",
+    "Bio": "biopython",
 }
 # allowed without being imported: the interpreter, and what makes the torch build a CUDA one
 ENV_META = {
@@ -278,7 +279,7 @@ ENV_FILES = sorted(p.name for p in ENVS.glob("*.yaml"))
 def test_every_env_is_used_and_exists():
     used = rules_with_envs()
     assert set(used) == set(ENV_FILES), (sorted(used), ENV_FILES)
-    assert set(ENV_FILES) == {"data.yaml", "torch.yaml", "evaluate.yaml", "figures.yaml"}
+    assert set(ENV_FILES) == {"data.yaml", "torch.yaml", "evaluate.yaml", "figures.yaml", "variants.yaml"}
 
 
 @pytest.mark.parametrize("name", ENV_FILES)

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("isoclr.simulate", "write a simulated transcriptome (gene families, isoforms, homologs)"),
     "pretrain": ("isoclr.pretrain.loop", "contrastive (or masked-nucleotide) pre-training of the encoder"),
     "embed": ("isoclr.evaluate.embedder", "embed transcripts with a pre-trained encoder"),
+    "variants": ("isoclr.variants.score", "score VCF variants on transcripts: consequence, embedding distance, head deltas"),
     "tasks": ("isoclr.tasks.build", "build a downstream task dataset (half-life, GO, ribosome load)"),
     "evaluate": ("isoclr.evaluate.cli", "train/evaluate one model on one task, fraction and fold"),
     "figures": ("isoclr.figures.draw", "draw the paper's figures from the metrics table"),

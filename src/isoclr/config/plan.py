@@ -37,6 +37,7 @@ from typing import Any
 from isoclr.pretrain import architecture
 from isoclr.config import cost as C
 from isoclr.config import settings as S
+from isoclr.variants import settings as VS
 
 #: Compressed size assumed for a download whose config gives no ``size`` (bytes), by kind: a
 #: vertebrate genome FASTA.gz (GRCh38 primary assembly: ~0.9 GB), an annotation (GENCODE v41
@@ -136,6 +137,8 @@ def job_counts(config: Mapping[str, Any]) -> dict[str, int]:
         "collect_metrics": int(evaluated),
         "tables": int(evaluated),
         "figure": len(figures),
+        "variants_genome": len(VS.variant_species(config)),
+        "variants": len(VS.vcf_names(config)),
         "all": 1,
     }
     return {rule: n for rule, n in counts.items() if n}

@@ -1150,6 +1150,8 @@ STAGE_MODULES = {
     "collect": ("evaluate.collect",),
     "figures": ("figures.draw",),
     "tables": ("tables.summary",),
+    "variants_genome": ("variants.genome",),
+    "variants": ("variants.score",),
 }
 
 
