@@ -14,6 +14,7 @@ min_version("8.0")
 # stdlib + yaml + jsonschema only
 from isoclr.config import graph, load, registry, study  # noqa: E402
 from isoclr.config.fingerprint import source_fingerprint  # noqa: E402
+from isoclr.config.safe_yaml import check_config_files  # noqa: E402
 from isoclr.config.settings.diagnostics import DiagnosticsSettings  # noqa: E402
 from isoclr.config.settings.download import DownloadSettings  # noqa: E402
 from isoclr.config.settings.embed import EmbedSettings  # noqa: E402
@@ -30,6 +31,11 @@ from isoclr.variants import settings as VS  # noqa: E402  (stdlib only)
 # The one config loader (isoclr.config.load, as `isoclr plan` and every --config option): the
 # schema validates the config Snakemake layered and fills every default (unknown keys named,
 # with the closest valid one), then names that point at nothing are refused (by config key).
+# Snakemake has parsed the config files itself: they are read again, bounded (alias bombs,
+# duplicate and non-string keys), before the schema's validator works on what they hold.
+check_config_files(
+    [*workflow.configfiles, *(workflow.overwrite_configfiles or [])], workflow.basedir
+)
 load.complete(config)
 VS.check(config)
 

@@ -344,10 +344,10 @@ def test_truncated_gzip(tmp_path):
 def test_overlapping_exons(tmp_path):
     a = 'gene_id "G"; transcript_id "T";'
     text = gtf_line("1", "exon", 1, 100, "+", a) + gtf_line("1", "exon", 50, 150, "+", a)
-    msg = check_error(write(tmp_path, "x.gtf", text), "line 2: transcript T has overlapping exons")
+    msg = check_error(write(tmp_path, "x.gtf", text), "line 2: transcript T has overlapping exons", strict=True)
     assert "line 1" in msg
     bad = GP[0].replace("100,300,500,", "100,150,500,")
-    check_error(write(tmp_path, "x.genePred", as_text([bad])), "line 1: .*overlapping exons")
+    check_error(write(tmp_path, "x.genePred", as_text([bad])), "line 1: .*overlapping exons", strict=True)
 
 
 def test_unsorted_exons_are_sorted(tmp_path):
@@ -361,34 +361,34 @@ def test_transcript_on_two_chromosomes_or_strands(tmp_path):
     a = 'gene_id "G"; transcript_id "T";'
     text = gtf_line("1", "exon", 1, 100, "+", a) + gtf_line("2", "exon", 201, 300, "+", a)
     check_error(write(tmp_path, "c.gtf", text),
-                r"line 2: transcript T lies on two chromosomes: 1 \(line 1\) and 2 \(line 2\)")
+                r"line 2: transcript T lies on two chromosomes: 1 \(line 1\) and 2 \(line 2\)", strict=True)
     text = gtf_line("1", "exon", 1, 100, "+", a) + gtf_line("1", "exon", 201, 300, "-", a)
-    check_error(write(tmp_path, "s.gtf", text), "line 2: transcript T lies on two strands")
+    check_error(write(tmp_path, "s.gtf", text), "line 2: transcript T lies on two strands", strict=True)
     text = (gtf_line("1", "exon", 1, 100, "+", a)
             + gtf_line("1", "exon", 201, 300, "+", 'gene_id "H"; transcript_id "T";'))
-    check_error(write(tmp_path, "g.gtf", text), "line 2: transcript T has two gene ids")
+    check_error(write(tmp_path, "g.gtf", text), "line 2: transcript T has two gene ids", strict=True)
     gff = ("c\t.\tmRNA\t1\t100\t.\t+\t.\tID=t\nc\t.\texon\t1\t50\t.\t+\t.\tParent=t\n"
            "d\t.\texon\t61\t100\t.\t+\t.\tParent=t\n")
-    check_error(write(tmp_path, "x.gff3", gff), "line 3: transcript t lies on two chromosomes")
+    check_error(write(tmp_path, "x.gff3", gff), "line 3: transcript t lies on two chromosomes", strict=True)
 
 
 def test_bad_strand(tmp_path):
     text = gtf_line("1", "exon", 1, 100, ".", 'gene_id "G"; transcript_id "T";')
-    check_error(write(tmp_path, "x.gtf", text), "line 1: strand '.'")
+    check_error(write(tmp_path, "x.gtf", text), "line 1: strand '.'", strict=True)
 
 
 def test_cds_outside_exons(tmp_path):
     a = 'gene_id "G"; transcript_id "T";'
     text = (gtf_line("1", "exon", 1, 100, "+", a) + gtf_line("1", "exon", 201, 300, "+", a)
             + gtf_line("1", "CDS", 51, 150, "+", a, "0"))
-    check_error(write(tmp_path, "x.gtf", text), "line 3: CDS.* outside its exons")
+    check_error(write(tmp_path, "x.gtf", text), "line 3: CDS.* outside its exons", strict=True)
     text = (gtf_line("1", "exon", 1, 100, "+", a)
             + gtf_line("1", "stop_codon", 101, 103, "+", a, "0"))
-    check_error(write(tmp_path, "y.gtf", text), "line 2: .*outside its exons")
+    check_error(write(tmp_path, "y.gtf", text), "line 2: .*outside its exons", strict=True)
     bad = GP[0].replace("\t150\t551\t", "\t250\t551\t")  # cdsStart in an intron
-    check_error(write(tmp_path, "x.genePred", as_text([bad])), "line 1: .*outside its exons")
+    check_error(write(tmp_path, "x.genePred", as_text([bad])), "line 1: .*outside its exons", strict=True)
     bad = BED[0].replace("\t150\t551\t", "\t50\t551\t")  # thickStart before the first exon
-    check_error(write(tmp_path, "x.bed", as_text([bad])), "line 1: .*outside its exons")
+    check_error(write(tmp_path, "x.bed", as_text([bad])), "line 1: .*outside its exons", strict=True)
 
 
 def test_missing_ids(tmp_path):
@@ -422,7 +422,7 @@ def test_non_integer_coordinate(tmp_path):
     text = gtf_line("1", "exon", "1x", 100, "+", 'gene_id "G"; transcript_id "T";')
     check_error(write(tmp_path, "x.gtf", text), "line 1: start '1x' is not an integer")
     text = gtf_line("1", "exon", 100, 50, "+", 'gene_id "G"; transcript_id "T";')
-    check_error(write(tmp_path, "y.gtf", text), "line 1: bad coordinates")
+    check_error(write(tmp_path, "y.gtf", text), "line 1: bad coordinates", strict=True)
 
 
 @pytest.mark.parametrize("fmt", ["genepred", "refflat", "bed12"])
@@ -570,11 +570,11 @@ def test_fly_refflat_matches_fly_gtf():
 
 def test_without_pyarrow_same_result(tmp_path, monkeypatch):
     """The pure-Python regex fallback (no pyarrow) gives the same tables."""
-    from isoclr.store import annotation
+    from isoclr.store import fields
 
     files = example_files(tmp_path)
     fast = {k: read_annotation(files[k]) for k in ("gtf", "gff3")}
-    monkeypatch.setattr(annotation, "pc", None)
+    monkeypatch.setattr(fields, "pc", None)
     for k, ann in fast.items():
         slow = read_annotation(files[k])
         pd.testing.assert_frame_equal(slow.transcripts, ann.transcripts)

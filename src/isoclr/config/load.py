@@ -34,11 +34,12 @@ DEFAULT_CONFIG = ROOT / "config" / "config.yaml"
 
 
 def _read_yaml(path: str | Path) -> Any:
-    """Every config, override and schema file is read here (one YAML reader)."""
-    import yaml
+    """Every config, override and schema file is read here (one YAML reader), bounded
+    (:func:`isoclr.config.safe_yaml.load_yaml`: alias bombs, duplicate and non-string keys are
+    refused before anything else reads the file)."""
+    from isoclr.config.safe_yaml import load_yaml
 
-    with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+    return load_yaml(path)
 
 
 def read_mapping(path: str | Path) -> dict[str, Any]:
@@ -205,9 +206,11 @@ def complete(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> d
     """:func:`fill` then :func:`isoclr.config.checks.check_references`, in place: what the
     Snakefile does to the config Snakemake layered, and what :func:`load_config` does."""
     from isoclr.config.checks import check_references
+    from isoclr.config.safe_yaml import check_results_folder
 
     fill(config, schema_path)
     check_references(config)
+    check_results_folder(config, ROOT)  # not /, a system folder, or the project's src/, rules/, ...
     return config
 
 

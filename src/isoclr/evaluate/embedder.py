@@ -28,12 +28,20 @@ import numpy.typing as npt
 import pandas as pd
 import torch
 
-from isoclr.evaluate.embeddings import Embeddings, embeddings_format, write_embeddings
 from isoclr.core.devices import resolve_device
 from isoclr.core.encoding import CODON_BIT, check_drop_tracks, drop_marks, encode_sequence, tracks_torch
+from isoclr.evaluate.embeddings import Embeddings, embeddings_format, write_embeddings
 from isoclr.pretrain.loader import collate
 
 log = logging.getLogger(__name__)
+
+#: the longest transcript the pre-training stores hold (their filters.max_length, 12,288 nt in
+#: the paper): longer sequences are outside what an encoder was trained on. A checkpoint that
+#: records its own ``max_length`` overrides it.
+TRAINING_MAX_LENGTH = 12288
+#: what to do with sequences over the maximum: embed them with one warning, leave them out, or
+#: refuse the whole input
+TOO_LONG = ("warn", "skip", "refuse")
 
 
 def token_batches(lengths: npt.NDArray[np.integer], max_tokens: int, max_batch: int) -> list[npt.NDArray[np.int64]]:
@@ -92,12 +100,27 @@ def embed_store(
         it = tqdm(batches, desc="embed", unit="batch", leave=False)
     for pos in it:
         rows = idx[pos]
-        b = collate([store.codes(int(r)) for r in rows], [drop_marks(store.marks(int(r)), drop_tracks) for r in rows])
+        codes = [store.codes(int(r)) for r in rows]
+        top = np.fromiter((c.max(initial=0) for c in codes), dtype=np.int64, count=len(codes))
+        if len(top) and top.max() > 4:  # a crafted input: named, never run
+            k = int(np.argmax(top > 4))
+            raise ValueError(f"{_source(store)}: {_record(store, int(rows[k]))}: nucleotide code "
+                             f"{int(top[k])} is not 0-4 (A, C, G, T, N)")
+        b = collate(codes, [drop_marks(store.marks(int(r)), drop_tracks) for r in rows])
         x = tracks_torch(b["codes"].to(dev), b["marks"].to(dev))
         h = encoder(x, b["lengths"].to(dev))
         out[pos] = h.float().cpu().numpy()
     encoder.train(was_training)
     return out
+
+
+def _source(store: Any) -> str:
+    return str(getattr(store, "path", None) or getattr(store, "source", "") or "sequences")
+
+
+def _record(store: Any, i: int) -> str:
+    ids = getattr(store, "ids", None)
+    return f"record {i + 1} ({ids[i]})" if ids is not None else f"transcript {i}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,12 +162,19 @@ class FastaSequences:
                  cds_start: Sequence[int] | None = None, cds_end: Sequence[int] | None = None,
                  source: str = "") -> None:
         n = len(codes)
+        self.source = source
         self.ids = [str(x) for x in ids]
         self.gene_ids = [str(x) for x in gene_ids]
         self._codes = [np.asarray(c, dtype=np.uint8) for c in codes]
         self._lengths = np.fromiter((len(c) for c in self._codes), dtype=np.int64, count=n)
         self.cds_start = np.asarray(cds_start if cds_start is not None else [-1] * n, dtype=np.int64)
         self.cds_end = np.asarray(cds_end if cds_end is not None else [-1] * n, dtype=np.int64)
+        empty = np.flatnonzero(self._lengths == 0)
+        if len(empty):
+            b = int(empty[0])
+            raise ValueError(f"{source or 'sequences'}: record {b + 1} ({self.ids[b]}): empty sequence "
+                             f"(0 nt{f'; {len(empty)} such records' if len(empty) > 1 else ''}): "
+                             "remove it or give it its sequence")
         bad = np.flatnonzero((self.cds_start >= 0) & ((self.cds_end > self._lengths) | (self.cds_end <= self.cds_start)))
         if len(bad):
             b = int(bad[0])
@@ -213,7 +243,14 @@ class Embedder:
 
     def __init__(self, encoder: torch.nn.Module, info: Mapping[str, Any] | None = None,
                  device: str | torch.device | None = None, batch_size: int = 64,
-                 max_tokens: int = 2_000_000, drop_tracks: Sequence[str] | None = None) -> None:
+                 max_tokens: int = 2_000_000, max_length: int | None = None,
+                 too_long: str = "warn", drop_tracks: Sequence[str] | None = None) -> None:
+        """``max_length``: the longest sequence the encoder was trained on (default: the
+        checkpoint's ``max_length`` if it records one, else :data:`TRAINING_MAX_LENGTH`);
+        ``too_long``: what happens to longer ones (:data:`TOO_LONG`: ``warn`` embeds them
+        with one warning giving their count, ``skip`` leaves them out with that warning,
+        ``refuse`` is an error naming the input and the first of them); ``drop_tracks`` None:
+        the tracks the encoder's pre-training dropped (``encoding.drop_tracks``)."""
         self.encoder = encoder
         self.info = dict(info or {})
         if drop_tracks is None:  # the tracks the encoder was pre-trained without (its run's config)
@@ -222,17 +259,26 @@ class Embedder:
         self.device = device
         self.batch_size = int(batch_size)
         self.max_tokens = int(max_tokens)
+        if too_long not in TOO_LONG:
+            raise ValueError(f"too_long must be one of {', '.join(TOO_LONG)}, got {too_long!r}")
+        self.too_long = too_long
+        self.max_length = int(max_length if max_length is not None
+                              else self.info.get("max_length", TRAINING_MAX_LENGTH))
+        if self.max_length < 1:
+            raise ValueError(f"max_length must be >= 1, got {self.max_length}")
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike[str], device: str | torch.device | None = None,
-                        batch_size: int = 64, drop_tracks: Sequence[str] | None = None) -> Embedder:
+                        batch_size: int = 64, max_length: int | None = None,
+                        too_long: str = "warn", drop_tracks: Sequence[str] | None = None) -> Embedder:
         """Load the encoder of a pre-training checkpoint (``results/pretrain/{model}/checkpoint.pt``).
         ``drop_tracks`` None: the tracks its pre-training dropped (``encoding.drop_tracks``)."""
         from isoclr.pretrain.model import load_encoder
 
         encoder, info = load_encoder(path, map_location="cpu")
         info = {**info, "checkpoint": str(path)}
-        return cls(encoder, info, device=device, batch_size=batch_size, drop_tracks=drop_tracks)
+        return cls(encoder, info, device=device, batch_size=batch_size, max_length=max_length,
+                   too_long=too_long, drop_tracks=drop_tracks)
 
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike[str], device: str | torch.device | None = None,
@@ -248,6 +294,27 @@ class Embedder:
                 "model_folder": str(folder), "isoclr_version": config.get("isoclr_version")}
         return cls(encoder, info, device=device, batch_size=batch_size)
 
+    def _kept(self, source: Any, lengths: npt.NDArray[np.int64], ids: Sequence[str]) -> npt.NDArray[np.int64]:
+        """Rows to embed: all, or (``too_long='skip'``) those within :attr:`max_length`; one
+        warning gives the count of longer ones; ``refuse`` raises naming the first."""
+        over = np.flatnonzero(lengths > self.max_length)
+        rows = np.arange(len(lengths), dtype=np.int64)
+        if not len(over):
+            return rows
+        first = int(over[np.argmax(lengths[over])])
+        what = (f"{_source(source)}: {len(over)} of {len(lengths)} sequences are longer than "
+                f"{self.max_length:,} nt, the longest the encoder was trained on (longest: "
+                f"{ids[first]}, {int(lengths[first]):,} nt)")
+        if self.too_long == "refuse":
+            raise ValueError(f"{what}; --too-long skip leaves them out, --too-long warn embeds "
+                             "them anyway, --max-length N moves the limit")
+        if self.too_long == "skip":
+            log.warning("%s: left out (--too-long skip)", what)
+            return np.delete(rows, over)
+        log.warning("%s: embedded anyway, outside the training range (--too-long skip leaves "
+                    "them out)", what)
+        return rows
+
     @property
     def dim(self) -> int:
         return int(self.encoder.out_dim)
@@ -258,8 +325,9 @@ class Embedder:
         out.update({k: str(v) for k, v in extra.items()})
         return out
 
-    def _run(self, source: Any, progress: bool = False) -> npt.NDArray[np.float32]:
-        return embed_store(self.encoder, source, batch_size=self.batch_size, device=self.device,
+    def _run(self, source: Any, progress: bool = False,
+             rows: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.float32]:
+        return embed_store(self.encoder, source, rows, batch_size=self.batch_size, device=self.device,
                            max_tokens=self.max_tokens, progress=progress, drop_tracks=self.drop_tracks)
 
     def embeddings_of_store(self, store: Any, progress: bool = False, **attrs: Any) -> Embeddings:
@@ -268,7 +336,9 @@ class Embedder:
 
         st = store if hasattr(store, "table") else IsoformStore(store)
         t = st.table()
-        h = self._run(st, progress)
+        rows = self._kept(st, t["length"].to_numpy(), t["transcript_id"].to_numpy())
+        h = self._run(st, progress, rows)
+        t = t.iloc[rows]
         table = pd.DataFrame({"transcript_id": t["transcript_id"], "gene_id": t["gene_id"],
                               "species": st.species or "unknown", "length": t["length"], "tracks": "annotation"})
         attrs.setdefault("input", getattr(st, "path", store))
@@ -277,9 +347,12 @@ class Embedder:
     def embeddings_of_fasta(self, fasta: str | os.PathLike[str] | FastaSequences, species: str = "unknown",
                             progress: bool = False, **attrs: Any) -> Embeddings:
         seqs = fasta if isinstance(fasta, FastaSequences) else FastaSequences.from_fasta(fasta)
-        h = self._run(seqs, progress)
-        table = pd.DataFrame({"transcript_id": seqs.ids, "gene_id": seqs.gene_ids, "species": species,
-                              "length": seqs.lengths(), "tracks": seqs.tracks_source()})
+        rows = self._kept(seqs, seqs.lengths(), seqs.ids)
+        h = self._run(seqs, progress, rows)
+        table = pd.DataFrame({"transcript_id": np.asarray(seqs.ids, dtype=object)[rows],
+                              "gene_id": np.asarray(seqs.gene_ids, dtype=object)[rows],
+                              "species": species, "length": seqs.lengths()[rows],
+                              "tracks": seqs.tracks_source()[rows]})
         name = "sequences" if isinstance(fasta, FastaSequences) else fasta
         return Embeddings(table, h, self._attrs(input=name, **attrs))
 
@@ -343,6 +416,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True,
                         help="output; the extension chooses the format: .h5, .npz, .parquet or .tsv")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--max-length", type=int, default=None, metavar="NT",
+                        help="the longest sequence the encoder was trained on (default: the "
+                        f"checkpoint's, else {TRAINING_MAX_LENGTH:,} nt, the paper's stores)")
+    parser.add_argument("--too-long", choices=TOO_LONG, default="warn",
+                        help="sequences longer than --max-length: warn (embed them, one warning "
+                        "with their count), skip (leave them out) or refuse (an error)")
     parser.add_argument("--device", default=None, help="cpu | cuda (default: GPU when available)")
 
 
@@ -352,7 +431,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--annotation goes with --genome or --transcripts, not --store")
     if args.genome and not args.annotation:
         raise ValueError("--genome needs --annotation")
-    emb = Embedder.from_checkpoint(args.checkpoint, device=args.device, batch_size=args.batch_size)
+    emb = Embedder.from_checkpoint(args.checkpoint, device=args.device, batch_size=args.batch_size,
+                                   max_length=args.max_length, too_long=args.too_long)
     if args.store:
         result = emb.embeddings_of_store(args.store, progress=True)
     elif args.transcripts and not args.annotation:

@@ -46,6 +46,8 @@ import pandas as pd
 from isoclr.core.files import atomic_path
 
 COLUMNS = ("transcript_id", "gene_id", "species", "length", "tracks")
+#: the values of the ``tracks`` column (checked when a file is read)
+TRACK_SOURCES = ("annotation", "header_cds", "none")
 FORMATS = {".h5": "h5", ".hdf5": "h5", ".npz": "npz", ".parquet": "parquet", ".tsv": "tsv"}
 
 
@@ -155,8 +157,48 @@ def write_embeddings(path: str | os.PathLike[str], emb: Embeddings | pd.DataFram
     return path
 
 
+def _checked(path: Path, table: pd.DataFrame, h: Any, attrs: Any, where: str) -> Embeddings:
+    """The file's arrays as :class:`Embeddings`, checked first: ``h`` a 2-D array of finite
+    numbers with a row per transcript; every column present, of its type, as long as ``h``;
+    ``length`` >= 1; ``tracks`` one of :data:`TRACK_SOURCES`. A failure names the file and
+    the column (``where`` says what a column is: dataset, array, column)."""
+    h = np.asarray(h)
+    if h.ndim != 2 or h.dtype.kind not in "fiu":
+        raise ValueError(f"{path}: {where} h: expected a 2-D numeric array (n, D), got dtype "
+                         f"{h.dtype} shape {h.shape}")
+    if not np.isfinite(h).all():
+        row = int(np.flatnonzero(~np.isfinite(h).all(axis=1))[0])
+        raise ValueError(f"{path}: {where} h: row {row} holds NaN or infinity (or text that is not "
+                         "a number)")
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: no {where} {', '.join(missing)} (not an embeddings file of "
+                         "this layout)")
+    for c in COLUMNS:
+        col = table[c]
+        if len(col) != h.shape[0]:
+            raise ValueError(f"{path}: {where} {c} has {len(col)} entries, h has {h.shape[0]} rows")
+    length = np.asarray(table["length"])
+    if length.dtype.kind not in "iu":
+        raise ValueError(f"{path}: {where} length: expected integers, got dtype {length.dtype}")
+    if len(length) and length.min() < 1:
+        row = int(np.argmin(length))
+        raise ValueError(f"{path}: {where} length: row {row} ({table['transcript_id'].iloc[row]}) "
+                         f"has length {length[row]}")
+    tracks = pd.Series(np.asarray(table["tracks"]).astype(str))
+    bad = ~tracks.isin(TRACK_SOURCES)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ValueError(f"{path}: {where} tracks: row {row} is {tracks.iloc[row]!r}, not one of "
+                         f"{', '.join(TRACK_SOURCES)}")
+    if not isinstance(attrs, dict):
+        raise ValueError(f"{path}: attributes are not a JSON object")  # noqa: TRY004 (bad file content)
+    return Embeddings(table, h, attrs)
+
+
 def read_embeddings(path: str | os.PathLike[str]) -> Embeddings:
-    """Read an embeddings file of any of the :data:`FORMATS` (chosen by the extension)."""
+    """Read an embeddings file of any of the :data:`FORMATS` (chosen by the extension); its
+    arrays are checked before use (a failure names the file and the column)."""
     fmt = embeddings_format(path)
     path = Path(path)
     if not path.exists():
@@ -164,33 +206,60 @@ def read_embeddings(path: str | os.PathLike[str]) -> Embeddings:
     if fmt == "h5":
         import h5py
 
+        if not h5py.is_hdf5(path):
+            raise ValueError(f"{path}: not an HDF5 file (not an embeddings file)")
         with h5py.File(path, "r") as f:
-            if "h" not in f:
-                raise ValueError(f"{path}: no /h dataset (not an embeddings file)")
+            if not isinstance(f.get("h"), h5py.Dataset):
+                raise ValueError(f"{path}: no /h dataset (not an embeddings file)")  # noqa: TRY004 (bad file content)
             h = f["h"][:]
             cols = {}
             for c in COLUMNS:
-                if c not in f:
-                    raise ValueError(f"{path}: no /{c} dataset (not an embeddings file of this layout)")
-                cols[c] = f[c][:] if c == "length" else f[c].asstr()[:]
+                if not isinstance(f.get(c), h5py.Dataset):
+                    raise ValueError(f"{path}: no /{c} dataset (not an embeddings file of this layout)")  # noqa: TRY004 (bad file content)
+                ds = f[c]
+                if c == "length":
+                    cols[c] = ds[:]
+                elif h5py.check_string_dtype(ds.dtype) is None:
+                    raise ValueError(f"{path}: dataset /{c}: expected strings, got dtype {ds.dtype}")
+                else:
+                    cols[c] = ds.asstr()[:]
             attrs = {k: (v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v)
                      for k, v in f.attrs.items()}
-        return Embeddings(pd.DataFrame(cols), h, attrs)
+        return _checked(path, pd.DataFrame(cols), h, attrs, "dataset")
     if fmt == "npz":
-        with np.load(path, allow_pickle=False) as z:
-            missing = [c for c in ("h", "attrs", *COLUMNS) if c not in z.files]
-            if missing:
-                raise ValueError(f"{path}: no array(s) {', '.join(missing)} (not an embeddings file)")
-            table = pd.DataFrame({c: z[c] for c in COLUMNS})
-            return Embeddings(table, z["h"], json.loads(str(z["attrs"])))
+        from isoclr.core.files import load_npz
+
+        z = load_npz(path)  # object (pickled) arrays refused, naming the file and the array
+        missing = [c for c in ("h", "attrs", *COLUMNS) if c not in z]
+        if missing:
+            raise ValueError(f"{path}: no array(s) {', '.join(missing)} (not an embeddings file)")
+        try:
+            attrs = json.loads(str(z["attrs"]))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: array 'attrs' is not JSON ({exc})") from None
+        lengths = {len(np.atleast_1d(z[c])) for c in COLUMNS}
+        if len(lengths) != 1:
+            raise ValueError(f"{path}: arrays {', '.join(COLUMNS)} differ in length ({sorted(lengths)})")
+        return _checked(path, pd.DataFrame({c: np.atleast_1d(z[c]) for c in COLUMNS}), z["h"],
+                        attrs, "array")
     if fmt == "parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pq.read_table(path)
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError) as exc:  # ArrowInvalid: not parquet
+            raise ValueError(f"{path}: not a readable parquet file ({exc})") from None
         meta = (table.schema.metadata or {}).get(b"isoclr", b"{}")
         df = table.to_pandas()
-        df.attrs = json.loads(meta.decode())
-        return Embeddings.from_frame(df)
+        hcols = h_columns(df)
+        if not hcols:
+            raise ValueError(f"{path}: no h_0 .. h_D columns (not an embeddings file)")
+        missing = [c for c in COLUMNS if c not in df.columns]
+        if missing:
+            raise ValueError(f"{path}: no column {', '.join(missing)} (not an embeddings file)")
+        return _checked(path, df[list(COLUMNS)], df[hcols].to_numpy(), json.loads(meta.decode()),
+                        "column")
     with open(path, encoding="utf-8") as fh:
         first = fh.readline()
         if not first.startswith("#isoclr "):
@@ -198,5 +267,9 @@ def read_embeddings(path: str | os.PathLike[str]) -> Embeddings:
         attrs = json.loads(first[len("#isoclr "):])
         df = pd.read_csv(fh, sep="\t", dtype={"transcript_id": str, "gene_id": str, "species": str,
                                               "tracks": str}, keep_default_na=False)
-    df.attrs = attrs
-    return Embeddings.from_frame(df)
+    hcols = h_columns(df)
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing or not hcols:
+        raise ValueError(f"{path}: no column {', '.join(missing) or 'h_0'} (not an embeddings file)")
+    h = df[hcols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)  # text: NaN
+    return _checked(path, df[list(COLUMNS)], h, attrs, "column")

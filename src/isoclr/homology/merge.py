@@ -503,10 +503,15 @@ def write_sets(sets: Sets, out: str | os.PathLike[str], stats: str | os.PathLike
 
 
 def read_sets(path: str | os.PathLike[str]) -> Sets:
-    """Read a ``sets.h5`` file back (stats are not stored in it)."""
+    """Read a ``sets.h5`` file back (stats are not stored in it), checked first
+    (:func:`check_sets`)."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path}: transcript sets file not found")
+    if not h5py.is_hdf5(path):
+        raise ValueError(f"{path}: not an HDF5 file (not a transcript-set file)")
     with h5py.File(path, "r") as f:
         try:
-            return Sets(
+            sets = Sets(
                 species=[str(x) for x in f.attrs["species"]],
                 stores=[str(x) for x in f.attrs["stores"]],
                 member_species=f["members/species"][()],
@@ -520,6 +525,48 @@ def read_sets(path: str | os.PathLike[str]) -> Sets:
             )
         except KeyError as exc:
             raise ValueError(f"{path}: not a transcript-set file (missing {exc})") from exc
+    check_sets(sets, path)
+    return sets
+
+
+def check_sets(sets: Sets, path: str | os.PathLike[str]) -> None:
+    """Check a sets file's arrays against what :func:`write_sets` writes: integer datasets;
+    ``/sets/offset`` rising from 0 to the member count; one store per species; member and gene
+    species codes in range; member transcript rows >= 0; per-set counts and gene sets of the
+    right length and in range. Raises ``ValueError`` naming the file and the dataset."""
+    def fail(ds: str, msg: str) -> ValueError:
+        return ValueError(f"{path}: /{ds}: {msg}")
+
+    for name, arr in (("members/species", sets.member_species),
+                      ("members/transcript", sets.member_transcript), ("sets/offset", sets.offset),
+                      ("sets/n_genes", sets.n_genes), ("sets/n_species", sets.n_species),
+                      ("genes/species", sets.gene_species), ("genes/set", sets.gene_set)):
+        if np.asarray(arr).ndim != 1 or np.asarray(arr).dtype.kind not in "iu":
+            raise fail(name, f"expected a 1-D integer array, got dtype {np.asarray(arr).dtype} "
+                       f"shape {np.asarray(arr).shape}")
+    m, n_sp = len(sets.member_species), len(sets.species)
+    if len(sets.stores) != n_sp:
+        raise ValueError(f"{path}: attributes species ({n_sp}) and stores ({len(sets.stores)}) "
+                         "differ in length")
+    off = sets.offset.astype(np.int64)
+    if len(off) == 0 or off[0] != 0 or off[-1] != m or (np.diff(off) < 0).any():
+        raise fail("sets/offset", f"offsets must rise from 0 to {m}, the length of /members")
+    s = len(off) - 1
+    if len(sets.member_transcript) != m:
+        raise fail("members/transcript", f"has {len(sets.member_transcript)} entries, "
+                   f"/members/species {m}")
+    for name, arr in (("sets/n_genes", sets.n_genes), ("sets/n_species", sets.n_species)):
+        if len(arr) != s:
+            raise fail(name, f"has {len(arr)} entries, expected {s} (one per set)")
+    for name, arr in (("members/species", sets.member_species), ("genes/species", sets.gene_species)):
+        if len(arr) and (arr.min() < 0 or arr.max() >= n_sp):
+            raise fail(name, f"species codes must be 0-{n_sp - 1} (attribute species)")
+    if m and sets.member_transcript.min() < 0:
+        raise fail("members/transcript", f"store row {sets.member_transcript.min()} < 0")
+    if len(sets.gene_id) != len(sets.gene_species) or len(sets.gene_set) != len(sets.gene_species):
+        raise fail("genes/gene_id", "/genes/gene_id, /genes/species and /genes/set differ in length")
+    if len(sets.gene_set) and (sets.gene_set.min() < -1 or sets.gene_set.max() >= s):
+        raise fail("genes/set", f"set ids must be -1 (none) or 0-{s - 1}")
 
 
 def homology_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "homology",

@@ -127,10 +127,19 @@ def _str(value: Any) -> str:
 
 def read_splits(path: str | os.PathLike[str], n_sets: int | None = None) -> npt.NDArray[np.object_]:
     """``splits.tsv`` -> array of split names indexed by set id (``""`` for unlisted sets)."""
-    table = pd.read_csv(path, sep="\t", dtype={"set_id": "int64", "split": "string"})
+    try:
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a splits table (set_id<TAB>split): {exc}") from None
     missing = {"set_id", "split"} - set(table.columns)
     if missing:
         raise ValueError(f"{path}: missing column(s) {sorted(missing)} (expected header: set_id, split)")
+    ids = pd.to_numeric(table["set_id"], errors="coerce")
+    bad = ids.isna() | (ids != ids.round())
+    if bad.any():
+        row = int(np.argmax(bad.to_numpy()))
+        raise ValueError(f"{path} line {row + 2}: set_id {table['set_id'].iloc[row]!r} is not an integer")
+    table["set_id"] = ids.astype(np.int64)
     bad = ~table["split"].isin(SPLITS)
     if bad.any():
         row = int(np.argmax(bad.to_numpy()))

@@ -682,8 +682,16 @@ def load_encoder(
         raise ValueError(
             f"{path}: not an isoclr checkpoint (needs the keys 'model_config' and 'encoder')"
         )
-    encoder = build_encoder(ckpt["model_config"])
+    try:
+        encoder = build_encoder(ckpt["model_config"])
+    except (ValueError, TypeError, KeyError) as err:
+        raise ValueError(f"{path}: model_config: {err}") from err
     state = ckpt["encoder"]
+    bad = [k for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point()
+           and not bool(torch.isfinite(v).all())] if isinstance(state, dict) else []
+    if bad:
+        raise ValueError(f"{path}: encoder weight {bad[0]} holds NaN or infinity "
+                         f"({len(bad)} tensor(s)): not a usable checkpoint")
     if any(k.startswith("module.") for k in state):  # saved from a DDP wrapper
         state = {k.removeprefix("module."): v for k, v in state.items()}
     try:

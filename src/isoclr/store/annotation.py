@@ -6,14 +6,18 @@ coordinates 0-based half-open and the CDS span *including* the stop codon (UCSC 
 GTF/GFF3 ``stop_codon`` rows are joined to the CDS).
 
 The readers are vectorised. GTF is parsed straight from bytes, 8 MiB blocks at a time, with
-NumPy, by the fast reader in its own module (:mod:`isoclr.store.gtf`; ~2.5 s of CPU for a 500 k-line,
-220 MB GTF); it shares this module's attribute regexes and :func:`_assemble`. The other formats
-(here) use pandas ``read_csv`` in chunks of 1 M lines, attribute
-regexes over whole columns (pyarrow's RE2 ``extract_regex`` when pyarrow is installed, else
-Python ``re``). Every record keeps its 1-based line number so that bad input is reported as
+NumPy, by the fast reader in its own module (:mod:`isoclr.store.gtf`; ~2.5 s of CPU for a 500
+k-line, 220 MB GTF). The other formats (here) use pandas ``read_csv`` in chunks of 1 M lines and
+attribute regexes over whole columns (:mod:`isoclr.store.fields`). Every reader hands its rows
+to :func:`isoclr.store.annotation_tables.assemble`, which builds the tables and applies the
+checks below.
+Every record keeps its 1-based line number so that bad input is reported as
 ``FILE: line N: what is wrong``.
 
-Handling of imperfect input (errors are ``ValueError`` naming file and line):
+Handling of imperfect input. Errors are ``ValueError`` naming file and line. A transcript with a
+structural flaw is repaired where ``gffread`` has a defined repair, else dropped, and counted by
+reason (``Annotation.counts``, with the first few ``ID (line N)`` in ``Annotation.examples``;
+one warning sums them up); ``strict`` makes every drop the error it names.
 
 ============================================  ===============================================
 input                                         handling
@@ -21,21 +25,32 @@ input                                         handling
 truncated / corrupt gzip                      error naming the file
 wrong column count                            error naming file + line
 missing gene_id / transcript_id (GTF)         error naming file + line
-exon/CDS without Parent, Parent missing       error naming file + line (GFF3)
-bad coordinates (non-integer, end < start)    error naming file + line
-strand other than ``+``/``-`` on exon/CDS     error naming file + line
-transcript on two chromosomes/strands/genes   error naming both lines
-overlapping exons in one transcript           error naming file + line
-CDS/stop codon outside the exons              error naming file + line
+exon/CDS without Parent                       error naming file + line (GFF3)
+``Parent`` cycle (A -> B -> A)                error naming the ids and lines (GFF3)
+non-integer coordinate                        error naming file + line
+end < start, start < 1                        dropped, ``bad_coordinates`` (strict: error)
+strand other than ``+``/``-`` on exon/CDS     dropped, ``bad_strand`` (strict: error)
+transcript on two chromosomes/strands/genes   dropped, ``two_chromosomes``/``two_strands``/
+                                              ``two_gene_ids`` (strict: error naming both lines)
+overlapping exons in one transcript           dropped, ``overlapping_exons`` (strict: error)
+CDS/stop codon running past an exon it        exon extended over it (as gffread),
+overlaps                                      ``exon_extended_to_cds`` (strict: error)
+CDS/stop codon overlapping no exon; CDS       dropped, ``cds_outside_exons`` (strict: error)
+span of a table format outside the exons
 duplicate transcript id (genePred/refFlat/    error naming both lines
 BED12)
 empty annotation (no transcript)              error naming the file
 exons listed 3'->5' (normal on ``-``)         sorted silently
 exact duplicate exon rows                     dropped, counted ``duplicate_exon``
-transcript row without any exon/CDS           dropped, counted ``no_exons``
+transcript row without any exon/CDS/UTR       dropped, counted ``no_exons``
 GTF gene row none of whose transcripts is     counted ``gene_without_transcripts``
 in the file
-transcript with CDS rows but no exon rows     exons = merged CDS rows, counted ``exons_from_cds``
+transcript with CDS/UTR rows but no exon      exons = CDS, stop codon and UTR rows joined (as
+rows                                          gffread), counted ``exons_from_cds``
+GFF3 Parent absent from the file              implicit transcript/gene (as gffread), counted
+                                              (strict: error)
+GFF3 CDS also parented to a ``protein`` /     that parent ignored (TAIR10 style), as gffread
+``polypeptide`` feature
 CDS row with phase ``.``                      phase 0, counted ``cds_phase_missing``
 contig absent from the FASTA                  dropped by :func:`reconcile_chroms`, counted
                                               per contig in its report
@@ -44,517 +59,75 @@ contig absent from the FASTA                  dropped by :func:`reconcile_chroms
 
 from __future__ import annotations
 
-import csv
 import gzip
 import logging
 import os
-import re
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
 
 from isoclr.core.files import check_readable, open_text
-
-try:  # optional: RE2 regexes over Arrow arrays are ~3x faster than Python's re per row
-    import pyarrow as pa
-    import pyarrow.compute as pc
-except ImportError:  # pragma: no cover - exercised only without pyarrow
-    pa = None
-    pc = None
+from isoclr.store.annotation_tables import assemble, summary
+from isoclr.store.fields import (  # noqa: F401  (Annotation, the column lists: the public API)
+    TRANSCRIPT_COLUMNS,
+    Annotation,
+    PathLike,
+    _coalesce,
+    _err,
+    _extract,
+    _gff_attr,
+    _obj,
+    _phase,
+    _read_columns,
+    _strip_prefix,
+    _to_int,
+    _unescape,
+)
+from isoclr.store.gtf import read_gtf
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("gtf", "gff3", "genepred", "refflat", "bed12")
 
-TRANSCRIPT_COLUMNS = [
-    "transcript_id",
-    "gene_id",
-    "gene_name",
-    "chrom",
-    "strand",
-    "start",
-    "end",
-    "cds_start",
-    "cds_end",
-    "cds_phase",
-    "biotype",
-    "tags",
-    "line",
-]
-
-PathLike = str | os.PathLike[str]
-
-
-@dataclass
-class Annotation:
-    """A normalised annotation: one row per transcript plus its exons.
-
-    ``transcripts`` has the columns :data:`TRANSCRIPT_COLUMNS` (file order of first
-    appearance); ``exons`` has ``tx`` (row of ``transcripts``), ``start``, ``end`` (0-based
-    half-open), sorted by ``tx`` then ``start``. ``counts`` maps a reason to the number of
-    records dropped or fixed while reading.
-    """
-
-    transcripts: pd.DataFrame
-    exons: pd.DataFrame
-    source: str = ""
-    format: str = ""
-    species: str | None = None
-    counts: dict[str, int] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.transcripts)
-
-    def exon_offsets(self) -> np.ndarray:
-        """``(N+1,)`` int64: transcript ``i``'s exons are rows ``off[i]:off[i+1]`` of ``exons``."""
-        n = np.bincount(self.exons["tx"].to_numpy(), minlength=len(self.transcripts))
-        return np.concatenate([[0], np.cumsum(n)]).astype(np.int64)
-
-
-# ----------------------------------------------------------------------------- helpers
-
-
-def _err(path: PathLike, line: Any, msg: str) -> ValueError:
-    return ValueError(f"{path}: line {int(line)}: {msg}")
-
-
-_CHUNK = 1_000_000  # lines per read_csv chunk: bounds memory on genome-scale files
-
-
-def _iter_columns(
-    path: PathLike, ncols: int | None, what: str, stop: str | None = None,
-    chunksize: int = _CHUNK,
-) -> Iterator[pd.DataFrame]:
-    """Read a tab-separated file as strings, one row per physical line, in chunks.
-
-    Yields DataFrames with integer column names ``0..k-1`` (object dtype) and a ``line``
-    column (1-based line number); comment (``#``), ``track``/``browser`` and blank lines are
-    removed. Lines with more or fewer than ``ncols`` fields are errors naming the line.
-    Reading stops before a line equal to ``stop`` (GFF3 ``##FASTA``).
-    """
-    if ncols is None:
-        ncols = _sniff_width(path)
-        if ncols is None:
-            return
-    kwargs: dict[str, Any] = {
-        "sep": "\t", "header": None, "names": list(range(ncols)), "dtype": object,
-        "quoting": csv.QUOTE_NONE, "skip_blank_lines": False, "na_filter": False,
-        "engine": "c", "chunksize": chunksize,
-    }
-    try:
-        with open_text(path) as fh:
-            for df in pd.read_csv(fh, **kwargs):
-                df["line"] = df.index.to_numpy(dtype=np.int64) + 1
-                done = False
-                if stop is not None:  # e.g. GFF3 '##FASTA': the annotation ends there
-                    hit = np.flatnonzero((df[0] == stop).to_numpy())
-                    if len(hit):
-                        df = df.iloc[: hit[0]]
-                        done = True
-                first = df[0].to_numpy(dtype=object)
-                keep = (first != "") & ~_startswith(first, ("#", "track ", "browser ", "track\t",
-                                                            "browser\t"))
-                df = df.loc[keep]
-                if len(df):
-                    short = (df[ncols - 1] == "").to_numpy()
-                    if short.any():
-                        row = df.loc[short].iloc[0]
-                        nf = int((row.drop(labels="line") != "").sum())
-                        raise _err(path, row["line"], f"wrong column count: {nf} tab-separated "
-                                   f"fields, a {what} line has {ncols}")
-                    yield df
-                if done:
-                    return
-    except pd.errors.ParserError as exc:
-        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
-        if m:
-            raise _err(
-                path, m.group(2), f"wrong column count: {m.group(3)} tab-separated fields, "
-                f"a {what} line has {m.group(1)}"
-            ) from None
-        raise ValueError(f"{path}: cannot parse as {what}: {exc}") from None
-    except pd.errors.EmptyDataError:
-        return
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise ValueError(f"{path}: corrupt or truncated gzip file ({exc})") from None
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not a UTF-8 text file ({exc})") from None
-
-
-def _read_columns(
-    path: PathLike, ncols: int | None, what: str, stop: str | None = None
-) -> pd.DataFrame:
-    """All of :func:`_iter_columns` in one DataFrame (index reset)."""
-    parts = list(_iter_columns(path, ncols, what, stop))
-    if not parts:
-        return pd.DataFrame(columns=[*range(ncols or 1), "line"])
-    return pd.concat(parts, ignore_index=True)
-
-
-def _startswith(values: np.ndarray, prefixes: tuple[str, ...]) -> np.ndarray:
-    return np.fromiter((v.startswith(prefixes) for v in values), dtype=bool, count=len(values))
-
-
-def _obj(values: Any) -> pd.Series:
-    """A plain object-dtype Series (pandas 3 would infer Arrow strings, slow for isin/take)."""
-    return pd.Series(np.asarray(values, dtype=object), dtype=object)
-
-
-def _extract_groups(values: pd.Series | np.ndarray, pattern: str) -> dict[str, np.ndarray]:
-    """Named groups of ``pattern`` (``re.search`` semantics) per value: ``{name: object
-    array}``, None where the pattern does not match.
-
-    Uses pyarrow's vectorised RE2 when available, else Python ``re``."""
-    vals = np.asarray(values, dtype=object)
-    names = list(re.compile(pattern).groupindex)
-    if pc is not None and len(vals):
-        arr = pa.array(vals, type=pa.string(), from_pandas=True)
-        res = pc.extract_regex(arr, pattern)
-        null = res.is_null().to_numpy(zero_copy_only=False)
-        out = {}
-        for k in names:
-            col = res.field(k).to_numpy(zero_copy_only=False).astype(object)
-            col[null] = None
-            out[k] = col
-        return out
-    pat = re.compile(pattern)
-    out = {k: np.empty(len(vals), dtype=object) for k in names}
-    for i, v in enumerate(vals):
-        m = pat.search(v) if isinstance(v, str) else None
-        for k in names:
-            out[k][i] = m.group(k) if m else None
-    return out
-
-
-def _extract(values: pd.Series | np.ndarray, pattern: str) -> pd.Series:
-    """First capture group of ``pattern`` per value (None where no match); keeps the index
-    of ``values`` when it is a Series."""
-    index = values.index if isinstance(values, pd.Series) else None
-    named = re.sub(r"(?<!\\)\((?!\?)", "(?P<v>", pattern, count=1)  # name the first group
-    return pd.Series(_extract_groups(values, named)["v"], index=index, dtype=object)
-
-
-def _sniff_width(path: PathLike) -> int | None:
-    """Number of tab-separated fields on the first record line (None: no record)."""
-    try:
-        with open_text(path) as fh:
-            for text in fh:
-                if text.strip() and not text.startswith(("#", "track", "browser")):
-                    return len(text.rstrip("\r\n").split("\t"))
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise ValueError(f"{path}: corrupt or truncated gzip file ({exc})") from None
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not a UTF-8 text file ({exc})") from None
-    return None
-
-
-def _to_int(col: pd.Series, lines: pd.Series, path: PathLike, name: str) -> np.ndarray:
-    try:  # fast path: every value an integer literal
-        return np.asarray(col, dtype=object).astype(np.int64)
-    except (ValueError, TypeError, OverflowError):
-        pass
-    num = pd.to_numeric(col, errors="coerce")
-    bad = num.isna() | (num != np.floor(num))
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise _err(path, lines.iloc[i], f"{name} {col.iloc[i]!r} is not an integer")
-    return num.to_numpy().astype(np.int64)
-
-
-_PHASES = {"0": 0, "1": 1, "2": 2}
-
-
-def _phase(col: pd.Series) -> np.ndarray:
-    """GTF/GFF3 phase column -> int64, -1 for '.' or anything else."""
-    return np.fromiter((_PHASES.get(v, -1) for v in col), dtype=np.int64, count=len(col))
-
-
-def _gtf_pattern(key: str) -> str:
-    # the value is quoted or not; surrounding blanks are not part of it
-    return rf'(?:^|;)\s*{re.escape(key)}\s+"?([^";\s][^";]*?)"?\s*(?:;|$)'
-
-
-# GTF writers (GENCODE, Ensembl, RefSeq, gffread, StringTie) start with gene_id, transcript_id
-_GTF_IDS_FAST = (r'^\s*gene_id\s+"?(?P<g>[^";\s][^";]*?)"?\s*;\s*transcript_id\s+'
-                 r'"?(?P<t>[^";\s][^";]*?)"?\s*(?:;|$)')
-
-
-def _gtf_ids(attrs: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """``(gene_id, transcript_id)`` per GTF row, None where absent: one anchored regex for
-    the usual layout, a general search for the other rows."""
-    got = _extract_groups(attrs, _GTF_IDS_FAST)
-    gid, tid = got["g"], got["t"]
-    miss = np.fromiter((v is None for v in tid), dtype=bool, count=len(tid))
-    if miss.any():
-        sub = attrs[miss]
-        gid[miss] = _gtf_attr(sub, "gene_id").to_numpy()
-        tid[miss] = _gtf_attr(sub, "transcript_id").to_numpy()
-    return (pd.Series(gid, index=attrs.index, dtype=object),
-            pd.Series(tid, index=attrs.index, dtype=object))
-
-
-def _gtf_attr(attrs: pd.Series, key: str) -> pd.Series:
-    """Value of GTF attribute ``key`` (quoted or not); None where absent."""
-    return _extract(attrs, _gtf_pattern(key))
-
-
-def _gff_attr(attrs: pd.Series, key: str) -> pd.Series:
-    """Raw (still URL-escaped) value of GFF3 attribute ``key``; None where absent."""
-    return _extract(attrs, rf"(?:^|;)\s*{re.escape(key)}=([^;]*?)\s*(?:;|$)")
-
-
-def _unescape(s: pd.Series) -> pd.Series:
-    s = s.astype(object)
-    esc = np.fromiter((isinstance(v, str) and "%" in v for v in s), dtype=bool, count=len(s))
-    if esc.any():
-        s = s.copy()
-        s[esc] = [unquote(v) for v in s[esc]]
-    return s
-
-
-def _coalesce(*cols: pd.Series) -> pd.Series:
-    out = np.asarray(cols[0], dtype=object).copy()
-    for c in cols[1:]:
-        empty = np.fromiter((not isinstance(v, str) or v == "" for v in out), dtype=bool,
-                            count=len(out))
-        if not empty.any():
-            break
-        out[empty] = np.asarray(c, dtype=object)[empty]
-    return pd.Series(out, index=cols[0].index, dtype=object)
-
-
-_PREFIXES = r"^(?:transcript:|gene:|rna-|gene-)"
-
-
-def _strip_prefix(s: pd.Series) -> pd.Series:
-    pat = re.compile(_PREFIXES)
-    return pd.Series([pat.sub("", v) for v in s], index=s.index, dtype=object)
-
-
-def _first_conflict(
-    df: pd.DataFrame, codes: np.ndarray, col: str, path: PathLike, what: str,
-    label: str = "transcript",
-) -> None:
-    """Raise if rows with one key (``codes``, rows in line order) disagree in ``col``."""
-    vals, _ = pd.factorize(df[col])
-    _, first_idx = np.unique(codes, return_index=True)
-    ref = first_idx[codes]
-    bad = vals != vals[ref]
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        j = int(ref[i])
-        row = df.iloc[i]
-        raise _err(
-            path, row["line"],
-            f"{label} {row['tid']} {what}: {df[col].iloc[j]} (line {df['line'].iloc[j]}) and "
-            f"{row[col]} (line {row['line']})",
-        )
-
-
-def _check_contained(
-    seg: pd.DataFrame, exons: pd.DataFrame, path: PathLike, tids: np.ndarray, what: str
-) -> None:
-    """Raise unless every ``seg`` row [start, end) of transcript ``tx`` lies in one exon."""
-    if seg.empty:
-        return
-    s = seg[["tx", "start", "end", "line"]].sort_values("start", kind="stable")
-    e = exons[["tx", "start", "end"]].rename(columns={"start": "es", "end": "ee"})
-    e = e.sort_values("es", kind="stable")
-    m = pd.merge_asof(s, e, left_on="start", right_on="es", by="tx", direction="backward")
-    bad = (m["ee"].isna() | (m["end"] > m["ee"])).to_numpy()
-    if bad.any():
-        r = m.loc[bad].sort_values("line").iloc[0]
-        raise _err(
-            path, r["line"],
-            f"{what} {int(r['start'])}-{int(r['end'])} of transcript {tids[int(r['tx'])]} "
-            "lies outside its exons (CDS outside exons)",
-        )
-
-
-def _merge_intervals(df: pd.DataFrame) -> pd.DataFrame:
-    """Merge overlapping or touching [start, end) per ``tx`` (df sorted by tx, start)."""
-    if df.empty:
-        return df
-    tx = df["tx"].to_numpy()
-    st = df["start"].to_numpy()
-    en = df["end"].to_numpy()
-    runmax = pd.Series(en).groupby(tx).cummax().to_numpy()
-    new = np.ones(len(df), dtype=bool)
-    new[1:] = (tx[1:] != tx[:-1]) | (st[1:] > runmax[:-1])
-    grp = np.cumsum(new) - 1
-    out = pd.DataFrame({"tx": tx[new], "start": st[new]})
-    out["end"] = pd.Series(en).groupby(grp).max().to_numpy()
-    out["line"] = df["line"].to_numpy()[new]
-    return out
-
-
-# ----------------------------------------------------------------------------- assembly
-
-
-def _assemble(
-    path: PathLike,
-    fmt: str,
-    rows: pd.DataFrame,
-    info: pd.DataFrame,
-    counts: dict[str, int],
-    cds_span: pd.DataFrame | None = None,
-) -> Annotation:
-    """Build the normalised tables from per-record rows.
-
-    ``rows``: one row per record, in line order, columns ``tid, gid, chrom, strand, start,
-    end, kind ('exon' | 'cds' | 'stop' | 'tx'), phase (-1 = none), line``.
-    ``info``: indexed by ``tid``: ``gene_name, biotype, tags``.
-    ``cds_span``: for table formats, per ``tid`` ``cds_start, cds_end, cds_phase`` (then no
-    ``cds`` rows are given).
-    """
-    if rows.empty:
-        raise ValueError(f"{path}: empty annotation: no transcript records found")
-    if rows["line"].is_monotonic_increasing:  # readers that build rows in line order
-        rows = rows.reset_index(drop=True)
-    else:
-        rows = rows.sort_values("line", kind="stable").reset_index(drop=True)
-    strand = rows["strand"].to_numpy(dtype=object)
-    bad = (strand != "+") & (strand != "-")
-    if bad.any():
-        r = rows.loc[bad].iloc[0]
-        raise _err(path, r["line"], f"strand {r['strand']!r} of transcript {r['tid']} is not + or -")
-    bad = (rows["start"] < 0) | (rows["end"] <= rows["start"])
-    if bad.any():
-        r = rows.loc[bad].iloc[0]
-        raise _err(path, r["line"], f"bad coordinates for transcript {r['tid']}: end before start "
-                   "or start < 1")
-
-    codes, tids = pd.factorize(rows["tid"], sort=False)
-    tids = np.asarray(tids, dtype=object)
-    rows["tx"] = codes
-    _first_conflict(rows, codes, "chrom", path, "lies on two chromosomes")
-    _first_conflict(rows, codes, "strand", path, "lies on two strands")
-    _first_conflict(rows, codes, "gid", path, "has two gene ids")
-
-    kind = rows["kind"].to_numpy()
-    ex = rows.loc[kind == "exon", ["tx", "start", "end", "line"]]
-    ex = ex.sort_values(["tx", "start", "end"], kind="stable")
-    dup = ex.duplicated(["tx", "start", "end"])
-    if dup.any():
-        counts["duplicate_exon"] = counts.get("duplicate_exon", 0) + int(dup.sum())
-        ex = ex.loc[~dup]
-    cds = rows.loc[np.isin(kind, ["cds", "stop"]), ["tx", "start", "end", "line", "kind", "phase"]]
-    cds = cds.sort_values(["tx", "start", "end"], kind="stable")
-    ntx = len(tids)
-    has_ex = np.bincount(ex["tx"].to_numpy(), minlength=ntx) > 0
-    has_cds = np.bincount(cds["tx"].to_numpy(), minlength=ntx) > 0
-    fill = has_cds & ~has_ex
-    if fill.any():
-        extra = _merge_intervals(cds.loc[fill[cds["tx"].to_numpy()], ["tx", "start", "end", "line"]])
-        counts["exons_from_cds"] = counts.get("exons_from_cds", 0) + int(fill.sum())
-        ex = pd.concat([ex, extra]).sort_values(["tx", "start", "end"], kind="stable")
-    # overlapping exons within a transcript
-    t = ex["tx"].to_numpy()
-    st = ex["start"].to_numpy()
-    en = ex["end"].to_numpy()
-    ov = np.zeros(len(ex), dtype=bool)
-    ov[1:] = (t[1:] == t[:-1]) & (st[1:] < en[:-1])
-    if ov.any():
-        i = int(np.flatnonzero(ov)[0])
-        raise _err(
-            path, ex["line"].iloc[i],
-            f"transcript {tids[t[i]]} has overlapping exons {st[i - 1]}-{en[i - 1]} (line "
-            f"{ex['line'].iloc[i - 1]}) and {st[i]}-{en[i]} (0-based, half-open)",
-        )
-    _check_contained(cds, ex, path, tids, "CDS/stop codon")
-
-    # transcript-level values, in order of first appearance
-    _, first_idx = np.unique(codes, return_index=True)  # rows are in line order
-    first = rows.iloc[first_idx][["tid", "gid", "chrom", "strand", "line"]]
-    first.index = np.arange(ntx)
-    span = ex.groupby("tx").agg(start=("start", "min"), end=("end", "max"))
-    tab = first.join(span)
-    # CDS span + phase
-    tab["cds_start"] = -1
-    tab["cds_end"] = -1
-    tab["cds_phase"] = 0
-    if cds_span is not None:
-        cs = cds_span.reindex(tab["tid"].to_numpy())
-        coding = (cs["cds_start"] >= 0).to_numpy()
-        tab["cds_start"] = np.where(coding, cs["cds_start"].to_numpy(), -1)
-        tab["cds_end"] = np.where(coding, cs["cds_end"].to_numpy(), -1)
-        tab["cds_phase"] = np.where(coding, cs["cds_phase"].to_numpy(), 0)
-        if coding.any():
-            pts = pd.DataFrame({
-                "tx": np.concatenate([tab.index[coding], tab.index[coding]]),
-                "start": np.concatenate([tab["cds_start"][coding], tab["cds_end"][coding] - 1]),
-                "line": np.concatenate([tab["line"][coding], tab["line"][coding]]),
-            })
-            pts["end"] = pts["start"] + 1
-            _check_contained(pts, ex, path, tids, "CDS end point")
-    elif not cds.empty:
-        g = cds.groupby("tx").agg(cs=("start", "min"), ce=("end", "max"))
-        tab.loc[g.index, "cds_start"] = g["cs"].to_numpy()
-        tab.loc[g.index, "cds_end"] = g["ce"].to_numpy()
-        body = cds.loc[cds["kind"] == "cds"]
-        if body.empty:
-            body = cds
-        lo = body.groupby("tx").head(1).set_index("tx")["phase"]
-        hi = body.groupby("tx").tail(1).set_index("tx")["phase"]
-        minus = (tab.loc[lo.index, "strand"] == "-").to_numpy()
-        ph = np.where(minus, hi.reindex(lo.index).to_numpy(), lo.to_numpy())
-        if (ph < 0).any():
-            counts["cds_phase_missing"] = counts.get("cds_phase_missing", 0) + int((ph < 0).sum())
-        tab.loc[lo.index, "cds_phase"] = np.maximum(ph, 0)
-
-    keep = has_ex | has_cds
-    if not keep.all():
-        counts["no_exons"] = counts.get("no_exons", 0) + int((~keep).sum())
-    if not keep.any():
-        raise ValueError(f"{path}: empty annotation: no transcript has exons")
-    inf = info.reindex(tab["tid"].to_numpy())
-    out = pd.DataFrame({
-        "transcript_id": tab["tid"].to_numpy(),
-        "gene_id": tab["gid"].to_numpy(),
-        "gene_name": _coalesce(inf["gene_name"].reset_index(drop=True),
-                               tab["gid"].reset_index(drop=True)).to_numpy(),
-        "chrom": tab["chrom"].to_numpy(),
-        "strand": tab["strand"].to_numpy(),
-        "start": tab["start"].to_numpy(),
-        "end": tab["end"].to_numpy(),
-        "cds_start": tab["cds_start"].to_numpy(),
-        "cds_end": tab["cds_end"].to_numpy(),
-        "cds_phase": tab["cds_phase"].to_numpy(),
-        "biotype": inf["biotype"].fillna("").to_numpy(),
-        "tags": inf["tags"].fillna("").to_numpy(),
-        "line": tab["line"].to_numpy(),
-    })
-    # renumber: keep transcripts with exons, in order of their first line
-    order = np.argsort(out["line"].to_numpy(), kind="stable")
-    order = order[keep[order]]
-    new_index = np.full(ntx, -1, dtype=np.int64)
-    new_index[order] = np.arange(len(order))
-    out = out.iloc[order].reset_index(drop=True)
-    for c in ("start", "end", "cds_start", "cds_end", "line"):
-        out[c] = out[c].astype(np.int64)
-    out["cds_phase"] = out["cds_phase"].astype(np.int8)
-    for c in ("transcript_id", "gene_id", "gene_name", "chrom", "strand", "biotype", "tags"):
-        out[c] = out[c].astype(object)
-    exons = pd.DataFrame({
-        "tx": new_index[ex["tx"].to_numpy()],
-        "start": ex["start"].to_numpy().astype(np.int64),
-        "end": ex["end"].to_numpy().astype(np.int64),
-    })
-    exons = exons.loc[exons["tx"] >= 0].sort_values(["tx", "start"], kind="stable")
-    exons = exons.reset_index(drop=True)
-    return Annotation(out, exons, source=str(path), format=fmt, counts=counts)
-
-
 
 # ----------------------------------------------------------------------------- GFF3
 
-_GFF_CHILD = {"exon": "exon", "CDS": "cds", "stop_codon": "stop"}
+_GFF_CHILD = {"exon": "exon", "CDS": "cds", "stop_codon": "stop", "five_prime_UTR": "utr",
+              "three_prime_UTR": "utr", "UTR": "utr", "5UTR": "utr", "3UTR": "utr"}
+#: feature types a CDS may also name as Parent that are not transcripts (TAIR10: the protein)
+_GFF_NOT_TX = ("protein", "polypeptide")
+
+
+def _parent_cycles(path: PathLike, feats: pd.DataFrame) -> None:
+    """Raise if following ``Parent`` from a feature comes back to it (A -> B -> A), naming
+    the ids and lines of the cycle. Pointer doubling: ``log2(n)`` vectorised steps."""
+    n = len(feats)
+    if not n:
+        return
+    anc = pd.Index(feats.index).get_indexer(feats["parent"].to_numpy())  # -1: no parent row
+    steps = 1
+    while steps <= n and (anc >= 0).any():
+        anc = np.where(anc >= 0, anc[np.maximum(anc, 0)], -1)
+        steps *= 2
+    if not (anc >= 0).any():
+        return
+    lines = feats["line"].to_numpy()
+    start = int(anc[np.flatnonzero(anc >= 0)[np.argmin(lines[anc >= 0])]])  # on the cycle
+    parent = pd.Index(feats.index).get_indexer(feats["parent"].to_numpy())
+    cycle, i = [start], int(parent[start])
+    while i != start:
+        cycle.append(i)
+        i = int(parent[i])
+    first = min(range(len(cycle)), key=lambda k: lines[cycle[k]])
+    cycle = cycle[first:] + cycle[:first]
+    names = [f"{feats.index[k]} (line {lines[k]})" for k in cycle]
+    raise _err(path, lines[cycle[0]], "Parent cycle: " + " -> ".join(names)
+               + f" -> {feats.index[cycle[0]]}")
 
 
 def read_gff3(path: PathLike, strict: bool = False) -> Annotation:
@@ -591,6 +164,7 @@ def read_gff3(path: PathLike, strict: bool = False) -> Annotation:
         "type": raw.loc[fmask, 2], "attrs": attrs[fmask], "line": raw.loc[fmask, "line"],
         "chrom": raw.loc[fmask, 0], "strand": raw.loc[fmask, 6],
     }).drop_duplicates("id").set_index("id")
+    _parent_cycles(path, feats)
     lines = ch["line"]
     crow = pd.DataFrame({
         "tid": cpar.str.split(","), "chrom": ch[0], "strand": ch[6],
@@ -598,6 +172,9 @@ def read_gff3(path: PathLike, strict: bool = False) -> Annotation:
         "kind": kind[is_child], "phase": _phase(ch[7]), "line": lines,
     }).explode("tid")
     crow["tid"] = _unescape(crow["tid"].str.strip())
+    protein = feats.index[feats["type"].isin(_GFF_NOT_TX).to_numpy()]
+    if len(protein):  # 'Parent=AT1G01010.1,AT1G01010.1-Protein': the protein is no transcript
+        crow = crow.loc[~crow["tid"].isin(protein).to_numpy()]
     miss = ~crow["tid"].isin(feats.index)
     if miss.any() and strict:
         r = crow.loc[miss].iloc[0]
@@ -658,7 +235,7 @@ def read_gff3(path: PathLike, strict: bool = False) -> Annotation:
         {"gene_name": gname.to_numpy(), "biotype": biotype.to_numpy(), "tags": tags.to_numpy()},
         index=tx.index,
     )
-    ann = _assemble(path, "gff3", rows, info, counts)
+    ann = assemble(path, "gff3", rows, info, counts, strict=strict)
     rename = pd.Series(tid_out.to_numpy(), index=tx.index)
     ann.transcripts["transcript_id"] = _obj(
         rename.reindex(ann.transcripts["transcript_id"]).to_numpy())
@@ -705,6 +282,7 @@ def _table_annotation(
     path: PathLike, fmt: str, df: pd.DataFrame, tid: pd.Series, gid: pd.Series,
     gname: pd.Series, chrom: pd.Series, strand: pd.Series, exons: pd.DataFrame,
     cds_start: np.ndarray, cds_end: np.ndarray, phase: np.ndarray, biotype: pd.Series | None = None,
+    strict: bool = False,
 ) -> Annotation:
     lines = df["line"].reset_index(drop=True)
     tid = tid.reset_index(drop=True)
@@ -732,11 +310,11 @@ def _table_annotation(
                     else np.where(coding, "protein_coding", "non_coding")),
         "tags": "",
     }, index=tid.to_numpy())
-    return _assemble(path, fmt, rows, info, {}, cds_span=span)
+    return assemble(path, fmt, rows, info, {}, cds_span=span, strict=strict)
 
 
 def read_genepred(path: PathLike, refflat: bool | None = None,
-                  gene_map: Mapping[str, str] | None = None) -> Annotation:
+                  gene_map: Mapping[str, str] | None = None, strict: bool = False) -> Annotation:
     """Read UCSC genePred (10 columns, optional leading ``bin``), genePredExt (15/16 columns)
     or refFlat (11 columns: ``geneName`` first). ``refflat=None`` guesses an 11-column file
     from its first column (integers: ``bin`` + genePred; otherwise refFlat)."""
@@ -783,16 +361,18 @@ def read_genepred(path: PathLike, refflat: bool | None = None,
         phase = (3 - np.asarray(fr5, dtype=np.int64)) % 3  # UCSC frame -> GTF phase
     return _table_annotation(
         path, "refflat" if gcol == 0 else "genepred", df, tid, gid, gid, df[off + 1], df[off + 2],
-        exons, cs, ce, phase,
+        exons, cs, ce, phase, strict=strict,
     )
 
 
-def read_refflat(path: PathLike, gene_map: Mapping[str, str] | None = None) -> Annotation:
+def read_refflat(path: PathLike, gene_map: Mapping[str, str] | None = None,
+                 strict: bool = False) -> Annotation:
     """Read UCSC refFlat (``geneName, name, chrom, strand, txStart, ...``, 11 columns)."""
-    return read_genepred(path, refflat=True, gene_map=gene_map)
+    return read_genepred(path, refflat=True, gene_map=gene_map, strict=strict)
 
 
-def read_bed12(path: PathLike, gene_map: Mapping[str, str] | None = None) -> Annotation:
+def read_bed12(path: PathLike, gene_map: Mapping[str, str] | None = None,
+               strict: bool = False) -> Annotation:
     """Read BED12 (BED12+N: the extra columns are ignored) as a table, like genePred:
     ``thickStart/thickEnd`` is the CDS (``thickStart == thickEnd``: non-coding), the blocks are
     the exons (``blockStarts`` relative to ``chromStart``); gene id = name unless ``gene_map``
@@ -825,7 +405,7 @@ def read_bed12(path: PathLike, gene_map: Mapping[str, str] | None = None) -> Ann
     return _table_annotation(
         path, "bed12", df, tid, gid, gid, df[0], df[5], exons,
         _to_int(df[6], lines, path, "thickStart"), _to_int(df[7], lines, path, "thickEnd"),
-        np.zeros(len(df), dtype=np.int64),
+        np.zeros(len(df), dtype=np.int64), strict=strict,
     )
 
 
@@ -872,9 +452,11 @@ def read_annotation(
 
     ``fmt``: ``auto`` (see :func:`detect_format`), ``gtf``, ``gff3``, ``genepred``,
     ``refflat`` or ``bed12``. ``gene_map`` (transcript id -> gene id) is used by the formats
-    without gene ids (genePred, BED12). ``strict``: GFF3 rows whose Parent row is absent are
-    errors instead of implicit transcripts/genes (see :func:`read_gff3`). Raises ``ValueError``
-    naming file and line on bad input.
+    without gene ids (genePred, BED12). By default a transcript with a structural flaw is
+    repaired (as gffread) or dropped, counted by reason in ``counts``/``examples`` and summed
+    up in one warning; ``strict`` makes each drop an error, and GFF3 rows whose Parent row is
+    absent errors instead of implicit transcripts/genes (see :func:`read_gff3`). Raises
+    ``ValueError`` naming file and line on bad input.
     """
     if not Path(path).exists():
         raise ValueError(f"{path}: annotation file not found")
@@ -883,20 +465,23 @@ def read_annotation(
     if fmt == "auto":
         fmt = detect_format(path)
     if fmt == "gtf":
-        ann = read_gtf(path)
+        ann = read_gtf(path, strict=strict)
     elif fmt in ("gff3", "gff"):
         ann = read_gff3(path, strict=strict)
     elif fmt in ("genepred", "genepredext"):
-        ann = read_genepred(path, refflat=False, gene_map=gene_map)
+        ann = read_genepred(path, refflat=False, gene_map=gene_map, strict=strict)
     elif fmt == "refflat":
-        ann = read_refflat(path, gene_map=gene_map)
+        ann = read_refflat(path, gene_map=gene_map, strict=strict)
     elif fmt in ("bed12", "bed"):
-        ann = read_bed12(path, gene_map=gene_map)
+        ann = read_bed12(path, gene_map=gene_map, strict=strict)
     else:
         raise ValueError(f"unknown annotation format {fmt!r}; choose from {FORMATS}")
     ann.species = species
     for k, v in ann.counts.items():
         log.info("%s: %s: %d", path, k, v)
+    flawed = summary(ann.counts, ann.examples)
+    if flawed:
+        log.warning("%s: %s (--strict / filters.strict: stop at the first instead)", path, flawed)
     log.info("%s: %d transcripts, %d genes, %d exons (%s)", path, len(ann.transcripts),
              ann.transcripts["gene_id"].nunique(), len(ann.exons), ann.format)
     return ann
@@ -992,10 +577,3 @@ def reconcile_chroms(
 
 # The fast GTF reader lives in its own module (isoclr.store.gtf, which uses the helpers above);
 # imported last so that either module can be imported first.
-from isoclr.store import gtf as _gtf  # noqa: E402
-
-
-def read_gtf(path: PathLike) -> Annotation:
-    """Read a GTF2 file (GENCODE, Ensembl, RefSeq, FlyBase exon-only, ...): :func:`isoclr.store.gtf.read_gtf`."""
-    return _gtf.read_gtf(path)
-

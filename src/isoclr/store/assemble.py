@@ -289,6 +289,7 @@ def layout_stats(species: str, lay: Layout, n_ann: int, dropped: Mapping[str, in
         "dropped": dict(dropped),
         "dropped_contig": dict(sorted(missing.items())),
         "annotation": {str(k): int(v) for k, v in dict(getattr(ann, "counts", {}) or {}).items()},
+        "annotation_examples": {str(k): ", ".join(v) for k, v in dict(getattr(ann, "examples", {}) or {}).items()},
     }
     return stats
 

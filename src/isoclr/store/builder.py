@@ -45,9 +45,10 @@ def build_store(
 ) -> dict[str, dict[str, Any]]:
     """Build ``out`` (an HDF5 species store) from a genome and return its stats ``{section: {key: value}}``.
 
-    ``strict``: GFF3 exon/CDS rows whose Parent transcript row (or transcripts whose Parent
-    gene row) is absent are errors; by default they get implicit transcripts/genes, as gffread
-    builds them, counted in the stats' ``annotation`` section.
+    ``strict``: a transcript with a structural flaw, and GFF3 exon/CDS rows whose Parent
+    transcript row (or transcripts whose Parent gene row) is absent, are errors; by default
+    they are repaired as gffread repairs them or dropped, counted in the stats' ``annotation``
+    section (first ids and lines in ``annotation_examples``).
 
     ``annotation``: a path (read with :func:`isoclr.store.annotation.read_annotation`, format
     ``fmt``) or an already-read ``Annotation``. ``max_length``: mature transcripts longer than
@@ -167,8 +168,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--biotypes", nargs="*", default=[], help="keep only these transcript biotypes")
     parser.add_argument("--aliases", help="TSV of contig aliases: annotation name<TAB>FASTA name")
     parser.add_argument("--strict", action="store_true",
-                        help="GFF3 rows whose Parent row is absent are errors (default: implicit "
-                             "transcripts/genes, as gffread makes them, counted in the stats)")
+                        help="a flawed transcript (overlapping exons, CDS outside exons...) and a "
+                             "GFF3 row whose Parent row is absent are errors (default: repaired as "
+                             "gffread does or dropped, counted in the stats)")
     parser.add_argument("--taxid", default="", help="NCBI taxonomy id (provenance)")
     parser.add_argument("--genome-url", default="", help="provenance")
     parser.add_argument("--annotation-url", default="", help="provenance")

@@ -21,6 +21,7 @@ Sequences are decoded in blocks of transcripts with NumPy (no per-nucleotide Pyt
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from isoclr.core.files import atomic_path
-from isoclr.store.format import IsoformStore
+from isoclr.store.format import IsoformStore, _checked_read
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def _blocks(store: IsoformStore, rows: npt.NDArray[np.int64]) -> Iterator[tuple[
         while j < len(rows) and off[rows[j] + 1] - start <= BLOCK_NT and rows[j] == rows[j - 1] + 1:
             j += 1
         block = rows[i:j]
-        span = _DECODE[seq[start : off[block[-1] + 1]]]
+        span = _DECODE[_checked_read(seq[start : off[block[-1] + 1]], store.path, None)]
         yield block, span, int(start)
         i = j
 
@@ -157,17 +158,22 @@ def export_store(
     """Write the requested files atomically; returns records written per file kind."""
     st = store if isinstance(store, IsoformStore) else IsoformStore(store)
     done: dict[str, int] = {}
-    if fasta:
-        with atomic_path(fasta) as tmp, open(tmp, "wb") as fh:
-            done["fasta"] = write_fasta(st, fh, width)
-    if cds_fasta:
-        with atomic_path(cds_fasta) as tmp, open(tmp, "wb") as fh:
-            done["cds_fasta"] = write_fasta(st, fh, width, cds=True)
-    if bed12:
-        bed = bed12_table(st)
-        with atomic_path(bed12) as tmp:
+    # all or none: every output is written to its temp file first; the renames come together
+    # at the end, and a failure in any of them removes every temp file
+    with contextlib.ExitStack() as stack:
+        if fasta:
+            tmp = stack.enter_context(atomic_path(fasta))
+            with open(tmp, "wb") as fh:
+                done["fasta"] = write_fasta(st, fh, width)
+        if cds_fasta:
+            tmp = stack.enter_context(atomic_path(cds_fasta))
+            with open(tmp, "wb") as fh:
+                done["cds_fasta"] = write_fasta(st, fh, width, cds=True)
+        if bed12:
+            tmp = stack.enter_context(atomic_path(bed12))
+            bed = bed12_table(st)
             bed.to_csv(tmp, sep="\t", header=False, index=False)
-        done["bed12"] = len(bed)
+            done["bed12"] = len(bed)
     return done
 
 

@@ -283,6 +283,180 @@ def _checked_codes(path: str | os.PathLike[str], codes: npt.ArrayLike,
     return codes
 
 
+# ----------------------------------------------------------------------------- checks on read
+
+#: every dataset a store holds: (path, dtype kind: 'i' integer, 's' UTF-8 string, 'S' bytes,
+#: 'u1' uint8, per: the length it must have)
+STORE_DATASETS = (
+    ("transcripts/seq_offset", "i", "n+1"),
+    ("transcripts/exon_offset", "i", "n+1"),
+    ("transcripts/id", "s", "n"),
+    ("transcripts/gene", "i", "n"),
+    ("transcripts/chrom", "s", "n"),
+    ("transcripts/strand", "S", "n"),
+    ("transcripts/cds_start", "i", "n"),
+    ("transcripts/cds_end", "i", "n"),
+    ("transcripts/cds_phase", "i", "n"),
+    ("transcripts/biotype", "s", "n"),
+    ("transcripts/tags", "s", "n"),
+    ("exons/start", "i", "e"),
+    ("exons/end", "i", "e"),
+    ("exons/tx_end", "i", "e"),
+    ("genes/id", "s", "g"),
+    ("genes/name", "s", "g"),
+    ("genes/tx_offset", "i", "g+1"),
+    ("genes/tx_index", "i", "n"),
+    ("seq", "u1", "nt"),
+)
+
+
+class StoreError(ValueError):
+    """A store file that is not what ``write_store`` writes; the message names the file, the
+    dataset and what is wrong."""
+
+
+def open_store_file(path: str | os.PathLike[str]) -> h5py.File:
+    """Open a store read-only; a file that is not HDF5 (or unreadable) is named."""
+    try:
+        return h5py.File(path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES, rdcc_nslots=10007)
+    except OSError as exc:
+        what = "not an HDF5 file" if not h5py.is_hdf5(path) else f"cannot be read ({exc})"
+        raise StoreError(f"{path}: {what}: not an isoform store written by `isoclr build`"
+                         ) from None
+
+
+def _first(bad: npt.NDArray[np.bool_]) -> int:
+    return int(np.flatnonzero(bad)[0])
+
+
+def check_store(f: h5py.File, path: str | os.PathLike[str]) -> dict[str, npt.NDArray[Any]]:
+    """Check an open store against what :func:`write_store` writes and return its in-memory
+    index (offsets, exon ends, CDS, genes; the genomic exon coordinates are checked, not kept:
+    the index travels to every DataLoader worker).
+
+    Checked, vectorised over whole datasets: the format version; every dataset present, 1-D,
+    of the right dtype kind and length; offsets rising from 0 to the length of the dataset
+    they index (>= 1 exon per transcript); gene rows and gene transcript lists in range;
+    exon ends rising inside each transcript to its length; genomic exons ``0 <= start <
+    end``; strands ``+``/``-``; each CDS inside its transcript, phases 0-2. The nucleotide
+    codes are checked (0-4) as they are read. Raises :class:`StoreError`."""
+
+    def fail(ds: str, msg: str) -> StoreError:
+        return StoreError(f"{path}: /{ds}: {msg}")
+
+    version = f.attrs.get("format_version")
+    if version is None:
+        raise StoreError(f"{path}: no format_version attribute: not an isoform store written by "
+                         "`isoclr build`")
+    if not isinstance(version, (int, np.integer)) or int(version) != FORMAT_VERSION:
+        shown = int(version) if isinstance(version, (int, np.integer)) else repr(version)
+        raise StoreError(f"{path}: store format_version {shown}; this isoclr reads version "
+                         f"{FORMAT_VERSION}: rebuild the store with `isoclr build`")
+    for name, kind, _ in STORE_DATASETS:
+        ds = f.get(name)
+        if not isinstance(ds, h5py.Dataset):
+            raise fail(name, "missing (required dataset)")
+        if ds.ndim != 1:
+            raise fail(name, f"has shape {ds.shape}, expected one dimension")
+        dt = ds.dtype
+        ok = {"i": dt.kind in "iu", "s": h5py.check_string_dtype(dt) is not None and dt.kind == "O",
+              "S": dt.kind == "S", "u1": dt == np.uint8}[kind]
+        if not ok:
+            want = {"i": "integers", "s": "UTF-8 strings", "S": "bytes", "u1": "uint8 codes"}[kind]
+            raise fail(name, f"has dtype {dt}, expected {want}")
+    n = f["transcripts/seq_offset"].shape[0] - 1
+    e = f["exons/tx_end"].shape[0]
+    g = f["genes/id"].shape[0]
+    sizes = {"n+1": n + 1, "n": n, "e": e, "g": g, "g+1": g + 1, "nt": f["seq"].shape[0]}
+    if n < 0:
+        raise fail("transcripts/seq_offset", "is empty (needs N+1 entries)")
+    for name, _, per in STORE_DATASETS:
+        if f[name].shape[0] != sizes[per]:
+            raise fail(name, f"has {f[name].shape[0]} entries, expected {sizes[per]} ({per} "
+                       f"with n={n} transcripts, e={e} exons, g={g} genes)")
+
+    def offsets(name: str, values: npt.NDArray[np.int64], total: int, target: str,
+                least: int = 0) -> None:
+        step = np.diff(values)
+        if values[0] != 0 or values[-1] != total or (len(step) and step.min() < least):
+            i = _first(step < least) if len(step) and step.min() < least else None
+            where = f" (entry {i + 1}: {values[i + 1]} after {values[i]})" if i is not None else (
+                f" (first {values[0]}, last {values[-1]})")
+            raise fail(name, f"offsets must rise{' strictly' if least else ''} from 0 to "
+                       f"{total}, the length of /{target}{where}")
+
+    t = f["transcripts"]
+    seq_offset = t["seq_offset"][:].astype(np.int64)
+    exon_offset = t["exon_offset"][:].astype(np.int64)
+    offsets("transcripts/seq_offset", seq_offset, sizes["nt"], "seq")
+    offsets("transcripts/exon_offset", exon_offset, e, "exons/tx_end", least=1)
+    tx_offset = f["genes/tx_offset"][:].astype(np.int64)
+    offsets("genes/tx_offset", tx_offset, n, "genes/tx_index", least=1)
+    gene = t["gene"][:]
+    if n and (gene.min() < 0 or gene.max() >= g):
+        i = _first((gene < 0) | (gene >= g))
+        raise fail("transcripts/gene", f"entry {i}: gene row {gene[i]} outside 0-{g - 1}")
+    tx_index = f["genes/tx_index"][:]
+    if n and (tx_index.min() < 0 or tx_index.max() >= n
+              or not (np.bincount(tx_index, minlength=n) == 1).all()):
+        raise fail("genes/tx_index", f"must list each transcript 0-{n - 1} once")
+    lengths = np.diff(seq_offset)
+    tx_end = f["exons/tx_end"][:].astype(np.int64)
+    if e:
+        start_of = np.zeros(e, dtype=bool)
+        start_of[exon_offset[:-1]] = True
+        prev = np.concatenate([[0], tx_end[:-1]])
+        prev[start_of] = 0
+        bad = tx_end <= prev
+        last = exon_offset[1:] - 1
+        if bad.any() or not np.array_equal(tx_end[last], lengths):
+            i = _first(bad) if bad.any() else int(last[_first(tx_end[last] != lengths)])
+            tx = int(np.searchsorted(exon_offset, i, side="right") - 1)
+            raise fail("exons/tx_end", f"exon {i} of transcript {tx}: ends must rise inside a "
+                       f"transcript to its length {lengths[tx]} (got {tx_end[i]})")
+    exon_start = f["exons/start"][:].astype(np.int64)
+    exon_end = f["exons/end"][:].astype(np.int64)
+    bad = (exon_start < 0) | (exon_end <= exon_start)
+    if bad.any():
+        i = _first(bad)
+        raise fail("exons/start", f"exon {i}: genomic start {exon_start[i]}, end {exon_end[i]}: "
+                   "not 0 <= start < end")
+    strand = t["strand"][:]
+    bad = (strand != b"+") & (strand != b"-")
+    if bad.any():
+        i = _first(bad)
+        shown = bytes(strand[i]).decode(errors="replace")
+        raise fail("transcripts/strand", f"transcript {i}: strand {shown!r} is not + or -")
+    cds_start = t["cds_start"][:].astype(np.int64)
+    cds_end = t["cds_end"][:].astype(np.int64)
+    cds_phase = t["cds_phase"][:].astype(np.int64)
+    coding = cds_start != -1
+    bad = np.where(coding, (cds_start < 0) | (cds_end <= cds_start) | (cds_end > lengths),
+                   cds_end != -1)
+    if bad.any():
+        i = _first(bad)
+        raise fail("transcripts/cds_start", f"transcript {i}: CDS {cds_start[i]}-{cds_end[i]} "
+                   f"is not inside the transcript (0-{lengths[i]}; -1 -1 = non-coding)")
+    bad = (cds_phase < 0) | (cds_phase > 2)
+    if bad.any():
+        i = _first(bad)
+        raise fail("transcripts/cds_phase", f"transcript {i}: phase {cds_phase[i]} is not 0-2")
+    return {
+        "seq_offset": seq_offset, "exon_offset": exon_offset, "exon_tx_end": tx_end,
+        "cds_start": cds_start, "cds_end": cds_end, "cds_phase": cds_phase,
+        "gene": gene, "gene_tx_offset": tx_offset, "gene_tx_index": tx_index,
+    }
+
+
+def _checked_read(codes: npt.NDArray[np.uint8], path: Path, i: int | None) -> npt.NDArray[np.uint8]:
+    """Nucleotide codes as read from ``/seq``: 0-4 (A, C, G, T, N), else a StoreError."""
+    if codes.size and int(codes.max()) > 4:
+        where = f"transcript {i}" if i is not None else "nucleotide codes"
+        raise StoreError(f"{path}: /seq: {where}: code {int(codes.max())} is not 0-4 (A, C, G, "
+                         "T, N)")
+    return codes
+
+
 class IsoformStore:
     """Read access to a species store; safe to pickle into DataLoader workers.
 
@@ -298,12 +472,13 @@ class IsoformStore:
         self._pid: int | None = None
         self._index: dict[str, npt.NDArray[Any]] | None = None
         self._table: pd.DataFrame | None = None
+        self._index = check_store(self._file(), self.path)  # nothing is read from a bad store
 
     # -- process-local file handle --------------------------------------------------------
     def _file(self) -> h5py.File:
         pid = os.getpid()
         if self._h5 is None or self._pid != pid:
-            self._h5 = h5py.File(self.path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES, rdcc_nslots=10007)
+            self._h5 = open_store_file(self.path)
             self._pid = pid
         return self._h5
 
@@ -336,19 +511,7 @@ class IsoformStore:
     def index(self) -> dict[str, npt.NDArray[Any]]:
         """In-memory per-transcript arrays: seq_offset, exon_offset, exon_tx_end, cds_*."""
         if self._index is None:
-            f = self._file()
-            t = f["transcripts"]
-            self._index = {
-                "seq_offset": t["seq_offset"][:],
-                "exon_offset": t["exon_offset"][:],
-                "exon_tx_end": f["exons/tx_end"][:].astype(np.int64),
-                "cds_start": t["cds_start"][:].astype(np.int64),
-                "cds_end": t["cds_end"][:].astype(np.int64),
-                "cds_phase": t["cds_phase"][:].astype(np.int64),
-                "gene": t["gene"][:],
-                "gene_tx_offset": f["genes/tx_offset"][:],
-                "gene_tx_index": f["genes/tx_index"][:],
-            }
+            self._index = check_store(self._file(), self.path)
         return self._index
 
     def __len__(self) -> int:
@@ -390,7 +553,7 @@ class IsoformStore:
     def codes(self, i: int) -> npt.NDArray[np.uint8]:
         i = self._check(int(i))
         off = self.index["seq_offset"]
-        return self._file()["seq"][off[i] : off[i + 1]]
+        return _checked_read(self._file()["seq"][off[i] : off[i + 1]], self.path, i)
 
     def exon_ends(self, i: int) -> npt.NDArray[np.int64]:
         """Exclusive exon ends of transcript ``i`` in transcript coordinates (transcript order)."""
@@ -409,17 +572,16 @@ class IsoformStore:
 
     def all_codes(self) -> npt.NDArray[np.uint8]:
         """Every transcript's codes concatenated (slice with ``index['seq_offset']``)."""
-        return self._file()["seq"][:]
+        return _checked_read(self._file()["seq"][:], self.path, None)
 
     def exons(self) -> pd.DataFrame:
         """All exons: ``tx`` (transcript row), genomic ``start``/``end``, ``tx_end``; transcript order."""
-        f = self._file()
         eo = self.index["exon_offset"]
         return pd.DataFrame(
             {
                 "tx": np.repeat(np.arange(len(self), dtype=np.int64), np.diff(eo)),
-                "start": f["exons/start"][:],
-                "end": f["exons/end"][:],
+                "start": self._file()["exons/start"][:],
+                "end": self._file()["exons/end"][:],
                 "tx_end": self.index["exon_tx_end"],
             }
         )

@@ -3,13 +3,13 @@
 Text is read in 8 MiB blocks of whole lines; in each block rows are selected by feature (exon,
 CDS, stop_codon, transcript; gene rows for their gene_id) before any attribute is read; the
 usual ``gene_id "G"; ... transcript_id "T"`` at the start of the attributes is located with byte
-searches, any other layout goes through the attribute regexes of :mod:`isoclr.store.annotation`; gene
+searches, any other layout goes through the attribute regexes of :mod:`isoclr.store.fields`; gene
 name, biotype and tags are read once per transcript. Blocks are parsed by ``GTF_THREADS``
 threads (NumPy releases the GIL in its scans) and taken in file order, so the first bad line of
 the file is the one reported (``FILE: line N: ...``). A 500 k-line, 220 MB GTF takes ~2.5 s of
-CPU and ~250 MB. The rows go to :func:`isoclr.store.annotation._assemble`, which every reader shares:
-the same normalised :class:`isoclr.store.annotation.Annotation` and the same checks as the other
-formats (the table of imperfect input in :mod:`isoclr.store.annotation`).
+CPU and ~250 MB. The rows go to :func:`isoclr.store.annotation_tables.assemble`, which every
+reader shares: the same normalised :class:`isoclr.store.fields.Annotation` and the same checks
+as the other formats (the table of imperfect input in :mod:`isoclr.store.annotation`).
 """
 
 from __future__ import annotations
@@ -25,23 +25,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from isoclr.store.annotation import (
-    Annotation,
-    PathLike,
-    _assemble,
-    _err,
-    _gtf_attr,
-    _gtf_ids,
-    _obj,
-    _to_int,
-)
 from isoclr.core.files import UTF8_BOM, open_decompressed
+from isoclr.store.annotation_tables import assemble
+from isoclr.store.fields import Annotation, PathLike, _err, _gtf_attr, _gtf_ids, _obj, _to_int
 
 # ----------------------------------------------------------------------------- GTF
 
-#: kind codes of the byte-level reader: index into _KIND_NAMES
-_KIND_NAMES = np.array(["exon", "cds", "stop", "tx"], dtype=object)
-_KIND_BYTES = (b"exon", b"CDS", b"stop_codon", b"transcript")
+#: kind codes of the byte-level reader: index into _KIND_NAMES (3: the transcript row); UTR
+#: rows make the exons of a transcript that has no exon rows (as gffread)
+_KIND_NAMES = np.array(["exon", "cds", "stop", "tx", "utr", "utr", "utr", "utr", "utr"],
+                       dtype=object)
+_KIND_BYTES = (b"exon", b"CDS", b"stop_codon", b"transcript", b"UTR", b"five_prime_utr",
+               b"three_prime_utr", b"5UTR", b"3UTR")
+_KIND_FEATURES = ("exon", "CDS", "stop_codon", "transcript", "UTR", "five_prime_utr",
+                  "three_prime_utr", "5UTR", "3UTR")
 _GTF_BLOCK = 8 << 20  # bytes of text parsed at a time: bounds the per-block index arrays
 #: threads parsing GTF blocks (the machines this runs on have >= 2 cores)
 GTF_THREADS = 2
@@ -249,7 +246,7 @@ def _gtf_block(path: PathLike, block: bytes, line0: int) -> tuple[dict[str, Any]
             miss = col.isna().to_numpy()
             if miss.any():
                 i = int(slow[np.flatnonzero(miss)[0]])
-                what = ["exon", "CDS", "stop_codon", "transcript"][kind[i]]
+                what = _KIND_FEATURES[kind[i]]
                 raise _err(path, lineno[i], f"{what} row without {name}")
         tid[slow] = t2.to_numpy()
         gid[slow] = g2.to_numpy()
@@ -320,14 +317,15 @@ def _first_of(attrs: pd.Series, keys: Iterable[str]) -> np.ndarray:
     return out
 
 
-def read_gtf(path: PathLike) -> Annotation:
+def read_gtf(path: PathLike, strict: bool = False) -> Annotation:
     """Read a GTF2 file (GENCODE, Ensembl, RefSeq, FlyBase exon-only, ...).
 
     Parsed block by block (8 MiB of text) straight from bytes with NumPy: rows are selected by
     feature (exon, CDS, stop_codon, transcript; gene rows for their gene_id) before any
     attribute is read; ``gene_id "G"; transcript_id "T"`` at the start of the attributes (the
     usual layout) is located with byte searches, other layouts go through the attribute
-    regexes; gene name, biotype and tags are parsed once per transcript."""
+    regexes; gene name, biotype and tags are parsed once per transcript. ``strict``: a
+    structural flaw is an error, not a repair or drop (:mod:`isoclr.store.annotation_tables`)."""
     parts: list[pd.DataFrame] = []
     reps: list[pd.DataFrame] = []
     gene_ids: list[np.ndarray] = []
@@ -386,4 +384,4 @@ def read_gtf(path: PathLike) -> Annotation:
         lonely = ~gids.isin(set(pd.unique(rows["gid"])))
         if lonely.any():  # e.g. a window cut that kept a gene row but none of its transcripts
             counts["gene_without_transcripts"] = int(lonely.sum())
-    return _assemble(path, "gtf", rows, info, counts)
+    return assemble(path, "gtf", rows, info, counts, strict=strict)

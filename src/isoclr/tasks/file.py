@@ -47,6 +47,11 @@ class TaskData:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TaskData:
+        """Read a task file; its datasets are checked first (:func:`check_task`)."""
+        if not Path(path).exists():
+            raise FileNotFoundError(f"task file not found: {path}")
+        if not h5py.is_hdf5(path):
+            raise ValueError(f"{path}: not an HDF5 file (not a task file written by isoclr)")
         with h5py.File(path, "r") as f:
             attrs: dict[str, Any] = {}
             for k, v in f.attrs.items():
@@ -57,6 +62,7 @@ class TaskData:
                 elif isinstance(v, np.generic):
                     v = v.item()
                 attrs[k] = v
+            check_task(f, path, attrs)
             return cls(
                 attrs=attrs,
                 transcript=f["transcript"][:],
@@ -122,6 +128,68 @@ class TaskData:
         val = np.flatnonzero(self.fold == (fold + 1) % n)
         test = np.flatnonzero(self.fold == fold)
         return train.astype(np.int64), val.astype(np.int64), test.astype(np.int64)
+
+
+#: the datasets of a task file: dtype kind ('i' integer, 's' string, 'y' labels)
+TASK_DATASETS = {"transcript": "i", "transcript_id": "s", "gene_id": "s", "y": "y",
+                 "group": "i", "fold": "i", "train_rank": "i"}
+
+
+def check_task(f: h5py.File, path: str | os.PathLike[str], attrs: Mapping[str, Any]) -> None:
+    """Check an open task file against what :func:`write_task` writes: the ``kind``,
+    ``n_folds`` and ``label_names`` attributes; every dataset present, of its dtype kind, with
+    one row per labelled transcript; transcript rows >= 0; labels finite (regression) or 0/1
+    with one column per label name (multilabel); folds in ``0..n_folds-1``; training ranks a
+    ``(n_folds, n)`` array of -1 or ranks below ``n``. Raises ``ValueError`` naming the file,
+    the dataset and what is wrong; nothing is read beyond these arrays."""
+
+    def fail(what: str, msg: str) -> ValueError:
+        return ValueError(f"{path}: {what}: {msg}")
+
+    kind = attrs.get("kind")
+    if kind not in ("regression", "multilabel"):
+        raise fail("attribute kind", f"{kind!r} is not regression or multilabel")
+    n_folds = attrs.get("n_folds")
+    if not isinstance(n_folds, int) or n_folds < 2:
+        raise fail("attribute n_folds", f"{n_folds!r} is not an integer >= 2")
+    for name, k in TASK_DATASETS.items():
+        ds = f.get(name)
+        if not isinstance(ds, h5py.Dataset):
+            raise fail(f"/{name}", "missing (required dataset)")
+        dt = ds.dtype
+        ok = {"i": dt.kind in "iu", "s": h5py.check_string_dtype(dt) is not None,
+              "y": dt.kind in "fiub"}[k]
+        if not ok:
+            raise fail(f"/{name}", f"has dtype {dt}, expected "
+                       f"{ {'i': 'integers', 's': 'strings', 'y': 'numbers'}[k] }")
+    n = f["transcript"].shape[0] if f["transcript"].ndim == 1 else -1
+    for name in ("transcript", "transcript_id", "gene_id", "group", "fold"):
+        if f[name].shape != (n,):
+            raise fail(f"/{name}", f"has shape {f[name].shape}, expected ({n},)")
+    names = attrs.get("label_names", [])
+    n_labels = 1 if isinstance(names, str) else len(names)
+    want_y = (n,) if kind == "regression" and n_labels <= 1 else (n, n_labels)
+    if f["y"].shape != want_y and not (kind == "regression" and f["y"].shape in ((n,), (n, 1))):
+        raise fail("/y", f"has shape {f['y'].shape}, expected {want_y} ({kind}, "
+                   f"{n_labels} label name(s))")
+    if f["train_rank"].shape != (n_folds, n):
+        raise fail("/train_rank", f"has shape {f['train_rank'].shape}, expected ({n_folds}, {n})")
+    y = f["y"][:]
+    if kind == "regression" and not np.isfinite(y).all():
+        raise fail("/y", f"row {int(np.flatnonzero(~np.isfinite(y.reshape(n, -1)).all(axis=1))[0])} "
+                   "holds NaN or infinity")
+    if kind == "multilabel" and y.size and not np.isin(y, (0, 1)).all():
+        raise fail("/y", "multilabel values must be 0 or 1")
+    tx = f["transcript"][:]
+    if n and tx.min() < 0:
+        raise fail("/transcript", f"row {int(np.argmin(tx))}: store row {tx.min()} < 0")
+    fold = f["fold"][:]
+    if n and (fold.min() < 0 or fold.max() >= n_folds):
+        i = int(np.flatnonzero((fold < 0) | (fold >= n_folds))[0])
+        raise fail("/fold", f"row {i}: fold {fold[i]} outside 0-{n_folds - 1}")
+    rank = f["train_rank"][:]
+    if rank.size and (rank.min() < -1 or rank.max() >= n):
+        raise fail("/train_rank", f"values must be -1 (not in training) or ranks 0-{n - 1}")
 
 
 def write_task(
