@@ -626,7 +626,7 @@ def test_results_root_refused_by_snakemake_n_and_plan(tmp_path: Path) -> None:
     import os
     import sys
 
-    from isoclr.config.plan import load_config
+    from isoclr.config.load import load_config
 
     over = tmp_path / "root.yaml"
     over.write_text("results: /\n")

@@ -93,6 +93,11 @@ class DropTracksParams:
             params.pop("drop_tracks", None)
         return params  # type: ignore[no-any-return]
 
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], where: str) -> Any:
+        """Back from :meth:`to_params`: no ``drop_tracks`` there means none is dropped."""
+        return super().from_mapping({"drop_tracks": (), **values}, where)  # type: ignore[misc]
+
 
 def base_seed(config: Mapping[str, Any]) -> int:
     return int(config.get("seed", 0))
