@@ -1,7 +1,7 @@
 # Stage: diagnostics of the frozen encoders (config `diagnostics.encoders`; off when empty), one
 # job per encoder: effective rank, alignment/uniformity on held-out pairs and, with two or more
 # species, ortholog retrieval on the splits stage's held-out ortholog pairs
-# (src/isoclr/evaluate/diagnostics.py, diagnose.py); the random encoder and k-mer profiles are the references.
+# (src/isoclr/diagnostics/measures.py, diagnose.py); the random encoder and k-mer profiles are the references.
 # Targets: results/diagnostics/{encoder}.tsv and results/figures/fig_diagnostics.{pdf,png}.
 
 
@@ -44,7 +44,7 @@ rule diagnostics_figure:
             labels={"task": "held-out transcripts", "panel": "frozen-encoder diagnostics"},
         ),
     log:
-        log_path("figure", "fig_diagnostics.log"),
+        log_path("diagnostics_figure", "fig_diagnostics.log"),
     conda:
         "../envs/figures.yaml"
     params:

@@ -1,4 +1,4 @@
-# Stage: figures, one rule over {figure}: the paper's figures (config figures.names) and each
+# Stage: figures, one rule (figures) over {figure}: the paper's figures (config figures.names) and each
 # model's pre-training curves (pretrain_curves_MODEL), each its own target
 # results/figures/{figure}.pdf and .png. The PNG goes into `snakemake --report results/report.html`
 # with its caption (docs/report/figure.rst); the PDF beside it is the vector version (not
@@ -6,10 +6,10 @@
 
 
 localrules:
-    figure,
+    figures,
 
 
-rule figure:
+rule figures:
     input:
         unpack(figure_inputs),
     output:
@@ -22,9 +22,9 @@ rule figure:
             labels=figure_labels(),
         ),
     log:
-        log_path("figure", "{figure}.log"),
+        log_path("figures", "{figure}.log"),
     benchmark:
-        bench_path("figure", "{figure}.tsv")
+        bench_path("figures", "{figure}.tsv")
     wildcard_constraints:
         figure=names_regex(figure_names()),
     conda:

@@ -2,23 +2,23 @@
 # ("Task datasets") and the module docstring of src/isoclr/tasks/build.py (selection rule, folds).
 
 
-rule task:
+rule tasks:
     input:
         unpack(task_inputs),
     output:
         task=results("tasks", "{task}.h5"),
         report=results("tasks", "{task}.report.tsv"),
     log:
-        log_path("task", "{task}.log"),
+        log_path("tasks", "{task}.log"),
     benchmark:
-        bench_path("task", "{task}.tsv")
+        bench_path("tasks", "{task}.tsv")
     wildcard_constraints:
         task=names_regex(store_tasks()),
     conda:
         "../envs/data.yaml"
     resources:
-        mem_mb=rule_resources("task", "mem_mb", 8000),
-        runtime=rule_resources("task", "runtime", 30),
+        mem_mb=rule_resources("tasks", "mem_mb", 8000),
+        runtime=rule_resources("tasks", "runtime", 30),
     params:
         settings=task_settings,
         code=code("tasks"),

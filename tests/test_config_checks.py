@@ -150,7 +150,7 @@ def test_an_override_file_layers_over_the_paper_study(tmp_path: Path) -> None:
     assert layered["evaluate_network"] * 3 == paper["evaluate_network"]
     assert layered["pretrain"] == paper["pretrain"] and layered["store"] == paper["store"] == 10
     names = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())["figures"]["names"]
-    assert layered["figure"] == paper["figure"] - (len(names) - 1)
+    assert layered["figures"] == paper["figures"] - (len(names) - 1)
 
 
 def test_an_override_file_layers_over_the_demo(tmp_path: Path) -> None:

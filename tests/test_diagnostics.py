@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from isoclr.core.encoding import SPLICE_BIT, drop_marks, kept_marks, tracks_torch, tracks_used
-from isoclr.evaluate import diagnose as J
-from isoclr.evaluate import diagnostics as D
+from isoclr.diagnostics import run as J
+from isoclr.diagnostics import measures as D
 from isoclr.simulate import SimConfig, write_simulation
 
 TINY = {"size": "tiny", "widths": [8, 8, 8, 8], "stem_width": 8, "projector": [16, 16, 8]}

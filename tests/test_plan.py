@@ -108,9 +108,9 @@ def test_paper_plan_every_task_model_fraction_fold(tmp_path: Path) -> None:
     assert {"isoclr_small", "isoclr_medium", "isoclr_large"} <= set(paper["pretrain"]["models"])
     assert "pretrained-linear" in ev["models"]
     # every new figure and the BP t-SNE's task are planned
-    assert counts["figure"] == len(paper["figures"]["names"]) + len(paper["pretrain"]["models"])
+    assert counts["figures"] == len(paper["figures"]["names"]) + len(paper["pretrain"]["models"])
     assert {"fig_model_sizes", "fig4_tsne_go_biological_process", "fig4_tsne_go_molecular_function"} <= set(paper["figures"]["names"])
-    assert counts["task"] + counts["task_arrays"] == 6  # the evaluated tasks + go_cc_human, go_bp_human (t-SNE)
+    assert counts["tasks"] + counts["task_arrays"] == 6  # the evaluated tasks + go_cc_human, go_bp_human (t-SNE)
     # the requirement: the paper study plans in under 30 s: about 4.5 CPU s (7 s wall on the
     # shared 2-core machine at light load); CPU time, so a loaded machine does not fail it
     assert elapsed < 30, f"planning took {elapsed:.1f} CPU s"

@@ -39,7 +39,7 @@ MATRIX = [
     ("pretrain/loop.py", "pretrain", {"pretrain"}),
     # the encoder: pre-training and the jobs that build or load one (embeddings, networks, variants)
     ("pretrain/model.py", "build_encoder", {"pretrain", "embed", "evaluate", "variants", "diagnostics"}),
-    ("evaluate/diagnostics.py", "effective_rank", {"diagnostics", "pretrain"}),  # logged while pre-training
+    ("diagnostics/measures.py", "effective_rank", {"diagnostics", "pretrain"}),  # logged while pre-training
     # a stage's settings class: that stage only
     ("config/settings/pretrain.py", None, {"pretrain"}),
     ("config/settings/figures.py", None, {"figures"}),

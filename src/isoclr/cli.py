@@ -32,7 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "variants": ("isoclr.variants.score", "score VCF variants on transcripts: consequence, embedding distance, head deltas"),
     "tasks": ("isoclr.tasks.build", "build a downstream task dataset (half-life, GO, ribosome load)"),
     "evaluate": ("isoclr.evaluate.cli", "train/evaluate one model on one task, fraction and fold"),
-    "diagnostics": ("isoclr.evaluate.diagnose", "effective rank, alignment/uniformity and ortholog retrieval of a frozen encoder"),
+    "diagnostics": ("isoclr.diagnostics.run", "effective rank, alignment/uniformity and ortholog retrieval of a frozen encoder"),
     "figures": ("isoclr.figures.draw", "draw the paper's figures from the metrics table"),
     "tables": ("isoclr.tables.summary", "summary over runs and the table against the paper, from the metrics table"),
     "cost": ("isoclr.config.cost", "wall time and device hours of a config's pre-training and evaluation grid"),

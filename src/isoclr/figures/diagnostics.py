@@ -1,4 +1,4 @@
-"""The diagnostics figure of the frozen encoders (tables of :mod:`isoclr.evaluate.diagnose`) and the
+"""The diagnostics figure of the frozen encoders (tables of :mod:`isoclr.diagnostics.run`) and the
 effective-rank panel of the pre-training curves.
 
 ``fig_diagnostics``: one panel per measure (effective rank, alignment, uniformity, ortholog
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from isoclr.evaluate.diagnostics import COLUMNS
+from isoclr.diagnostics.measures import COLUMNS
 from isoclr.figures.draw import OKABE_ITO, _banner, _plt, _save, demo_note
 
 #: the references every encoder is compared with, and how they are named in the figure

@@ -636,7 +636,7 @@ def draw(name: str, out: str | os.PathLike[str], metrics: str | os.PathLike[str]
     return DRAW[name](table, out, **{k: v for k, v in options.items() if v is not None})
 
 
-def figure_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "figure",
+def figure_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "figures",
                wildcards: Any = None, threads: int | None = None, resources: Any = None) -> None:
     """The pipeline's ``figure_*`` rules (plain values from ``workflow/scripts/figures.py``):
     ``params.settings`` is :class:`isoclr.config.settings.FigureSettings`."""

@@ -17,7 +17,7 @@ steps, as in the original code, or cosine). Mixed precision (bf16 autocast) on G
 
 Every ``val_every`` steps: validation loss on the validation split plus alignment and
 uniformity of the normalised projections (Wang & Isola 2020) and their effective rank (Roy &
-Vetterli 2007; :mod:`isoclr.evaluate.diagnostics`), so a collapsing embedding shows while it
+Vetterli 2007; :mod:`isoclr.diagnostics.measures`), so a collapsing embedding shows while it
 trains. Every ``checkpoint_every`` steps and at the end: an atomic checkpoint (model,
 projector / MLM head, optimiser, scheduler, sampler position, RNG states, step, and the run's fingerprint: every training setting and the
 sha256 of the input files), so ``--resume`` continues exactly, and only the same run: a

@@ -18,7 +18,7 @@ import torch.distributed as dist
 from torch import nn
 
 from isoclr.core.files import atomic_path
-from isoclr.evaluate import diagnostics
+from isoclr.diagnostics import measures as diagnostics
 from isoclr.pretrain import loader as L
 from isoclr.pretrain.state import TrainState
 
@@ -105,7 +105,7 @@ def alignment_uniformity(z1: torch.Tensor, z2: torch.Tensor) -> tuple[float, flo
 def validate(st: TrainState) -> dict[str, float]:
     """Validation loss over ``val_batches`` batches of the validation split (averaged over the
     processes: one collective), the alignment and uniformity of their rows, and the effective rank
-    of one view per set (:mod:`isoclr.evaluate.diagnostics`; falls towards 1 as an embedding collapses)."""
+    of one view per set (:mod:`isoclr.diagnostics.measures`; falls towards 1 as an embedding collapses)."""
     st.fwd.eval()
     vals, aligns, unifs, views = [], [], [], []
     vloader = L.make_loader(st.data["dataset"], st.data["val"], num_workers=0, seed=st.s.seed + 1)

@@ -351,7 +351,7 @@ def build_task(
     return data
 
 
-def tasks_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "task",
+def tasks_job(inputs: Any, outputs: Any, params: Any, log_path: str, rule: str = "tasks",
               wildcards: Any = None, threads: int | None = None, resources: Any = None) -> TaskData:
     """The pipeline's ``task`` and ``task_arrays`` rules (plain values from
     ``workflow/scripts/tasks.py``): ``params.settings`` is

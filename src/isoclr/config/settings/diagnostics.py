@@ -14,7 +14,7 @@ from isoclr.config.study import evaluation
 @dataclass(frozen=True)
 class DiagnosticsSettings(DropTracksParams, Settings):
     """One diagnostics job (an encoder on the study's held-out data,
-    :func:`isoclr.evaluate.diagnose.run_diagnostics`): the encoder as the embedding jobs build
+    :func:`isoclr.diagnostics.run.run_diagnostics`): the encoder as the embedding jobs build
     it, the tracks it reads, and the sample sizes. ``sample_seed`` (the study's seed) picks the
     same held-out transcripts and pairs for every encoder."""
 

@@ -20,7 +20,7 @@ Three measures, on embeddings ``h`` (n, D) of transcripts no encoder saw in pre-
 The functions here need numpy only (pandas for the pairs file) and import nothing else of
 isoclr, so pre-training logs them without depending on the evaluation code. The job that
 measures one encoder on a study's held-out data (the ``diagnostics`` rule, ``isoclr
-diagnostics``) is :mod:`isoclr.evaluate.diagnose`; its table (:data:`COLUMNS`) has one row per metric.
+diagnostics``) is :mod:`isoclr.diagnostics.run`; its table (:data:`COLUMNS`) has one row per metric.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The diagnostics job: one frozen encoder on a study's held-out data (the ``diagnostics``
-rule's job and ``isoclr diagnostics``), with the measures of :mod:`isoclr.evaluate.diagnostics`.
+rule's job and ``isoclr diagnostics``), with the measures of :mod:`isoclr.diagnostics.measures`.
 
 The test split's transcripts (a seeded sample) give the effective rank; one positive pair per
 test set with two or more transcripts gives alignment and uniformity; the held-out ortholog
@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from isoclr.core.files import atomic_path
-from isoclr.evaluate import diagnostics as D
+from isoclr.diagnostics import measures as D
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -1,0 +1,1 @@
+"""Stage `diagnostics`: what a frozen encoder learned (effective rank, alignment and uniformity, ortholog retrieval)."""
