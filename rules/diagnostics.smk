@@ -49,6 +49,6 @@ rule diagnostics_figure:
         "../envs/figures.yaml"
     params:
         study=config.get("study", ""),
-        code=code("diagnostics"),
+        code=code("diagnostics_figure"),
     script:
         "../workflow/scripts/diagnostics_figure.py"

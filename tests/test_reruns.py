@@ -40,6 +40,7 @@ MATRIX = [
     # the encoder: pre-training and the jobs that build or load one (embeddings, networks, variants)
     ("pretrain/model.py", "build_encoder", {"pretrain", "embed", "evaluate", "variants", "diagnostics"}),
     ("diagnostics/measures.py", "effective_rank", {"diagnostics", "pretrain"}),  # logged while pre-training
+    ("figures/diagnostics.py", "fig_diagnostics", {"diagnostics_figure"}),  # not the diagnostics tables
     # a stage's settings class: that stage only
     ("config/settings/pretrain.py", None, {"pretrain"}),
     ("config/settings/figures.py", None, {"figures"}),
