@@ -91,7 +91,7 @@ def _reset_hits():
 
 
 def kw(**extra):
-    return {"retries": 3, "backoff": 0.0, "timeout": 5.0, **extra}
+    return {"retries": 3, "backoff": 0.0, "timeout": 5.0, "deadline": None, **extra}
 
 
 def no_leftovers(folder: Path) -> None:

@@ -197,7 +197,7 @@ def test_full_disk_download_names_the_output(small_tmpfs: Path, tmp_path: Path) 
     src = tmp_path / "big.bin"
     src.write_bytes(np.random.default_rng(0).integers(0, 255, 1 << 20, dtype=np.uint8).tobytes())
     with pytest.raises(StorageError, match=r"big.bin: cannot write: no space left"):
-        fetch(f"file://{src}", small_tmpfs / "big.bin", retries=2, backoff=0)
+        fetch(f"file://{src}", small_tmpfs / "big.bin", retries=2, backoff=0, timeout=60, deadline=None)
     assert list(small_tmpfs.iterdir()) == []
 
 
@@ -331,7 +331,7 @@ def test_trickling_server_is_cut_off_at_the_deadline(tmp_path: Path) -> None:
         t0 = time.monotonic()
         with pytest.raises(DownloadError, match=r"too slow: \d+ bytes in 2\.\d s of 1000, over the deadline of 2 s"):
             fetch(f"http://127.0.0.1:{srv.port}/genome.fa", tmp_path / "genome.fa", retries=0, timeout=30,
-                  deadline=2)
+                  backoff=0, deadline=2)
         assert time.monotonic() - t0 < 5  # the socket time-out (30 s) never fires: one byte every 0.5 s
         assert list(tmp_path.iterdir()) == []
     finally:
@@ -360,7 +360,7 @@ def test_tls_verification_failure_is_not_retried(tmp_path: Path) -> None:
     try:
         with pytest.raises(DownloadError, match=r"TLS certificate verification failed .*not retried"):
             fetch(f"https://127.0.0.1:{srv.port}/genome.fa", tmp_path / "out" / "genome.fa", retries=3,
-                  backoff=0, timeout=10)
+                  backoff=0, timeout=10, deadline=None)
         assert srv.connections == 1
         assert not (tmp_path / "out" / "genome.fa").exists()
     finally:
@@ -380,14 +380,15 @@ def test_checksum_mismatch_and_4xx_are_not_retried(tmp_path: Path) -> None:
         srv = _RawServer(reply(code))
         try:
             with pytest.raises(DownloadError):
-                fetch(f"http://127.0.0.1:{srv.port}/x", tmp_path / "x", retries=2, backoff=0, timeout=5)
+                fetch(f"http://127.0.0.1:{srv.port}/x", tmp_path / "x", retries=2, backoff=0, timeout=5, deadline=None)
             assert srv.connections == n, code
         finally:
             srv.close()
     srv = _RawServer(reply(200))
     try:
         with pytest.raises(DownloadError, match="sha256 mismatch"):
-            fetch(f"http://127.0.0.1:{srv.port}/x", tmp_path / "x", sha256="0" * 64, retries=2, backoff=0)
+            fetch(f"http://127.0.0.1:{srv.port}/x", tmp_path / "x", sha256="0" * 64, retries=2, backoff=0,
+                  timeout=60, deadline=None)
         assert srv.connections == 1
     finally:
         srv.close()

@@ -57,8 +57,6 @@ from isoclr.core.files import GZIP_MAGIC, atomic_path
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
-#: seconds one attempt may take in all (config ``download.deadline``)
-DEFAULT_DEADLINE = 6 * 3600.0
 USER_AGENT = f"isoclr/{__version__} (+https://github.com/; research pipeline)"
 
 
@@ -246,17 +244,19 @@ def fetch(
     out: str | os.PathLike[str],
     sha256: str | None = None,
     size: int | None = None,
-    retries: int = 3,
-    timeout: float = 60.0,
-    backoff: float = 2.0,
-    deadline: float | None = DEFAULT_DEADLINE,
+    *,
+    retries: int,
+    timeout: float,
+    backoff: float,
+    deadline: float | None,
 ) -> DownloadResult:
     """Download ``url`` to ``out`` with verification, retries and an atomic write.
 
     ``retries`` is the number of extra attempts after the first for transient failures; the
     wait before retry ``k`` (0-based) is ``backoff * 2**k`` seconds. ``timeout``: seconds per
     socket operation; ``deadline``: seconds per attempt in all (None or 0: none). See the module
-    docstring for the checks and the compression rule.
+    docstring for the checks and the compression rule. The four have no defaults here: the
+    pipeline and ``isoclr download`` pass config ``download`` (defaults: config/schema.yaml).
     """
     if retries < 0:
         raise ValueError(f"retries must be >= 0, got {retries}")
