@@ -3,6 +3,8 @@ study-wide track setting (encoding.drop_tracks) and early stopping's record in t
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -415,3 +417,9 @@ def test_pretraining_logs_the_effective_rank_and_records_its_tracks(sim: dict, t
     assert len(rows) == 2 and (rows["val_effective_rank"] >= 1).all()
     resolved = yaml.safe_load((tmp_path / "m" / "config.yaml").read_text())
     assert resolved["drop_tracks"] == ["splice"] and resolved["tracks"] == ["A", "C", "G", "T", "codon"]
+    # the shareable model folder carries the setting, and an Embedder from it zeroes the track too
+    from isoclr.evaluate.embedder import Embedder
+
+    folder = json.loads((tmp_path / "m" / "model" / "config.json").read_text())
+    assert folder["drop_tracks"] == ["splice"]
+    assert Embedder.from_pretrained(tmp_path / "m" / "model").drop_tracks == ("splice",)

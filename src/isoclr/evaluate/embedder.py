@@ -291,7 +291,8 @@ class Embedder:
 
         encoder, config = load_model_folder(folder)
         info = {"model_config": encoder.config, "objective": config.get("objective"), "checkpoint": str(folder),
-                "model_folder": str(folder), "isoclr_version": config.get("isoclr_version")}
+                "model_folder": str(folder), "isoclr_version": config.get("isoclr_version"),
+                "drop_tracks": list(config.get("drop_tracks") or [])}
         return cls(encoder, info, device=device, batch_size=batch_size)
 
     def _kept(self, source: Any, lengths: npt.NDArray[np.int64], ids: Sequence[str]) -> npt.NDArray[np.int64]:

@@ -369,6 +369,8 @@ def model_folder_config(ckpt: Mapping[str, Any], checkpoint: str | os.PathLike[s
         "format": MODEL_FORMAT, "format_version": FORMAT_VERSION, "isoclr_version": __version__,
         "name": name, **encoder_block(ckpt["model_config"], objective),
         "projector": ckpt.get("projector") is not None,
+        # the tracks pre-training zeroed (config encoding.drop_tracks): inputs must zero them too
+        "drop_tracks": sorted(str(x) for x in (run.get("drop_tracks") or [])),
         "training": {
             "step": int(ckpt.get("step", 0)), "epoch": int(ckpt.get("epoch", 0)),
             "final_losses": final_losses(Path(checkpoint).parent / "metrics.csv"),
