@@ -97,7 +97,7 @@ def test_the_study_plans_every_arm_task_and_figure(tmp_path: Path) -> None:
     out = snakemake(tmp_path, "-n")
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
     assert counts["store"] == "2" and counts["homology_isoforms"] == "1" and counts["model_sets"] == "2"
-    assert counts["pretrain"] == str(len(MODELS)) and counts["task"] == "3"
+    assert counts["pretrain"] == str(len(MODELS)) and counts["tasks"] == "3"
     for model in MODELS:
         assert f"pretrain/{model}/checkpoint.pt" in out, model
         assert f"pretrained-{model}-linear" in out or model in ("isoclr_joint", "mlm_joint"), model

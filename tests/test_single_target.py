@@ -63,16 +63,16 @@ def _plan(work: Path, *args: str) -> dict[str, int]:
 
 
 # The jobs of FIGURE: rule -> count
-ALL = {"download": 3 + 3 + 1 + 1, "store": 3, "homology": 1, "splits": 1, "pretrain": 1, "task": 1, "embed_task": 2,
-       "evaluate_linear": 18, "evaluate_network": 9, "figure": 1}
+ALL = {"download": 3 + 3 + 1 + 1, "store": 3, "homology": 1, "splits": 1, "pretrain": 1, "tasks": 1, "embed_task": 2,
+       "evaluate_linear": 18, "evaluate_network": 9, "figures": 1}
 AFTER_SPLITS = {k: v for k, v in ALL.items() if k not in ("download", "store", "homology")}
-EVALUATION = {"embed_task": 2, "evaluate_linear": 18, "evaluate_network": 9, "figure": 1}
+EVALUATION = {"embed_task": 2, "evaluate_linear": 18, "evaluate_network": 9, "figures": 1}
 
 #: (override file, the rules (and job counts) it must plan)
 CHANGES = {
     # a label file's expected size: its download, the task and what reads it (not the stores)
     "download.files.size": ("download: {files: {saluki_halflife_human: {size: 123}}}",
-                            {"download": 1, "task": 1, **EVALUATION}),
+                            {"download": 1, "tasks": 1, **EVALUATION}),
     "filters.max_length": ("filters: {max_length: 12000}", {k: v for k, v in ALL.items() if k != "download"}),
     "homology.max_genes_per_symbol": ("homology: {max_genes_per_symbol: 50}",
                                       {k: v for k, v in ALL.items() if k not in ("download", "store")}),
@@ -80,11 +80,11 @@ CHANGES = {
     # the contrastive temperature: IsoCLR pre-training and what reads its checkpoint, but not
     # the supervised baseline or the random encoder
     "pretrain.temperature": ("pretrain: {models: {isoclr_demo: {temperature: 0.2}}}",
-                             {"pretrain": 1, "embed_task": 1, "evaluate_linear": 9, "figure": 1}),
-    "tasks.min_train": ("tasks: {min_train: 9}", {"task": 1, **EVALUATION}),
-    "evaluation.probe.alphas": ("evaluation: {probe: {alphas: [0.1, 1.0]}}", {"evaluate_linear": 18, "figure": 1}),
-    "evaluation.finetune.lr": ("evaluation: {finetune: {lr: 2.0e-3}}", {"evaluate_network": 9, "figure": 1}),
-    "figures.dpi": ("figures: {dpi: 100}", {"figure": 1}),
+                             {"pretrain": 1, "embed_task": 1, "evaluate_linear": 9, "figures": 1}),
+    "tasks.min_train": ("tasks: {min_train: 9}", {"tasks": 1, **EVALUATION}),
+    "evaluation.probe.alphas": ("evaluation: {probe: {alphas: [0.1, 1.0]}}", {"evaluate_linear": 18, "figures": 1}),
+    "evaluation.finetune.lr": ("evaluation: {finetune: {lr: 2.0e-3}}", {"evaluate_network": 9, "figures": 1}),
+    "figures.dpi": ("figures: {dpi: 100}", {"figures": 1}),
     # settings these jobs do not use (or that do not change any output): nothing to do
     "download.timeout": ("download: {retries: 4, timeout: 60}", {}),
     "mlm_demo.lr": ("pretrain: {models: {mlm_demo: {lr: 1.0e-2}}}", {}),
@@ -95,10 +95,10 @@ CHANGES = {
 #: (library function edited, the rules it must plan, rules it must not plan); the code a job
 #: runs is what counts (isoclr.config.fingerprint), so the edit is inside a function a job calls
 EDITS = {
-    "pretrain/losses.py:dcl_loss": ({"pretrain", "embed_task", "evaluate_linear", "figure"}, {"store", "task", "evaluate_network"}),
-    "evaluate/probes.py:ridge_probe": ({"evaluate_linear", "figure"}, {"pretrain", "task", "store", "embed_task"}),
-    "figures/draw.py:fig2c_halflife_linear_probe_pearson": ({"figure"}, {"pretrain", "evaluate_linear", "evaluate_network"}),
-    "homology/merge.py:build_sets": ({"homology", "splits", "pretrain", "figure"}, {"download", "store"}),
+    "pretrain/losses.py:dcl_loss": ({"pretrain", "embed_task", "evaluate_linear", "figures"}, {"store", "tasks", "evaluate_network"}),
+    "evaluate/probes.py:ridge_probe": ({"evaluate_linear", "figures"}, {"pretrain", "tasks", "store", "embed_task"}),
+    "figures/draw.py:fig2c_halflife_linear_probe_pearson": ({"figures"}, {"pretrain", "evaluate_linear", "evaluate_network"}),
+    "homology/merge.py:build_sets": ({"homology", "splits", "pretrain", "figures"}, {"download", "store"}),
 }
 
 

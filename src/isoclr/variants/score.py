@@ -12,7 +12,7 @@ alternative mature transcript once, and adds to each variant x transcript row:
 The model is anything with ``embed(seqs, cds, exon_ends)`` (:class:`SequenceModel`);
 :func:`load_model` gives one from a pre-training checkpoint, a ``results/pretrain/<model>/``
 folder, or a model folder (``config.json``, loaded by ``Embedder.from_pretrained``). Heads are
-anything with ``predict_sequences(seqs, cds)`` (:class:`SequenceHead`). docs/variants.md has
+anything with ``predict_sequences(seqs, cds, exon_ends)`` (:class:`SequenceHead`). docs/variants.md has
 the details.
 """
 
@@ -65,7 +65,8 @@ class SequenceModel(Protocol):
 
 @runtime_checkable
 class SequenceHead(Protocol):
-    def predict_sequences(self, seqs: list[str], cds: list[Cds]) -> npt.NDArray[Any]: ...
+    def predict_sequences(self, seqs: list[str], cds: list[Cds],
+                          exon_ends: list[npt.ArrayLike] | None = None) -> npt.NDArray[Any]: ...
 
 
 class _Batch:
@@ -104,6 +105,8 @@ class EncoderModel:
         self.batch_size = int(batch_size)
         self.device = device
         self.max_tokens = int(max_tokens)
+        #: the tracks the encoder's pre-training zeroed (encoding.drop_tracks): zeroed here too
+        self.drop_tracks = tuple(self.info.get("drop_tracks") or ())
 
     def embed(self, seqs: Sequence[str], cds: Sequence[Cds], exon_ends: Sequence[npt.ArrayLike] | None = None,
               phases: Sequence[int] | None = None) -> npt.NDArray[np.float32]:
@@ -111,7 +114,7 @@ class EncoderModel:
 
         batch = _Batch(seqs, cds, exon_ends, phases)
         return embed_store(self.encoder, batch, batch_size=self.batch_size, device=self.device,
-                           max_tokens=self.max_tokens)
+                           max_tokens=self.max_tokens, drop_tracks=self.drop_tracks)
 
 
 def load_model(path: PathLike, batch_size: int = 64, device: str | None = None) -> EncoderModel:
@@ -121,11 +124,7 @@ def load_model(path: PathLike, batch_size: int = 64, device: str | None = None) 
 
     p = Path(path)
     if p.is_dir() and (p / "config.json").exists():
-        loader = getattr(Embedder, "from_pretrained", None)
-        if loader is None:
-            raise ValueError(f"{path}: a model folder (config.json), but this isoclr cannot read model folders; "
-                             "give the pre-training checkpoint.pt instead")
-        emb = loader(p)
+        emb = Embedder.from_pretrained(p)
     elif p.is_dir() and (p / "checkpoint.pt").exists():
         emb = Embedder.from_checkpoint(p / "checkpoint.pt")
     elif p.is_file():
@@ -205,7 +204,8 @@ def score_effects(effects: Sequence[Effect], model: SequenceModel,
         ri, ai = np.asarray(ref_i), np.asarray(alt_i)
         table.loc[rows, "cosine_distance"] = _cosine_distance(h[ri], h[ai])
     for name, head in (heads or {}).items():
-        pred = (np.asarray(head.predict_sequences(list(seqs), list(cds)), dtype=np.float64).reshape(len(seqs), -1)
+        pred = (np.asarray(head.predict_sequences(list(seqs), list(cds), list(ends)), dtype=np.float64)
+                .reshape(len(seqs), -1)
                 if seqs else np.zeros((0, 1)))
         ri, ai = np.asarray(ref_i, dtype=np.int64), np.asarray(alt_i, dtype=np.int64)
         for j in range(pred.shape[1]):
