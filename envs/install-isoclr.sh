@@ -5,6 +5,7 @@
 # dependencies (the environment keeps exactly the packages its .yaml pins). The Snakefile sets
 # ISOCLR_ROOT to the checkout; see docs/install.md.
 set -euo pipefail
+: "${CONDA_PREFIX:?not inside the conda environment snakemake created: nothing installed}"
 : "${ISOCLR_ROOT:?is set by the Snakefile to the checkout this environment installs isoclr from}"
 python -m pip install --quiet --no-deps --editable "$ISOCLR_ROOT"
 # which checkout this environment runs: a job of another checkout that shares the environment

@@ -19,7 +19,10 @@ from chromium import Browser, find_chromium
 pytestmark = [pytest.mark.pipeline, pytest.mark.slow]
 
 #: the demo's figures (config/config.yaml figures.names): every one in the report
-FIGURES = list(yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())["figures"]["names"])
+_DEMO = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())
+FIGURES = list(_DEMO["figures"]["names"])
+#: the demo's variant tables (config variants.vcfs): each in the report's Variants category
+VARIANTS = [f"{name}.tsv" for name in (_DEMO.get("variants") or {}).get("vcfs", {})]
 assert {"fig_model_sizes", "fig4_tsne_go_biological_process", "fig4_tsne_go_molecular_function"} <= set(FIGURES)
 CURVES = ["pretrain_curves_isoclr_demo", "pretrain_curves_mlm_demo"]
 
@@ -63,7 +66,8 @@ def test_report_in_chromium(report: Path, browser: Browser, tmp_path: Path) -> N
     entries = browser.evaluate("Object.values(results).map(r => [r.name, r.mime_type, r.caption.length])")
     names = [n for n, _, _ in entries]
     # every figure once, as PNG; the PDFs are not registered; the metrics table as HTML
-    assert sorted(names) == sorted([f"{f}.png" for f in FIGURES + CURVES] + ["metrics.html", "paper_comparison.html"]), names
+    assert sorted(names) == sorted([f"{f}.png" for f in FIGURES + CURVES] + ["metrics.html", "paper_comparison.html"]
+                                   + VARIANTS), names
     assert all(length > 200 for _, _, length in entries), entries  # captions say what and how
     cats = browser.evaluate("Object.fromEntries(Object.entries(categories).map(([c, s]) => "
                             "[c, Object.values(s).flat().map(p => p.split('/').pop())]))")
