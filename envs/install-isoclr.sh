@@ -5,7 +5,10 @@
 # dependencies (the environment keeps exactly the packages its .yaml pins). The Snakefile sets
 # ISOCLR_ROOT to the checkout; see docs/install.md.
 set -euo pipefail
-: "${CONDA_PREFIX:?not inside the conda environment snakemake created: nothing installed}"
+if [ -z "${CONDA_PREFIX:-}" ]; then  # never install into an environment conda did not make
+  echo "install-isoclr: not inside a conda environment (CONDA_PREFIX unset): nothing installed" >&2
+  exit 0
+fi
 : "${ISOCLR_ROOT:?is set by the Snakefile to the checkout this environment installs isoclr from}"
 python -m pip install --quiet --no-deps --editable "$ISOCLR_ROOT"
 # which checkout this environment runs: a job of another checkout that shares the environment

@@ -40,8 +40,7 @@ FAKE_CONDA = """#!/bin/sh
 # test stand-in for conda (tests/test_docs.py): answers Snakemake's checks, records every call
 echo "$@" >> "$(dirname "$0")/calls"
 case "$1" in
-  info) root="$(dirname "$0")/root"
-        echo "{\"conda_version\": \"25.1.1\", \"platform\": \"linux-64\", \"envs_dirs\": [], \"root_prefix\": \"$root\", \"conda_prefix\": \"$root\", \"active_prefix\": null}" ;;
+  info) echo '{"conda_version": "25.1.1", "platform": "linux-64", "envs_dirs": [], "root_prefix": "/opt/conda", "conda_prefix": "/opt/conda", "active_prefix": null}' ;;
   --version) echo "conda 25.1.1" ;;
   config) echo '{"get": {"channel_priority": "strict"}, "rc_path": "", "success": true, "warnings": []}' ;;
   *) echo '{}' ;;
@@ -94,14 +93,6 @@ def doc_env(demo_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     fake = tmp_path_factory.mktemp("fakeconda")
     (fake / "conda").write_text(FAKE_CONDA)
     (fake / "conda").chmod(0o755)
-    # `source ROOT/bin/activate PREFIX` (how Snakemake runs an env's post-deploy script): the
-    # stand-in enters PREFIX with a recording `python` first on PATH, so the script's pip install
-    # is recorded, never run in the test's own environment
-    (fake / "root" / "bin").mkdir(parents=True)
-    (fake / "root" / "bin" / "activate").write_text(
-        'CONDA_PREFIX="$1"; export CONDA_PREFIX; mkdir -p "$1/bin"\n'
-        f'printf \'#!/bin/sh\\necho "python $*" >> "{fake}/calls"\\n\' > "$1/bin/python"\n'
-        'chmod +x "$1/bin/python"; PATH="$1/bin:$PATH"; export PATH\n')
     venv_bin = str(Path(sys.executable).parent)
     return dict(os.environ, PATH=os.pathsep.join([venv_bin, str(fake), os.environ["PATH"]]), ISOCLR_FAKE_CONDA=str(fake))
 

@@ -13,6 +13,7 @@ fingerprints; here four of them on real outputs).
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -27,7 +28,9 @@ FIGURE = "results/figures/fig2c_halflife_linear_probe_pearson.pdf"
 
 def _snakemake(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args]
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
+    # the copy's own library, as if it were the installed checkout (its edits are what is planned)
+    env = {**os.environ, "PYTHONPATH": str(cwd / "src")}
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900, env=env)
 
 
 def _copy_repo(work: Path) -> None:
