@@ -77,3 +77,21 @@ def test_paper_configures_external_encoders_by_public_id() -> None:
         assert {f"external-{n}-linear" for n in ext} <= set(S.eval_models(PAPER, task))
     assert {f"external-{n}" for n in ext} <= set(S.eval_encoders(PAPER))
     assert TablesSettings.from_config(PAPER).models["rnafm"] == "external-rnafm-linear"
+
+
+def test_fractions_by_model_limits_only_the_models_it_names() -> None:
+    cfg = copy.deepcopy(PAPER)
+    cfg["evaluation"]["fractions_by_model"] = {"saluki": [1.0], "supervised": [1.0, 0.1]}
+    jobs = S.eval_jobs(cfg)
+    assert {f for _, m, f, _ in jobs if m == "saluki"} == {"1.0"}
+    assert {f for _, m, f, _ in jobs if m == "supervised"} == {"1.0", "0.1"}
+    assert {f for _, m, f, _ in jobs if m == "isoclr-linear"} == set(S.eval_fractions(cfg))
+    full = S.eval_jobs(PAPER)
+    assert set(jobs) < set(full)  # the same jobs, fewer of them
+    # figures draw only the cells that exist
+    for fig in ("fig3_halflife_finetune", "fig_linear_probe_comparison"):
+        for _, m, f, _ in graph.figure_jobs(cfg, fig):
+            assert f in S.model_fractions(cfg, m)
+    cfg["evaluation"]["fractions_by_model"] = {"saluki": [0.37]}
+    with pytest.raises(ConfigError, match=r"fractions_by_model\.saluki names fraction\(s\) 0\.37"):
+        S.eval_jobs(cfg)

@@ -102,5 +102,8 @@ def test_the_study_plans_every_arm_task_and_figure(tmp_path: Path) -> None:
         assert f"pretrain/{model}/checkpoint.pt" in out, model
         assert f"pretrained-{model}-linear" in out or model in ("isoclr_joint", "mlm_joint"), model
     for text in ("tasks/halflife_mouse.h5", "eval/halflife_mouse/", "eval/go_mf_human/", "random-linear",
-                 "naive-linear", "figures/fig2c_halflife_linear_probe_pearson.pdf", "splits/heldout_orthologs.tsv"):
+                 "naive-linear", "figures/fig2c_halflife_linear_probe_pearson.pdf", "splits/heldout_orthologs.tsv",
+                 "diagnostics/pretrained-isoclr_apart_s3.tsv", "figures/fig_diagnostics.pdf",
+                 "figures/fig_halflife_mouse.pdf"):
         assert text in out, text
+    assert "saluki/frac1.0/" in out and "saluki/frac0.1/" not in out  # evaluation.fractions_by_model

@@ -10,7 +10,7 @@ from typing import Any
 
 from isoclr.config.registry import FIGURE_MODELS, NETWORK_MODELS, SIZE_REFERENCES, TSNE_FIGURES
 from isoclr.config.settings.figures import FigureSettings
-from isoclr.config.study import eval_folds, eval_fractions, eval_models, eval_tasks, task_names
+from isoclr.config.study import eval_folds, eval_fractions, eval_models, eval_tasks, model_fractions, task_names
 
 
 def figure_jobs(config: Mapping[str, Any], figure: str) -> list[tuple[str, str, str, int]]:
@@ -18,9 +18,9 @@ def figure_jobs(config: Mapping[str, Any], figure: str) -> list[tuple[str, str, 
     s = FigureSettings.from_config(config, figure)
     if figure == "fig_model_sizes":
         wanted = set(s.encoders or {}) | set(SIZE_REFERENCES)
-        frac = [x for x in eval_fractions(config) if float(x) == s.fraction]
         return [(t, m, x, k) for t in (s.tasks or ()) if t in eval_tasks(config)
-                for m in eval_models(config, t) if m in wanted for x in frac for k in eval_folds(config)]
+                for m in eval_models(config, t) if m in wanted
+                for x in model_fractions(config, m) if float(x) == s.fraction for k in eval_folds(config)]
     if s.task is None or s.task not in eval_tasks(config) or figure in TSNE_FIGURES:
         return []
     wanted = FIGURE_MODELS[figure]
@@ -29,7 +29,8 @@ def figure_jobs(config: Mapping[str, Any], figure: str) -> list[tuple[str, str, 
     fractions = eval_fractions(config)
     if wanted is None and "1.0" in fractions:
         fractions = ["1.0"]  # the comparison figure shows the full training set only
-    return [(s.task, m, f, k) for m in models for f in fractions for k in eval_folds(config)]
+    return [(s.task, m, f, k) for m in models for f in fractions if f in model_fractions(config, m)
+            for k in eval_folds(config)]
 
 
 def tsne_jobs(config: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -185,6 +185,21 @@ def eval_fractions(config: Mapping[str, Any]) -> list[str]:
     return [str(float(f)) for f in fractions]
 
 
+def model_fractions(config: Mapping[str, Any], model: str) -> list[str]:
+    """The fractions a model is evaluated at: ``evaluation.fractions_by_model[model]`` (checked
+    to be a subset of the evaluated fractions), else every evaluated fraction."""
+    fractions = eval_fractions(config)
+    chosen = (evaluation(config).get("fractions_by_model") or {}).get(model)
+    if chosen is None:
+        return fractions
+    wanted = [str(float(f)) for f in chosen]
+    extra = [f for f in wanted if f not in fractions]
+    if extra:
+        raise ConfigError(f"config evaluation.fractions_by_model.{model} names fraction(s) {', '.join(extra)}, "
+                          f"which are not evaluated (evaluation.fractions / tasks.fractions: {', '.join(fractions)})")
+    return [f for f in fractions if f in wanted]
+
+
 def eval_folds(config: Mapping[str, Any]) -> list[int]:
     """Test folds, one per run: evaluation.folds when given, else folds 0 .. evaluation.runs-1
     (run r tests on fold r, validates on fold r+1, trains on the other n_folds-2)."""
@@ -208,7 +223,7 @@ def eval_jobs(config: Mapping[str, Any]) -> list[tuple[str, str, str, int]]:
         (task, model, fraction, fold)
         for task in eval_tasks(config)
         for model in eval_models(config, task)
-        for fraction in eval_fractions(config)
+        for fraction in model_fractions(config, model)
         for fold in eval_folds(config)
     ]
 
