@@ -45,6 +45,7 @@ include: "rules/diagnostics.smk"
 include: "rules/tables.smk"
 include: "rules/figures.smk"
 include: "rules/variants.smk"
+include: "rules/attribute.smk"
 
 
 rule all:

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from isoclr.evaluate.attribute import attribute, gradient, ism, planted_motif_transcripts
+from isoclr.attribute.methods import attribute, gradient, ism, planted_motif_transcripts
 from isoclr.config.load import defaults
 from isoclr.config.settings.evaluate import FinetuneSettings
 from isoclr.evaluate.finetune import EncoderWithHead, Sequences, Trainer
@@ -103,67 +103,27 @@ def planted(ig_steps: int) -> pd.DataFrame:
                           "head_pearson_r_heldout": r} for m in ("ism", "ig", "gxi")])
 
 
-def _windows(att_table: pd.DataFrame, method: str, k: int) -> pd.DataFrame:
-    """Every k-window inside a 3'UTR: its sequence and the mean attribution of its positions."""
-    out = []
-    for tid, t in att_table.groupby("transcript_id", sort=False):
-        utr = t[t["region"] == "3utr"]
-        if len(utr) < k:
-            continue
-        seq = "".join(utr["nucleotide"])
-        s = utr[method].to_numpy(dtype=float)
-        c = np.concatenate([[0.0], np.cumsum(s)])
-        means = (c[k:] - c[:-k]) / k
-        out.append(pd.DataFrame({"transcript_id": tid, "kmer": [seq[i : i + k] for i in range(len(seq) - k + 1)],
-                                 "mean": means}))
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["transcript_id", "kmer", "mean"])
-
-
-def kmers(head_path: str, task_path: str, n: int, methods: list[str], ig_steps: int) -> tuple[pd.DataFrame, dict]:
-    from sklearn.metrics import roc_auc_score
-
+def kmers(head_path: str, task_path: str, n: int, methods: list[str], ig_steps: int,
+          drop_tracks: list[str]) -> tuple[pd.DataFrame, dict]:
+    """The pipeline's 3'UTR reading (isoclr.attribute.elements) of the first ``n`` fold-0 test
+    transcripts of a task, with the time it took."""
+    from isoclr.attribute.elements import element_table, kmer_table
+    from isoclr.attribute.job import transcript_rows
     from isoclr.evaluate.jobs import load_task, task_store_path
     from isoclr.store.format import IsoformStore
 
     head = load_head(head_path)
     task = load_task(task_path)
     store = IsoformStore(task_store_path(task, task_path))
-    test = task.split(0, 1.0)[2]
-    rows = np.asarray(task.transcript)[test][:n]
+    rows = transcript_rows(task, n, [], task_path)
     w, c = time.perf_counter(), time.process_time()
-    att = attribute(head, store, rows, methods, n_steps=ig_steps)
+    att = attribute(head, store, rows, methods, n_steps=ig_steps, drop_tracks=drop_tracks)
     info = {"transcripts": len(rows), "wall_s": time.perf_counter() - w, "cpu_s": time.process_time() - c,
             "nt": int(store.lengths()[rows].sum()), "utr3_nt": int((att.table["region"] == "3utr").sum()),
             "head": head_path, "task": task_path, "output": head.outputs[0],
             "head_test_metrics": head.config.get("test_metrics", {})}
-    out = []
-    for m in methods:
-        utr_mean = float(att.table.loc[att.table["region"] == "3utr", m].mean())
-        for name, k, pattern in (("ATTTA (AU-rich element)", 5, r"ATTTA"),
-                                 ("TGTAHATA (Pumilio)", 8, r"TGTA[ACT]ATA")):
-            win = _windows(att.table, m, k)
-            hit = win["kmer"].str.fullmatch(pattern).to_numpy()
-            gc = win["kmer"].str.count("[GC]").to_numpy()
-            same = np.isin(gc, np.unique(gc[hit]))  # windows with a G/C count of the motif's windows
-            row = {"method": m, "element": name, "windows": int(hit.sum()), "all_windows": len(win),
-                   "mean_motif": float(win.loc[hit, "mean"].mean()) if hit.any() else float("nan"),
-                   "mean_other": float(win.loc[~hit, "mean"].mean()),
-                   "mean_3utr_position": utr_mean,
-                   "auroc_motif_vs_other": float(roc_auc_score(hit, win["mean"])) if 0 < hit.sum() < len(hit) else float("nan"),
-                   "auroc_vs_same_gc": (float(roc_auc_score(hit[same], win["mean"].to_numpy()[same]))
-                                        if 0 < hit[same].sum() < same.sum() else float("nan"))}
-            if k == 5:
-                per = win.groupby("kmer")["mean"].agg(["mean", "size"])
-                per = per[(per["size"] >= 20) & per.index.str.fullmatch("[ACGT]+")]
-                order = per["mean"].rank(ascending=True)
-                row["ATTTA rank among 5-mers (1 = most negative)"] = (
-                    f"{int(order['ATTTA'])} of {len(per)}" if "ATTTA" in per.index else "n/a")
-                row["most_negative_5mers"] = ", ".join(per["mean"].nsmallest(8).index)
-                at_only = per[~per.index.str.contains("[GC]")]  # the 5-mers of ATTTA's composition class
-                row["ATTTA rank among A/T-only 5-mers"] = (
-                    f"{int(at_only['mean'].rank()['ATTTA'])} of {len(at_only)}" if "ATTTA" in at_only.index else "n/a")
-            out.append(row)
-    return pd.DataFrame(out), info
+    top = kmer_table(att.table, methods).groupby("method").head(10)
+    return element_table(att.table, methods), info | {"kmers": top}
 
 
 def _md(df: pd.DataFrame) -> str:
@@ -187,6 +147,7 @@ def main() -> int:
     ap.add_argument("--task", default=None)
     ap.add_argument("--kmer-transcripts", type=int, default=100)
     ap.add_argument("--kmer-methods", default="ig,gxi")
+    ap.add_argument("--drop-tracks", default="", help="tracks the head's study zeroed (encoding.drop_tracks)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -222,7 +183,8 @@ def main() -> int:
                 "held-out transcripts carrying 1-2 copies (a tiny head trained in ~12 epochs on 260 transcripts):"), "",
                _md(p), ""]
     if args.head and args.task:
-        k, info = kmers(args.head, args.task, args.kmer_transcripts, args.kmer_methods.split(","), args.ig_steps)
+        k, info = kmers(args.head, args.task, args.kmer_transcripts, args.kmer_methods.split(","), args.ig_steps,
+                        [t for t in args.drop_tracks.split(",") if t])
         md += ["## A half-life head: known 3'UTR elements", "",
                (f"Head `{info['head']}` (output `{info['output']}`, test metrics {info['head_test_metrics']}); "
                 f"{info['transcripts']} fold-0 test transcripts of `{info['task']}` ({info['nt']:,} nt, "
@@ -231,7 +193,8 @@ def main() -> int:
                 "predicted half-life. AUROC < 0.5: motif windows score lower than other windows of the same length "
                 "(`auroc_vs_same_gc`: only windows with the motif windows' G/C count, so AU-richness alone does not "
                 "count)."),
-               "", _md(k), ""]
+               "", _md(k), "", "The ten most negative 3'UTR 5-mers (at least 20 windows) per method:", "",
+               _md(info["kmers"]), ""]
     out.with_suffix(".md").write_text("\n".join(md))
     print(out.with_suffix(".md"))
     return 0

@@ -15,6 +15,7 @@ min_version("8.0")
 from isoclr.config import graph, load, registry, study  # noqa: E402
 from isoclr.config.fingerprint import source_fingerprint  # noqa: E402
 from isoclr.config.safe_yaml import check_config_files  # noqa: E402
+from isoclr.config.settings.attribute import AttributeSettings, attribute_heads  # noqa: E402
 from isoclr.config.settings.diagnostics import DiagnosticsSettings  # noqa: E402
 from isoclr.config.settings.download import DownloadSettings  # noqa: E402
 from isoclr.config.settings.embed import EmbedSettings  # noqa: E402
@@ -455,6 +456,31 @@ def variant_effect_targets():
     return [results("variants", f"{name}.tsv") for name in VS.vcf_names(config)]
 
 
+# --- attributions ----------------------------------------------------------------------------
+def kept_head(task, netmodel):
+    """The folder a network job keeps its trained head in (rule evaluate_network_head)."""
+    return study.kept_head_path(config, task, netmodel)
+
+
+def attribute_inputs(wildcards):
+    """A head's job: the kept head, its task and the task's species store."""
+    species = config["tasks"]["datasets"][wildcards.task]["species"]
+    return {
+        "head": kept_head(wildcards.task, wildcards.netmodel),
+        "task": results("tasks", f"{wildcards.task}.h5"),
+        "store": store_path(species),
+    }
+
+
+def attribute_settings(wildcards):
+    return AttributeSettings.from_config(config, wildcards.task, wildcards.netmodel).to_params()
+
+
+def attribution_targets():
+    """One attributions file per head of config `attribute.heads`."""
+    return [results("attributions", task, f"{model}.h5") for task, model in attribute_heads(config)]
+
+
 # --- targets ---------------------------------------------------------------------------------
 def data_targets():
     """The data stage's outputs: every species store, the transcript sets and the splits."""
@@ -508,4 +534,5 @@ def all_targets():
         + figure_targets()
         + diagnostics_targets()
         + variant_effect_targets()
+        + attribution_targets()
     )

@@ -96,6 +96,46 @@ rule evaluate_network:
         "../workflow/scripts/evaluate.py"
 
 
+# The network jobs at full training data on fold 0 also keep their trained network
+# (fold0.head/: the heads that attributions and variant effects read, docs/models.md); the
+# same job as evaluate_network, with the head folder as a declared output.
+ruleorder: evaluate_network_head > evaluate_network
+
+
+rule evaluate_network_head:
+    input:
+        unpack(network_inputs),
+    output:
+        results("eval", "{task}", "{netmodel}", "frac{fraction}", "fold{fold}.tsv"),
+        head=directory(results("eval", "{task}", "{netmodel}", "frac{fraction}", "fold{fold}.head")),
+    log:
+        log_path("evaluate_network", "{task}", "{netmodel}", "frac{fraction}", "fold{fold}.log"),
+    benchmark:
+        bench_path(
+            "evaluate_network",
+            "{task}",
+            "{netmodel}",
+            "frac{fraction}",
+            "fold{fold}.tsv",
+        )
+    wildcard_constraints:
+        netmodel=network_regex(),
+        fraction=re.escape(study.KEPT_FRACTION),
+        fold=str(study.KEPT_FOLD),
+    conda:
+        "../envs/torch.yaml"
+    threads: rule_resources("evaluate_network", "threads", 1)
+    resources:
+        mem_mb=rule_resources("evaluate_network", "mem_mb", 16000),
+        runtime=rule_resources("evaluate_network", "runtime", 240),
+        gpu=rule_resources("evaluate_network", "gpu", 0),
+    params:
+        settings=network_settings,
+        code=code("evaluate"),
+    script:
+        "../workflow/scripts/evaluate.py"
+
+
 rule collect_metrics:
     input:
         evaluation_tables(),

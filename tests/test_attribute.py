@@ -12,14 +12,14 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from isoclr.cli import main as cli_main
-from isoclr.evaluate.attribute import (
+from isoclr.attribute.methods import (
     attribute,
     ism,
     planted_motif_transcripts,
     read_attributions,
     write_attributions,
 )
+from isoclr.cli import main as cli_main
 from isoclr.config.load import defaults
 from isoclr.config.settings.evaluate import FinetuneSettings
 from isoclr.evaluate.finetune import EncoderWithHead, Sequences, Trainer

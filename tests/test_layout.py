@@ -29,7 +29,7 @@ def _rules(stage: str) -> dict[str, str | None]:
 
 
 def test_the_stages_are_the_rules_files() -> None:
-    assert STAGES == sorted(["diagnostics", "download", "evaluate", "figures", "homology", "pretrain",
+    assert STAGES == sorted(["attribute", "diagnostics", "download", "evaluate", "figures", "homology", "pretrain",
                              "splits", "store", "tables", "tasks", "variants"])
 
 

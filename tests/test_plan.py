@@ -52,7 +52,7 @@ def expected_counts(config: dict) -> dict[str, int]:
     n_folds = len(folds) if folds is not None else ev.get("runs", 3)  # one test fold per run
     headline = {ev.get("isoclr_model"), ev.get("mlm_model")}
     others = [f"pretrained-{m}-linear" for m in config["pretrain"]["models"] if m not in headline]
-    linear = network = 0
+    linear = network = kept = 0
     embeddings: set[tuple[str, str]] = set()
     for task, models in ev["tasks"].items():
         models = ev["models"] if models is None else models
@@ -60,6 +60,8 @@ def expected_counts(config: dict) -> dict[str, int]:
         for model in models:
             if model in NETWORK:
                 network += len(fractions) * n_folds
+                # the fold-0 job at full data keeps its head: rule evaluate_network_head
+                kept += int(1.0 in [float(f) for f in fractions] and 0 in (folds if folds is not None else [0]))
             else:
                 linear += len(fractions) * n_folds
                 embeddings.add((model.removesuffix("-linear"), task))
@@ -69,7 +71,8 @@ def expected_counts(config: dict) -> dict[str, int]:
     for name, key in tsne.items():
         if name in fig.get("names", []):
             embeddings.add((fig["tsne_encoder"], fig[key]))
-    return {"evaluate_linear": linear, "evaluate_network": network, "embed_task": len(embeddings), "collect_metrics": 1}
+    return {"evaluate_linear": linear, "evaluate_network": network - kept, "evaluate_network_head": kept,
+            "embed_task": len(embeddings), "collect_metrics": 1}
 
 
 def load_config(configfile: str) -> dict:
@@ -139,6 +142,19 @@ def test_human_mrna_plan(tmp_path: Path) -> None:
                                                     "isoclr-finetune", "supervised", "saluki"}
     assert config["tasks"]["n_folds"] == 10 and config["evaluation"]["runs"] == 3
     print(f"human_mrna plan: {counts['total']} jobs ({want}) in {elapsed:.1f} s")
+
+
+def test_human_mouse_mrna_plan(tmp_path: Path) -> None:
+    """The two-species study: its model sets, diagnostics, kept heads and attributions are
+    counted by `isoclr plan` as the dry run plans them (fractions_by_model included)."""
+    from isoclr.config import plan
+
+    counts, _ = planned_jobs("config/human_mouse_mrna.yaml", tmp_path / "results")
+    got = plan.job_counts(load.load_config([ROOT / "config/human_mouse_mrna.yaml"], ROOT / "config/config.yaml",
+                                           ROOT / "config/schema.yaml"))
+    assert got == {rule: n for rule, n in counts.items() if rule != "total"}
+    assert got["model_sets"] == 2 and got["homology_isoforms"] == 1 and got["diagnostics"] == 10
+    assert got["evaluate_network_head"] == 8 and got["attribute"] == 2
 
 
 def test_plan_layers_overrides_as_the_snakefile(tmp_path: Path) -> None:

@@ -23,6 +23,15 @@ _DEMO = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config
 FIGURES = list(_DEMO["figures"]["names"])
 #: the demo's variant tables (config variants.vcfs): each in the report's Variants category
 VARIANTS = [f"{name}.tsv" for name in (_DEMO.get("variants") or {}).get("vcfs", {})]
+#: the demo's attributed heads (config attribute.heads): their figures and 3'UTR reading, in Attributions
+HEADS = [h.split("/") for h in (_DEMO.get("attribute") or {}).get("heads", [])]
+
+
+def attribution_entries(demo_repo: Path) -> tuple[list[str], list[str]]:
+    """(PNG names, table names) the report shows for the attributed heads of the demo run."""
+    res = demo_repo / "results" / "attributions"
+    pngs = [p.name for task, model in HEADS for p in sorted((res / task / f"{model}.figures").glob("*.png"))]
+    return pngs, [f"{model}.elements.tsv" for _task, model in HEADS]
 assert {"fig_model_sizes", "fig4_tsne_go_biological_process", "fig4_tsne_go_molecular_function"} <= set(FIGURES)
 CURVES = ["pretrain_curves_isoclr_demo", "pretrain_curves_mlm_demo"]
 
@@ -55,8 +64,10 @@ def _shots(tmp_path: Path) -> Path:
     return d
 
 
-def test_report_in_chromium(report: Path, browser: Browser, tmp_path: Path) -> None:
+def test_report_in_chromium(report: Path, browser: Browser, tmp_path: Path, demo_repo: Path) -> None:
     shots = _shots(tmp_path)
+    att_pngs, att_tables = attribution_entries(demo_repo)
+    assert len(att_pngs) == len(HEADS) * min(_DEMO["attribute"]["transcripts"], _DEMO["attribute"]["figures"])
     browser.open(report.as_uri(), settle=3)
     assert browser.errors == [], browser.errors
     text = browser.evaluate("document.body.innerText")
@@ -67,11 +78,13 @@ def test_report_in_chromium(report: Path, browser: Browser, tmp_path: Path) -> N
     names = [n for n, _, _ in entries]
     # every figure once, as PNG; the PDFs are not registered; the metrics table as HTML
     assert sorted(names) == sorted([f"{f}.png" for f in FIGURES + CURVES] + ["metrics.html", "paper_comparison.html"]
-                                   + VARIANTS), names
+                                   + VARIANTS + att_pngs + att_tables), names
     assert all(length > 200 for _, _, length in entries), entries  # captions say what and how
     cats = browser.evaluate("Object.fromEntries(Object.entries(categories).map(([c, s]) => "
                             "[c, Object.values(s).flat().map(p => p.split('/').pop())]))")
-    assert set(cats) == {"Figures", "Metrics", "Pre-training"} | ({"Variants"} if VARIANTS else set()), cats
+    assert set(cats) == ({"Figures", "Metrics", "Pre-training"} | ({"Variants"} if VARIANTS else set())
+                         | ({"Attributions"} if HEADS else set())), cats
+    assert sorted(cats.get("Attributions", [])) == sorted(att_pngs + att_tables)
     assert sorted(cats["Pre-training"]) == sorted(f"{c}.png" for c in CURVES)
     assert not [n for n in cats["Figures"] if n.startswith("pretrain_curves")]
 
@@ -130,9 +143,10 @@ def test_metrics_table_filters_and_sorts(report: Path, browser: Browser, tmp_pat
     assert browser.errors == [], browser.errors
 
 
-def test_report_data_is_embedded(report: Path) -> None:
+def test_report_data_is_embedded(report: Path, demo_repo: Path) -> None:
     """Self-contained: figures are embedded as data URIs (the file opens anywhere)."""
     html = report.read_text()
-    assert html.count("data:image/png;") == len(FIGURES + CURVES)  # each figure once
+    att_pngs, _ = attribution_entries(demo_repo)
+    assert html.count("data:image/png;") == len(FIGURES + CURVES + att_pngs)  # each figure once
     assert html.count("data:text/html;") == 2  # the metrics table and the paper comparison
     assert "data:application/pdf" not in html

@@ -58,6 +58,10 @@ MATRIX = [
     ("splits/assign.py", "make_splits", {"splits"}),
     ("tasks/go.py", "read_obo", {"tasks"}),
     ("download/fetch.py", "fetch_once", {"download"}),
+    # attributions: the attribution jobs only (the methods, the 3'UTR reading, the settings)
+    ("attribute/methods.py", "ism", {"attribute"}),
+    ("attribute/elements.py", "element_table", {"attribute"}),
+    ("config/settings/attribute.py", None, {"attribute"}),
     # CLI-only code, planning code and library API no job calls: nothing
     ("evaluate/cli.py", None, set()),
     ("pretrain/loop.py", "add_arguments", set()),

@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pretrain": ("isoclr.pretrain.loop", "contrastive (or masked-nucleotide) pre-training of the encoder"),
     "embed": ("isoclr.evaluate.embedder", "embed transcripts with a pre-trained encoder"),
     "export-model": ("isoclr.pretrain.model_folder", "a shareable model folder (safetensors, config.json, model card) from a checkpoint"),
-    "attribute": ("isoclr.evaluate.attribute", "per-nucleotide contributions of a fine-tuned head (in-silico mutagenesis, gradients)"),
+    "attribute": ("isoclr.attribute.methods", "per-nucleotide contributions of a fine-tuned head (in-silico mutagenesis, gradients)"),
     "variants": ("isoclr.variants.score", "score VCF variants on transcripts: consequence, embedding distance, head deltas"),
     "tasks": ("isoclr.tasks.build", "build a downstream task dataset (half-life, GO, ribosome load)"),
     "evaluate": ("isoclr.evaluate.cli", "train/evaluate one model on one task, fraction and fold"),

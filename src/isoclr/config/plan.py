@@ -37,6 +37,7 @@ from typing import Any
 from isoclr.config import cost as C
 from isoclr.config import graph, load, registry, study
 from isoclr.config.load import DEFAULT_CONFIG, SCHEMA_PATH
+from isoclr.config.settings.attribute import attribute_heads
 from isoclr.config.settings.pretrain import PretrainSettings
 from isoclr.config.settings.tasks import TaskStageSettings
 from isoclr.pretrain import architecture
@@ -88,22 +89,31 @@ def job_counts(config: Mapping[str, Any]) -> dict[str, int]:
     jobs = study.eval_jobs(config)
     evaluated = bool(study.eval_tasks(config))
     figures = list(config["figures"]["names"]) + [f"pretrain_curves_{m}" for m in study.pretrain_models(config)]
+    kept = study.kept_heads(config)  # network jobs that also keep their head (rule evaluate_network_head)
+    variants = {v for m in study.pretrain_models(config) if (v := study.pretrain_data(config, m)) is not None}
+    diagnosed = study.diagnostics_encoders(config)
     counts = {
         "download": len(needed_downloads(config)),
         "store": len(config.get("species") or {}),
         "homology": 1,
+        "homology_isoforms": int(any(v.endswith(".isoforms") for v in variants)),
         "splits": 1,
+        "model_sets": len(variants),
         "pretrain": len(study.pretrain_models(config)),
         "tasks": sum(study.task_kind(config, t) != "mrl_arrays" for t in tasks),
         "task_arrays": sum(study.task_kind(config, t) == "mrl_arrays" for t in tasks),
         "embed_task": len(graph.embedding_jobs(config)),
         "evaluate_linear": sum(m not in registry.NETWORK_MODELS for _, m, _, _ in jobs),
-        "evaluate_network": sum(m in registry.NETWORK_MODELS for _, m, _, _ in jobs),
+        "evaluate_network": sum(m in registry.NETWORK_MODELS for _, m, _, _ in jobs) - len(kept),
+        "evaluate_network_head": len(kept),
         "collect_metrics": int(evaluated),
         "tables": int(evaluated),
         "figures": len(figures),
         "variants_genome": len(VS.variant_species(config)),
         "variants": len(VS.vcf_names(config)),
+        "attribute": len(attribute_heads(config)),
+        "diagnostics": len(diagnosed),
+        "diagnostics_figure": int(bool(diagnosed)),
         "all": 1,
     }
     return {rule: n for rule, n in counts.items() if n}

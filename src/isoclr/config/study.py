@@ -266,3 +266,46 @@ def diagnostics_encoders(config: Mapping[str, Any]) -> list[str]:
     """Config ``diagnostics.encoders`` plus the references; empty when none is configured."""
     named = [str(e) for e in (section(config, "diagnostics").get("encoders") or [])]
     return list(dict.fromkeys(named + list(DIAGNOSTICS_REFERENCES))) if named else []
+
+
+# ---------------------------------------------------------------------------------------------
+# the heads the evaluation keeps (attributions, variant effects)
+# ---------------------------------------------------------------------------------------------
+#: the training fraction and test fold whose network jobs keep their trained network
+KEPT_FRACTION, KEPT_FOLD = "1.0", 0
+
+
+def kept_heads(config: Mapping[str, Any]) -> list[str]:
+    """``TASK/MODEL`` of every network job that keeps its head (full training data, fold 0)."""
+    from isoclr.config.registry import NETWORK_MODELS
+
+    return [f"{task}/{model}" for task, model, fraction, fold in eval_jobs(config)
+            if model in NETWORK_MODELS and fraction == KEPT_FRACTION and fold == KEPT_FOLD]
+
+
+def kept_head_parts(config: Mapping[str, Any], name: str, key: str) -> tuple[str, str]:
+    """(task, model) of a kept head named ``TASK/MODEL`` at config ``key``; a ConfigError that
+    says why when the study keeps no such head."""
+    from isoclr.config.registry import NETWORK_MODELS
+
+    task, sep, model = str(name).partition("/")
+    if not sep or not task or not model:
+        raise ConfigError(f"config {key}: {name!r} is not TASK/MODEL (e.g. halflife_human/isoclr-finetune)")
+    if task not in eval_tasks(config):
+        raise ConfigError(f"config {key}: {name!r}: task {task!r} is not evaluated (evaluation.tasks: "
+                          f"{', '.join(eval_tasks(config)) or 'none'})")
+    if model not in NETWORK_MODELS:
+        raise ConfigError(f"config {key}: {name!r}: only the network models keep a head "
+                          f"({', '.join(NETWORK_MODELS)}), not {model!r}")
+    if name not in kept_heads(config):
+        raise ConfigError(f"config {key}: {name!r}: the study keeps no such head (a head is kept by a network "
+                          f"model evaluated on the task at fraction 1.0 on fold 0; kept: "
+                          f"{', '.join(kept_heads(config)) or 'none'})")
+    return task, model
+
+
+def kept_head_path(config: Mapping[str, Any], task: str, model: str) -> str:
+    """The folder a kept head is written to (the network job's table with ``.head``)."""
+    import os
+
+    return os.path.join(str(config["results"]), "eval", task, model, f"frac{KEPT_FRACTION}", f"fold{KEPT_FOLD}.head")

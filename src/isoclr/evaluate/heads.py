@@ -160,7 +160,7 @@ class HeadPredictor:
     of sequences, anything with ``codes(i)``/``marks(i)``/``lengths()`` (a store,
     :class:`isoclr.evaluate.embedder.FastaSequences`) or a ``(tracks, lengths)`` pair of tensors.
     :meth:`forward` is the differentiable map from tracks to the scaled prediction
-    (:mod:`isoclr.evaluate.attribute` uses it).
+    (:mod:`isoclr.attribute.methods` uses it).
     """
 
     def __init__(self, network: nn.Module, config: Mapping[str, Any], folder: str = "") -> None:

@@ -1,4 +1,4 @@
-"""One figure per attributed transcript (:mod:`isoclr.evaluate.attribute`).
+"""One figure per attributed transcript (:mod:`isoclr.attribute.methods`).
 
 Top: one panel per method, the per-nucleotide contribution along the mRNA (bars: up raises the
 prediction, down lowers it), with the 5'UTR, CDS and 3'UTR shaded and the strongest window
@@ -44,7 +44,7 @@ def _spans(region: npt.NDArray[np.object_]) -> list[tuple[str, int, int]]:
 
 def draw_attribution(att: Any, transcript_id: str, out: str | os.PathLike[str], window: int = 20,
                      methods: list[str] | None = None) -> tuple[Path, Path]:
-    """Draw ``transcript_id`` of an :class:`isoclr.evaluate.attribute.Attributions`; writes
+    """Draw ``transcript_id`` of an :class:`isoclr.attribute.methods.Attributions`; writes
     ``out`` (PDF) and the PNG beside it."""
     import logomaker
 

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from isoclr.config.base import ConfigError
-from isoclr.config.study import pretrain_model_of, pretrain_models
+from isoclr.config.study import eval_tasks, kept_head_parts, kept_head_path, pretrain_model_of, pretrain_models
 
 
 def section(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -41,6 +41,15 @@ def model_of(config: Mapping[str, Any]) -> str:
         raise ConfigError(f"config variants.model is {name!r}, which is not a `pretrain.models` entry "
                           f"(have: {', '.join(pretrain_models(config)) or 'none'})")
     return str(name)
+
+
+def head_folder(config: Mapping[str, Any], head: str) -> str:
+    """A ``variants.heads`` entry as a folder: ``TASK/MODEL`` (TASK an evaluated task) is the
+    head the study keeps for that task and network model; anything else is a folder path."""
+    task, sep, rest = head.partition("/")
+    if sep and "/" not in rest and task in eval_tasks(config):
+        return kept_head_path(config, *kept_head_parts(config, head, "variants.heads"))
+    return head
 
 
 @dataclass
@@ -70,7 +79,7 @@ class VariantsSettings:
             raise ConfigError(f"config variants.vcfs.{name}: species {spec['species']!r} has no genome (a "
                               "transcript FASTA cannot place variants)")
         return cls(name=name, vcf=str(spec["path"]), species=str(spec["species"]), model=model_of(config),
-                   heads=[str(h) for h in s.get("heads") or []], max_indel=int(s.get("max_indel", 50)),
+                   heads=[head_folder(config, str(h)) for h in s.get("heads") or []], max_indel=int(s.get("max_indel", 50)),
                    batch_size=int(s.get("batch_size", 64)))
 
     def to_params(self) -> dict[str, Any]:

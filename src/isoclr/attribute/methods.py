@@ -41,7 +41,7 @@ import numpy.typing as npt
 import pandas as pd
 import torch
 
-from isoclr.core.encoding import decode_sequence, tracks_numpy
+from isoclr.core.encoding import check_drop_tracks, decode_sequence, drop_marks, tracks_numpy
 from isoclr.evaluate.embeddings import embeddings_format
 
 log = logging.getLogger(__name__)
@@ -179,9 +179,11 @@ def _ids_of(source: Any) -> tuple[list[str], list[str]]:
 
 def attribute(head: Any, source: Any, indices: npt.ArrayLike | None = None, methods: Sequence[str] = ("ism", "ig"),
               output: int | str | None = None, n_steps: int = 32, max_tokens: int = 65_536,
-              progress: bool = False) -> Attributions:
+              progress: bool = False, drop_tracks: Sequence[str] = ()) -> Attributions:
     """Attributions of ``head`` for transcripts ``indices`` (all when None) of ``source`` (a store,
-    :class:`isoclr.evaluate.embedder.FastaSequences`, or :func:`isoclr.evaluate.heads.sequence_source`)."""
+    :class:`isoclr.evaluate.embedder.FastaSequences`, or :func:`isoclr.evaluate.heads.sequence_source`).
+    ``drop_tracks``: the tracks the head's study zeroed (config ``encoding.drop_tracks``), zeroed
+    here too so the head sees what it was trained on."""
     methods = list(dict.fromkeys(methods))
     bad = [m for m in methods if m not in METHODS]
     if bad or not methods:
@@ -197,7 +199,7 @@ def attribute(head: Any, source: Any, indices: npt.ArrayLike | None = None, meth
 
         it = tqdm(idx, desc="attribute", unit="transcript", leave=False)
     for i in it:
-        codes, marks = source.codes(int(i)), source.marks(int(i))
+        codes, marks = source.codes(int(i)), drop_marks(source.marks(int(i)), check_drop_tracks(drop_tracks))
         L = len(codes)
         cs, ce = int(cds_start[i]), int(cds_end[i])
         cols: dict[str, Any] = {
@@ -229,6 +231,7 @@ def attribute(head: Any, source: Any, indices: npt.ArrayLike | None = None, meth
         columns=["transcript_id", "gene_id", "position", "nucleotide", "region", *methods])
     attrs = {"head": str(getattr(head, "folder", "")), "task": head.task, "output": head.outputs[out_i],
              "methods": ",".join(methods), "ig_steps": int(n_steps) if "ig" in methods else 0,
+             "tracks_zeroed": ",".join(check_drop_tracks(drop_tracks)),
              "transcripts": json.dumps(rows)}
     return Attributions(table, pd.DataFrame(rows), attrs)
 
@@ -363,7 +366,7 @@ def read_attributions(path: str | os.PathLike[str]) -> Attributions:
 # the command
 # ---------------------------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--head", required=True, help="head folder (results/<study>/eval/TASK/MODEL/frac1/fold0.head)")
+    parser.add_argument("--head", required=True, help="head folder (results/<study>/eval/TASK/MODEL/frac1.0/fold0.head)")
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--store", help="species store (.h5)")
     src.add_argument("--genome", help="genome FASTA (with --annotation): a temporary store is built")
@@ -380,6 +383,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--figures", default=None, help="folder for one PNG (and PDF) per transcript")
     parser.add_argument("--batch-tokens", type=int, default=65_536,
                         help="nucleotides per in-silico mutagenesis batch (default 65536; larger on a GPU)")
+    parser.add_argument("--drop-tracks", default="", help="comma-separated tracks to zero (codon, splice): those "
+                        "the head's study zeroed (config encoding.drop_tracks)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
 
@@ -418,7 +423,8 @@ def run(args: argparse.Namespace) -> int:
         if args.limit is not None:
             idx = idx[: max(int(args.limit), 0)]
         return attribute(head, source, idx, methods, output, args.ig_steps, args.batch_tokens,
-                         progress=sys.stderr.isatty())
+                         progress=sys.stderr.isatty(),
+                         drop_tracks=[t.strip() for t in args.drop_tracks.split(",") if t.strip()])
 
     if args.store:
         att = go(IsoformStore(args.store), args.store)
@@ -441,12 +447,13 @@ def run(args: argparse.Namespace) -> int:
         from isoclr.figures.attribution import draw_attribution
 
         for tid in att.transcripts["transcript_id"]:
-            draw_attribution(att, tid, Path(args.figures) / f"{_safe(tid)}.pdf")
+            draw_attribution(att, tid, Path(args.figures) / f"{safe_name(tid)}.pdf")
     secs = {m: float(att.transcripts[f"seconds_{m}"].mean()) for m in methods} if len(att.transcripts) else {}
     print(f"{args.out}: {len(att.transcripts)} transcripts, {len(att.table)} positions; mean seconds per "
           "transcript: " + ", ".join(f"{m} {s:.2f}" for m, s in secs.items()))
     return 0
 
 
-def _safe(name: str) -> str:
+def safe_name(name: str) -> str:
+    """A transcript id as a file name (other characters than letters, digits, . _ - become _)."""
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
