@@ -56,7 +56,9 @@ def fig_diagnostics(tables: pd.DataFrame | Sequence[str | os.PathLike[str]], out
     wide = wide.reindex(models)
     panels = [p for p in PANELS if p[0] in wide.columns and wide[p[0]].notna().any()]
     plt = _plt()
-    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(3.2 * max(len(panels), 1) + 0.6, 4.2), squeeze=False)
+    width = max(3.2, 0.42 * len(models) + 1.0)  # room for each encoder's bar and label
+    many = len(models) > 6  # value labels turned upright so they do not overlap
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(width * max(len(panels), 1) + 0.6, 4.6), squeeze=False)
     axes = axes[0]
     colours = {m: OKABE_ITO[i % 6] for i, m in enumerate(m for m in models if m not in REFERENCES)}
     x = np.arange(len(models))
@@ -67,8 +69,10 @@ def fig_diagnostics(tables: pd.DataFrame | Sequence[str | os.PathLike[str]], out
             ax.bar(i, vals[i] if np.isfinite(vals[i]) else 0.0, color="#BBBBBB" if ref else colours[m],
                    hatch="//" if ref else None, edgecolor="#555555" if ref else "none", width=0.7)
             if np.isfinite(vals[i]):  # the value beyond the bar's end (uniformity bars grow down from 0)
-                ax.annotate(f"{vals[i]:.3g}", (i, vals[i]), xytext=(0, 2 if vals[i] >= 0 else -2),
-                            textcoords="offset points", ha="center", va="bottom" if vals[i] >= 0 else "top", fontsize=8)
+                ax.annotate((f"{vals[i]:.0f}" if abs(vals[i]) >= 100 else f"{vals[i]:.2g}") if many else f"{vals[i]:.3g}", (i, vals[i]),
+                            xytext=(0, 2 if vals[i] >= 0 else -2), textcoords="offset points", ha="center",
+                            va="bottom" if vals[i] >= 0 else "top", fontsize=7 if many else 8,
+                            rotation=90 if many else 0)
             if ref and np.isfinite(vals[i]):
                 ax.axhline(vals[i], color="#555555", ls="--" if m == "random" else ":", lw=1, zorder=0)
         if metric == "retrieval_top1" and "retrieval_chance_top1" in wide.columns:
@@ -77,8 +81,11 @@ def fig_diagnostics(tables: pd.DataFrame | Sequence[str | os.PathLike[str]], out
             ax.legend(frameon=False, fontsize=8, loc="upper right")
         if metric.startswith("retrieval_top"):
             ax.set_ylim(0, 1.08)
+        elif metric == "effective_rank" and np.nanmin(vals) > 0 and np.nanmax(vals) > 20 * np.nanmin(vals):
+            ax.set_yscale("log")  # encoders (tens) beside the k-mer profile (hundreds)
+            ax.set_ylim(top=np.nanmax(vals) * 4)
         else:
-            ax.margins(y=0.12)
+            ax.margins(y=0.22 if many else 0.12)
         ax.set_xticks(x)
         ax.set_xticklabels([_label(m) for m in models], rotation=40, ha="right")
         ax.set_title(title, loc="left")
