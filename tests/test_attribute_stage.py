@@ -255,4 +255,14 @@ def test_the_demo_attributes_with_its_kept_head(demo_repo: Path) -> None:
     assert len(list(figures.glob("*.png"))) == min(len(att.transcripts), DEMO["attribute"]["figures"])
     assert (res / "eval" / "halflife_human" / "isoclr-finetune" / "frac1.0" / "fold0.head" / "config.json").exists()
     variants = pd.read_csv(res / "variants" / "demo_human.tsv", sep="\t", keep_default_na=False)
-    assert any(c.startswith("delta_") for c in variants.columns)
+    assert "delta_halflife_human.isoclr-finetune" in variants.columns  # a kept head by its task and model
+
+
+def test_kept_heads_are_named_by_task_and_model() -> None:
+    from isoclr.variants.score import head_name
+
+    kept = {"task": "halflife_human", "model": "isoclr-finetune"}
+    assert head_name("results/eval/halflife_human/isoclr-finetune/frac1.0/fold0.head", kept) == \
+        "halflife_human.isoclr-finetune"
+    assert head_name("heads/brca1_head", kept) == "brca1_head"  # a folder named by its user
+    assert head_name("x/fold0.head", {}) == "fold0.head"

@@ -22,6 +22,7 @@ import argparse
 import importlib
 import logging
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -135,8 +136,17 @@ def load_model(path: PathLike, batch_size: int = 64, device: str | None = None) 
     return EncoderModel(emb.encoder, emb.info, batch_size=batch_size, device=device)
 
 
+def head_name(path: PathLike, config: Mapping[str, Any]) -> str:
+    """A head's column name: ``TASK.MODEL`` for a head the evaluation kept (its folder is
+    ``fold0.head``, the same for every task and model), else the folder's name."""
+    name = Path(path).name or str(path)
+    if re.fullmatch(r"fold\d+\.head", name) and config.get("task") and config.get("model"):
+        return f"{config['task']}.{config['model']}"
+    return name
+
+
 def load_heads(paths: Sequence[PathLike]) -> dict[str, SequenceHead]:
-    """Fine-tuned heads by name (the folder's name), loaded by ``isoclr.evaluate.heads.load_head``."""
+    """Fine-tuned heads by name (:func:`head_name`), loaded by ``isoclr.evaluate.heads.load_head``."""
     if not paths:
         return {}
     try:
@@ -146,10 +156,11 @@ def load_heads(paths: Sequence[PathLike]) -> dict[str, SequenceHead]:
                          "does not have") from None
     out: dict[str, SequenceHead] = {}
     for p in paths:
-        name = Path(p).name or str(p)
+        head = heads_mod.load_head(p)
+        name = head_name(p, head.config)
         if name in out:
             raise ValueError(f"{p}: two heads named {name}")
-        out[name] = heads_mod.load_head(p)
+        out[name] = head
     return out
 
 
