@@ -31,7 +31,7 @@ rule attribute:
     wildcard_constraints:
         netmodel=network_regex(),
     conda:
-        "../envs/torch.yaml"
+        "../envs/attribute.yaml"
     threads: rule_resources("attribute", "threads", 2)
     resources:
         mem_mb=rule_resources("attribute", "mem_mb", 8000),

@@ -54,6 +54,10 @@ LAZY_NOT_IN_ENV = {
         "scipy": "figures summarise runs without intervals (isoclr.evaluate.metrics.summarise(ci=False)); "
         "only the interval (Student t) needs SciPy",
     },
+    "attribute.yaml": {
+        "python-isal": ISAL_WHY,
+        "pyarrow": "only for .parquet attributions (isoclr attribute --out X.parquet); the pipeline writes .h5",
+    },
     "torch.yaml": {
         "python-isal": ISAL_WHY,
         "transformers": "external encoders are optional: pip install 'isoclr[external]'",
@@ -279,7 +283,8 @@ ENV_FILES = sorted(p.name for p in ENVS.glob("*.yaml"))
 def test_every_env_is_used_and_exists():
     used = rules_with_envs()
     assert set(used) == set(ENV_FILES), (sorted(used), ENV_FILES)
-    assert set(ENV_FILES) == {"data.yaml", "torch.yaml", "evaluate.yaml", "figures.yaml", "variants.yaml"}
+    assert set(ENV_FILES) == {"data.yaml", "torch.yaml", "evaluate.yaml", "figures.yaml", "variants.yaml",
+                              "attribute.yaml"}
 
 
 @pytest.mark.parametrize("name", ENV_FILES)
