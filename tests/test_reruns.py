@@ -37,8 +37,9 @@ MATRIX = [
     # the loss and the loop: pre-training (its checkpoint then replans what reads it, by file)
     ("pretrain/losses.py", "dcl_loss", {"pretrain"}),
     ("pretrain/loop.py", "pretrain", {"pretrain"}),
-    # the encoder: pre-training and the jobs that build or load one (embeddings, networks, variants)
-    ("pretrain/model.py", "build_encoder", {"pretrain", "embed", "evaluate", "variants", "diagnostics"}),
+    # the encoder: pre-training and the jobs that build or load one (embeddings, networks, variants,
+    # attributions of kept heads)
+    ("pretrain/model.py", "build_encoder", {"pretrain", "embed", "evaluate", "variants", "diagnostics", "attribute"}),
     ("diagnostics/measures.py", "effective_rank", {"diagnostics", "pretrain"}),  # logged while pre-training
     ("figures/diagnostics.py", "fig_diagnostics", {"diagnostics_figure"}),  # not the diagnostics tables
     # a stage's settings class: that stage only

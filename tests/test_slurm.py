@@ -90,7 +90,8 @@ def test_profile_is_found_as_typed():
     profile = yaml.safe_load(PROFILE.read_text())
     assert profile["executor"] == "slurm"
     # GPU requests for the GPU rules only, never in the defaults; no `tasks` (task splitting)
-    gpu_rules = {"pretrain", "evaluate_network"}  # pre-training; fine-tuning/supervised/Saluki
+    # pre-training; fine-tuning/supervised/Saluki (evaluate_network_head: the same job, keeping its head)
+    gpu_rules = {"pretrain", "evaluate_network", "evaluate_network_head"}
     assert "gpu" not in profile["default-resources"]
     assert set(profile["set-resources"]) == gpu_rules
     defined = set()
@@ -103,6 +104,7 @@ def test_profile_is_found_as_typed():
     # fine-tuning/supervised/Saluki get a GPU on the cluster; pre-training's GPU count is the
     # config's (pretrain.gpus), which also sets torchrun's process count, so it is not overridden
     assert profile["set-resources"]["evaluate_network"]["gpu"] >= 1
+    assert profile["set-resources"]["evaluate_network_head"] == profile["set-resources"]["evaluate_network"]
     assert "gpu" not in profile["set-resources"]["pretrain"]
 
 

@@ -119,6 +119,8 @@ def job_counts(config: Mapping[str, Any]) -> dict[str, int]:
     return {rule: n for rule, n in counts.items() if n}
 
 
+#: rules whose jobs take another rule's resources (config `resources`, rules-file defaults)
+RESOURCE_RULE = {"evaluate_network_head": "evaluate_network"}
 #: `rule_resources("RULE", "KEY", DEFAULT)` in a rules file, DEFAULT a number
 _RESOURCE = re.compile(r"""rule_resources\(\s*["'](\w+)["']\s*,\s*["'](\w+)["']\s*,\s*([0-9.]+)\s*\)""")
 
@@ -138,12 +140,13 @@ def resources(config: Mapping[str, Any], rules_dir: str | Path = "rules") -> dic
     pre = config["pretrain"]
     out = {}
     for rule in job_counts(config):
-        r = {"threads": 1.0, "mem_mb": 0.0, "runtime": 0.0, "gpu": 0.0, **defaults.get(rule, {})}
+        key = RESOURCE_RULE.get(rule, rule)
+        r = {"threads": 1.0, "mem_mb": 0.0, "runtime": 0.0, "gpu": 0.0, **defaults.get(key, {})}
         if rule == "pretrain":
             # the pretrain rule's resources come from config `pretrain` (schema defaults filled)
             r.update(threads=float(pre["threads"]), gpu=float(pre["gpus"]),
                      mem_mb=float(pre["mem_mb"]), runtime=float(pre["runtime"]))
-        r.update({k: float(v) for k, v in ((config.get("resources") or {}).get(rule) or {}).items()
+        r.update({k: float(v) for k, v in ((config.get("resources") or {}).get(key) or {}).items()
                   if isinstance(v, (int, float))})
         out[rule] = r
     return out
