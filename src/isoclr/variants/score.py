@@ -157,7 +157,7 @@ def load_heads(paths: Sequence[PathLike]) -> dict[str, SequenceHead]:
     out: dict[str, SequenceHead] = {}
     for p in paths:
         head = heads_mod.load_head(p)
-        name = head_name(p, head.config)
+        name = head_name(p, getattr(head, "config", None) or {})
         if name in out:
             raise ValueError(f"{p}: two heads named {name}")
         out[name] = head
