@@ -38,6 +38,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from human_mrna_report import stage_times  # the same per-stage sums (benchmarks/ is on the path)
+
 from isoclr.config.load import load_config
 from isoclr.evaluate.metrics import interval, summarise
 
@@ -172,19 +174,6 @@ def training(metrics: pd.DataFrame) -> pd.DataFrame:
             .astype({"fraction": str, "epochs_median": str, "epochs_max": int, "best_epoch_median": str, "hit_cap": int}))
 
 
-def stage_times(bench: Path) -> pd.DataFrame:
-    rows = []
-    for stage in STAGES:
-        files = sorted((bench / stage).rglob("*.tsv"))
-        if not files:
-            continue
-        t = pd.concat([pd.read_csv(f, sep="\t") for f in files])
-        rows.append({"stage": stage, "jobs": len(files), "wall_s_sum": float(t["s"].sum()),
-                     "cpu_s_sum": float(pd.to_numeric(t["cpu_time"], errors="coerce").sum()),
-                     "max_rss_mb": float(pd.to_numeric(t["max_rss"], errors="coerce").max())})
-    return pd.DataFrame(rows)
-
-
 def md_table(df: pd.DataFrame) -> list[str]:
     cols = list(df.columns)
     out = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
@@ -296,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
                                + ("*" if r.iloc[0].min_train_applied else ""))
                 lines.append(f"| {model} | " + " | ".join(row) + " |")
             lines.append("")
-    times = stage_times(results / "benchmarks")
+    times = stage_times(results / "benchmarks", STAGES)
     if not times.empty:
         lines += ["## Time per stage", "",
                   "Sums over a stage's jobs of each job's wall and CPU seconds (Snakemake `benchmark:` files); two "

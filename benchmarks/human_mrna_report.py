@@ -54,15 +54,17 @@ def paired(metrics: pd.DataFrame, model: str, reference: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def stage_times(bench: Path) -> pd.DataFrame:
+def stage_times(bench: Path, stages: list[str] = STAGES) -> pd.DataFrame:
+    """Per stage: its jobs and the sums of their wall and CPU seconds, peak RSS (benchmark files)."""
     rows = []
-    for stage in STAGES:
+    for stage in stages:
         files = sorted((bench / stage).rglob("*.tsv"))
         if not files:
             continue
         t = pd.concat([pd.read_csv(f, sep="\t") for f in files])
         rows.append({"stage": stage, "jobs": len(files), "wall_s_sum": float(t["s"].sum()),
-                     "cpu_s_sum": float(t["cpu_time"].sum()), "max_rss_mb": float(t["max_rss"].max())})
+                     "cpu_s_sum": float(pd.to_numeric(t["cpu_time"], errors="coerce").sum()),
+                     "max_rss_mb": float(pd.to_numeric(t["max_rss"], errors="coerce").max())})
     return pd.DataFrame(rows)
 
 
